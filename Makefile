@@ -1,0 +1,137 @@
+# hotline gateway: make run | make test | make bench | make install
+#
+# Every target that compiles first runs `deps`, which installs the Debian
+# packages whose headers or tools are missing (and nothing when all are
+# present), so a fresh machine needs only `make run` and `make test`.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   := build
+
+PKGS    := libevent jansson libcurl libutf8proc sqlite3 libcrypto
+WARN    := -std=c17 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
+           -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
+           -Wno-missing-field-initializers
+BASEFLAGS = $(WARN) -D_DEFAULT_SOURCE -Iinclude \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+# Release: hardened, optimised.
+CFLAGS_REL = $(BASEFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 \
+             -fstack-protector-strong -fPIE
+LDFLAGS_REL = -pie -Wl,-z,relro,-z,now
+
+# Tests: the same code under AddressSanitizer and UBSan.
+SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all
+CFLAGS_SAN = $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer $(SAN)
+LDFLAGS_SAN = $(SAN)
+
+# Modules shared by the daemon, the CLI and the unit tests.
+MODULES := $(filter-out daemon/hotlined.c daemon/hotlinectl.c, \
+             $(wildcard daemon/*.c))
+HEADERS := $(wildcard include/*.h)
+
+REL_OBJS := $(MODULES:daemon/%.c=$(BUILD)/rel/%.o)
+SAN_OBJS := $(MODULES:daemon/%.c=$(BUILD)/san/%.o)
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
+
+.PHONY: all run test unit integration bench install clean deps format \
+        check-config
+
+all: deps $(BUILD)/hotlined $(BUILD)/hotlinectl
+
+# Debian packages by the file that proves each is installed.
+DEPS := \
+  /usr/include/event2/http.h:libevent-dev \
+  /usr/include/jansson.h:libjansson-dev \
+  /usr/include/x86_64-linux-gnu/curl/curl.h:libcurl4-openssl-dev \
+  /usr/include/openssl/hmac.h:libssl-dev \
+  /usr/include/utf8proc.h:libutf8proc-dev \
+  /usr/include/sqlite3.h:libsqlite3-dev \
+  /usr/include/cmocka.h:libcmocka-dev \
+  /usr/bin/pkg-config:pkg-config \
+  /usr/bin/sqlite3:sqlite3 \
+  /usr/bin/python3:python3 \
+  /usr/bin/cc:gcc
+
+deps:
+	@missing=""; for d in $(DEPS); do \
+	  f=$${d%%:*}; p=$${d##*:}; \
+	  if [ ! -e "$$f" ]; then \
+	    case "$$f" in */curl.h) ls /usr/include/*/curl/curl.h >/dev/null 2>&1 && continue;; esac; \
+	    missing="$$missing $$p"; fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/rel/%.o: daemon/%.c $(HEADERS) | $(BUILD)/rel
+	$(CC) $(CFLAGS_REL) -c -o $@ $<
+
+$(BUILD)/san/%.o: daemon/%.c $(HEADERS) | $(BUILD)/san
+	$(CC) $(CFLAGS_SAN) -c -o $@ $<
+
+$(BUILD)/hotlined: $(BUILD)/rel/hotlined.o $(REL_OBJS)
+	$(CC) $(LDFLAGS_REL) -o $@ $^ $(LIBS)
+
+$(BUILD)/hotlinectl: $(BUILD)/rel/hotlinectl.o $(REL_OBJS)
+	$(CC) $(LDFLAGS_REL) -o $@ $^ $(LIBS)
+
+$(BUILD)/san/hotlined: $(BUILD)/san/hotlined.o $(SAN_OBJS)
+	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/san/hotlinectl: $(BUILD)/san/hotlinectl.o $(SAN_OBJS)
+	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/san/test_%: tests/unit/test_%.c $(SAN_OBJS) $(HEADERS) | $(BUILD)/san
+	$(CC) $(CFLAGS_SAN) -Wno-missing-prototypes -o $@ $< $(SAN_OBJS) \
+	  $(LDFLAGS_SAN) $(LIBS) -lcmocka
+
+$(BUILD)/rel $(BUILD)/san:
+	mkdir -p $@
+
+# The shipped config reads its pseudonym key from var/pseudonym.key; a
+# development checkout makes a random one on first use.
+var/pseudonym.key:
+	mkdir -p var
+	umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
+
+run: all var/pseudonym.key
+	./$(BUILD)/hotlined -c config/hotlined.json
+
+check-config: all var/pseudonym.key
+	./$(BUILD)/hotlined --check-config -c config/hotlined.json
+
+# Unit tests, then integration tests against the real (sanitized) daemon.
+test: deps $(UNIT_BINS) $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+	  echo "== $$t"; timeout 120 $$t || fail=1; \
+	done; exit $$fail
+
+integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
+	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
+	  timeout 900 python3 tests/integration/run.py
+
+bench: all
+	python3 tests/bench/bench.py
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/hotline
+	install -m 755 $(BUILD)/hotlined $(BUILD)/hotlinectl $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 config/menu.json $(DESTDIR)/etc/hotline/
+	install -d $(DESTDIR)/lib/systemd/system
+	install -m 644 systemd/hotlined.service $(DESTDIR)/lib/systemd/system/
+
+format:
+	clang-format -i daemon/*.c include/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,892 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "menu.h"
+#include "provider.h"
+
+/* A menu file larger than this is a mistake, not a menu. */
+#define MENU_FILE_MAX (1024 * 1024)
+#define SECRET_FILE_MAX (64 * 1024)
+#define PSEUDONYM_KEY_MIN 16
+
+/* Loading state: where problems are collected, and what relative paths
+ * resolve against. */
+struct load {
+	char *err;
+	size_t errlen;
+	size_t used;
+	int problems;
+	char dir[PATH_MAX];
+};
+
+static void problem(struct load *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+problem(struct load *ld, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	ld->problems++;
+	if (ld->errlen == 0 || ld->used >= ld->errlen - 1)
+		return;
+	n = snprintf(ld->err + ld->used, ld->errlen - ld->used, "%s%s: ",
+	    ld->used ? "\n" : "", path);
+	if (n < 0 || (size_t)n >= ld->errlen - ld->used) {
+		ld->used = ld->errlen - 1;
+		return;
+	}
+	ld->used += (size_t)n;
+	va_start(ap, fmt);
+	n = vsnprintf(ld->err + ld->used, ld->errlen - ld->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= ld->errlen - ld->used)
+		ld->used = ld->errlen - 1;
+	else
+		ld->used += (size_t)n;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fprintf(stderr, "hotlined: out of memory\n");
+		abort();
+	}
+	return d;
+}
+
+static const char *
+type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "?";
+}
+
+static void
+join_path(char *out, size_t outlen, const char *parent, const char *key)
+{
+	if (*parent == '\0')
+		snprintf(out, outlen, "%s", key);
+	else
+		snprintf(out, outlen, "%s.%s", parent, key);
+}
+
+/* Refuse keys not in `allowed` (NULL-terminated). */
+static void
+check_keys(struct load *ld, const char *path, json_t *obj,
+    const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		bool ok = false;
+		char p[256];
+
+		for (size_t i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				ok = true;
+		if (!ok) {
+			join_path(p, sizeof(p), path, key);
+			problem(ld, p, "unknown key");
+		}
+	}
+}
+
+static const char *
+get_string(struct load *ld, const char *path, json_t *obj, const char *key,
+    bool required)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[256];
+
+	join_path(p, sizeof(p), path, key);
+	if (v == NULL) {
+		if (required)
+			problem(ld, p, "missing (required)");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		problem(ld, p, "must be a string, not %s", type_name(v));
+		return NULL;
+	}
+	if (json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		problem(ld, p, "must be a non-empty string without NUL");
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static bool
+get_uint(struct load *ld, const char *path, json_t *obj, const char *key,
+    unsigned min, unsigned max, unsigned *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[256];
+
+	if (v == NULL)
+		return true;
+	join_path(p, sizeof(p), path, key);
+	if (!json_is_integer(v)) {
+		problem(ld, p, "must be an integer, not %s", type_name(v));
+		return false;
+	}
+	if (json_integer_value(v) < (json_int_t)min ||
+	    json_integer_value(v) > (json_int_t)max) {
+		problem(ld, p, "must be between %u and %u", min, max);
+		return false;
+	}
+	*out = (unsigned)json_integer_value(v);
+	return true;
+}
+
+static void
+resolve_path(const char *base, const char *p, char *out, size_t outlen)
+{
+	if (p[0] == '/' || base[0] == '\0')
+		snprintf(out, outlen, "%s", p);
+	else
+		snprintf(out, outlen, "%s/%s", base, p);
+}
+
+/* Read a small file into a NUL-terminated buffer; caller frees. */
+static char *
+read_file(const char *path, size_t max, size_t *lenp, char *why,
+    size_t whylen)
+{
+	FILE *f;
+	char *buf;
+	size_t len;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(why, whylen, "cannot read %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		fclose(f);
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	len = fread(buf, 1, max + 1, f);
+	if (ferror(f) || len > max) {
+		snprintf(why, whylen, ferror(f) ? "cannot read %s" :
+		    "%s is larger than allowed", path);
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	if (lenp)
+		*lenp = len;
+	return buf;
+}
+
+/*
+ * A secret is {"env": "NAME"} or {"file": "path"}; a plain string is
+ * refused so that nobody commits a token in the config.  File contents
+ * lose one trailing newline.
+ */
+static char *
+get_secret(struct load *ld, const char *path, json_t *v)
+{
+	const char *env, *file;
+	char why[PATH_MAX + 64], full[PATH_MAX];
+	char *val;
+	size_t len;
+
+	if (!json_is_object(v) || json_object_size(v) != 1) {
+		problem(ld, path, "a secret must be {\"env\": \"NAME\"} or "
+		    "{\"file\": \"path\"}; secrets are never written in the "
+		    "config file");
+		return NULL;
+	}
+	if ((env = get_string(ld, path, v, "env", false)) != NULL) {
+		const char *e = getenv(env);
+
+		if (e == NULL || *e == '\0') {
+			problem(ld, path, "environment variable %s is not set",
+			    env);
+			return NULL;
+		}
+		return xstrdup(e);
+	}
+	if ((file = get_string(ld, path, v, "file", false)) != NULL) {
+		const char *creds = getenv("CREDENTIALS_DIRECTORY");
+
+		resolve_path(creds && *creds ? creds : ld->dir, file, full,
+		    sizeof(full));
+		if ((val = read_file(full, SECRET_FILE_MAX, &len, why,
+		    sizeof(why))) == NULL) {
+			problem(ld, path, "%s", why);
+			return NULL;
+		}
+		if (len > 0 && val[len - 1] == '\n')
+			val[--len] = '\0';
+		if (len > 0 && val[len - 1] == '\r')
+			val[--len] = '\0';
+		if (len == 0 || strlen(val) != len) {
+			problem(ld, path, "secret file %s is empty or binary",
+			    full);
+			free(val);
+			return NULL;
+		}
+		return val;
+	}
+	if (json_object_get(v, "env") == NULL &&
+	    json_object_get(v, "file") == NULL)
+		problem(ld, path, "a secret must be {\"env\": \"NAME\"} or "
+		    "{\"file\": \"path\"}");
+	return NULL;
+}
+
+int
+config_parse_listen(const char *s, char *host, size_t hostlen,
+    unsigned short *port, char *err, size_t errlen)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	unsigned long p;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':') {
+			snprintf(err, errlen, "\"%s\" is not HOST:PORT "
+			    "(IPv6 as [::1]:8080)", s);
+			return -1;
+		}
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || strchr(s, ':') != colon) {
+			snprintf(err, errlen, "\"%s\" is not HOST:PORT, e.g. "
+			    "127.0.0.1:8080", s);
+			return -1;
+		}
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen) {
+		snprintf(err, errlen, "\"%s\": host is empty or too long", s);
+		return -1;
+	}
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535 ||
+	    colon[1] == '-' || colon[1] == '+') {
+		snprintf(err, errlen, "\"%s\": port must be 0-65535", s);
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (unsigned short)p;
+	return 0;
+}
+
+static bool
+valid_channel_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+static bool
+valid_calling_code(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 3 || s[0] == '0')
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static const char *const channel_common_keys[] = {
+	"name", "provider", "send_url", "fold_vietnamese", "language",
+	"rate_limit_per_second", "default_country",
+};
+
+static void
+load_channel_values(struct load *ld, const char *path, json_t *obj,
+    struct config_channel *ch)
+{
+	const struct provider_key *k;
+	const char *key;
+	json_t *v;
+	size_t n = 0;
+
+	for (k = ch->provider->keys; k && k->name; k++)
+		n++;
+	ch->values = calloc(n ? n : 1, sizeof(*ch->values));
+	if (ch->values == NULL)
+		abort();
+
+	json_object_foreach(obj, key, v) {
+		bool known = false;
+		char p[256];
+
+		for (size_t i = 0; i < sizeof(channel_common_keys) /
+		    sizeof(channel_common_keys[0]); i++)
+			if (strcmp(key, channel_common_keys[i]) == 0)
+				known = true;
+		for (k = ch->provider->keys; k && k->name; k++)
+			if (strcmp(key, k->name) == 0)
+				known = true;
+		if (!known) {
+			join_path(p, sizeof(p), path, key);
+			problem(ld, p, "unknown key for provider \"%s\"",
+			    ch->provider->name);
+		}
+	}
+
+	for (k = ch->provider->keys; k && k->name; k++) {
+		struct config_value *cv = &ch->values[ch->nvalues];
+		char p[256];
+
+		join_path(p, sizeof(p), path, k->name);
+		v = json_object_get(obj, k->name);
+		if (v == NULL) {
+			if (k->required)
+				problem(ld, p, "missing (required by provider "
+				    "\"%s\")", ch->provider->name);
+			continue;
+		}
+		cv->name = k->name;
+		switch (k->type) {
+		case PROVIDER_KEY_STRING: {
+			const char *s = get_string(ld, path, obj, k->name,
+			    true);
+
+			if (s == NULL)
+				continue;
+			cv->value = xstrdup(s);
+			break;
+		}
+		case PROVIDER_KEY_SECRET:
+			if ((cv->value = get_secret(ld, p, v)) == NULL)
+				continue;
+			break;
+		case PROVIDER_KEY_STRING_LIST: {
+			size_t i;
+			json_t *item;
+
+			if (!json_is_array(v)) {
+				problem(ld, p, "must be an array of strings, "
+				    "not %s", type_name(v));
+				continue;
+			}
+			cv->list = calloc(json_array_size(v) + 1,
+			    sizeof(char *));
+			if (cv->list == NULL)
+				abort();
+			json_array_foreach(v, i, item) {
+				if (!json_is_string(item)) {
+					char ip[280];
+
+					snprintf(ip, sizeof(ip), "%s[%zu]", p,
+					    i);
+					problem(ld, ip, "must be a string");
+					continue;
+				}
+				cv->list[cv->count++] =
+				    xstrdup(json_string_value(item));
+			}
+			break;
+		}
+		}
+		ch->nvalues++;
+	}
+}
+
+static void
+load_channel(struct load *ld, struct config *cfg, size_t idx, json_t *obj)
+{
+	struct config_channel *ch = &cfg->channels[cfg->nchannels];
+	char path[64];
+	const char *name, *prov, *s;
+	json_t *v;
+
+	snprintf(path, sizeof(path), "channels[%zu]", idx);
+	if (!json_is_object(obj)) {
+		problem(ld, path, "must be an object, not %s", type_name(obj));
+		return;
+	}
+	name = get_string(ld, path, obj, "name", true);
+	prov = get_string(ld, path, obj, "provider", true);
+	if (name != NULL && !valid_channel_name(name)) {
+		problem(ld, path, "name \"%s\" must be 1-32 of [a-z0-9_-] "
+		    "(it is part of the webhook URL)", name);
+		name = NULL;
+	}
+	if (name != NULL)
+		for (size_t i = 0; i < cfg->nchannels; i++)
+			if (strcmp(cfg->channels[i].name, name) == 0) {
+				char p[128];
+
+				snprintf(p, sizeof(p), "%s.name", path);
+				problem(ld, p, "duplicate channel name \"%s\"",
+				    name);
+				name = NULL;
+				break;
+			}
+	if (prov != NULL && (ch->provider = provider_find(prov)) == NULL) {
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s.provider", path);
+		problem(ld, p, "unknown provider \"%s\" (one of: %s)", prov,
+		    provider_names());
+	}
+	if (name == NULL || ch->provider == NULL)
+		return;
+
+	ch->name = xstrdup(name);
+	ch->fold_vietnamese = true;
+	ch->rate_limit_per_second = 1.0;
+	ch->default_country = xstrdup("84");
+	cfg->nchannels++;
+
+	if ((v = json_object_get(obj, "fold_vietnamese")) != NULL) {
+		if (!json_is_boolean(v)) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s.fold_vietnamese", path);
+			problem(ld, p, "must be true or false, not %s",
+			    type_name(v));
+		} else
+			ch->fold_vietnamese = json_is_true(v);
+	}
+	if ((s = get_string(ld, path, obj, "language", false)) != NULL)
+		ch->language = xstrdup(s);
+	if ((s = get_string(ld, path, obj, "send_url", false)) != NULL) {
+		if (strncmp(s, "https://", 8) != 0 &&
+		    strncmp(s, "http://127.", 11) != 0 &&
+		    strncmp(s, "http://localhost", 16) != 0 &&
+		    strncmp(s, "http://[::1]", 12) != 0) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s.send_url", path);
+			problem(ld, p, "must be an https:// URL (plain http "
+			    "only for loopback)");
+		} else
+			ch->send_url = xstrdup(s);
+	}
+	if ((s = get_string(ld, path, obj, "default_country", false)) !=
+	    NULL) {
+		if (!valid_calling_code(s)) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s.default_country", path);
+			problem(ld, p, "must be a calling code without '+', "
+			    "e.g. \"84\"");
+		} else {
+			free(ch->default_country);
+			ch->default_country = xstrdup(s);
+		}
+	}
+	if ((v = json_object_get(obj, "rate_limit_per_second")) != NULL) {
+		if (!json_is_number(v) || json_number_value(v) <= 0 ||
+		    json_number_value(v) > 10000) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s.rate_limit_per_second",
+			    path);
+			problem(ld, p, "must be a number above 0");
+		} else
+			ch->rate_limit_per_second = json_number_value(v);
+	}
+	load_channel_values(ld, path, obj, ch);
+}
+
+static void
+load_menu(struct load *ld, struct config *cfg)
+{
+	char why[PATH_MAX + 64];
+	char *text;
+	size_t len;
+
+	if ((text = read_file(cfg->menu_path, MENU_FILE_MAX, &len, why,
+	    sizeof(why))) == NULL) {
+		problem(ld, "menu", "%s", why);
+		return;
+	}
+	char merr[4096];
+
+	cfg->menu = menu_parse(text, len, merr, sizeof(merr));
+	free(text);
+	if (cfg->menu == NULL) {
+		/* Each menu problem on its own line, prefixed with the file. */
+		char *line = merr, *nl;
+
+		do {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			problem(ld, cfg->menu_path, "%s", line);
+			line = nl ? nl + 1 : NULL;
+		} while (line && *line);
+		return;
+	}
+	for (size_t i = 0; i < cfg->nchannels; i++) {
+		const char *lang = cfg->channels[i].language;
+
+		if (lang && !menu_has_language(cfg->menu, lang)) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "channels[%zu].language", i);
+			problem(ld, p, "\"%s\" is not a language of the menu",
+			    lang);
+		}
+	}
+}
+
+static void
+load_timezone(struct load *ld, struct config *cfg, const char *tz)
+{
+	char zpath[PATH_MAX];
+	struct stat st;
+
+	if (strstr(tz, "..") != NULL || tz[0] == '/') {
+		problem(ld, "timezone", "\"%s\" is not a zone name like "
+		    "\"Asia/Ho_Chi_Minh\"", tz);
+		return;
+	}
+	/* Only check against the zone database when the machine has one. */
+	if (stat("/usr/share/zoneinfo", &st) == 0) {
+		snprintf(zpath, sizeof(zpath), "/usr/share/zoneinfo/%s", tz);
+		if (stat(zpath, &st) != 0 || !S_ISREG(st.st_mode)) {
+			problem(ld, "timezone", "unknown time zone \"%s\"", tz);
+			return;
+		}
+	}
+	cfg->timezone = xstrdup(tz);
+}
+
+static void
+load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
+{
+	static const char *const keys[] = { "sms", "url", NULL };
+	json_t *sms, *item;
+	const char *url;
+	size_t i;
+
+	if (!json_is_object(alerts)) {
+		problem(ld, "alerts", "must be an object");
+		return;
+	}
+	check_keys(ld, "alerts", alerts, keys);
+	if ((sms = json_object_get(alerts, "sms")) != NULL) {
+		if (!json_is_array(sms)) {
+			problem(ld, "alerts.sms", "must be an array of E.164 "
+			    "numbers");
+			return;
+		}
+		cfg->alert_sms = calloc(json_array_size(sms) + 1,
+		    sizeof(char *));
+		if (cfg->alert_sms == NULL)
+			abort();
+		json_array_foreach(sms, i, item) {
+			const char *s = json_string_value(item);
+
+			if (s == NULL || s[0] != '+' || strlen(s) < 8) {
+				char p[64];
+
+				snprintf(p, sizeof(p), "alerts.sms[%zu]", i);
+				problem(ld, p, "must be an E.164 number "
+				    "(\"+84…\")");
+				continue;
+			}
+			cfg->alert_sms[cfg->nalert_sms++] = xstrdup(s);
+		}
+	}
+	if ((url = get_string(ld, "alerts", alerts, "url", false)) != NULL)
+		cfg->alert_url = xstrdup(url);
+}
+
+static void
+load_root(struct load *ld, struct config *cfg, json_t *root,
+    const struct config_overrides *ov)
+{
+	static const char *const root_keys[] = { "listen", "database",
+	    "menu", "timezone", "log", "channels", "queue", "privacy",
+	    "alerts", NULL };
+	static const char *const log_keys[] = { "level", "format", NULL };
+	static const char *const queue_keys[] = { "lease_seconds",
+	    "max_attempts", NULL };
+	static const char *const privacy_keys[] = { "retention_days",
+	    "pseudonym_key", NULL };
+	char host[256], why[256];
+	const char *s;
+	json_t *v;
+
+	check_keys(ld, "", root, root_keys);
+
+	s = ov && ov->listen ? ov->listen :
+	    get_string(ld, "", root, "listen", true);
+	if (s != NULL) {
+		if (config_parse_listen(s, host, sizeof(host),
+		    &cfg->listen_port, why, sizeof(why)) < 0)
+			problem(ld, ov && ov->listen ? "--listen" : "listen",
+			    "%s", why);
+		else
+			cfg->listen_host = xstrdup(host);
+	}
+	s = ov && ov->database ? ov->database :
+	    get_string(ld, "", root, "database", true);
+	if (s != NULL)
+		cfg->database = xstrdup(s);
+	if ((s = get_string(ld, "", root, "menu", true)) != NULL) {
+		char full[PATH_MAX];
+
+		resolve_path(ld->dir, s, full, sizeof(full));
+		cfg->menu_path = xstrdup(full);
+	}
+	s = get_string(ld, "", root, "timezone", false);
+	load_timezone(ld, cfg, s ? s : "Asia/Ho_Chi_Minh");
+
+	cfg->log_level = LOG_INFO;
+	if ((v = json_object_get(root, "log")) != NULL) {
+		if (!json_is_object(v))
+			problem(ld, "log", "must be an object");
+		else {
+			check_keys(ld, "log", v, log_keys);
+			if ((s = get_string(ld, "log", v, "level", false))) {
+				int l = log_level_parse(s);
+
+				if (l < 0)
+					problem(ld, "log.level", "\"%s\" is not "
+					    "debug, info, warn or error", s);
+				else
+					cfg->log_level = (enum log_level)l;
+			}
+			if ((s = get_string(ld, "log", v, "format", false)) &&
+			    strcmp(s, "logfmt") != 0)
+				problem(ld, "log.format", "\"%s\" is not "
+				    "supported (only \"logfmt\")", s);
+		}
+	}
+
+	cfg->lease_seconds = 900;
+	cfg->max_attempts = 5;
+	if ((v = json_object_get(root, "queue")) != NULL) {
+		if (!json_is_object(v))
+			problem(ld, "queue", "must be an object");
+		else {
+			check_keys(ld, "queue", v, queue_keys);
+			get_uint(ld, "queue", v, "lease_seconds", 30, 86400,
+			    &cfg->lease_seconds);
+			get_uint(ld, "queue", v, "max_attempts", 1, 100,
+			    &cfg->max_attempts);
+		}
+	}
+
+	cfg->retention_days = 90;
+	if ((v = json_object_get(root, "privacy")) == NULL)
+		problem(ld, "privacy", "missing (privacy.pseudonym_key is "
+		    "required)");
+	else if (!json_is_object(v))
+		problem(ld, "privacy", "must be an object");
+	else {
+		json_t *key = json_object_get(v, "pseudonym_key");
+
+		check_keys(ld, "privacy", v, privacy_keys);
+		get_uint(ld, "privacy", v, "retention_days", 1, 3650,
+		    &cfg->retention_days);
+		if (key == NULL)
+			problem(ld, "privacy.pseudonym_key", "missing "
+			    "(required)");
+		else if ((s = get_secret(ld, "privacy.pseudonym_key", key))) {
+			cfg->pseudonym_key = (unsigned char *)s;
+			cfg->pseudonym_key_len = strlen(s);
+			if (cfg->pseudonym_key_len < PSEUDONYM_KEY_MIN)
+				problem(ld, "privacy.pseudonym_key", "must be "
+				    "at least %d bytes", PSEUDONYM_KEY_MIN);
+		}
+	}
+
+	if ((v = json_object_get(root, "channels")) == NULL)
+		problem(ld, "channels", "missing (at least one channel)");
+	else if (!json_is_array(v) || json_array_size(v) == 0)
+		problem(ld, "channels", "must be a non-empty array");
+	else {
+		size_t i;
+		json_t *item;
+
+		cfg->channels = calloc(json_array_size(v),
+		    sizeof(*cfg->channels));
+		if (cfg->channels == NULL)
+			abort();
+		json_array_foreach(v, i, item)
+			load_channel(ld, cfg, i, item);
+	}
+
+	if ((v = json_object_get(root, "alerts")) != NULL)
+		load_alerts(ld, cfg, v);
+
+	if (cfg->menu_path != NULL)
+		load_menu(ld, cfg);
+}
+
+struct config *
+config_load(const char *path, const struct config_overrides *overrides,
+    char *err, size_t errlen)
+{
+	struct load ld = { .err = err, .errlen = errlen };
+	struct config *cfg;
+	json_error_t jerr;
+	json_t *root;
+	const char *slash;
+
+	if (errlen)
+		err[0] = '\0';
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		abort();
+	slash = strrchr(path, '/');
+	if (slash != NULL)
+		snprintf(ld.dir, sizeof(ld.dir), "%.*s",
+		    (int)(slash - path), path);
+	if (slash == path)
+		snprintf(ld.dir, sizeof(ld.dir), "/");
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (jerr.line > 0)
+			problem(&ld, path, "line %d column %d: %s", jerr.line,
+			    jerr.column, jerr.text);
+		else
+			problem(&ld, path, "%s", jerr.text);
+		goto fail;
+	}
+	if (!json_is_object(root)) {
+		problem(&ld, path, "the top level must be an object");
+		json_decref(root);
+		goto fail;
+	}
+	load_root(&ld, cfg, root, overrides);
+	json_decref(root);
+	if (ld.problems == 0)
+		return cfg;
+fail:
+	config_free(cfg);
+	return NULL;
+}
+
+static void
+channel_clear(struct config_channel *ch)
+{
+	free(ch->name);
+	free(ch->language);
+	free(ch->default_country);
+	free(ch->send_url);
+	for (size_t i = 0; i < ch->nvalues; i++) {
+		struct config_value *cv = &ch->values[i];
+
+		if (cv->value) {
+			/* Secrets do not linger in freed memory. */
+			explicit_bzero(cv->value, strlen(cv->value));
+			free(cv->value);
+		}
+		for (size_t j = 0; j < cv->count; j++)
+			free(cv->list[j]);
+		free(cv->list);
+	}
+	free(ch->values);
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		channel_clear(&cfg->channels[i]);
+	free(cfg->channels);
+	free(cfg->listen_host);
+	free(cfg->database);
+	free(cfg->menu_path);
+	menu_free(cfg->menu);
+	free(cfg->timezone);
+	if (cfg->pseudonym_key) {
+		explicit_bzero(cfg->pseudonym_key, cfg->pseudonym_key_len);
+		free(cfg->pseudonym_key);
+	}
+	for (size_t i = 0; i < cfg->nalert_sms; i++)
+		free(cfg->alert_sms[i]);
+	free(cfg->alert_sms);
+	free(cfg->alert_url);
+	free(cfg);
+}
+
+const struct config_channel *
+config_channel_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		if (strcmp(cfg->channels[i].name, name) == 0)
+			return &cfg->channels[i];
+	return NULL;
+}
+
+const char *
+config_channel_value(const struct config_channel *ch, const char *key)
+{
+	for (size_t i = 0; i < ch->nvalues; i++)
+		if (strcmp(ch->values[i].name, key) == 0)
+			return ch->values[i].value;
+	return NULL;
+}
+
+char *const *
+config_channel_list(const struct config_channel *ch, const char *key,
+    size_t *count)
+{
+	for (size_t i = 0; i < ch->nvalues; i++)
+		if (strcmp(ch->values[i].name, key) == 0 &&
+		    ch->values[i].list) {
+			*count = ch->values[i].count;
+			return ch->values[i].list;
+		}
+	*count = 0;
+	return NULL;
+}

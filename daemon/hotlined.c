@@ -1,0 +1,325 @@
+/*
+ * hotlined: the hotline gateway daemon.
+ *
+ *   hotlined -c FILE [--listen HOST:PORT] [--database PATH]
+ *   hotlined --check-config -c FILE
+ *
+ * One event loop, one thread.  TERM/INT: stop accepting, let in-flight
+ * requests finish (bounded), close the store, exit 0.  HUP: load a new
+ * config and swap it in only if it is valid.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <event2/event.h>
+
+#include "app.h"
+#include "config.h"
+#include "http.h"
+#include "http_client.h"
+#include "log.h"
+#include "sdnotify.h"
+#include "store.h"
+#include "ussd.h"
+
+#define MAX_BODY (64 * 1024)
+#define REQUEST_TIMEOUT_SECONDS 15
+#define DRAIN_SECONDS 10
+#define CONFIG_ERR_SIZE 16384
+
+struct daemon {
+	struct app app;
+	const char *config_path;
+	struct config_overrides overrides;
+	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+	struct timespec drain_deadline;
+	bool draining;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: hotlined -c FILE [--listen HOST:PORT] "
+	    "[--database PATH]\n"
+	    "       hotlined --check-config -c FILE\n");
+}
+
+static void
+print_config_errors(const char *path, const char *errs)
+{
+	fprintf(stderr, "hotlined: %s is not valid:\n", path);
+	for (const char *p = errs; *p;) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		fprintf(stderr, "  %.*s\n", n, p);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+static void
+healthz_cb(struct http_request *req, void *arg)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+
+	(void)arg;
+	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+static void
+readyz_cb(struct http_request *req, void *arg)
+{
+	static const char ok[] = "{\"status\":\"ready\"}";
+	struct app *app = arg;
+	char why[256];
+
+	if (store_ping_write(app->store, why, sizeof(why)) < 0) {
+		log_event(LOG_ERROR, "store.not_writable", "error", why, NULL);
+		http_reply_error(req, 503, "not_ready", "the database does not "
+		    "take writes; check disk space and permissions");
+		return;
+	}
+	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+static double
+seconds_left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(deadline->tv_sec - now.tv_sec) +
+	    (double)(deadline->tv_nsec - now.tv_nsec) / 1e9;
+}
+
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	size_t left = http_server_inflight(d->app.http);
+	struct timeval tick = { 0, 50 * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (left == 0 || seconds_left(&d->drain_deadline) <= 0) {
+		if (left > 0) {
+			char n[24];
+
+			snprintf(n, sizeof(n), "%zu", left);
+			log_event(LOG_WARN, "daemon.drain_timeout",
+			    "unanswered", n, NULL);
+		}
+		event_base_loopexit(d->app.base, NULL);
+		return;
+	}
+	evtimer_add(d->drain_timer, &tick);
+}
+
+static void
+shutdown_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (d->draining)
+		return;
+	d->draining = true;
+	sdnotify("STOPPING=1");
+	log_event(LOG_INFO, "daemon.stopping", "signal",
+	    sig == SIGTERM ? "TERM" : "INT", NULL);
+	http_server_stop_accepting(d->app.http);
+	clock_gettime(CLOCK_MONOTONIC, &d->drain_deadline);
+	d->drain_deadline.tv_sec += DRAIN_SECONDS;
+	drain_cb(-1, 0, d);
+}
+
+static void
+reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct config *fresh, *old = d->app.config;
+	char *errs;
+
+	(void)sig;
+	(void)what;
+	sdnotify("RELOADING=1");
+	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL) {
+		log_event(LOG_ERROR, "config.reload_failed", "error",
+		    "out of memory", NULL);
+		sdnotify("READY=1");
+		return;
+	}
+	fresh = config_load(d->config_path, &d->overrides, errs,
+	    CONFIG_ERR_SIZE);
+	if (fresh == NULL) {
+		log_event(LOG_ERROR, "config.reload_refused", "path",
+		    d->config_path, "problems", errs, NULL);
+	} else {
+		if (strcmp(fresh->listen_host, old->listen_host) != 0 ||
+		    fresh->listen_port != old->listen_port ||
+		    strcmp(fresh->database, old->database) != 0)
+			log_event(LOG_WARN, "config.restart_needed", "why",
+			    "listen and database change only on restart",
+			    NULL);
+		d->app.config = fresh;
+		config_free(old);
+		log_set_level(fresh->log_level);
+		log_event(LOG_INFO, "config.reloaded", "path", d->config_path,
+		    NULL);
+	}
+	free(errs);
+	sdnotify("READY=1");
+}
+
+static int
+add_signal(struct daemon *d, struct event **ev, int sig,
+    event_callback_fn cb)
+{
+	*ev = evsignal_new(d->app.base, sig, cb, d);
+	return *ev == NULL || evsignal_add(*ev, NULL) < 0 ? -1 : 0;
+}
+
+static int
+run(struct daemon *d)
+{
+	struct http_limits limits = { MAX_BODY, REQUEST_TIMEOUT_SECONDS };
+	struct config *cfg = d->app.config;
+	char why[512], port[8];
+	int rc = 1;
+
+	if (http_client_global_init(why, sizeof(why)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
+		return 1;
+	}
+	if ((d->app.store = store_open(cfg->database, why,
+	    sizeof(why))) == NULL) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
+		goto out;
+	}
+	if ((d->app.base = event_base_new()) == NULL ||
+	    (d->app.http = http_server_new(d->app.base, &limits)) == NULL ||
+	    (d->drain_timer = evtimer_new(d->app.base, drain_cb, d)) == NULL ||
+	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
+	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
+	    add_signal(d, &d->sig_hup, SIGHUP, reload_cb) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error",
+		    "cannot set up the event loop", NULL);
+		goto out;
+	}
+	if (http_server_route(d->app.http, "/healthz", HTTP_GET, healthz_cb,
+	    &d->app) < 0 ||
+	    http_server_route(d->app.http, "/readyz", HTTP_GET, readyz_cb,
+	    &d->app) < 0 ||
+	    http_server_route(d->app.http, "/v1/ussd/{channel}", HTTP_POST,
+	    ussd_hop_cb, &d->app) < 0 ||
+	    http_server_listen(d->app.http, cfg->listen_host,
+	    cfg->listen_port, why, sizeof(why)) < 0) {
+		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
+		goto out;
+	}
+	snprintf(port, sizeof(port), "%u", http_server_port(d->app.http));
+	log_event(LOG_INFO, "daemon.listening", "host", cfg->listen_host,
+	    "port", port, "database", cfg->database, NULL);
+	sdnotify("READY=1");
+
+	if (event_base_dispatch(d->app.base) < 0) {
+		log_event(LOG_ERROR, "daemon.loop_failed", NULL);
+		goto out;
+	}
+	rc = 0;
+out:
+	http_server_free(d->app.http);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
+	if (d->drain_timer)
+		event_free(d->drain_timer);
+	store_close(d->app.store);
+	if (d->app.base)
+		event_base_free(d->app.base);
+	http_client_global_cleanup();
+	if (rc == 0)
+		log_event(LOG_INFO, "daemon.stopped", NULL);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { 0 };
+	bool check_only = false;
+	char *errs;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'l':
+			d.overrides.listen = optarg;
+			break;
+		case 'd':
+			d.overrides.database = optarg;
+			break;
+		case 'C':
+			check_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (d.config_path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	/* Memory holds callers' numbers: no core dumps, no ptrace by
+	 * other users' processes. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	log_init(stderr, LOG_INFO);
+	log_capture_libevent();
+
+	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL)
+		return 1;
+	d.app.config = config_load(d.config_path, &d.overrides, errs,
+	    CONFIG_ERR_SIZE);
+	if (d.app.config == NULL) {
+		print_config_errors(d.config_path, errs);
+		free(errs);
+		return 1;
+	}
+	free(errs);
+	if (check_only) {
+		printf("%s: configuration and menu are valid\n",
+		    d.config_path);
+		config_free(d.app.config);
+		return 0;
+	}
+	log_set_level(d.app.config->log_level);
+
+	rc = run(&d);
+	config_free(d.app.config);
+	return rc;
+}

@@ -1,0 +1,113 @@
+#include "provider.h"
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct provider *const providers[] = {
+	&provider_console,
+	&provider_africastalking,
+};
+
+const struct provider *
+provider_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+		if (strcmp(providers[i]->name, name) == 0)
+			return providers[i];
+	return NULL;
+}
+
+const char *
+provider_names(void)
+{
+	static char names[256];
+
+	if (names[0] == '\0') {
+		size_t used = 0;
+
+		for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]);
+		    i++) {
+			int n = snprintf(names + used, sizeof(names) - used,
+			    "%s%s", i ? ", " : "", providers[i]->name);
+
+			if (n < 0 || (size_t)n >= sizeof(names) - used)
+				break;
+			used += (size_t)n;
+		}
+	}
+	return names;
+}
+
+bool
+provider_content_type_is(const char *ct, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, want, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+static bool
+cidr4_match(const char *peer, const char *entry)
+{
+	const char *slash = strchr(entry, '/');
+	char net[INET_ADDRSTRLEN];
+	struct in_addr a, b;
+	char *end;
+	unsigned long bits;
+	uint32_t mask;
+
+	if (slash == NULL || (size_t)(slash - entry) >= sizeof(net))
+		return false;
+	memcpy(net, entry, (size_t)(slash - entry));
+	net[slash - entry] = '\0';
+	bits = strtoul(slash + 1, &end, 10);
+	if (*end != '\0' || bits > 32 || slash[1] == '\0')
+		return false;
+	if (inet_pton(AF_INET, net, &b) != 1 ||
+	    inet_pton(AF_INET, peer, &a) != 1)
+		return false;
+	mask = bits == 0 ? 0 : htonl(~(uint32_t)0 << (32 - bits));
+	return (a.s_addr & mask) == (b.s_addr & mask);
+}
+
+bool
+provider_peer_allowed(const char *peer, char *const *list, size_t count)
+{
+	if (peer == NULL)
+		return false;
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(peer, list[i]) == 0)
+			return true;
+		if (strchr(list[i], '/') && cidr4_match(peer, list[i]))
+			return true;
+	}
+	return false;
+}
+
+bool
+provider_peer_is_loopback(const char *peer)
+{
+	struct in_addr a;
+
+	if (peer == NULL)
+		return false;
+	if (strcmp(peer, "::1") == 0)
+		return true;
+	if (strncmp(peer, "::ffff:", 7) == 0)
+		peer += 7;
+	return inet_pton(AF_INET, peer, &a) == 1 &&
+	    (ntohl(a.s_addr) >> 24) == 127;
+}

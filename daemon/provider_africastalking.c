@@ -1,0 +1,145 @@
+/*
+ * Africa's Talking.  AT signs nothing (reference/aggregators.md §1.6), so
+ * a callback proves itself with the channel's secret `callback_token` in
+ * the URL query, compared in constant time, and optionally by coming from
+ * an allowed address.
+ */
+#include "provider.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "form.h"
+#include "privacy.h"
+#include "smstext.h"
+
+static const struct provider_key at_keys[] = {
+	{ "username", PROVIDER_KEY_STRING, true },
+	{ "api_key", PROVIDER_KEY_SECRET, true },
+	{ "short_code", PROVIDER_KEY_STRING, false },
+	{ "callback_token", PROVIDER_KEY_SECRET, true },
+	{ "allow_ips", PROVIDER_KEY_STRING_LIST, false },
+	{ NULL, PROVIDER_KEY_STRING, false },
+};
+
+static enum provider_verdict
+at_verify(const struct config_channel *ch, const struct provider_input *in,
+    char *err, size_t errlen)
+{
+	const char *expected = config_channel_value(ch, "callback_token");
+	const char *token;
+	struct form q;
+	char why[128];
+	char *const *ips;
+	size_t nips;
+	bool ok;
+
+	ips = config_channel_list(ch, "allow_ips", &nips);
+	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
+		snprintf(err, errlen, "source address is not in this "
+		    "channel's allow_ips");
+		return PROVIDER_FORBIDDEN;
+	}
+	if (in->query == NULL || form_parse(&q, in->query, strlen(in->query),
+	    why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "missing ?token= (the channel's "
+		    "callback_token) in the callback URL");
+		return PROVIDER_FORBIDDEN;
+	}
+	token = form_get(&q, "token");
+	ok = token != NULL && expected != NULL &&
+	    privacy_equal(token, expected);
+	form_clear(&q);
+	if (!ok) {
+		snprintf(err, errlen, "wrong or missing ?token= for this "
+		    "channel");
+		return PROVIDER_FORBIDDEN;
+	}
+	return PROVIDER_OK;
+}
+
+static bool
+copy_field(const struct form *f, const char *name, char *out, size_t outlen,
+    bool required, char *err, size_t errlen)
+{
+	const char *v = form_get(f, name);
+	size_t n;
+
+	if (v == NULL) {
+		if (!required) {
+			out[0] = '\0';
+			return true;
+		}
+		snprintf(err, errlen, "missing field %s", name);
+		return false;
+	}
+	n = strlen(v);
+	if (n >= outlen) {
+		snprintf(err, errlen, "field %s is longer than %zu bytes",
+		    name, outlen - 1);
+		return false;
+	}
+	if (!smstext_utf8_valid(v, n)) {
+		snprintf(err, errlen, "field %s is not valid UTF-8", name);
+		return false;
+	}
+	memcpy(out, v, n + 1);
+	return true;
+}
+
+static enum provider_verdict
+at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
+    char *err, size_t errlen)
+{
+	struct form f;
+	char why[128];
+	bool ok;
+
+	if (!provider_content_type_is(in->content_type,
+	    "application/x-www-form-urlencoded")) {
+		snprintf(err, errlen, "Content-Type must be "
+		    "application/x-www-form-urlencoded");
+		return PROVIDER_UNSUPPORTED;
+	}
+	if (form_parse(&f, in->body, in->body_len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "malformed form body: %s", why);
+		return PROVIDER_BAD_REQUEST;
+	}
+	ok = copy_field(&f, "sessionId", out->session_id,
+	    sizeof(out->session_id), true, err, errlen) &&
+	    copy_field(&f, "serviceCode", out->service_code,
+	    sizeof(out->service_code), true, err, errlen) &&
+	    copy_field(&f, "phoneNumber", out->phone, sizeof(out->phone), true,
+	    err, errlen) &&
+	    copy_field(&f, "networkCode", out->network_code,
+	    sizeof(out->network_code), false, err, errlen) &&
+	    copy_field(&f, "text", out->text, sizeof(out->text), true, err,
+	    errlen);
+	form_clear(&f);
+	if (ok && out->session_id[0] == '\0') {
+		snprintf(err, errlen, "field sessionId is empty");
+		ok = false;
+	}
+	return ok ? PROVIDER_OK : PROVIDER_BAD_REQUEST;
+}
+
+/* AT reads "CON " or "END " then the page (§1.1). */
+static int
+at_ussd_format(bool end, const char *text, struct provider_reply *out)
+{
+	int n;
+
+	out->content_type = "text/plain; charset=utf-8";
+	n = snprintf(out->body, sizeof(out->body), "%s %s",
+	    end ? "END" : "CON", text);
+	return n < 0 || (size_t)n >= sizeof(out->body) ? -1 : 0;
+}
+
+const struct provider provider_africastalking = {
+	.name = "africastalking",
+	.keys = at_keys,
+	.verify = at_verify,
+	.ussd_parse = at_ussd_parse,
+	.ussd_format = at_ussd_format,
+};

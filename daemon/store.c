@@ -1,0 +1,592 @@
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+
+/*
+ * Migrations: entry i takes the schema from user_version i to i + 1.
+ * Append only; never edit a step that has shipped.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the foundation. */
+	"CREATE TABLE tasks ("
+	"  id INTEGER PRIMARY KEY,"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','claimed','closed')),"
+	"  priority TEXT NOT NULL DEFAULT 'normal'"
+	"    CHECK (priority IN ('urgent','normal')),"
+	"  caller TEXT NOT NULL,"
+	"  msisdn TEXT NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  language TEXT,"
+	"  topic TEXT,"
+	"  safe_to_call INTEGER CHECK (safe_to_call IN (0,1)),"
+	"  safe_to_sms INTEGER CHECK (safe_to_sms IN (0,1)),"
+	"  preferred_time TEXT,"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL,"
+	"  claimed_by TEXT,"
+	"  lease_expires_at TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  retry_at TEXT,"
+	"  outcome TEXT,"
+	"  closed_at TEXT"
+	");"
+	/* One open task per caller: a second request updates the first. */
+	"CREATE UNIQUE INDEX tasks_one_open_per_caller ON tasks(msisdn)"
+	"  WHERE status != 'closed';"
+	"CREATE INDEX tasks_queue ON tasks(status, priority, created_at);"
+	"CREATE TABLE task_notes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  task_id INTEGER NOT NULL REFERENCES tasks(id),"
+	"  author TEXT NOT NULL,"
+	"  text TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL"
+	");"
+	"CREATE INDEX task_notes_task ON task_notes(task_id);"
+	"CREATE TABLE sessions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  channel TEXT NOT NULL,"
+	"  session_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('ussd','sms')),"
+	"  caller TEXT NOT NULL,"
+	"  msisdn TEXT NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  hops INTEGER NOT NULL DEFAULT 1,"
+	"  task_id INTEGER REFERENCES tasks(id),"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL,"
+	"  ended_at TEXT,"
+	"  UNIQUE (channel, session_id)"
+	");"
+	"CREATE TABLE inbound ("
+	"  id INTEGER PRIMARY KEY,"
+	"  channel TEXT NOT NULL,"
+	"  provider_msg_id TEXT NOT NULL,"
+	"  caller TEXT NOT NULL,"
+	"  msisdn TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  received_at TEXT NOT NULL,"
+	"  stored_at TEXT NOT NULL,"
+	"  task_id INTEGER REFERENCES tasks(id),"
+	"  flags INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (channel, provider_msg_id)"
+	");"
+	"CREATE INDEX inbound_msisdn ON inbound(msisdn, id);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  task_id INTEGER,"
+	"  detail TEXT"
+	");"
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	");",
+};
+
+enum stmt {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_PING,
+	STMT_SESSION_UPSERT,
+	STMT_SESSION_SET_TASK,
+	STMT_TASK_UPDATE_OPEN,
+	STMT_TASK_INSERT,
+	STMT_TASKS_OPEN,
+	STMT_TASKS_COUNT,
+	STMT_AUDIT_ADD,
+	STMT_COUNT_
+};
+
+static const char *const stmt_sql[STMT_COUNT_] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_PING] = "INSERT INTO meta(key, value) VALUES ('ready_probe', "
+	    NOW ") ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	/* A session id is bound to the caller who opened it: a hop naming
+	 * the same session with another number updates nothing. */
+	[STMT_SESSION_UPSERT] = "INSERT INTO sessions(channel, session_id, "
+	    "kind, caller, msisdn, node, created_at, updated_at, ended_at) "
+	    "VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", " NOW ", "
+	    "CASE WHEN ?6 THEN " NOW " END) "
+	    "ON CONFLICT(channel, session_id) DO UPDATE SET "
+	    "hops = hops + 1, node = excluded.node, updated_at = "
+	    "excluded.updated_at, ended_at = COALESCE(ended_at, "
+	    "excluded.ended_at) WHERE msisdn = excluded.msisdn "
+	    "RETURNING id, COALESCE(task_id, 0)",
+	[STMT_SESSION_SET_TASK] = "UPDATE sessions SET task_id = ?2 "
+	    "WHERE id = ?1",
+	[STMT_TASK_UPDATE_OPEN] = "UPDATE tasks SET "
+	    "language = COALESCE(?2, language), "
+	    "topic = COALESCE(?3, topic), "
+	    "safe_to_call = COALESCE(?4, safe_to_call), "
+	    "safe_to_sms = COALESCE(?5, safe_to_sms), "
+	    "preferred_time = COALESCE(?6, preferred_time), "
+	    "priority = CASE WHEN ?7 THEN 'urgent' ELSE priority END, "
+	    "updated_at = " NOW " "
+	    "WHERE msisdn = ?1 AND status != 'closed' RETURNING id",
+	[STMT_TASK_INSERT] = "INSERT INTO tasks(priority, caller, msisdn, "
+	    "channel, language, topic, safe_to_call, safe_to_sms, "
+	    "preferred_time, created_at, updated_at) VALUES ("
+	    "CASE WHEN ?1 THEN 'urgent' ELSE 'normal' END, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9, " NOW ", " NOW ") RETURNING id",
+	[STMT_TASKS_OPEN] = "SELECT id, status, priority, caller, msisdn, "
+	    "channel, language, topic, safe_to_call, safe_to_sms, "
+	    "preferred_time, created_at, updated_at, claimed_by, attempts "
+	    "FROM tasks WHERE status != 'closed' "
+	    "ORDER BY priority = 'urgent' DESC, created_at, id",
+	[STMT_TASKS_COUNT] = "SELECT count(*) FROM tasks WHERE status = ?1",
+	[STMT_AUDIT_ADD] = "INSERT INTO audit(at, actor, action, task_id, "
+	    "detail) VALUES (" NOW ", ?1, ?2, NULLIF(?3, 0), ?4)",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT_];
+};
+
+static void
+db_error(struct store *st, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int
+exec_sql(struct store *st, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : "sqlite error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+pragma_int(struct store *st, const char *sql, int *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_schema_version(struct store *st)
+{
+	int v = -1;
+
+	if (pragma_int(st, "PRAGMA user_version", &v) < 0)
+		return -1;
+	return v;
+}
+
+static int
+migrate(struct store *st, char *err, size_t errlen)
+{
+	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	int version;
+	char sql[64];
+
+	if ((version = store_schema_version(st)) < 0) {
+		db_error(st, "reading schema version", err, errlen);
+		return -1;
+	}
+	if (version > latest) {
+		snprintf(err, errlen, "database schema version %d is newer than "
+		    "this hotlined understands (%d); run the newer hotlined or "
+		    "restore a backup", version, latest);
+		return -1;
+	}
+	for (; version < latest; version++) {
+		char why[256];
+
+		if (exec_sql(st, "BEGIN IMMEDIATE", why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "migration %d: %s", version + 1,
+			    why);
+			return -1;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    version + 1);
+		if (exec_sql(st, migrations[version], why, sizeof(why)) < 0 ||
+		    exec_sql(st, sql, why, sizeof(why)) < 0 ||
+		    exec_sql(st, "COMMIT", why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "migration %d: %s", version + 1,
+			    why);
+			exec_sql(st, "ROLLBACK", why, sizeof(why));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *path, char *err, size_t errlen)
+{
+	struct store *st;
+	char why[256];
+	int mode = 0;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	    exec_sql(st, "PRAGMA journal_mode = WAL", why, sizeof(why)) < 0 ||
+	    exec_sql(st, "PRAGMA synchronous = FULL", why, sizeof(why)) < 0 ||
+	    exec_sql(st, "PRAGMA foreign_keys = ON", why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot set up database %s: %s", path,
+		    why);
+		goto fail;
+	}
+	/* journal_mode can silently stay "delete" (e.g. some file systems);
+	 * durability reasoning depends on WAL, so insist. */
+	if (pragma_int(st, "PRAGMA synchronous", &mode) < 0 || mode != 2) {
+		snprintf(err, errlen, "database %s: synchronous=FULL refused",
+		    path);
+		goto fail;
+	}
+	if (migrate(st, err, errlen) < 0)
+		goto fail;
+	for (int i = 0; i < STMT_COUNT_; i++)
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			db_error(st, "preparing statements", err, errlen);
+			goto fail;
+		}
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STMT_COUNT_; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* sqlite3_close (not _v2): every statement is finalized above. */
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	free(st);
+}
+
+/* Run a statement with no result rows; it is reset either way. */
+static int
+step_done(struct store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	(void)st;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+begin(struct store *st, char *err, size_t errlen)
+{
+	if (step_done(st, st->stmt[STMT_BEGIN]) < 0) {
+		db_error(st, "begin", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+commit(struct store *st, char *err, size_t errlen)
+{
+	if (step_done(st, st->stmt[STMT_COMMIT]) < 0) {
+		db_error(st, "commit", err, errlen);
+		step_done(st, st->stmt[STMT_ROLLBACK]);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st, st->stmt[STMT_ROLLBACK]);
+}
+
+int
+store_ping_write(struct store *st, char *err, size_t errlen)
+{
+	if (begin(st, err, errlen) < 0)
+		return -1;
+	if (step_done(st, st->stmt[STMT_PING]) < 0) {
+		db_error(st, "write probe", err, errlen);
+		rollback(st);
+		return -1;
+	}
+	return commit(st, err, errlen);
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL || *v == '\0')
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void
+bind_answer(sqlite3_stmt *s, int i, enum store_answer a)
+{
+	switch (a) {
+	case STORE_ANSWER_UNKNOWN:
+		sqlite3_bind_null(s, i);
+		break;
+	case STORE_ANSWER_NO:
+		sqlite3_bind_int(s, i, 0);
+		break;
+	case STORE_ANSWER_YES:
+		sqlite3_bind_int(s, i, 1);
+		break;
+	}
+}
+
+static enum store_answer
+column_answer(sqlite3_stmt *s, int i)
+{
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return STORE_ANSWER_UNKNOWN;
+	return sqlite3_column_int(s, i) ? STORE_ANSWER_YES : STORE_ANSWER_NO;
+}
+
+/* Step a statement that returns one integer row (RETURNING id). */
+static int
+step_id(sqlite3_stmt *s, int64_t *id, bool *found)
+{
+	int rc = sqlite3_step(s);
+
+	*found = rc == SQLITE_ROW;
+	if (*found) {
+		*id = sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+task_upsert(struct store *st, const struct store_task_request *t,
+    int64_t *id, enum store_task_change *change)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_UPDATE_OPEN];
+	bool found;
+
+	bind_text(s, 1, t->msisdn);
+	bind_text(s, 2, t->language);
+	bind_text(s, 3, t->topic);
+	bind_answer(s, 4, t->safe_to_call);
+	bind_answer(s, 5, t->safe_to_sms);
+	bind_text(s, 6, t->preferred_time);
+	sqlite3_bind_int(s, 7, t->urgent);
+	if (step_id(s, id, &found) < 0)
+		return -1;
+	if (found) {
+		*change = STORE_TASK_UPDATED;
+		return 0;
+	}
+	s = st->stmt[STMT_TASK_INSERT];
+	sqlite3_bind_int(s, 1, t->urgent);
+	bind_text(s, 2, t->caller);
+	bind_text(s, 3, t->msisdn);
+	bind_text(s, 4, t->channel);
+	bind_text(s, 5, t->language);
+	bind_text(s, 6, t->topic);
+	bind_answer(s, 7, t->safe_to_call);
+	bind_answer(s, 8, t->safe_to_sms);
+	bind_text(s, 9, t->preferred_time);
+	if (step_id(s, id, &found) < 0 || !found)
+		return -1;
+	*change = STORE_TASK_CREATED;
+	return 0;
+}
+
+static int
+audit_add(struct store *st, const char *actor, const char *action,
+    int64_t task_id, const char *detail)
+{
+	sqlite3_stmt *s = st->stmt[STMT_AUDIT_ADD];
+
+	bind_text(s, 1, actor);
+	bind_text(s, 2, action);
+	sqlite3_bind_int64(s, 3, task_id);
+	bind_text(s, 4, detail);
+	return step_done(st, s);
+}
+
+enum store_status
+store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
+    struct store_hop_result *res, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_SESSION_UPSERT];
+	int64_t session_row = 0;
+	char actor[64];
+	int rc;
+
+	res->task_id = 0;
+	res->change = STORE_TASK_NONE;
+	if (begin(st, err, errlen) < 0)
+		return STORE_ERROR;
+
+	bind_text(s, 1, hop->channel);
+	bind_text(s, 2, hop->session_id);
+	bind_text(s, 3, hop->caller);
+	bind_text(s, 4, hop->msisdn);
+	bind_text(s, 5, hop->node);
+	sqlite3_bind_int(s, 6, hop->ended);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		session_row = sqlite3_column_int64(s, 0);
+		res->task_id = sqlite3_column_int64(s, 1);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		db_error(st, "recording session", err, errlen);
+		goto fail;
+	}
+	if (session_row == 0) {
+		rollback(st);
+		snprintf(err, errlen, "session id already belongs to another "
+		    "caller");
+		return STORE_CONFLICT;
+	}
+
+	if (hop->task != NULL && res->task_id == 0) {
+		if (task_upsert(st, hop->task, &res->task_id, &res->change) <
+		    0) {
+			db_error(st, "recording task", err, errlen);
+			goto fail;
+		}
+		s = st->stmt[STMT_SESSION_SET_TASK];
+		sqlite3_bind_int64(s, 1, session_row);
+		sqlite3_bind_int64(s, 2, res->task_id);
+		snprintf(actor, sizeof(actor), "ussd:%s", hop->channel);
+		if (step_done(st, s) < 0 ||
+		    audit_add(st, actor, res->change == STORE_TASK_CREATED ?
+		    "task.created" : "task.updated", res->task_id,
+		    hop->task->urgent ? "urgent" : NULL) < 0) {
+			db_error(st, "linking task", err, errlen);
+			goto fail;
+		}
+	}
+	if (commit(st, err, errlen) < 0) {
+		res->change = STORE_TASK_NONE;
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+fail:
+	rollback(st);
+	res->change = STORE_TASK_NONE;
+	return STORE_ERROR;
+}
+
+static const char *
+column_str(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+int
+store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASKS_OPEN];
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_task t = {
+			.id = sqlite3_column_int64(s, 0),
+			.status = column_str(s, 1),
+			.priority = column_str(s, 2),
+			.caller = column_str(s, 3),
+			.msisdn = column_str(s, 4),
+			.channel = column_str(s, 5),
+			.language = column_str(s, 6),
+			.topic = column_str(s, 7),
+			.safe_to_call = column_answer(s, 8),
+			.safe_to_sms = column_answer(s, 9),
+			.preferred_time = column_str(s, 10),
+			.created_at = column_str(s, 11),
+			.updated_at = column_str(s, 12),
+			.claimed_by = column_str(s, 13),
+			.attempts = sqlite3_column_int(s, 14),
+		};
+
+		if ((ret = cb(&t, arg)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		db_error(st, "listing tasks", err, errlen);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_tasks_count(struct store *st, const char *status, int64_t *count,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASKS_COUNT];
+	bool found;
+
+	bind_text(s, 1, status);
+	if (step_id(s, count, &found) < 0 || !found) {
+		db_error(st, "counting tasks", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_audit_add(struct store *st, const char *actor, const char *action,
+    int64_t task_id, const char *detail, char *err, size_t errlen)
+{
+	if (begin(st, err, errlen) < 0)
+		return -1;
+	if (audit_add(st, actor, action, task_id, detail) < 0) {
+		db_error(st, "audit", err, errlen);
+		rollback(st);
+		return -1;
+	}
+	return commit(st, err, errlen);
+}

@@ -1,0 +1,20 @@
+/*
+ * app: what the daemon's handlers share.  A plain struct with no
+ * functions: hotlined.c owns every member and its lifetime.
+ */
+#ifndef HOTLINE_APP_H
+#define HOTLINE_APP_H
+
+struct config;
+struct event_base;
+struct http_server;
+struct store;
+
+struct app {
+	struct event_base *base;
+	struct config *config;    /* replaced whole on a good SIGHUP */
+	struct store *store;
+	struct http_server *http;
+};
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * config: hotlined.json, loaded with Jansson and validated strictly.
+ *
+ * Every problem is reported with the JSON path that holds it
+ * (`channels[1].provider: unknown provider "twillio"`); an unknown key, a
+ * wrong type or a missing value refuses the whole file.  Secrets are never
+ * in the file: a secret value is {"env": "NAME"} or {"file": "path"}, a
+ * relative path resolved against $CREDENTIALS_DIRECTORY when set (systemd
+ * LoadCredential=), else against the config file's directory.
+ */
+#ifndef HOTLINE_CONFIG_H
+#define HOTLINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+struct menu;
+struct provider;
+
+/* A provider-specific channel key with its value resolved. */
+struct config_value {
+	const char *name;   /* borrowed from the provider's key table */
+	char *value;        /* strings and secrets; NULL for lists */
+	char **list;        /* string lists */
+	size_t count;
+};
+
+struct config_channel {
+	char *name;
+	const struct provider *provider;
+	char *language;           /* NULL: the menu's default */
+	bool fold_vietnamese;     /* default on: USSD pages stay GSM-7 */
+	char *default_country;    /* calling code for national numbers */
+	char *send_url;           /* NULL: the provider's own */
+	double rate_limit_per_second;
+	struct config_value *values;
+	size_t nvalues;
+};
+
+struct config {
+	char *listen_host;
+	unsigned short listen_port;
+	char *database;
+	char *menu_path;          /* resolved against the config's directory */
+	struct menu *menu;
+	char *timezone;
+	enum log_level log_level;
+	struct config_channel *channels;
+	size_t nchannels;
+	unsigned lease_seconds;
+	unsigned max_attempts;
+	unsigned retention_days;
+	unsigned char *pseudonym_key;
+	size_t pseudonym_key_len;
+	char **alert_sms;         /* E.164 numbers told of urgent requests */
+	size_t nalert_sms;
+	char *alert_url;
+};
+
+/* Command-line values that win over the file (NULL: keep the file's). */
+struct config_overrides {
+	const char *listen;       /* "HOST:PORT" */
+	const char *database;
+};
+
+/*
+ * Load, resolve secrets, load and validate the menu.  On failure returns
+ * NULL and writes every problem, one per line, into err.  The caller owns
+ * the result (config_free).
+ */
+struct config *config_load(const char *path,
+    const struct config_overrides *overrides, char *err, size_t errlen);
+void config_free(struct config *config);
+
+/* The channel named `name`, borrowed; NULL when there is none. */
+const struct config_channel *config_channel_find(const struct config *config,
+    const char *name);
+
+/* A provider key's value, borrowed; NULL when unset. */
+const char *config_channel_value(const struct config_channel *channel,
+    const char *key);
+/* A provider list key; *count set, NULL when unset. */
+char *const *config_channel_list(const struct config_channel *channel,
+    const char *key, size_t *count);
+
+/* Split "HOST:PORT" / "[V6]:PORT".  Returns 0 or -1 with a reason. */
+int config_parse_listen(const char *s, char *host, size_t hostlen,
+    unsigned short *port, char *err, size_t errlen);
+
+#endif

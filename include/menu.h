@@ -1,0 +1,113 @@
+/*
+ * menu: the counselling-request menu as a pure state machine.
+ *
+ * (menu, state, input) -> next state; (menu, state) -> page text.  No I/O,
+ * no clock, no globals: the same inputs always give the same pages, which
+ * is what lets a USSD hop be replayed from the caller's whole input path.
+ * The menu is parsed from JSON text (config/menu.json; format in the
+ * README) and validated in full before use.
+ */
+#ifndef HOTLINE_MENU_H
+#define HOTLINE_MENU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MENU_NAME_SIZE 32
+#define MENU_LANGUAGE_SIZE 8
+#define MENU_VALUE_SIZE 32
+
+struct menu;
+
+enum menu_priority {
+	MENU_PRIORITY_NORMAL,
+	MENU_PRIORITY_URGENT,
+};
+
+/* An unanswered yes/no question stays MENU_UNANSWERED. */
+enum menu_answer {
+	MENU_UNANSWERED,
+	MENU_NO,
+	MENU_YES,
+};
+
+enum menu_action {
+	MENU_ACTION_NONE,
+	MENU_ACTION_CREATE_TASK,
+};
+
+/* The answers a walk through the menu collects; they become task fields. */
+struct menu_answers {
+	char language[MENU_LANGUAGE_SIZE];    /* "vi", "en" */
+	char topic[MENU_VALUE_SIZE];          /* "" until answered */
+	enum menu_answer safe_to_call;
+	enum menu_answer safe_to_sms;
+	char preferred_time[MENU_VALUE_SIZE]; /* "" until answered */
+	enum menu_priority priority;
+};
+
+/* Where a caller is.  A plain value: copy it, store it, compare it. */
+struct menu_state {
+	char node[MENU_NAME_SIZE];
+	unsigned page;        /* 0-based page of the current node */
+	bool invalid;         /* the last input was not a valid choice */
+	struct menu_answers answers;
+};
+
+struct menu_render_opts {
+	bool fold_vietnamese; /* write Vietnamese without diacritics */
+	size_t max_octets;    /* page budget (SMSTEXT_USSD_OCTETS); 0: no paging */
+};
+
+enum menu_step_result {
+	MENU_STEP_MOVED,      /* went to another node */
+	MENU_STEP_PAGED,      /* the "more" key: next page of the same node */
+	MENU_STEP_INVALID,    /* not a choice here; state.invalid is set */
+	MENU_STEP_FINISHED,   /* input after a terminal node: ignored */
+};
+
+/*
+ * Parse and validate a menu from JSON text.  On failure returns NULL and
+ * writes every problem found into err, one per line, each naming the node
+ * or key ("nodes.when.options[2].next: unknown node \"evening\"").
+ * The caller owns the result and frees it with menu_free.
+ */
+struct menu *menu_parse(const char *json, size_t len, char *err,
+    size_t errlen);
+void menu_free(struct menu *menu);
+
+/* True when `language` is one the menu is written in. */
+bool menu_has_language(const struct menu *menu, const char *language);
+
+/* Put state at the start node.  language NULL or unknown: the menu's
+ * default_language. */
+void menu_start(const struct menu *menu, const char *language,
+    struct menu_state *state);
+
+/*
+ * Apply one caller input (leading/trailing spaces ignored).  opts decides
+ * the paging, so pass the same opts to menu_step and menu_render.
+ */
+enum menu_step_result menu_step(const struct menu *menu,
+    struct menu_state *state, const char *input,
+    const struct menu_render_opts *opts);
+
+/* True when the current node has no options: the conversation ends here. */
+bool menu_is_terminal(const struct menu *menu, const struct menu_state *state);
+
+/* The action of the current node (only terminal nodes carry one). */
+enum menu_action menu_current_action(const struct menu *menu,
+    const struct menu_state *state);
+
+/*
+ * Write the current page into out[outlen] (NUL-terminated, lines separated
+ * by '\n', without any "CON "/"END " framing): the "not a valid choice"
+ * line when state->invalid, the node text, numbered options, and the
+ * "more" option when further pages follow.  With opts->max_octets set the
+ * page, measured in its real encoding after folding, never exceeds it.
+ * Returns 0, or -1 when out is too small or memory runs out.
+ */
+int menu_render(const struct menu *menu, const struct menu_state *state,
+    const struct menu_render_opts *opts, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * phone: E.164 normalisation of the numbers aggregators hand us.
+ * Pure; no I/O.
+ */
+#ifndef HOTLINE_PHONE_H
+#define HOTLINE_PHONE_H
+
+#include <stddef.h>
+
+/* Longest E.164 number is 15 digits; plus '+' and NUL. */
+#define PHONE_E164_SIZE 17
+
+/*
+ * Normalise `in` to E.164 ("+84912345678") into out[outlen].
+ * default_cc is the country calling code without '+' ("84"), used for
+ * national numbers with a trunk prefix ("0912 345 678").  Accepted:
+ * "+CC...", "00CC...", "0NNN..." (national), and bare digits that already
+ * start with default_cc ("84912...", as Vietnamese aggregators send).
+ * Spaces, dots, dashes and parentheses are ignored.  Returns 0, or -1 when
+ * `in` is not a plausible number (letters, too short/long, empty).
+ */
+int phone_normalize(const char *in, const char *default_cc, char *out,
+    size_t outlen);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * provider: the interface every aggregator adapter implements, and the
+ * registry that maps a config's provider name to its adapter.
+ *
+ * Adapters are pure: bytes in, structs out; they verify authenticity,
+ * parse, and frame replies, but do no I/O, read no clock and keep no
+ * globals.  Each exports one `const struct provider`; adding an
+ * aggregator is adding one file and one line in provider.c.
+ */
+#ifndef HOTLINE_PROVIDER_H
+#define HOTLINE_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config_channel;
+
+enum provider_key_type {
+	PROVIDER_KEY_STRING,
+	PROVIDER_KEY_SECRET,       /* {"env": …} or {"file": …} only */
+	PROVIDER_KEY_STRING_LIST,  /* array of strings */
+};
+
+/* One channel key a provider accepts; tables end with a NULL name. */
+struct provider_key {
+	const char *name;
+	enum provider_key_type type;
+	bool required;
+};
+
+/* What the HTTP layer hands an adapter: borrowed bytes and names only. */
+struct provider_input {
+	const char *method;       /* "GET", "POST" */
+	const char *query;        /* raw query string, or NULL */
+	const char *content_type; /* or NULL */
+	const char *body;         /* NUL-terminated, body_len bytes */
+	size_t body_len;
+	const char *peer;         /* numeric address of the client */
+};
+
+enum provider_verdict {
+	PROVIDER_OK,
+	PROVIDER_BAD_REQUEST,     /* 400 */
+	PROVIDER_FORBIDDEN,       /* 403 */
+	PROVIDER_UNSUPPORTED,     /* 415: wrong content type */
+};
+
+/* One USSD hop as the aggregator describes it (bounded copies). */
+struct ussd_request {
+	char session_id[128];
+	char service_code[32];
+	char phone[40];           /* as sent; normalise with phone.h */
+	char network_code[16];
+	char text[512];           /* inputs so far, joined by '*' */
+};
+
+/* A framed reply; body is NUL-terminated. */
+struct provider_reply {
+	const char *content_type;
+	char body[1024];
+};
+
+struct provider {
+	const char *name;
+	const struct provider_key *keys;
+	/* Authenticity, checked before the body is parsed. */
+	enum provider_verdict (*verify)(const struct config_channel *channel,
+	    const struct provider_input *in, char *err, size_t errlen);
+	/* NULL when the provider carries no USSD. */
+	enum provider_verdict (*ussd_parse)(const struct provider_input *in,
+	    struct ussd_request *out, char *err, size_t errlen);
+	/* Frame a USSD page: end closes the session.  -1 if it cannot fit. */
+	int (*ussd_format)(bool end, const char *text,
+	    struct provider_reply *out);
+};
+
+/* The adapters (provider_NAME.c each). */
+extern const struct provider provider_africastalking;
+extern const struct provider provider_console;
+
+/* The adapter named `name`, or NULL. */
+const struct provider *provider_find(const char *name);
+
+/* Names of all providers, comma-separated, for error messages. */
+const char *provider_names(void);
+
+/* Shared by adapters: is the content type (parameters ignored) `want`? */
+bool provider_content_type_is(const char *content_type, const char *want);
+
+/* Shared by adapters: is `peer` in the list of addresses / IPv4 CIDRs? */
+bool provider_peer_allowed(const char *peer, char *const *list,
+    size_t count);
+
+/* Shared by adapters: is `peer` a loopback address? */
+bool provider_peer_is_loopback(const char *peer);
+
+#endif

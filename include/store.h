@@ -1,0 +1,129 @@
+/*
+ * store: all state, in one SQLite file.  The only module that includes
+ * sqlite3.h; all SQL lives here, as prepared statements.
+ *
+ * WAL, synchronous=FULL (a commit survives power loss before we answer
+ * 2xx), busy_timeout, foreign keys on.  Every write runs in BEGIN
+ * IMMEDIATE on the daemon's single connection.  The schema is migrated in
+ * PRAGMA user_version steps; a database from a newer hotlined is refused.
+ *
+ * Strings passed in are borrowed for the call.  Strings handed to a
+ * callback are borrowed until the callback returns.
+ */
+#ifndef HOTLINE_STORE_H
+#define HOTLINE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+/* Open (creating and migrating) the database at path.  NULL with a reason
+ * in err on failure.  The caller owns the result (store_close). */
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_close(struct store *store);
+
+/* PRAGMA user_version of the open database. */
+int store_schema_version(struct store *store);
+
+/* Prove the database takes a durable write (readyz).  0 or -1. */
+int store_ping_write(struct store *store, char *err, size_t errlen);
+
+/* Yes / no / not asked, as the menu collected it. */
+enum store_answer {
+	STORE_ANSWER_UNKNOWN,
+	STORE_ANSWER_NO,
+	STORE_ANSWER_YES,
+};
+
+/* What a finished request asks for; NULL strings: not answered. */
+struct store_task_request {
+	const char *channel;
+	const char *caller;       /* pseudonym */
+	const char *msisdn;       /* E.164 */
+	const char *language;
+	const char *topic;
+	const char *preferred_time;
+	enum store_answer safe_to_call;
+	enum store_answer safe_to_sms;
+	bool urgent;
+};
+
+/* One USSD hop.  task non-NULL when this hop finished the request. */
+struct store_ussd_hop {
+	const char *channel;
+	const char *session_id;
+	const char *caller;
+	const char *msisdn;
+	const char *node;         /* where the caller now is */
+	bool ended;
+	const struct store_task_request *task;
+};
+
+enum store_task_change {
+	STORE_TASK_NONE,          /* no task asked for, or already recorded */
+	STORE_TASK_CREATED,
+	STORE_TASK_UPDATED,       /* the caller's open task took the answers */
+};
+
+struct store_hop_result {
+	int64_t task_id;          /* 0 when the session has no task */
+	enum store_task_change change;
+};
+
+enum store_status {
+	STORE_OK,
+	STORE_CONFLICT,           /* the session id belongs to another caller */
+	STORE_ERROR,
+};
+
+/*
+ * Record a hop in one transaction: the session row, and when the hop
+ * finishes a request, the caller's one open task (created, or updated with
+ * the new answers and raised to urgent if asked) plus an audit row.  A
+ * retried final hop finds the session's task already recorded and changes
+ * nothing (STORE_TASK_NONE, task_id set).
+ */
+enum store_status store_ussd_hop(struct store *store,
+    const struct store_ussd_hop *hop, struct store_hop_result *result,
+    char *err, size_t errlen);
+
+/* A callback task as stored; strings borrowed, NULL when unset. */
+struct store_task {
+	int64_t id;
+	const char *status;
+	const char *priority;
+	const char *caller;
+	const char *msisdn;
+	const char *channel;
+	const char *language;
+	const char *topic;
+	enum store_answer safe_to_call;
+	enum store_answer safe_to_sms;
+	const char *preferred_time;
+	const char *created_at;
+	const char *updated_at;
+	const char *claimed_by;
+	int attempts;
+};
+
+typedef int (*store_task_cb)(const struct store_task *task, void *arg);
+
+/* Open tasks (pending or claimed), urgent first, then oldest.  Stops and
+ * returns the callback's value when it is non-zero; -1 on error. */
+int store_tasks_open_foreach(struct store *store, store_task_cb cb,
+    void *arg, char *err, size_t errlen);
+
+/* Count tasks with the given status ("pending", …) into *count. */
+int store_tasks_count(struct store *store, const char *status,
+    int64_t *count, char *err, size_t errlen);
+
+/* Append an audit row: who did what to which task (0: none). */
+int store_audit_add(struct store *store, const char *actor,
+    const char *action, int64_t task_id, const char *detail, char *err,
+    size_t errlen);
+
+#endif

@@ -1,0 +1,330 @@
+/* config: every kind of mistake is refused with its JSON path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "provider.h"
+
+static char dir[PATH_MAX];
+static char menu_abs[PATH_MAX];
+
+static int
+setup(void **state)
+{
+	char cwd[PATH_MAX];
+	FILE *f;
+	char p[PATH_MAX + 32];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/hotline-test-config-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(menu_abs, sizeof(menu_abs), "%s/config/menu.json", cwd);
+	snprintf(p, sizeof(p), "%s/pseudonym.key", dir);
+	assert_non_null(f = fopen(p, "w"));
+	fputs("0123456789abcdef0123456789abcdef\n", f);
+	fclose(f);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write a config whose fragments are spliced in; %MENU% becomes the
+ * shipped menu's absolute path. */
+static const char *
+write_config(const char *json)
+{
+	static char path[PATH_MAX + 32];
+	char buf[8192];
+	const char *m = strstr(json, "%MENU%");
+	FILE *f;
+
+	if (m != NULL)
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(m - json), json,
+		    menu_abs, m + 6);
+	else
+		snprintf(buf, sizeof(buf), "%s", json);
+	snprintf(path, sizeof(path), "%s/hotlined.json", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(buf, f);
+	fclose(f);
+	return path;
+}
+
+#define BASE_PRIVACY \
+	"\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}}"
+#define CONSOLE "{\"name\": \"console\", \"provider\": \"console\"}"
+
+static struct config *
+load(const char *json, char *err, size_t errlen)
+{
+	return config_load(write_config(json), NULL, err, errlen);
+}
+
+static void
+valid_config_loads_with_defaults(void **state)
+{
+	char err[4096];
+	struct config *c;
+
+	(void)state;
+	c = load("{\"listen\": \"127.0.0.1:8080\", \"database\": \"x.db\", "
+	    "\"menu\": \"%MENU%\", \"channels\": [" CONSOLE "], "
+	    BASE_PRIVACY "}", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->listen_host, "127.0.0.1");
+	assert_int_equal(c->listen_port, 8080);
+	assert_string_equal(c->timezone, "Asia/Ho_Chi_Minh");
+	assert_int_equal(c->pseudonym_key_len, 32);
+	assert_int_equal(c->nchannels, 1);
+	assert_true(c->channels[0].fold_vietnamese);
+	assert_string_equal(c->channels[0].default_country, "84");
+	assert_ptr_equal(c->channels[0].provider, &provider_console);
+	assert_non_null(c->menu);
+	config_free(c);
+}
+
+struct bad_case {
+	const char *name;
+	const char *json;
+	const char *expect;	/* substring of the error */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "unknown top-level key",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"colour\": 1}", "colour: unknown key" },
+	{ "unknown provider names the channel index",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE ", {\"name\": \"tw\", "
+	  "\"provider\": \"twillio\"}], " BASE_PRIVACY "}",
+	  "channels[1].provider: unknown provider \"twillio\"" },
+	{ "wrong type",
+	  "{\"listen\": 8080, \"database\": \"x\", \"menu\": \"%MENU%\", "
+	  "\"channels\": [" CONSOLE "], " BASE_PRIVACY "}",
+	  "listen: must be a string, not an integer" },
+	{ "missing required value",
+	  "{\"listen\": \"127.0.0.1:1\", \"menu\": \"%MENU%\", "
+	  "\"channels\": [" CONSOLE "], " BASE_PRIVACY "}",
+	  "database: missing" },
+	{ "bad listen address",
+	  "{\"listen\": \"localhost\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY "}",
+	  "listen: \"localhost\" is not HOST:PORT" },
+	{ "port out of range",
+	  "{\"listen\": \"127.0.0.1:70000\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY "}",
+	  "listen: \"127.0.0.1:70000\": port must be 0-65535" },
+	{ "unreadable menu",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"/nonexistent/menu.json\", \"channels\": [" CONSOLE "], "
+	  BASE_PRIVACY "}", "menu: cannot read /nonexistent/menu.json" },
+	{ "secret written in the file is refused",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"at\", \"provider\": "
+	  "\"africastalking\", \"username\": \"u\", \"api_key\": "
+	  "{\"env\": \"HOME\"}, \"callback_token\": \"plaintext\"}], "
+	  BASE_PRIVACY "}",
+	  "channels[0].callback_token: a secret must be {\"env\"" },
+	{ "unset environment variable",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], \"privacy\": "
+	  "{\"pseudonym_key\": {\"env\": \"HOTLINE_TEST_UNSET_VAR\"}}}",
+	  "privacy.pseudonym_key: environment variable "
+	  "HOTLINE_TEST_UNSET_VAR is not set" },
+	{ "provider key missing",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"at\", \"provider\": "
+	  "\"africastalking\", \"username\": \"u\", \"api_key\": "
+	  "{\"env\": \"HOME\"}}], " BASE_PRIVACY "}",
+	  "channels[0].callback_token: missing (required by provider" },
+	{ "key of another provider",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"c\", \"provider\": "
+	  "\"console\", \"auth_token\": \"x\"}], " BASE_PRIVACY "}",
+	  "channels[0].auth_token: unknown key for provider \"console\"" },
+	{ "duplicate channel",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE ", " CONSOLE "], "
+	  BASE_PRIVACY "}",
+	  "channels[1].name: duplicate channel name \"console\"" },
+	{ "bad log level",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"log\": {\"level\": \"loud\"}}", "log.level: \"loud\" is not" },
+	{ "channel language not in menu",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"c\", \"provider\": "
+	  "\"console\", \"language\": \"fr\"}], " BASE_PRIVACY "}",
+	  "channels[0].language: \"fr\" is not a language of the menu" },
+	{ "plain http send_url off loopback",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"c\", \"provider\": "
+	  "\"console\", \"send_url\": \"http://example.org/\"}], "
+	  BASE_PRIVACY "}", "channels[0].send_url: must be an https://" },
+	{ "short pseudonym key",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], \"privacy\": "
+	  "{\"pseudonym_key\": {\"env\": \"HOTLINE_TEST_SHORT_KEY\"}}}",
+	  "privacy.pseudonym_key: must be at least 16 bytes" },
+	{ "not JSON",
+	  "{\"listen\": ", "line 1" },
+};
+
+static void
+each_mistake_names_its_path(void **state)
+{
+	char err[4096];
+
+	(void)state;
+	setenv("HOTLINE_TEST_SHORT_KEY", "short", 1);
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]);
+	    i++) {
+		struct config *c = load(bad_cases[i].json, err, sizeof(err));
+
+		if (c != NULL || strstr(err, bad_cases[i].expect) == NULL) {
+			print_error("case \"%s\": expected \"%s\", got \"%s\"\n",
+			    bad_cases[i].name, bad_cases[i].expect,
+			    c ? "(loaded)" : err);
+			config_free(c);
+			fail();
+		}
+	}
+}
+
+static void
+every_problem_is_reported_at_once(void **state)
+{
+	char err[4096];
+	int lines = 1;
+
+	(void)state;
+	assert_null(load("{\"listen\": \"nope\", \"menu\": \"%MENU%\", "
+	    "\"channels\": [{\"name\": \"a\", \"provider\": \"twillio\"}], "
+	    "\"privacy\": {}, \"extra\": true}", err, sizeof(err)));
+	for (const char *p = err; *p; p++)
+		lines += *p == '\n';
+	assert_true(lines >= 5);
+	assert_non_null(strstr(err, "listen:"));
+	assert_non_null(strstr(err, "database: missing"));
+	assert_non_null(strstr(err, "channels[0].provider"));
+	assert_non_null(strstr(err, "privacy.pseudonym_key: missing"));
+	assert_non_null(strstr(err, "extra: unknown key"));
+}
+
+static void
+secret_files_resolve_against_credentials_directory(void **state)
+{
+	char err[4096], cred[PATH_MAX + 16];
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	snprintf(cred, sizeof(cred), "%s/creds", dir);
+	assert_int_equal(mkdir(cred, 0700), 0);
+	snprintf(cred, sizeof(cred), "%s/creds/pseudonym.key", dir);
+	assert_non_null(f = fopen(cred, "w"));
+	fputs("from-credentials-directory-key\n", f);
+	fclose(f);
+	snprintf(cred, sizeof(cred), "%s/creds", dir);
+	setenv("CREDENTIALS_DIRECTORY", cred, 1);
+	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", "
+	    "\"menu\": \"%MENU%\", \"channels\": [" CONSOLE "], "
+	    BASE_PRIVACY "}", err, sizeof(err));
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_non_null(c);
+	assert_memory_equal(c->pseudonym_key, "from-credentials-directory-key",
+	    c->pseudonym_key_len);
+	config_free(c);
+}
+
+static void
+command_line_overrides_the_file(void **state)
+{
+	struct config_overrides ov = { "[::1]:9099", "/tmp/other.db" };
+	char err[4096];
+	struct config *c;
+
+	(void)state;
+	c = config_load(write_config("{\"listen\": \"127.0.0.1:1\", "
+	    "\"database\": \"x\", \"menu\": \"%MENU%\", \"channels\": ["
+	    CONSOLE "], " BASE_PRIVACY "}"), &ov, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->listen_host, "::1");
+	assert_int_equal(c->listen_port, 9099);
+	assert_string_equal(c->database, "/tmp/other.db");
+	config_free(c);
+
+	ov.listen = "nonsense";
+	assert_null(config_load(write_config("{\"listen\": \"127.0.0.1:1\", "
+	    "\"database\": \"x\", \"menu\": \"%MENU%\", \"channels\": ["
+	    CONSOLE "], " BASE_PRIVACY "}"), &ov, err, sizeof(err)));
+	assert_non_null(strstr(err, "--listen:"));
+}
+
+static void
+provider_keys_are_resolved(void **state)
+{
+	char err[4096];
+	struct config *c;
+	const struct config_channel *ch;
+	size_t n;
+
+	(void)state;
+	setenv("HOTLINE_TEST_TOKEN", "s3cret-token", 1);
+	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", "
+	    "\"menu\": \"%MENU%\", \"channels\": [{\"name\": \"at\", "
+	    "\"provider\": \"africastalking\", \"username\": \"hl\", "
+	    "\"api_key\": {\"env\": \"HOTLINE_TEST_TOKEN\"}, "
+	    "\"callback_token\": {\"env\": \"HOTLINE_TEST_TOKEN\"}, "
+	    "\"allow_ips\": [\"10.0.0.0/8\", \"127.0.0.1\"], "
+	    "\"fold_vietnamese\": false, \"default_country\": \"254\"}], "
+	    BASE_PRIVACY "}", err, sizeof(err));
+	assert_non_null(c);
+	ch = config_channel_find(c, "at");
+	assert_non_null(ch);
+	assert_null(config_channel_find(c, "nope"));
+	assert_string_equal(config_channel_value(ch, "callback_token"),
+	    "s3cret-token");
+	assert_string_equal(config_channel_value(ch, "username"), "hl");
+	assert_non_null(config_channel_list(ch, "allow_ips", &n));
+	assert_int_equal(n, 2);
+	assert_false(ch->fold_vietnamese);
+	assert_string_equal(ch->default_country, "254");
+	config_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(valid_config_loads_with_defaults),
+		cmocka_unit_test(each_mistake_names_its_path),
+		cmocka_unit_test(every_problem_is_reported_at_once),
+		cmocka_unit_test(secret_files_resolve_against_credentials_directory),
+		cmocka_unit_test(command_line_overrides_the_file),
+		cmocka_unit_test(provider_keys_are_resolved),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,317 @@
+/* store: schema migrations, durability settings, one open task per
+ * caller, idempotent hops. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+static char dir[PATH_MAX];
+static char dbpath[PATH_MAX + 16];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/hotline-test-store-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store *
+fresh(const char *name)
+{
+	char err[512];
+	struct store *st;
+
+	snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, name);
+	st = store_open(dbpath, err, sizeof(err));
+	if (st == NULL)
+		print_error("store_open: %s\n", err);
+	assert_non_null(st);
+	return st;
+}
+
+/* Read one value with a separate connection, as an operator would. */
+static long long
+query_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+query_text(const char *sql, char *out, size_t outlen)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		snprintf(out, outlen, "%s", sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void
+new_database_is_migrated_to_latest_in_wal(void **state)
+{
+	struct store *st = fresh("new.db");
+	char mode[16];
+
+	(void)state;
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	query_text("PRAGMA journal_mode", mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+	assert_int_equal(query_int("SELECT count(*) FROM sqlite_master "
+	    "WHERE name IN ('tasks','sessions','inbound','audit',"
+	    "'task_notes')"), 5);
+	store_close(st);
+	/* Reopening an up-to-date database changes nothing. */
+	st = fresh("new.db");
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+}
+
+static void
+database_from_newer_schema_is_refused(void **state)
+{
+	char err[512];
+	sqlite3 *db;
+
+	(void)state;
+	snprintf(dbpath, sizeof(dbpath), "%s/newer.db", dir);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(dbpath, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema version 99 is newer"));
+}
+
+static void
+inbound_is_unique_per_channel_and_provider_id(void **state)
+{
+	struct store *st = fresh("unique.db");
+	sqlite3 *db;
+	int rc;
+
+	(void)state;
+	store_close(st);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO inbound(channel, "
+	    "provider_msg_id, caller, msisdn, body, received_at, stored_at) "
+	    "VALUES ('a','m1','c','+1','b','t','t')", NULL, NULL, NULL),
+	    SQLITE_OK);
+	rc = sqlite3_exec(db, "INSERT INTO inbound(channel, provider_msg_id, "
+	    "caller, msisdn, body, received_at, stored_at) VALUES ('a','m1',"
+	    "'c','+1','b','t','t')", NULL, NULL, NULL);
+	assert_int_equal(rc, SQLITE_CONSTRAINT);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO inbound(channel, "
+	    "provider_msg_id, caller, msisdn, body, received_at, stored_at) "
+	    "VALUES ('b','m1','c','+1','b','t','t')", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static struct store_task_request
+request(const char *msisdn, bool urgent)
+{
+	return (struct store_task_request){
+		.channel = "console", .caller = "c_000000000000",
+		.msisdn = msisdn, .language = "vi", .topic = "counselling",
+		.preferred_time = "evening", .safe_to_call = STORE_ANSWER_YES,
+		.safe_to_sms = STORE_ANSWER_NO, .urgent = urgent,
+	};
+}
+
+static enum store_status
+hop(struct store *st, const char *session, const char *msisdn,
+    const struct store_task_request *task, struct store_hop_result *res)
+{
+	char err[512];
+	struct store_ussd_hop h = {
+		.channel = "console", .session_id = session,
+		.caller = "c_000000000000", .msisdn = msisdn,
+		.node = task ? "done" : "need", .ended = task != NULL,
+		.task = task,
+	};
+
+	return store_ussd_hop(st, &h, res, err, sizeof(err));
+}
+
+static void
+finished_request_creates_one_task_and_audit_row(void **state)
+{
+	struct store *st = fresh("task.db");
+	struct store_task_request t = request("+84912345678", false);
+	struct store_hop_result r;
+
+	(void)state;
+	assert_int_equal(hop(st, "s1", "+84912345678", NULL, &r), STORE_OK);
+	assert_int_equal(r.change, STORE_TASK_NONE);
+	assert_int_equal(r.task_id, 0);
+	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r), STORE_OK);
+	assert_int_equal(r.change, STORE_TASK_CREATED);
+	assert_true(r.task_id > 0);
+	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 1);
+	assert_int_equal(query_int("SELECT hops FROM sessions"), 2);
+	assert_int_equal(query_int("SELECT safe_to_sms FROM tasks"), 0);
+	assert_int_equal(query_int("SELECT count(*) FROM audit WHERE action ="
+	    " 'task.created'"), 1);
+
+	/* The aggregator retries the final hop: nothing new. */
+	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r), STORE_OK);
+	assert_int_equal(r.change, STORE_TASK_NONE);
+	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 1);
+	assert_int_equal(query_int("SELECT count(*) FROM audit"), 1);
+	store_close(st);
+}
+
+static void
+second_request_updates_the_open_task_and_urgent_raises_it(void **state)
+{
+	struct store *st = fresh("again.db");
+	struct store_task_request t = request("+84912345678", false);
+	struct store_task_request u = request("+84912345678", true);
+	struct store_hop_result r1, r2;
+	char prio[16];
+
+	(void)state;
+	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r1), STORE_OK);
+	u.topic = "urgent";
+	u.preferred_time = NULL;
+	assert_int_equal(hop(st, "s2", "+84912345678", &u, &r2), STORE_OK);
+	assert_int_equal(r2.change, STORE_TASK_UPDATED);
+	assert_int_equal(r2.task_id, r1.task_id);
+	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 1);
+	query_text("SELECT priority FROM tasks", prio, sizeof(prio));
+	assert_string_equal(prio, "urgent");
+	/* Unanswered fields keep the earlier answers. */
+	query_text("SELECT preferred_time FROM tasks", prio, sizeof(prio));
+	assert_string_equal(prio, "evening");
+
+	/* A normal request afterwards never lowers the priority. */
+	assert_int_equal(hop(st, "s3", "+84912345678", &t, &r2), STORE_OK);
+	query_text("SELECT priority FROM tasks", prio, sizeof(prio));
+	assert_string_equal(prio, "urgent");
+
+	/* Another caller gets their own task. */
+	t.msisdn = "+84987654321";
+	assert_int_equal(hop(st, "s4", "+84987654321", &t, &r2), STORE_OK);
+	assert_int_equal(r2.change, STORE_TASK_CREATED);
+	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 2);
+	store_close(st);
+}
+
+static void
+session_of_another_caller_is_a_conflict(void **state)
+{
+	struct store *st = fresh("conflict.db");
+	struct store_hop_result r;
+
+	(void)state;
+	assert_int_equal(hop(st, "s1", "+84912345678", NULL, &r), STORE_OK);
+	assert_int_equal(hop(st, "s1", "+84900000000", NULL, &r),
+	    STORE_CONFLICT);
+	assert_int_equal(query_int("SELECT hops FROM sessions"), 1);
+	/* The store is usable afterwards (no transaction left open). */
+	assert_int_equal(hop(st, "s2", "+84900000000", NULL, &r), STORE_OK);
+	store_close(st);
+}
+
+static int
+collect_cb(const struct store_task *t, void *arg)
+{
+	char *order = arg;
+	size_t n = strlen(order);
+
+	order[n] = t->priority[0];
+	order[n + 1] = '\0';
+	return 0;
+}
+
+static void
+open_tasks_list_urgent_first_then_oldest(void **state)
+{
+	struct store *st = fresh("order.db");
+	struct store_task_request a = request("+84911111111", false);
+	struct store_task_request b = request("+84922222222", true);
+	struct store_task_request c = request("+84933333333", false);
+	struct store_hop_result r;
+	char order[8] = "", err[256];
+	int64_t n;
+
+	(void)state;
+	assert_int_equal(hop(st, "a", a.msisdn, &a, &r), STORE_OK);
+	assert_int_equal(hop(st, "b", b.msisdn, &b, &r), STORE_OK);
+	assert_int_equal(hop(st, "c", c.msisdn, &c, &r), STORE_OK);
+	assert_int_equal(store_tasks_open_foreach(st, collect_cb, order, err,
+	    sizeof(err)), 0);
+	assert_string_equal(order, "unn");
+	assert_int_equal(store_tasks_count(st, "pending", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_ping_write(st, err, sizeof(err)), 0);
+	store_close(st);
+}
+
+static void
+unwritable_database_is_reported(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_null(store_open("/nonexistent-dir/x.db", err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot open database"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(new_database_is_migrated_to_latest_in_wal),
+		cmocka_unit_test(database_from_newer_schema_is_refused),
+		cmocka_unit_test(inbound_is_unique_per_channel_and_provider_id),
+		cmocka_unit_test(finished_request_creates_one_task_and_audit_row),
+		cmocka_unit_test(second_request_updates_the_open_task_and_urgent_raises_it),
+		cmocka_unit_test(session_of_another_caller_is_a_conflict),
+		cmocka_unit_test(open_tasks_list_urgent_first_then_oldest),
+		cmocka_unit_test(unwritable_database_is_reported),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
