@@ -33,8 +33,8 @@ cc_length(const char *cc)
 }
 
 int
-phone_normalize(const char *in, const char *default_cc, char *out,
-    size_t outlen)
+phone_normalize(
+    const char *in, const char *default_cc, char *out, size_t outlen)
 {
 	char raw[RAW_MAX_DIGITS], num[E164_MAX_DIGITS];
 	const char *p;
@@ -100,7 +100,7 @@ phone_normalize(const char *in, const char *default_cc, char *out,
 	if (nnum < E164_MIN_DIGITS || nnum > E164_MAX_DIGITS)
 		return -1;
 	if (num[0] == '0')
-		return -1;	/* no country code starts with 0 */
+		return -1; /* no country code starts with 0 */
 	if (outlen < 1 + nnum + 1)
 		return -1;
 	out[0] = '+';

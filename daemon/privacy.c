@@ -31,7 +31,8 @@ privacy_pseudonym(const unsigned char *key, size_t keylen, const char *e164,
 	if (key == NULL || keylen == 0 || keylen > INT_MAX || e164 == NULL)
 		return -1;
 	if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)e164,
-	    strlen(e164), md, &mdlen) == NULL || mdlen < PSEUDONYM_BYTES) {
+		strlen(e164), md, &mdlen) == NULL ||
+	    mdlen < PSEUDONYM_BYTES) {
 		OPENSSL_cleanse(md, sizeof(md));
 		return -1;
 	}

@@ -6,9 +6,11 @@
 
 #include <utf8proc.h>
 
-/* GSM 03.38 default alphabet, indexed by septet (3GPP TS 23.038 v16).
+/* GSM 03.38 default alphabet, indexed by septet (3GPP TS 23.038 v16),
+ * eight to a row so each value can be checked against the spec's table.
  * 0x09 is capital C-cedilla and 0x24 the currency sign, not '$': older
  * tables get both wrong, and a wrong guess sends garbage to a handset. */
+/* clang-format off */
 static const uint16_t gsm7_basic[128] = {
 	0x0040, 0x00a3, 0x0024, 0x00a5, 0x00e8, 0x00e9, 0x00f9, 0x00ec,
 	0x00f2, 0x00c7, 0x000a, 0x00d8, 0x00f8, 0x000d, 0x00c5, 0x00e5,
@@ -27,18 +29,19 @@ static const uint16_t gsm7_basic[128] = {
 	0x0070, 0x0071, 0x0072, 0x0073, 0x0074, 0x0075, 0x0076, 0x0077,
 	0x0078, 0x0079, 0x007a, 0x00e4, 0x00f6, 0x00f1, 0x00fc, 0x00e0,
 };
+/* clang-format on */
 
 /* Septet 0x1B is the escape to the extension table, not a character:
  * a U+001B in the input must not be sent as one. */
 #define GSM7_ESC 0x1b
 
 /* Extension table: each costs ESC + code, two septets. */
+/* clang-format off */
 static const uint16_t gsm7_ext[] = {
 	0x000c, 0x005e, 0x007b, 0x007d, 0x005c, 0x005b, 0x007e, 0x005d,
 	0x007c, 0x20ac,
 };
-
-#define UNICODE_MAX 0x10ffff
+/* clang-format on */
 
 /*
  * Decode one scalar from s[0..len), len >= 1.  Returns its length in
@@ -68,18 +71,18 @@ utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 		n = 3;
 		v = b0 & 0x0f;
 		if (b0 == 0xe0)
-			lo = 0xa0;	/* overlong */
+			lo = 0xa0; /* overlong */
 		else if (b0 == 0xed)
-			hi = 0x9f;	/* surrogates */
+			hi = 0x9f; /* surrogates */
 	} else if (b0 >= 0xf0 && b0 <= 0xf4) {
 		n = 4;
 		v = b0 & 0x07;
 		if (b0 == 0xf0)
-			lo = 0x90;	/* overlong */
+			lo = 0x90; /* overlong */
 		else if (b0 == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
+			hi = 0x8f; /* above U+10FFFF */
 	} else
-		return 0;	/* continuation byte, C0, C1, F5..FF */
+		return 0; /* continuation byte, C0, C1, F5..FF */
 
 	if (len < n)
 		return 0;
@@ -185,8 +188,8 @@ is_ascii_letter(utf8proc_int32_t cp)
 char *
 smstext_fold_vietnamese(const char *s)
 {
-	const utf8proc_option_t opts = UTF8PROC_NULLTERM | UTF8PROC_STABLE |
-	    UTF8PROC_DECOMPOSE;
+	const utf8proc_option_t opts =
+	    UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_DECOMPOSE;
 	utf8proc_int32_t *buf, cp;
 	utf8proc_ssize_t n, got, i, w;
 	bool latin_base = false;
@@ -200,8 +203,7 @@ smstext_fold_vietnamese(const char *s)
 	 * needs one byte past them for the NUL. */
 	if ((buf = malloc((size_t)n * sizeof(*buf) + 1)) == NULL)
 		return NULL;
-	got = utf8proc_decompose((const utf8proc_uint8_t *)s, 0, buf, n,
-	    opts);
+	got = utf8proc_decompose((const utf8proc_uint8_t *)s, 0, buf, n, opts);
 	if (got < 0 || got > n)
 		goto fail;
 
