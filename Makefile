@@ -37,8 +37,7 @@ SAN_OBJS := $(MODULES:daemon/%.c=$(BUILD)/san/%.o)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 
-.PHONY: all run test unit integration bench install clean deps format \
-        check-config
+.PHONY: all run test unit integration bench install clean deps check-config
 
 all: deps $(BUILD)/hotlined $(BUILD)/hotlinectl
 
@@ -120,7 +119,12 @@ integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
 	  timeout 900 python3 tests/integration/run.py
 
-bench: all
+$(BUILD)/bench-bare: tests/bench/bare.c | $(BUILD)/rel
+	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
+
+bench: all $(BUILD)/bench-bare
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	python3 tests/bench/bench.py
 
 install: all
@@ -129,9 +133,6 @@ install: all
 	install -m 644 config/menu.json $(DESTDIR)/etc/hotline/
 	install -d $(DESTDIR)/lib/systemd/system
 	install -m 644 systemd/hotlined.service $(DESTDIR)/lib/systemd/system/
-
-format:
-	clang-format -i daemon/*.c include/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(BUILD)

@@ -170,7 +170,7 @@ cmd_simulate(const struct config *cfg, const char *channel)
 		}
 		printf("\n+------------------------------\n%s\n"
 		    "+------------------------------\n", page);
-		if (menu_is_terminal(cfg->menu, &st)) {
+		if (menu_ends(cfg->menu, &st, &opts)) {
 			printf("[session ended%s]\n",
 			    menu_current_action(cfg->menu, &st) ==
 			    MENU_ACTION_CREATE_TASK ?

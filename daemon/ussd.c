@@ -157,7 +157,7 @@ ussd_hop_cb(struct http_request *req, void *arg)
 
 	opts.fold_vietnamese = ch->fold_vietnamese;
 	replay(cfg->menu, ch, u.text, &opts, &st);
-	end = menu_is_terminal(cfg->menu, &st);
+	end = menu_ends(cfg->menu, &st, &opts);
 	if (menu_render(cfg->menu, &st, &opts, page, sizeof(page)) < 0) {
 		log_event(LOG_ERROR, "ussd.render_failed", "req",
 		    http_request_id(req), "channel", ch->name, "node", st.node,

@@ -4,8 +4,9 @@
  * (menu, state, input) -> next state; (menu, state) -> page text.  No I/O,
  * no clock, no globals: the same inputs always give the same pages, which
  * is what lets a USSD hop be replayed from the caller's whole input path.
- * The menu is parsed from JSON text (config/menu.json; format in the
- * README) and validated in full before use.
+ * The menu is parsed from JSON text (config/menu.json; the format is
+ * described at the top of daemon/menu.c and in the README) and validated
+ * in full before use.
  */
 #ifndef HOTLINE_MENU_H
 #define HOTLINE_MENU_H
@@ -56,7 +57,8 @@ struct menu_state {
 
 struct menu_render_opts {
 	bool fold_vietnamese; /* write Vietnamese without diacritics */
-	size_t max_octets;    /* page budget (SMSTEXT_USSD_OCTETS); 0: no paging */
+	/* Page budget in octets (SMSTEXT_USSD_OCTETS); 0: no paging. */
+	size_t max_octets;
 };
 
 enum menu_step_result {
@@ -85,15 +87,29 @@ void menu_start(const struct menu *menu, const char *language,
     struct menu_state *state);
 
 /*
- * Apply one caller input (leading/trailing spaces ignored).  opts decides
- * the paging, so pass the same opts to menu_step and menu_render.
+ * Apply one caller input (leading/trailing spaces, tabs, CR and LF
+ * ignored).  A choice number is valid whatever page is shown; the
+ * more_key shows the next page, also of a long terminal node; anything
+ * else on a node with options is MENU_STEP_INVALID and never ends the
+ * call.  On a terminal node every other input is MENU_STEP_FINISHED and
+ * changes nothing, as is any input to a state naming no node of this
+ * menu.  opts decides the paging, so pass the same opts to menu_step and
+ * menu_render (NULL: no folding, no paging).
  */
 enum menu_step_result menu_step(const struct menu *menu,
     struct menu_state *state, const char *input,
     const struct menu_render_opts *opts);
 
-/* True when the current node has no options: the conversation ends here. */
+/* True when the current node has no options: the conversation ends here
+ * (also for a state naming no node of this menu).  A long terminal node
+ * may still have further pages under a budget (see menu_render). */
 bool menu_is_terminal(const struct menu *menu, const struct menu_state *state);
+
+/* True when the page shown now is the last the caller will see: a
+ * terminal node on its last page under opts.  A USSD reply ENDs the
+ * session exactly then; before it, a long terminal node pages on. */
+bool menu_ends(const struct menu *menu, const struct menu_state *state,
+    const struct menu_render_opts *opts);
 
 /* The action of the current node (only terminal nodes carry one). */
 enum menu_action menu_current_action(const struct menu *menu,
@@ -104,8 +120,11 @@ enum menu_action menu_current_action(const struct menu *menu,
  * by '\n', without any "CON "/"END " framing): the "not a valid choice"
  * line when state->invalid, the node text, numbered options, and the
  * "more" option when further pages follow.  With opts->max_octets set the
- * page, measured in its real encoding after folding, never exceeds it.
- * Returns 0, or -1 when out is too small or memory runs out.
+ * page, measured in its real encoding after folding, never exceeds it
+ * (room for the invalid line is kept on every page of a node with
+ * options, so the pages never depend on it; terminal nodes never show
+ * it).  Returns 0, or -1 (and out = "") when out is too small, memory
+ * runs out, the budget cannot hold a page, or state names no page.
  */
 int menu_render(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts, char *out, size_t outlen);

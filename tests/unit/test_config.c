@@ -16,7 +16,7 @@
 #include "provider.h"
 
 static char dir[PATH_MAX];
-static char menu_abs[PATH_MAX];
+static char menu_abs[PATH_MAX + 32];
 
 static int
 setup(void **state)
@@ -235,7 +235,7 @@ every_problem_is_reported_at_once(void **state)
 static void
 secret_files_resolve_against_credentials_directory(void **state)
 {
-	char err[4096], cred[PATH_MAX + 16];
+	char err[4096], cred[PATH_MAX + 64];
 	struct config *c;
 	FILE *f;
 

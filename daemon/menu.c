@@ -1,0 +1,1660 @@
+/*
+ * menu: the counselling-request menu as a pure state machine.
+ *
+ * Menu file format (config/menu.json).  Every key below is the whole set:
+ * an unknown key anywhere is an error, so a typo cannot silently drop a
+ * question.
+ *
+ *	{
+ *	  "languages": ["vi", "en"],
+ *	  "default_language": "vi",
+ *	  "start": "language",
+ *	  "more_key": "99",
+ *	  "strings": {
+ *	    "invalid_choice": {"vi": "Lựa chọn không hợp lệ.",
+ *	                       "en": "Not a valid choice."},
+ *	    "more": {"vi": "Xem thêm", "en": "More"}
+ *	  },
+ *	  "nodes": {
+ *	    "NAME": {
+ *	      "text": {"vi": "...", "en": "..."},
+ *	      "field": "topic",
+ *	      "options": [
+ *	        {"label": {"vi": "...", "en": "..."}, "value": "counselling",
+ *	         "priority": "urgent", "next": "NODE"}
+ *	      ],
+ *	      "action": "create_task"
+ *	    }
+ *	  }
+ *	}
+ *
+ * languages         1 to 8 codes (1-7 characters of a-z A-Z 0-9 -), no
+ *                   duplicates; the order means nothing.
+ * default_language  one of languages: the language pages are shown in
+ *                   until the caller picks one (and for channels that
+ *                   set none).
+ * start             the node every call begins at.
+ * more_key          1 to 3 digits the caller sends for the next page of a
+ *                   long node; must not be the number of any option.
+ * strings           exactly "invalid_choice" (shown above a page after an
+ *                   input that is not a choice) and "more" (the label of
+ *                   the more_key line).
+ * nodes             1 to 64 nodes; names are 1-31 characters of a-z 0-9 _.
+ *
+ * A node:
+ *   text      required; may contain "\n" (at most 16 lines).
+ *   options   optional; 1 to 20 options, numbered 1..n in order.  A node
+ *             without options is terminal: the call ends there.
+ *   field     optional, only with options: the answer its options give,
+ *             one of language, topic, safe_to_call, safe_to_sms,
+ *             preferred_time.
+ *   action    optional, only on a terminal node: "create_task" (reaching
+ *             the node files the callback request).
+ * An option:
+ *   label     required.
+ *   next      required: the node the option leads to.
+ *   value     required when the node has a field, forbidden otherwise:
+ *             language -> a string that is one of languages (pages switch
+ *             to it); topic, preferred_time -> 1-31 characters of
+ *             a-z 0-9 _ (they are stored and shown to counsellors as
+ *             codes); safe_to_call, safe_to_sms -> true or false.
+ *   priority  optional: "urgent" (the request jumps the queue; once set
+ *             it stays set) or "normal" (no change).
+ *
+ * Every translation object ("text", "label", the two strings) must have
+ * every language and nothing else, each a non-blank string without
+ * control characters (text may contain "\n"); texts are kept in NFC.
+ * Every node must be reachable from start, and every node must fit
+ * 160-octet USSD screens in every language, folded or not.
+ *
+ * Paging.  A page is, line by line: the invalid_choice string (only when
+ * the last input was invalid, but room is reserved for it on every page
+ * so that the pages of a node are the same whatever the caller typed),
+ * the node text, "N. label" per option, and "<more_key>. <more>" on every
+ * page but the last.  Lines are packed greedily in order; a line that
+ * does not fit on a page of its own is cut at spaces, or inside a word
+ * (at a character boundary) when one word is too long.  Pages are
+ * measured with smstext_measure in the encoding they will be sent in,
+ * after folding, so a Vietnamese page with diacritics gets 80 UCS-2 units
+ * and a folded one 182 GSM-7 septets.
+ */
+#include "menu.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "smstext.h"
+
+/* Hard limits: a menu is read by a person on a basic phone, so anything
+ * near these is a mistake; they also bound every buffer below. */
+#define MENU_MAX_LANGUAGES 8
+#define MENU_MAX_NODES 64
+#define MENU_MAX_OPTIONS 20
+#define MENU_TEXT_MAX 1024	/* bytes of one node text, one language */
+#define MENU_TEXT_LINES 16
+#define MENU_LABEL_MAX 128	/* bytes of a label or a string */
+#define MENU_KEY_SIZE 4		/* more_key: up to 3 digits */
+#define MENU_PATH_SIZE 192
+#define MENU_QUOTE_SIZE 48	/* untrusted names quoted in messages */
+#define MENU_PROBLEM_SIZE 512	/* one line of err */
+
+/* Layout: the source lines of one node (text lines, then options) and
+ * the pieces they are cut into.  A piece is at least one character, so a
+ * budget too small to make progress runs into MENU_LAYOUT_PIECES. */
+#define MENU_LAYOUT_SRC (MENU_TEXT_LINES + MENU_MAX_OPTIONS)
+#define MENU_LAYOUT_PIECES 512
+#define MENU_LAYOUT_OWNED (MENU_MAX_OPTIONS + 3)
+
+enum menu_field {
+	MENU_FIELD_NONE,
+	MENU_FIELD_LANGUAGE,
+	MENU_FIELD_TOPIC,
+	MENU_FIELD_SAFE_TO_CALL,
+	MENU_FIELD_SAFE_TO_SMS,
+	MENU_FIELD_PREFERRED_TIME,
+};
+
+struct menu_option {
+	char *label[MENU_MAX_LANGUAGES];
+	/* language, topic, preferred_time */
+	char value[MENU_VALUE_SIZE];
+	bool flag;			/* safe_to_call, safe_to_sms */
+	bool urgent;
+	size_t next;			/* index into menu->nodes */
+};
+
+struct menu_node {
+	char name[MENU_NAME_SIZE];
+	char *text[MENU_MAX_LANGUAGES];
+	enum menu_field field;
+	struct menu_option *options;
+	size_t noptions;
+	enum menu_action action;
+};
+
+struct menu {
+	char languages[MENU_MAX_LANGUAGES][MENU_LANGUAGE_SIZE];
+	size_t nlanguages;
+	size_t default_language;
+	size_t start;
+	char more_key[MENU_KEY_SIZE];
+	char *invalid_choice[MENU_MAX_LANGUAGES];
+	char *more[MENU_MAX_LANGUAGES];
+	struct menu_node *nodes;
+	size_t nnodes;
+};
+
+static const struct {
+	const char *name;
+	enum menu_field field;
+} field_names[] = {
+	{ "language", MENU_FIELD_LANGUAGE },
+	{ "topic", MENU_FIELD_TOPIC },
+	{ "safe_to_call", MENU_FIELD_SAFE_TO_CALL },
+	{ "safe_to_sms", MENU_FIELD_SAFE_TO_SMS },
+	{ "preferred_time", MENU_FIELD_PREFERRED_TIME },
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static void
+copy_str(char *dst, size_t dstsize, const char *src)
+{
+	size_t n = strlen(src);
+
+	/* Callers copy only strings validated to fit; cutting is the
+	 * fallback that keeps a broken invariant from overflowing. */
+	if (n >= dstsize)
+		n = dstsize - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static bool
+name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= MENU_NAME_SIZE)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+static bool
+language_code_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= MENU_LANGUAGE_SIZE)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
+}
+
+static size_t
+language_index(const struct menu *menu, const char *code)
+{
+	size_t i;
+
+	if (code == NULL)
+		return SIZE_MAX;
+	for (i = 0; i < menu->nlanguages; i++)
+		if (strcmp(menu->languages[i], code) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+static size_t
+node_index(const struct menu *menu, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < menu->nnodes; i++)
+		if (menu->nodes[i].name[0] != '\0' &&
+		    strcmp(menu->nodes[i].name, name) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/*
+ * Untrusted text (a key, a value) made fit for one line of err: control
+ * bytes become '?' so a name cannot forge extra lines, and long strings
+ * are cut at a character boundary.
+ */
+static const char *
+quote(char *buf, size_t size, const char *s)
+{
+	size_t i, n = strlen(s);
+	bool cut = false;
+
+	if (n > size - 4) {
+		n = size - 4;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		cut = true;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (cut) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Collecting problems                                                 */
+
+struct parse {
+	struct menu *menu;
+	char *err;
+	size_t errlen;
+	size_t used;
+	bool truncated;
+	unsigned problems;
+	bool languages_ok;	/* translations can be matched to languages */
+};
+
+/* Marks that err was too small for every problem. */
+static const char more_problems[] = "\n...";
+
+static void problem(struct parse *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * One problem, one line of err.  A line is written whole or not at all,
+ * so a reader never sees half a path; the room for the "..." mark is
+ * kept back so a full err still says that something was left out.
+ */
+static void
+problem(struct parse *ps, const char *path, const char *fmt, ...)
+{
+	char line[MENU_PROBLEM_SIZE];
+	va_list ap;
+	size_t n, sep;
+	int r;
+
+	ps->problems++;
+	if (ps->err == NULL || ps->errlen == 0 || ps->truncated)
+		return;
+	r = snprintf(line, sizeof(line), "%s: ", path);
+	if (r < 0)
+		return;
+	n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
+	va_start(ap, fmt);
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return;
+	n = strlen(line);
+
+	sep = ps->used > 0 ? 1 : 0;
+	if (ps->used + sep + n + sizeof(more_problems) <= ps->errlen) {
+		if (sep)
+			ps->err[ps->used++] = '\n';
+		memcpy(ps->err + ps->used, line, n);
+		ps->used += n;
+		ps->err[ps->used] = '\0';
+		return;
+	}
+	ps->truncated = true;
+	if (ps->used == 0) {
+		/* Not even the first problem fits: give as much of it as
+		 * there is room for, cut at a character boundary. */
+		if (n > ps->errlen - 1)
+			n = ps->errlen - 1;
+		while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(ps->err, line, n);
+		ps->err[n] = '\0';
+		ps->used = n;
+		return;
+	}
+	memcpy(ps->err + ps->used, more_problems, sizeof(more_problems));
+	ps->used += sizeof(more_problems) - 1;
+}
+
+static void set_path(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A JSON path for a message.  Paths are short (names and keys are
+ * quoted to MENU_QUOTE_SIZE), and one cut short would still point the
+ * reader to the right place, so truncation is not an error here. */
+static void
+set_path(char *out, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(out, size, fmt, ap) < 0)
+		out[0] = '\0';
+	va_end(ap);
+}
+
+static void
+join_path(char *out, size_t size, const char *parent, const char *key)
+{
+	char q[MENU_QUOTE_SIZE];
+
+	quote(q, sizeof(q), key);
+	if (parent[0] == '\0')
+		set_path(out, size, "%s", q);
+	else
+		set_path(out, size, "%s.%s", parent, q);
+}
+
+static const char *
+type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "unknown";
+}
+
+static void
+check_keys(struct parse *ps, const char *path, json_t *obj,
+    const char *const *allowed, size_t nallowed)
+{
+	char p[MENU_PATH_SIZE];
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, key, v) {
+		for (i = 0; i < nallowed; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (i == nallowed) {
+			join_path(p, sizeof(p), path, key);
+			problem(ps, p, "unknown key");
+		}
+	}
+}
+
+/* The value of a required key, or NULL after saying it is missing. */
+static json_t *
+require(struct parse *ps, const char *path, json_t *obj, const char *key)
+{
+	char p[MENU_PATH_SIZE];
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL) {
+		join_path(p, sizeof(p), path, key);
+		problem(ps, p, "missing (required)");
+	}
+	return v;
+}
+
+/* A required string, or NULL after saying what is wrong. */
+static const char *
+require_string(struct parse *ps, const char *path, json_t *obj,
+    const char *key)
+{
+	char p[MENU_PATH_SIZE];
+	json_t *v;
+
+	if ((v = require(ps, path, obj, key)) == NULL)
+		return NULL;
+	if (!json_is_string(v)) {
+		join_path(p, sizeof(p), path, key);
+		problem(ps, p, "must be a string, not %s", type_name(v));
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                             */
+
+/* Whether s holds a control character other than an allowed '\n'.  C1
+ * controls (U+0080..U+009F) count: handsets show them as garbage. */
+static bool
+has_control(const char *s, bool multiline)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '\n' && multiline)
+			continue;
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return true;
+	}
+	return false;
+}
+
+static bool
+blank(const char *s)
+{
+	return s[strspn(s, " \t\n")] == '\0';
+}
+
+/*
+ * A translation object: every language, nothing else.  noun names the
+ * thing in messages ("text", "label", "string").  On success the NFC
+ * copies go to out[language index] (owned by the menu).  Returns false
+ * only when memory runs out.
+ */
+static bool
+parse_translations(struct parse *ps, const char *path, json_t *obj,
+    const char *noun, size_t maxbytes, bool multiline, char **out)
+{
+	struct menu *menu = ps->menu;
+	char p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
+	const char *key, *s;
+	json_t *v;
+	size_t i, li;
+	char *nfc;
+
+	if (!json_is_object(obj)) {
+		problem(ps, path, "must be an object of translations "
+		    "({\"%s\": \"...\"}), not %s",
+		    ps->languages_ok ? menu->languages[0] : "vi",
+		    type_name(obj));
+		return true;
+	}
+	json_object_foreach(obj, key, v) {
+		join_path(p, sizeof(p), path, key);
+		li = language_index(menu, key);
+		if (ps->languages_ok && li == SIZE_MAX) {
+			problem(ps, p, "\"%s\" is not one of languages",
+			    quote(q, sizeof(q), key));
+			continue;
+		}
+		if (!json_is_string(v)) {
+			problem(ps, p, "must be a string, not %s",
+			    type_name(v));
+			continue;
+		}
+		s = json_string_value(v);
+		if (blank(s)) {
+			problem(ps, p, "empty %s", noun);
+			continue;
+		}
+		if (has_control(s, multiline)) {
+			problem(ps, p, "contains a control character%s",
+			    multiline ? " (only \\n is allowed)" : "");
+			continue;
+		}
+		if ((nfc = smstext_nfc(s)) == NULL)
+			return false;
+		if (strlen(nfc) > maxbytes) {
+			problem(ps, p, "%s longer than %zu bytes", noun,
+			    maxbytes);
+			free(nfc);
+			continue;
+		}
+		if (multiline) {
+			size_t lines = 1;
+
+			for (i = 0; nfc[i] != '\0'; i++)
+				lines += nfc[i] == '\n';
+			if (lines > MENU_TEXT_LINES) {
+				problem(ps, p, "more than %d lines",
+				    MENU_TEXT_LINES);
+				free(nfc);
+				continue;
+			}
+		}
+		if (li == SIZE_MAX) {
+			free(nfc);
+			continue;
+		}
+		free(out[li]);
+		out[li] = nfc;
+	}
+	if (ps->languages_ok)
+		for (i = 0; i < menu->nlanguages; i++)
+			if (json_object_get(obj, menu->languages[i]) == NULL)
+				problem(ps, path, "missing translation \"%s\"",
+				    menu->languages[i]);
+	return true;
+}
+
+static void
+parse_languages(struct parse *ps, json_t *root)
+{
+	struct menu *menu = ps->menu;
+	char p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
+	json_t *arr, *v;
+	size_t i, j;
+	bool ok = true;
+
+	if ((arr = require(ps, "", root, "languages")) == NULL)
+		return;
+	if (!json_is_array(arr)) {
+		problem(ps, "languages", "must be an array of language codes, "
+		    "not %s", type_name(arr));
+		return;
+	}
+	if (json_array_size(arr) == 0) {
+		problem(ps, "languages", "empty; name at least one language");
+		return;
+	}
+	if (json_array_size(arr) > MENU_MAX_LANGUAGES) {
+		problem(ps, "languages", "more than %d languages",
+		    MENU_MAX_LANGUAGES);
+		return;
+	}
+	json_array_foreach(arr, i, v) {
+		set_path(p, sizeof(p), "languages[%zu]", i);
+		if (!json_is_string(v)) {
+			problem(ps, p, "must be a string, not %s",
+			    type_name(v));
+			ok = false;
+			continue;
+		}
+		if (!language_code_valid(json_string_value(v))) {
+			problem(ps, p, "\"%s\" is not a language code (1 to %d "
+			    "characters a-z, A-Z, 0-9, -)",
+			    quote(q, sizeof(q), json_string_value(v)),
+			    MENU_LANGUAGE_SIZE - 1);
+			ok = false;
+			continue;
+		}
+		for (j = 0; j < menu->nlanguages; j++)
+			if (strcmp(menu->languages[j],
+			    json_string_value(v)) == 0)
+				break;
+		if (j < menu->nlanguages) {
+			problem(ps, p, "duplicate \"%s\"",
+			    json_string_value(v));
+			ok = false;
+			continue;
+		}
+		copy_str(menu->languages[menu->nlanguages++],
+		    MENU_LANGUAGE_SIZE, json_string_value(v));
+	}
+	ps->languages_ok = ok;
+}
+
+static void
+parse_default_language(struct parse *ps, json_t *root)
+{
+	char q[MENU_QUOTE_SIZE];
+	const char *s;
+
+	if ((s = require_string(ps, "", root, "default_language")) == NULL)
+		return;
+	if (!ps->languages_ok)
+		return;
+	if ((ps->menu->default_language = language_index(ps->menu, s)) ==
+	    SIZE_MAX)
+		problem(ps, "default_language", "\"%s\" is not one of "
+		    "languages", quote(q, sizeof(q), s));
+}
+
+static void
+parse_more_key(struct parse *ps, json_t *root)
+{
+	const char *s;
+	size_t n;
+
+	if ((s = require_string(ps, "", root, "more_key")) == NULL)
+		return;
+	n = strlen(s);
+	if (n == 0 || n >= MENU_KEY_SIZE || strspn(s, "0123456789") != n) {
+		problem(ps, "more_key", "must be 1 to %d digits",
+		    MENU_KEY_SIZE - 1);
+		return;
+	}
+	copy_str(ps->menu->more_key, sizeof(ps->menu->more_key), s);
+}
+
+static bool
+parse_strings(struct parse *ps, json_t *root)
+{
+	static const char *const keys[] = { "invalid_choice", "more" };
+	json_t *obj, *v;
+
+	if ((obj = require(ps, "", root, "strings")) == NULL)
+		return true;
+	if (!json_is_object(obj)) {
+		problem(ps, "strings", "must be an object, not %s",
+		    type_name(obj));
+		return true;
+	}
+	check_keys(ps, "strings", obj, keys, 2);
+	if ((v = require(ps, "strings", obj, "invalid_choice")) != NULL &&
+	    !parse_translations(ps, "strings.invalid_choice", v, "string",
+	    MENU_LABEL_MAX, false, ps->menu->invalid_choice))
+		return false;
+	if ((v = require(ps, "strings", obj, "more")) != NULL &&
+	    !parse_translations(ps, "strings.more", v, "string",
+	    MENU_LABEL_MAX, false, ps->menu->more))
+		return false;
+	return true;
+}
+
+/* The number a caller types for a choice: 1 to 99, no sign, no leading
+ * zero (so "09" is not 9), or 0 for anything else. */
+static size_t
+choice_number(const char *s, size_t len)
+{
+	if (len == 1 && s[0] >= '1' && s[0] <= '9')
+		return (size_t)(s[0] - '0');
+	if (len == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
+	    s[1] <= '9')
+		return (size_t)(s[0] - '0') * 10 + (size_t)(s[1] - '0');
+	return 0;
+}
+
+static bool
+value_code_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n < MENU_VALUE_SIZE &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+static void
+parse_value(struct parse *ps, const char *path, enum menu_field field,
+    const char *fieldname, json_t *v, struct menu_option *opt)
+{
+	char q[MENU_QUOTE_SIZE];
+	const char *s;
+
+	switch (field) {
+	case MENU_FIELD_NONE:
+		problem(ps, path, "the node has no \"field\" for a value to "
+		    "answer");
+		return;
+	case MENU_FIELD_LANGUAGE:
+		if (!json_is_string(v)) {
+			problem(ps, path, "must be a string for field \"%s\", "
+			    "not %s", fieldname, type_name(v));
+			return;
+		}
+		s = json_string_value(v);
+		if (ps->languages_ok && language_index(ps->menu, s) ==
+		    SIZE_MAX) {
+			problem(ps, path, "\"%s\" is not one of languages",
+			    quote(q, sizeof(q), s));
+			return;
+		}
+		if (strlen(s) < sizeof(opt->value))
+			copy_str(opt->value, sizeof(opt->value), s);
+		return;
+	case MENU_FIELD_TOPIC:
+	case MENU_FIELD_PREFERRED_TIME:
+		if (!json_is_string(v)) {
+			problem(ps, path, "must be a string for field \"%s\", "
+			    "not %s", fieldname, type_name(v));
+			return;
+		}
+		s = json_string_value(v);
+		if (!value_code_valid(s)) {
+			problem(ps, path, "\"%s\" must be 1 to %d characters "
+			    "a-z, 0-9, _", quote(q, sizeof(q), s),
+			    MENU_VALUE_SIZE - 1);
+			return;
+		}
+		copy_str(opt->value, sizeof(opt->value), s);
+		return;
+	case MENU_FIELD_SAFE_TO_CALL:
+	case MENU_FIELD_SAFE_TO_SMS:
+		if (!json_is_boolean(v)) {
+			problem(ps, path, "must be true or false for field "
+			    "\"%s\", not %s", fieldname, type_name(v));
+			return;
+		}
+		opt->flag = json_is_true(v);
+		return;
+	}
+}
+
+static bool
+parse_option(struct parse *ps, const char *nodepath, struct menu_node *node,
+    const char *fieldname, bool field_given, size_t i, json_t *o)
+{
+	static const char *const keys[] = { "label", "value", "priority",
+	    "next" };
+	struct menu_option *opt = &node->options[i];
+	char path[MENU_PATH_SIZE], p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
+	const char *s;
+	json_t *v;
+
+	opt->next = SIZE_MAX;
+	set_path(path, sizeof(path), "%s.options[%zu]", nodepath, i);
+	if (!json_is_object(o)) {
+		problem(ps, path, "must be an object, not %s", type_name(o));
+		return true;
+	}
+	check_keys(ps, path, o, keys, 4);
+
+	if ((v = json_object_get(o, "label")) == NULL)
+		problem(ps, path, "option without a label");
+	else {
+		join_path(p, sizeof(p), path, "label");
+		if (!parse_translations(ps, p, v, "label", MENU_LABEL_MAX,
+		    false, opt->label))
+			return false;
+	}
+
+	/* fieldname NULL with a field: the field itself was wrong and is
+	 * reported already; its values cannot be judged. */
+	join_path(p, sizeof(p), path, "value");
+	if ((v = json_object_get(o, "value")) != NULL) {
+		if (fieldname != NULL || !field_given)
+			parse_value(ps, p, node->field, fieldname, v, opt);
+	} else if (node->field != MENU_FIELD_NONE)
+		problem(ps, p, "missing (required by field \"%s\")",
+		    fieldname);
+
+	join_path(p, sizeof(p), path, "priority");
+	if ((v = json_object_get(o, "priority")) != NULL) {
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), "urgent") == 0)
+			opt->urgent = true;
+		else if (!json_is_string(v) ||
+		    strcmp(json_string_value(v), "normal") != 0)
+			problem(ps, p, "must be \"urgent\" or \"normal\"");
+	}
+
+	if ((s = require_string(ps, path, o, "next")) != NULL) {
+		join_path(p, sizeof(p), path, "next");
+		if ((opt->next = node_index(ps->menu, s)) == SIZE_MAX)
+			problem(ps, p, "unknown node \"%s\"",
+			    quote(q, sizeof(q), s));
+	}
+
+	/* The more_key must never be taken for a choice. */
+	if (ps->menu->more_key[0] != '\0' &&
+	    choice_number(ps->menu->more_key, strlen(ps->menu->more_key)) ==
+	    i + 1)
+		problem(ps, path, "its number %zu is also more_key \"%s\"",
+		    i + 1, ps->menu->more_key);
+	return true;
+}
+
+static bool
+parse_node(struct parse *ps, const char *name, struct menu_node *node,
+    json_t *obj)
+{
+	static const char *const keys[] = { "text", "field", "options",
+	    "action" };
+	char path[MENU_PATH_SIZE], p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
+	const char *fieldname = NULL;
+	json_t *v, *opts;
+	size_t i;
+
+	join_path(path, sizeof(path), "nodes", name);
+	if (!json_is_object(obj)) {
+		problem(ps, path, "must be an object, not %s", type_name(obj));
+		return true;
+	}
+	check_keys(ps, path, obj, keys, 4);
+
+	if ((v = require(ps, path, obj, "text")) != NULL) {
+		join_path(p, sizeof(p), path, "text");
+		if (!parse_translations(ps, p, v, "text", MENU_TEXT_MAX, true,
+		    node->text))
+			return false;
+	}
+
+	opts = json_object_get(obj, "options");
+	join_path(p, sizeof(p), path, "field");
+	if ((v = json_object_get(obj, "field")) != NULL) {
+		if (!json_is_string(v))
+			problem(ps, p, "must be a string, not %s",
+			    type_name(v));
+		else {
+			for (i = 0; i < sizeof(field_names) /
+			    sizeof(field_names[0]); i++)
+				if (strcmp(json_string_value(v),
+				    field_names[i].name) == 0)
+					break;
+			if (i == sizeof(field_names) / sizeof(field_names[0]))
+				problem(ps, p, "unknown field \"%s\" (one of "
+				    "language, topic, safe_to_call, "
+				    "safe_to_sms, preferred_time)",
+				    quote(q, sizeof(q),
+				    json_string_value(v)));
+			else {
+				node->field = field_names[i].field;
+				fieldname = field_names[i].name;
+			}
+		}
+		if (opts == NULL)
+			problem(ps, p, "a terminal node (no options) has "
+			    "nothing to answer it");
+	}
+
+	join_path(p, sizeof(p), path, "action");
+	if ((v = json_object_get(obj, "action")) != NULL) {
+		if (!json_is_string(v) ||
+		    strcmp(json_string_value(v), "create_task") != 0)
+			problem(ps, p, "unknown action%s%s%s (the only action "
+			    "is \"create_task\")",
+			    json_is_string(v) ? " \"" : "",
+			    json_is_string(v) ? quote(q, sizeof(q),
+			    json_string_value(v)) : "",
+			    json_is_string(v) ? "\"" : "");
+		else
+			node->action = MENU_ACTION_CREATE_TASK;
+		if (opts != NULL)
+			problem(ps, p, "only a terminal node (no options) can "
+			    "have an action");
+	}
+
+	if (opts == NULL)
+		return true;
+	join_path(p, sizeof(p), path, "options");
+	if (!json_is_array(opts)) {
+		problem(ps, p, "must be an array, not %s", type_name(opts));
+		return true;
+	}
+	if (json_array_size(opts) == 0) {
+		problem(ps, p, "empty; leave \"options\" out to make a "
+		    "terminal node");
+		return true;
+	}
+	if (json_array_size(opts) > MENU_MAX_OPTIONS) {
+		problem(ps, p, "more than %d options", MENU_MAX_OPTIONS);
+		return true;
+	}
+	if ((node->options = calloc(json_array_size(opts),
+	    sizeof(*node->options))) == NULL)
+		return false;
+	node->noptions = json_array_size(opts);
+	json_array_foreach(opts, i, v)
+		if (!parse_option(ps, path, node, fieldname,
+		    json_object_get(obj, "field") != NULL, i, v))
+			return false;
+	return true;
+}
+
+static bool
+parse_nodes(struct parse *ps, json_t *root)
+{
+	struct menu *menu = ps->menu;
+	char p[MENU_PATH_SIZE];
+	const char *key;
+	json_t *obj, *v;
+	size_t i;
+
+	if ((obj = require(ps, "", root, "nodes")) == NULL)
+		return true;
+	if (!json_is_object(obj)) {
+		problem(ps, "nodes", "must be an object, not %s",
+		    type_name(obj));
+		return true;
+	}
+	if (json_object_size(obj) == 0) {
+		problem(ps, "nodes", "empty");
+		return true;
+	}
+	if (json_object_size(obj) > MENU_MAX_NODES) {
+		problem(ps, "nodes", "more than %d nodes", MENU_MAX_NODES);
+		return true;
+	}
+	if ((menu->nodes = calloc(json_object_size(obj),
+	    sizeof(*menu->nodes))) == NULL)
+		return false;
+	menu->nnodes = json_object_size(obj);
+
+	/* Names first, so that "next" can point forward. */
+	i = 0;
+	json_object_foreach(obj, key, v) {
+		if (name_valid(key))
+			copy_str(menu->nodes[i].name, MENU_NAME_SIZE, key);
+		else {
+			join_path(p, sizeof(p), "nodes", key);
+			problem(ps, p, "node names are 1 to %d characters "
+			    "a-z, 0-9, _", MENU_NAME_SIZE - 1);
+		}
+		i++;
+	}
+	i = 0;
+	json_object_foreach(obj, key, v)
+		if (!parse_node(ps, key, &menu->nodes[i++], v))
+			return false;
+	return true;
+}
+
+static void
+parse_start(struct parse *ps, json_t *root)
+{
+	char q[MENU_QUOTE_SIZE];
+	const char *s;
+
+	ps->menu->start = SIZE_MAX;
+	if ((s = require_string(ps, "", root, "start")) == NULL)
+		return;
+	if (ps->menu->nnodes == 0)
+		return;
+	if ((ps->menu->start = node_index(ps->menu, s)) == SIZE_MAX)
+		problem(ps, "start", "unknown node \"%s\"",
+		    quote(q, sizeof(q), s));
+}
+
+/* A node no path reaches is a question nobody is asked: almost always a
+ * wrong "next" somewhere else. */
+static void
+check_reachable(struct parse *ps)
+{
+	const struct menu *menu = ps->menu;
+	bool seen[MENU_MAX_NODES] = { false };
+	size_t queue[MENU_MAX_NODES], head = 0, tail = 0, i, n;
+	char p[MENU_PATH_SIZE];
+
+	if (menu->start == SIZE_MAX)
+		return;
+	seen[menu->start] = true;
+	queue[tail++] = menu->start;
+	while (head < tail) {
+		const struct menu_node *node = &menu->nodes[queue[head++]];
+
+		for (i = 0; i < node->noptions; i++) {
+			n = node->options[i].next;
+			if (n != SIZE_MAX && !seen[n]) {
+				seen[n] = true;
+				queue[tail++] = n;
+			}
+		}
+	}
+	for (i = 0; i < menu->nnodes; i++)
+		if (!seen[i] && menu->nodes[i].name[0] != '\0') {
+			join_path(p, sizeof(p), "nodes", menu->nodes[i].name);
+			problem(ps, p, "unreachable from start \"%s\"",
+			    menu->nodes[menu->start].name);
+		}
+}
+
+/* ------------------------------------------------------------------ */
+/* Layout                                                              */
+
+struct piece {
+	const char *s;
+	size_t len;
+};
+
+enum layout_result {
+	LAYOUT_OK,
+	LAYOUT_NO_ROOM,		/* budget too small for one character */
+	LAYOUT_NO_MEMORY,
+};
+
+struct layout {
+	char *owned[MENU_LAYOUT_OWNED];
+	size_t nowned;
+	struct piece src[MENU_LAYOUT_SRC];	/* whole lines, in order */
+	size_t nsrc;
+	struct piece piece[MENU_LAYOUT_PIECES];	/* what the pages show */
+	size_t npieces;
+	size_t first[MENU_LAYOUT_PIECES + 1];	/* page starts */
+	size_t npages;
+	const char *invalid;
+	bool reserve_invalid;
+	const char *more;
+	char *buf;				/* one candidate page */
+	size_t bufsize;
+	size_t buflen;
+	size_t buflines;
+};
+
+static void
+layout_clear(struct layout *lay)
+{
+	size_t i;
+
+	for (i = 0; i < lay->nowned; i++)
+		free(lay->owned[i]);
+	free(lay->buf);
+	memset(lay, 0, sizeof(*lay));
+}
+
+/* s as it will be sent: folded into a copy the layout owns, or s itself
+ * when not folding.  NULL when memory runs out. */
+static const char *
+layout_text(struct layout *lay, const char *s, bool fold)
+{
+	char *f;
+
+	if (!fold)
+		return s;
+	if (lay->nowned == MENU_LAYOUT_OWNED ||
+	    (f = smstext_fold_vietnamese(s)) == NULL)
+		return NULL;
+	lay->owned[lay->nowned++] = f;
+	return f;
+}
+
+/* Like layout_text, for a line built here ("N. label"). */
+static const char *
+layout_line(struct layout *lay, const char *number, const char *label,
+    bool fold)
+{
+	char tmp[MENU_KEY_SIZE + MENU_LABEL_MAX + 8];
+	char *s;
+	int n;
+
+	/* Labels are at most MENU_LABEL_MAX bytes, so this cannot be cut;
+	 * if it were, a wrong page is worse than none. */
+	n = snprintf(tmp, sizeof(tmp), "%s. %s", number, label);
+	if (n < 0 || (size_t)n >= sizeof(tmp) ||
+	    lay->nowned == MENU_LAYOUT_OWNED)
+		return NULL;
+	if ((s = fold ? smstext_fold_vietnamese(tmp) : strdup(tmp)) == NULL)
+		return NULL;
+	lay->owned[lay->nowned++] = s;
+	return s;
+}
+
+static void
+join_reset(struct layout *lay)
+{
+	lay->buflen = 0;
+	lay->buflines = 0;
+	lay->buf[0] = '\0';
+	/* Room for the invalid-choice line is kept on every page of a node
+	 * with options, so its pages do not depend on what was typed.  A
+	 * terminal node never shows it (input there is ignored, never
+	 * marked invalid), so its text gets the whole screen: that matters
+	 * most where the call ends. */
+	if (lay->reserve_invalid) {
+		size_t n = strlen(lay->invalid);
+
+		memcpy(lay->buf, lay->invalid, n);
+		lay->buf[n] = '\0';
+		lay->buflen = n;
+		lay->buflines = 1;
+	}
+}
+
+static bool
+join_add(struct layout *lay, const char *s, size_t len)
+{
+	size_t sep = lay->buflines > 0 ? 1 : 0;
+
+	/* bufsize holds every line of the node at once, so this is only a
+	 * guard against a broken invariant. */
+	if (lay->buflen + sep + len >= lay->bufsize)
+		return false;
+	if (sep)
+		lay->buf[lay->buflen++] = '\n';
+	memcpy(lay->buf + lay->buflen, s, len);
+	lay->buflen += len;
+	lay->buf[lay->buflen] = '\0';
+	lay->buflines++;
+	return true;
+}
+
+/* Whether the candidate page (plus the more line, if asked) fits. */
+static bool
+join_fits(struct layout *lay, size_t max, bool with_more)
+{
+	size_t len = lay->buflen, lines = lay->buflines;
+	struct smstext_measure m;
+	bool ok;
+
+	if (with_more && !join_add(lay, lay->more, strlen(lay->more)))
+		return false;
+	ok = smstext_measure(lay->buf, &m) == 0 && m.octets <= max;
+	lay->buflen = len;
+	lay->buflines = lines;
+	lay->buf[len] = '\0';
+	return ok;
+}
+
+static bool
+add_piece(struct layout *lay, const char *s, size_t len)
+{
+	if (lay->npieces == MENU_LAYOUT_PIECES)
+		return false;
+	lay->piece[lay->npieces].s = s;
+	lay->piece[lay->npieces].len = len;
+	lay->npieces++;
+	return true;
+}
+
+/*
+ * The longest head of s[0..len) that fits a page of its own with the
+ * more line: up to a space if one allows it, else as many whole
+ * characters as fit.  0 when not even one character fits.
+ */
+static size_t
+longest_head(struct layout *lay, size_t max, const char *s, size_t len)
+{
+	size_t k, end, best = 0;
+
+	for (k = 1; k < len; k++) {
+		if (s[k] != ' ')
+			continue;
+		for (end = k; end > 0 && s[end - 1] == ' '; end--)
+			;
+		if (end == 0 || end <= best)
+			continue;
+		join_reset(lay);
+		if (!join_add(lay, s, end) || !join_fits(lay, max, true))
+			break;
+		best = end;
+	}
+	if (best > 0)
+		return best;
+	for (k = 1; k <= len; k++) {
+		if (k < len && ((unsigned char)s[k] & 0xc0) == 0x80)
+			continue;
+		join_reset(lay);
+		if (!join_add(lay, s, k) || !join_fits(lay, max, true))
+			break;
+		best = k;
+	}
+	return best;
+}
+
+/* Pack the source lines into pages of at most max octets. */
+static enum layout_result
+paginate(struct layout *lay, size_t max)
+{
+	size_t i = 0, off = 0, j, k, head;
+	const char *s;
+	bool all;
+
+	while (i < lay->nsrc) {
+		if (lay->npages == MENU_LAYOUT_PIECES)
+			return LAYOUT_NO_ROOM;
+		lay->first[lay->npages++] = lay->npieces;
+
+		/* Everything left fits: the last page, no more line. */
+		join_reset(lay);
+		all = join_add(lay, lay->src[i].s + off,
+		    lay->src[i].len - off);
+		for (k = i + 1; all && k < lay->nsrc; k++)
+			all = join_add(lay, lay->src[k].s, lay->src[k].len);
+		if (all && join_fits(lay, max, false)) {
+			if (!add_piece(lay, lay->src[i].s + off,
+			    lay->src[i].len - off))
+				return LAYOUT_NO_ROOM;
+			for (k = i + 1; k < lay->nsrc; k++)
+				if (!add_piece(lay, lay->src[k].s,
+				    lay->src[k].len))
+					return LAYOUT_NO_ROOM;
+			break;
+		}
+
+		/* As many whole lines as fit above the more line. */
+		join_reset(lay);
+		for (j = i; j < lay->nsrc; j++) {
+			s = lay->src[j].s + (j == i ? off : 0);
+			if (!join_add(lay, s, lay->src[j].len -
+			    (j == i ? off : 0)) || !join_fits(lay, max, true))
+				break;
+			if (!add_piece(lay, s, lay->src[j].len -
+			    (j == i ? off : 0)))
+				return LAYOUT_NO_ROOM;
+		}
+		if (j > i) {
+			i = j;
+			off = 0;
+			continue;
+		}
+
+		/* The line does not fit a page by itself: cut it. */
+		s = lay->src[i].s + off;
+		head = longest_head(lay, max, s, lay->src[i].len - off);
+		if (head == 0)
+			return LAYOUT_NO_ROOM;
+		if (!add_piece(lay, s, head))
+			return LAYOUT_NO_ROOM;
+		off += head;
+		while (off < lay->src[i].len && lay->src[i].s[off] == ' ')
+			off++;
+		if (off == lay->src[i].len) {
+			i++;
+			off = 0;
+		}
+	}
+	lay->first[lay->npages] = lay->npieces;
+	return LAYOUT_OK;
+}
+
+/*
+ * Lay out node in language li under opts.  The same inputs always give
+ * the same pages, which is how menu_step and menu_render agree on them.
+ * On any result the caller calls layout_clear.
+ */
+static enum layout_result
+layout_build(const struct menu *menu, const struct menu_node *node,
+    size_t li, const struct menu_render_opts *opts, struct layout *lay)
+{
+	bool fold = opts != NULL && opts->fold_vietnamese;
+	size_t max = opts != NULL ? opts->max_octets : 0;
+	const char *text, *line, *nl;
+	char number[24];
+	size_t i, len, total;
+
+	memset(lay, 0, sizeof(*lay));
+	if ((text = layout_text(lay, node->text[li], fold)) == NULL)
+		return LAYOUT_NO_MEMORY;
+	for (line = text;; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (lay->nsrc == MENU_LAYOUT_SRC)
+			return LAYOUT_NO_ROOM;
+		lay->src[lay->nsrc].s = line;
+		len = nl ? (size_t)(nl - line) : strlen(line);
+		/* Spaces at the end of a line are invisible and still paid
+		 * for on the air. */
+		while (len > 0 && line[len - 1] == ' ')
+			len--;
+		lay->src[lay->nsrc].len = len;
+		lay->nsrc++;
+		if (nl == NULL)
+			break;
+	}
+	for (i = 0; i < node->noptions; i++) {
+		snprintf(number, sizeof(number), "%zu", i + 1);
+		if ((line = layout_line(lay, number,
+		    node->options[i].label[li], fold)) == NULL)
+			return LAYOUT_NO_MEMORY;
+		if (lay->nsrc == MENU_LAYOUT_SRC)
+			return LAYOUT_NO_ROOM;
+		lay->src[lay->nsrc].s = line;
+		lay->src[lay->nsrc].len = strlen(line);
+		lay->nsrc++;
+	}
+
+	lay->reserve_invalid = node->noptions > 0;
+	if ((lay->invalid = layout_text(lay, menu->invalid_choice[li],
+	    fold)) == NULL ||
+	    (lay->more = layout_line(lay, menu->more_key, menu->more[li],
+	    fold)) == NULL)
+		return LAYOUT_NO_MEMORY;
+
+	if (max == 0) {
+		/* No budget: one page with everything. */
+		for (i = 0; i < lay->nsrc; i++)
+			if (!add_piece(lay, lay->src[i].s, lay->src[i].len))
+				return LAYOUT_NO_ROOM;
+		lay->first[0] = 0;
+		lay->first[1] = lay->npieces;
+		lay->npages = 1;
+		return LAYOUT_OK;
+	}
+
+	/* A candidate page is the invalid line, some of the node's lines
+	 * (every piece is a part of one) and the more line. */
+	total = strlen(lay->invalid) + strlen(lay->more) + 4;
+	for (i = 0; i < lay->nsrc; i++)
+		total += lay->src[i].len + 1;
+	if ((lay->buf = malloc(total)) == NULL)
+		return LAYOUT_NO_MEMORY;
+	lay->bufsize = total;
+	return paginate(lay, max);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public interface                                                    */
+
+/* Every node, in every language, folded or not, must fit USSD screens;
+ * finding out at parse time beats a caller meeting a blank page. */
+static bool
+check_layouts(struct parse *ps)
+{
+	const struct menu *menu = ps->menu;
+	struct layout lay;
+	char p[MENU_PATH_SIZE];
+	size_t n, li, f;
+
+	for (n = 0; n < menu->nnodes; n++)
+		for (li = 0; li < menu->nlanguages; li++)
+			for (f = 0; f < 2; f++) {
+				struct menu_render_opts o = {
+					.fold_vietnamese = f == 1,
+					.max_octets = SMSTEXT_USSD_OCTETS,
+				};
+				enum layout_result r = layout_build(menu,
+				    &menu->nodes[n], li, &o, &lay);
+
+				layout_clear(&lay);
+				switch (r) {
+				case LAYOUT_OK:
+					break;
+				case LAYOUT_NO_ROOM:
+					join_path(p, sizeof(p), "nodes",
+					    menu->nodes[n].name);
+					problem(ps, p, "\"%s\"%s does not fit "
+					    "%d-octet USSD screens (shorten "
+					    "strings.invalid_choice or "
+					    "strings.more)",
+					    menu->languages[li],
+					    f ? " folded" : "",
+					    SMSTEXT_USSD_OCTETS);
+					break;
+				case LAYOUT_NO_MEMORY:
+					return false;
+				}
+			}
+	return true;
+}
+
+struct menu *
+menu_parse(const char *json, size_t len, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "languages",
+	    "default_language", "start", "more_key", "strings", "nodes" };
+	struct parse ps = { .err = err, .errlen = errlen };
+	json_error_t jerr;
+	json_t *root = NULL;
+	bool ok = false;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if ((ps.menu = calloc(1, sizeof(*ps.menu))) == NULL) {
+		problem(&ps, "menu", "out of memory");
+		return NULL;
+	}
+	ps.menu->start = SIZE_MAX;
+	if (json == NULL || (root = json_loadb(json, len,
+	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		problem(&ps, "menu", "line %d, column %d: %s",
+		    json ? jerr.line : 0, json ? jerr.column : 0,
+		    json ? jerr.text : "no text");
+		goto done;
+	}
+	if (!json_is_object(root)) {
+		problem(&ps, "menu", "must be a JSON object, not %s",
+		    type_name(root));
+		goto done;
+	}
+	check_keys(&ps, "", root, keys, sizeof(keys) / sizeof(keys[0]));
+	parse_languages(&ps, root);
+	parse_default_language(&ps, root);
+	parse_more_key(&ps, root);
+	if (!parse_strings(&ps, root) || !parse_nodes(&ps, root))
+		goto nomem;
+	parse_start(&ps, root);
+	check_reachable(&ps);
+	if (ps.problems == 0 && !check_layouts(&ps))
+		goto nomem;
+	ok = ps.problems == 0;
+	goto done;
+nomem:
+	problem(&ps, "menu", "out of memory");
+done:
+	json_decref(root);
+	if (!ok) {
+		menu_free(ps.menu);
+		return NULL;
+	}
+	return ps.menu;
+}
+
+void
+menu_free(struct menu *menu)
+{
+	size_t i, j, l;
+
+	if (menu == NULL)
+		return;
+	for (l = 0; l < MENU_MAX_LANGUAGES; l++) {
+		free(menu->invalid_choice[l]);
+		free(menu->more[l]);
+	}
+	for (i = 0; i < menu->nnodes; i++) {
+		struct menu_node *node = &menu->nodes[i];
+
+		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+			free(node->text[l]);
+		for (j = 0; j < node->noptions; j++)
+			for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+				free(node->options[j].label[l]);
+		free(node->options);
+	}
+	free(menu->nodes);
+	free(menu);
+}
+
+bool
+menu_has_language(const struct menu *menu, const char *language)
+{
+	return menu != NULL && language_index(menu, language) != SIZE_MAX;
+}
+
+void
+menu_start(const struct menu *menu, const char *language,
+    struct menu_state *state)
+{
+	size_t li = language_index(menu, language);
+
+	memset(state, 0, sizeof(*state));
+	if (li == SIZE_MAX)
+		li = menu->default_language;
+	copy_str(state->node, sizeof(state->node),
+	    menu->nodes[menu->start].name);
+	copy_str(state->answers.language, sizeof(state->answers.language),
+	    menu->languages[li]);
+	state->answers.safe_to_call = MENU_UNANSWERED;
+	state->answers.safe_to_sms = MENU_UNANSWERED;
+	state->answers.priority = MENU_PRIORITY_NORMAL;
+}
+
+/* The language pages are shown in: the caller's choice, else the
+ * default (a state is a plain value and may come from anywhere). */
+static size_t
+state_language(const struct menu *menu, const struct menu_state *state)
+{
+	size_t li = language_index(menu, state->answers.language);
+
+	return li == SIZE_MAX ? menu->default_language : li;
+}
+
+static const struct menu_node *
+state_node(const struct menu *menu, const struct menu_state *state)
+{
+	size_t n;
+
+	/* A node name that does not fit is not one of ours. */
+	if (memchr(state->node, '\0', sizeof(state->node)) == NULL)
+		return NULL;
+	n = node_index(menu, state->node);
+	return n == SIZE_MAX ? NULL : &menu->nodes[n];
+}
+
+/* How many pages the caller's node has under opts; 1 when it cannot be
+ * laid out (memory), which makes the more_key invalid rather than
+ * moving to a page that cannot be shown. */
+static size_t
+page_count(const struct menu *menu, const struct menu_node *node,
+    size_t li, const struct menu_render_opts *opts)
+{
+	struct layout lay;
+	size_t n = 1;
+
+	if (layout_build(menu, node, li, opts, &lay) == LAYOUT_OK)
+		n = lay.npages;
+	layout_clear(&lay);
+	return n;
+}
+
+static void
+apply_option(const struct menu *menu, const struct menu_node *node,
+    const struct menu_option *opt, struct menu_state *state)
+{
+	struct menu_answers *a = &state->answers;
+
+	switch (node->field) {
+	case MENU_FIELD_NONE:
+		break;
+	case MENU_FIELD_LANGUAGE:
+		copy_str(a->language, sizeof(a->language), opt->value);
+		break;
+	case MENU_FIELD_TOPIC:
+		copy_str(a->topic, sizeof(a->topic), opt->value);
+		break;
+	case MENU_FIELD_SAFE_TO_CALL:
+		a->safe_to_call = opt->flag ? MENU_YES : MENU_NO;
+		break;
+	case MENU_FIELD_SAFE_TO_SMS:
+		a->safe_to_sms = opt->flag ? MENU_YES : MENU_NO;
+		break;
+	case MENU_FIELD_PREFERRED_TIME:
+		copy_str(a->preferred_time, sizeof(a->preferred_time),
+		    opt->value);
+		break;
+	}
+	if (opt->urgent)
+		a->priority = MENU_PRIORITY_URGENT;
+	copy_str(state->node, sizeof(state->node),
+	    menu->nodes[opt->next].name);
+	state->page = 0;
+	state->invalid = false;
+}
+
+enum menu_step_result
+menu_step(const struct menu *menu, struct menu_state *state,
+    const char *input, const struct menu_render_opts *opts)
+{
+	static const char space[] = " \t\r\n";
+	const struct menu_node *node = state_node(menu, state);
+	const char *p = input != NULL ? input : "";
+	size_t len, choice, mlen = strlen(menu->more_key);
+	bool more;
+
+	/* A state naming no node of this menu cannot go anywhere: treat
+	 * it as ended rather than guess where the caller was. */
+	if (node == NULL)
+		return MENU_STEP_FINISHED;
+	p += strspn(p, space);
+	len = strlen(p);
+	while (len > 0 && strchr(space, p[len - 1]) != NULL)
+		len--;
+	more = len == mlen && memcmp(p, menu->more_key, mlen) == 0;
+
+	/* The more_key still pages through a long terminal node; anything
+	 * else there is input after the end of the conversation. */
+	if (more && (size_t)state->page + 1 <
+	    page_count(menu, node, state_language(menu, state), opts)) {
+		state->page++;
+		state->invalid = false;
+		return MENU_STEP_PAGED;
+	}
+	if (node->noptions == 0)
+		return MENU_STEP_FINISHED;
+
+	choice = choice_number(p, len);
+	if (more || choice == 0 || choice > node->noptions) {
+		/* Never end the call on a typo: show the same page again,
+		 * with the invalid line above it. */
+		state->invalid = true;
+		return MENU_STEP_INVALID;
+	}
+	apply_option(menu, node, &node->options[choice - 1], state);
+	return MENU_STEP_MOVED;
+}
+
+bool
+menu_is_terminal(const struct menu *menu, const struct menu_state *state)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	return node == NULL || node->noptions == 0;
+}
+
+bool
+menu_ends(const struct menu *menu, const struct menu_state *state,
+    const struct menu_render_opts *opts)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	if (node == NULL)
+		return true;
+	return node->noptions == 0 && (size_t)state->page + 1 >=
+	    page_count(menu, node, state_language(menu, state), opts);
+}
+
+enum menu_action
+menu_current_action(const struct menu *menu, const struct menu_state *state)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	return node == NULL ? MENU_ACTION_NONE : node->action;
+}
+
+/* A page being written into the caller's buffer. */
+struct page_out {
+	char *out;
+	size_t outlen;
+	size_t len;
+	size_t lines;
+};
+
+static bool
+page_add(struct page_out *po, const char *s, size_t len)
+{
+	size_t sep = po->lines > 0 ? 1 : 0;
+
+	if (po->len + sep + len >= po->outlen)
+		return false;
+	if (sep)
+		po->out[po->len++] = '\n';
+	memcpy(po->out + po->len, s, len);
+	po->len += len;
+	po->out[po->len] = '\0';
+	po->lines++;
+	return true;
+}
+
+int
+menu_render(const struct menu *menu, const struct menu_state *state,
+    const struct menu_render_opts *opts, char *out, size_t outlen)
+{
+	const struct menu_node *node = state_node(menu, state);
+	struct page_out po = { .out = out, .outlen = outlen };
+	struct layout lay;
+	size_t li, i;
+	int rc = -1;
+
+	if (out == NULL || outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (node == NULL)
+		return -1;
+	li = state_language(menu, state);
+	if (layout_build(menu, node, li, opts, &lay) != LAYOUT_OK)
+		goto done;
+	/* A page past the end comes from other opts: not ours to guess. */
+	if (state->page >= lay.npages)
+		goto done;
+	if (state->invalid && lay.reserve_invalid &&
+	    !page_add(&po, lay.invalid, strlen(lay.invalid)))
+		goto done;
+	for (i = lay.first[state->page]; i < lay.first[state->page + 1]; i++)
+		if (!page_add(&po, lay.piece[i].s, lay.piece[i].len))
+			goto done;
+	if (state->page + 1 < lay.npages &&
+	    !page_add(&po, lay.more, strlen(lay.more)))
+		goto done;
+	rc = 0;
+done:
+	layout_clear(&lay);
+	if (rc == -1)
+		out[0] = '\0';
+	return rc;
+}
