@@ -103,7 +103,7 @@ def main():
             bare.wait()
 
         d = Daemon(tmp=tmp)
-        d.config["log"]["level"] = "warn"
+        d.config["log"]["level"] = "info"   # as in production
         d.start()
         try:
             h_rps, h_lat, errors = wrk(d.url("/v1/ussd/console"), script)
