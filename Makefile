@@ -91,7 +91,8 @@ $(BUILD)/san/test_%: tests/unit/test_%.c $(SAN_OBJS) $(HEADERS) | $(BUILD)/san
 	$(CC) $(CFLAGS_SAN) -Wno-missing-prototypes -o $@ $< $(SAN_OBJS) \
 	  $(LDFLAGS_SAN) $(LIBS) -lcmocka
 
-$(BUILD)/rel $(BUILD)/san:
+# Every compile waits for `deps`, also under make -j.
+$(BUILD)/rel $(BUILD)/san: | deps
 	mkdir -p $@
 
 # The shipped config reads its pseudonym key from var/pseudonym.key; a
