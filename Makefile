@@ -12,9 +12,10 @@ PKGS    := libevent jansson libcurl libutf8proc sqlite3 libcrypto
 WARN    := -std=c17 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
            -Wno-missing-field-initializers
+# Recursive (=): pkg-config runs when a recipe does, after `deps`.
 BASEFLAGS = $(WARN) -D_DEFAULT_SOURCE -Iinclude \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+           $(shell pkg-config --cflags $(PKGS))
+LIBS     = $(shell pkg-config --libs $(PKGS)) -lm
 
 # Release: hardened, optimised.
 CFLAGS_REL = $(BASEFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 \
@@ -69,10 +70,10 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(BUILD)/rel/%.o: daemon/%.c $(HEADERS) | $(BUILD)/rel
+$(BUILD)/rel/%.o: daemon/%.c $(HEADERS) Makefile | $(BUILD)/rel
 	$(CC) $(CFLAGS_REL) -c -o $@ $<
 
-$(BUILD)/san/%.o: daemon/%.c $(HEADERS) | $(BUILD)/san
+$(BUILD)/san/%.o: daemon/%.c $(HEADERS) Makefile | $(BUILD)/san
 	$(CC) $(CFLAGS_SAN) -c -o $@ $<
 
 $(BUILD)/hotlined: $(BUILD)/rel/hotlined.o $(REL_OBJS)
@@ -98,7 +99,7 @@ $(BUILD)/rel $(BUILD)/san: | deps
 # The shipped config reads its pseudonym key from var/pseudonym.key; a
 # development checkout makes a random one on first use.
 var/pseudonym.key:
-	mkdir -p var
+	mkdir -p -m 700 var
 	umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
 
 run: all var/pseudonym.key
@@ -124,16 +125,24 @@ $(BUILD)/bench-bare: tests/bench/bare.c | $(BUILD)/rel
 	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
 
 bench: all $(BUILD)/bench-bare
-	@command -v wrk >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get install -y -qq --no-install-recommends wrk; }
 	python3 tests/bench/bench.py
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/hotline
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/hotline \
+	  $(DESTDIR)$(PREFIX)/share/doc/hotline $(DESTDIR)/lib/systemd/system
+	install -d -m 700 $(DESTDIR)/etc/hotline/credentials
 	install -m 755 $(BUILD)/hotlined $(BUILD)/hotlinectl $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 config/menu.json $(DESTDIR)/etc/hotline/
-	install -d $(DESTDIR)/lib/systemd/system
+	install -m 644 config/menu.json config/hotlined.example.json \
+	  $(DESTDIR)/etc/hotline/
+	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/hotline/
 	install -m 644 systemd/hotlined.service $(DESTDIR)/lib/systemd/system/
+	if [ -z "$(DESTDIR)" ] && ! id hotline >/dev/null 2>&1; then \
+	  useradd --system --home-dir /var/lib/hotline --no-create-home \
+	    --shell /usr/sbin/nologin hotline; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <jansson.h>
 
 #include "menu.h"
@@ -25,6 +28,7 @@ struct load {
 	size_t errlen;
 	size_t used;
 	int problems;
+	bool skip_secrets;
 	char dir[PATH_MAX];
 };
 
@@ -232,6 +236,15 @@ get_secret(struct load *ld, const char *path, json_t *v)
 		    "config file");
 		return NULL;
 	}
+	if (ld->skip_secrets) {
+		if (get_string(ld, path, v, "env", false) == NULL &&
+		    get_string(ld, path, v, "file", false) == NULL &&
+		    json_object_get(v, "env") == NULL &&
+		    json_object_get(v, "file") == NULL)
+			problem(ld, path, "a secret must be {\"env\": \"NAME\"} "
+			    "or {\"file\": \"path\"}");
+		return NULL;
+	}
 	if ((env = get_string(ld, path, v, "env", false)) != NULL) {
 		const char *e = getenv(env);
 
@@ -313,8 +326,68 @@ config_parse_listen(const char *s, char *host, size_t hostlen,
 	}
 	memcpy(host, h, hl);
 	host[hl] = '\0';
+	{
+		struct in_addr a4;
+		struct in6_addr a6;
+
+		/* An address, not a name: a name that does not resolve would
+		 * pass --check-config and then fail to bind at start. */
+		if (inet_pton(AF_INET, host, &a4) != 1 &&
+		    inet_pton(AF_INET6, host, &a6) != 1) {
+			snprintf(err, errlen, "\"%s\": host must be an IP "
+			    "address such as 127.0.0.1 or [::1]", s);
+			return -1;
+		}
+	}
 	*port = (unsigned short)p;
 	return 0;
+}
+
+static bool
+host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 &&
+	    IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/*
+ * Outbound URLs must be https; plain http only to this host (tests and
+ * local bridges).  The host is parsed out, not prefix-matched, so that
+ * http://127.0.0.1.evil.example is not mistaken for loopback.
+ */
+static bool
+url_allowed(const char *url)
+{
+	char host[256];
+	const char *h, *end;
+	size_t n;
+
+	if (strncmp(url, "https://", 8) == 0)
+		return url[8] != '\0' && url[8] != '/';
+	if (strncmp(url, "http://", 7) != 0)
+		return false;
+	h = url + 7;
+	if (*h == '[') {
+		h++;
+		if ((end = strchr(h, ']')) == NULL)
+			return false;
+		if (end[1] != '\0' && end[1] != ':' && end[1] != '/')
+			return false;
+	} else
+		end = h + strcspn(h, ":/?#");
+	n = (size_t)(end - h);
+	if (n == 0 || n >= sizeof(host) || memchr(h, '@', n) != NULL)
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return host_is_loopback(host);
 }
 
 static bool
@@ -409,7 +482,8 @@ load_channel_values(struct load *ld, const char *path, json_t *obj,
 			if ((cv->value = get_secret(ld, p, v)) == NULL)
 				continue;
 			break;
-		case PROVIDER_KEY_STRING_LIST: {
+		case PROVIDER_KEY_STRING_LIST:
+		case PROVIDER_KEY_ADDRESS_LIST: {
 			size_t i;
 			json_t *item;
 
@@ -423,12 +497,20 @@ load_channel_values(struct load *ld, const char *path, json_t *obj,
 			if (cv->list == NULL)
 				abort();
 			json_array_foreach(v, i, item) {
-				if (!json_is_string(item)) {
-					char ip[280];
+				char ip[280];
 
-					snprintf(ip, sizeof(ip), "%s[%zu]", p,
-					    i);
+				snprintf(ip, sizeof(ip), "%s[%zu]", p, i);
+				if (!json_is_string(item)) {
 					problem(ld, ip, "must be a string");
+					continue;
+				}
+				if (k->type == PROVIDER_KEY_ADDRESS_LIST &&
+				    !provider_address_valid(
+				    json_string_value(item))) {
+					problem(ld, ip, "\"%s\" is not an IP "
+					    "address or IPv4 CIDR like "
+					    "\"203.0.113.0/24\"",
+					    json_string_value(item));
 					continue;
 				}
 				cv->list[cv->count++] =
@@ -501,10 +583,7 @@ load_channel(struct load *ld, struct config *cfg, size_t idx, json_t *obj)
 	if ((s = get_string(ld, path, obj, "language", false)) != NULL)
 		ch->language = xstrdup(s);
 	if ((s = get_string(ld, path, obj, "send_url", false)) != NULL) {
-		if (strncmp(s, "https://", 8) != 0 &&
-		    strncmp(s, "http://127.", 11) != 0 &&
-		    strncmp(s, "http://localhost", 16) != 0 &&
-		    strncmp(s, "http://[::1]", 12) != 0) {
+		if (!url_allowed(s)) {
 			char p[128];
 
 			snprintf(p, sizeof(p), "%s.send_url", path);
@@ -641,8 +720,13 @@ load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 			cfg->alert_sms[cfg->nalert_sms++] = xstrdup(s);
 		}
 	}
-	if ((url = get_string(ld, "alerts", alerts, "url", false)) != NULL)
-		cfg->alert_url = xstrdup(url);
+	if ((url = get_string(ld, "alerts", alerts, "url", false)) != NULL) {
+		if (!url_allowed(url))
+			problem(ld, "alerts.url", "must be an https:// URL "
+			    "(plain http only for loopback)");
+		else
+			cfg->alert_url = xstrdup(url);
+	}
 }
 
 static void
@@ -765,6 +849,19 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	if ((v = json_object_get(root, "alerts")) != NULL)
 		load_alerts(ld, cfg, v);
 
+	/* The console channel trusts loopback peers; listening elsewhere
+	 * would let the network reach it. */
+	for (size_t i = 0; cfg->listen_host != NULL && i < cfg->nchannels; i++)
+		if (cfg->channels[i].provider == &provider_console &&
+		    !host_is_loopback(cfg->listen_host)) {
+			char p[64];
+
+			snprintf(p, sizeof(p), "channels[%zu].provider", i);
+			problem(ld, p, "the console channel needs a loopback "
+			    "listen address (127.0.0.1 or ::1), not %s",
+			    cfg->listen_host);
+		}
+
 	if (cfg->menu_path != NULL)
 		load_menu(ld, cfg);
 }
@@ -773,7 +870,8 @@ struct config *
 config_load(const char *path, const struct config_overrides *overrides,
     char *err, size_t errlen)
 {
-	struct load ld = { .err = err, .errlen = errlen };
+	struct load ld = { .err = err, .errlen = errlen,
+	    .skip_secrets = overrides != NULL && overrides->skip_secrets };
 	struct config *cfg;
 	json_error_t jerr;
 	json_t *root;

@@ -8,11 +8,13 @@
  * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -48,27 +50,50 @@ answer_name(enum store_answer a)
 	return "-";
 }
 
+/* The queue as printed, held back until its audit rows are committed. */
 struct queue_listing {
-	struct store *store;
-	const char *actor;
-	int shown;
-	int failed;
+	int64_t *ids;
+	char **lines;
+	size_t count;
+	size_t cap;
+	bool failed;
 };
 
 static int
-print_task_cb(const struct store_task *t, void *arg)
+collect_task_cb(const struct store_task *t, void *arg)
 {
 	struct queue_listing *q = arg;
+	char line[512];
 
-	/* The number is shown only because an operator asked for the
-	 * queue, and each showing leaves an audit row. */
-	printf("%-6" PRId64 " %-7s %-8s %-20s %-14s %-16s %-3s %-12s "
-	    "%-4s %-4s %s\n", t->id, t->priority, t->status, t->created_at,
-	    t->caller, t->msisdn, t->language ? t->language : "-",
-	    t->topic ? t->topic : "-", answer_name(t->safe_to_call),
-	    answer_name(t->safe_to_sms),
+	if (q->count == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		int64_t *ids = reallocarray(q->ids, cap, sizeof(*ids));
+		char **lines;
+
+		if (ids == NULL) {
+			q->failed = true;
+			return 1;
+		}
+		q->ids = ids;
+		if ((lines = reallocarray(q->lines, cap, sizeof(*lines))) ==
+		    NULL) {
+			q->failed = true;
+			return 1;
+		}
+		q->lines = lines;
+		q->cap = cap;
+	}
+	snprintf(line, sizeof(line), "%-6" PRId64 " %-7s %-8s %-20s %-14s "
+	    "%-16s %-3s %-12s %-4s %-4s %s", t->id, t->priority, t->status,
+	    t->created_at, t->caller, t->msisdn,
+	    t->language ? t->language : "-", t->topic ? t->topic : "-",
+	    answer_name(t->safe_to_call), answer_name(t->safe_to_sms),
 	    t->preferred_time ? t->preferred_time : "-");
-	q->shown++;
+	if ((q->lines[q->count] = strdup(line)) == NULL) {
+		q->failed = true;
+		return 1;
+	}
+	q->ids[q->count++] = t->id;
 	return 0;
 }
 
@@ -81,48 +106,45 @@ operator_name(char *buf, size_t len)
 	return buf;
 }
 
-/* Audit after listing: the store cursor must be finished before a write
- * on the same connection. */
-static int
-audit_reveals_cb(const struct store_task *t, void *arg)
-{
-	struct queue_listing *q = arg;
-	char why[256];
-
-	if (store_audit_add(q->store, q->actor, "number.revealed", t->id,
-	    "hotlinectl queue", why, sizeof(why)) < 0) {
-		fprintf(stderr, "hotlinectl: audit: %s\n", why);
-		q->failed = 1;
-		return 1;
-	}
-	return 0;
-}
-
+/*
+ * The queue with callers' numbers.  Each number shown leaves an audit
+ * row, and the rows are committed before anything is printed: a number
+ * is never shown without its trace.
+ */
 static int
 cmd_queue(struct store *st)
 {
-	struct queue_listing q = { .store = st };
-	char actor[64], why[256];
+	struct queue_listing q = { 0 };
+	char actor[64], why[256] = "";
+	int rc = 1;
 
-	q.actor = operator_name(actor, sizeof(actor));
+	if (store_tasks_open_foreach(st, collect_task_cb, &q, why,
+	    sizeof(why)) < 0 || q.failed) {
+		fprintf(stderr, "hotlinectl: %s\n", q.failed ? "out of memory" :
+		    why);
+		goto out;
+	}
+	if (q.count > 0 && store_audit_tasks(st, operator_name(actor,
+	    sizeof(actor)), "number.revealed", q.ids, q.count,
+	    "hotlinectl queue", why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: could not record the audit trail, "
+		    "so no number is shown: %s\n", why);
+		goto out;
+	}
 	printf("%-6s %-7s %-8s %-20s %-14s %-16s %-3s %-12s %-4s %-4s %s\n",
 	    "ID", "PRIO", "STATUS", "CREATED", "CALLER", "NUMBER", "LNG",
 	    "TOPIC", "CALL", "SMS", "WHEN");
-	if (store_tasks_open_foreach(st, print_task_cb, &q, why,
-	    sizeof(why)) < 0) {
-		fprintf(stderr, "hotlinectl: %s\n", why);
-		return 1;
-	}
-	if (q.shown == 0) {
+	for (size_t i = 0; i < q.count; i++)
+		printf("%s\n", q.lines[i]);
+	if (q.count == 0)
 		printf("(no open tasks)\n");
-		return 0;
-	}
-	if (store_tasks_open_foreach(st, audit_reveals_cb, &q, why,
-	    sizeof(why)) < 0 || q.failed) {
-		fprintf(stderr, "hotlinectl: could not audit: %s\n", why);
-		return 1;
-	}
-	return 0;
+	rc = 0;
+out:
+	for (size_t i = 0; i < q.count; i++)
+		free(q.lines[i]);
+	free(q.lines);
+	free(q.ids);
+	return rc;
 }
 
 static int
@@ -198,7 +220,8 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct config_overrides ov = { 0 };
+	/* The CLI reads no secret: it needs the database and the menu. */
+	struct config_overrides ov = { .skip_secrets = true };
 	const char *path = NULL, *channel = NULL, *cmd;
 	struct config *cfg;
 	struct store *st;
@@ -248,6 +271,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	umask(077);
 	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL)
 		return 1;
 	if ((cfg = config_load(path, &ov, errs, CONFIG_ERR_SIZE)) == NULL) {
@@ -263,7 +287,8 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return rc;
 	}
-	if ((st = store_open(cfg->database, why, sizeof(why))) == NULL) {
+	if ((st = store_open(cfg->database, STORE_OPEN_EXISTING, why,
+	    sizeof(why))) == NULL) {
 		fprintf(stderr, "hotlinectl: %s\n", why);
 		config_free(cfg);
 		return 1;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 
@@ -112,7 +113,7 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 
 			snprintf(n, sizeof(n), "%zu", left);
 			log_event(LOG_WARN, "daemon.drain_timeout",
-			    "unanswered", n, NULL);
+			    "unsent", n, NULL);
 		}
 		event_base_loopexit(d->app.base, NULL);
 		return;
@@ -196,7 +197,7 @@ run(struct daemon *d)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		return 1;
 	}
-	if ((d->app.store = store_open(cfg->database, why,
+	if ((d->app.store = store_open(cfg->database, STORE_OPEN_CREATE, why,
 	    sizeof(why))) == NULL) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
@@ -297,6 +298,9 @@ main(int argc, char **argv)
 	/* Memory holds callers' numbers: no core dumps, no ptrace by
 	 * other users' processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* The database holds callers' numbers: only this user reads it,
+	 * under systemd (UMask=0077) or not. */
+	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	log_init(stderr, LOG_INFO);
 	log_capture_libevent();

@@ -36,6 +36,9 @@ struct http_server {
 	struct http_limits limits;
 	struct route routes[MAX_ROUTES];
 	size_t nroutes;
+	/* Requests received whose reply has not been written out yet: a
+	 * reply handed to evhttp is still only in a buffer, and freeing the
+	 * server then would lose it. */
 	size_t inflight;
 	unsigned long long next_id;
 	unsigned short port;
@@ -286,27 +289,46 @@ access_log(struct http_request *req, int status)
 	    "status", st, "ms", ms, NULL);
 }
 
+/* evhttp calls this once the reply is written out (not when it is
+ * queued), which is when shutdown may stop waiting for it. */
+static void
+reply_written_cb(struct evhttp_request *ev, void *arg)
+{
+	struct http_server *srv = arg;
+
+	(void)ev;
+	srv->inflight--;
+}
+
 void
 http_reply(struct http_request *req, int status, const char *content_type,
     const char *body, size_t len)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
 	struct evbuffer *buf = evbuffer_new();
+	char clen[24];
 
 	evhttp_add_header(h, "Content-Type", content_type);
 	/* Replies may name callers: nothing caches them. */
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "X-Request-Id", req->id);
+	evhttp_request_set_on_complete_cb(req->ev, reply_written_cb,
+	    req->server);
 	if (buf == NULL || evbuffer_add(buf, body, len) != 0) {
 		evhttp_send_error(req->ev, 500, NULL);
 		status = 500;
+	} else if (method_of(req->ev) == HTTP_HEAD) {
+		/* evhttp would send the body after a HEAD reply, where the
+		 * client reads it as the start of the next response. */
+		snprintf(clen, sizeof(clen), "%zu", len);
+		evhttp_add_header(h, "Content-Length", clen);
+		evhttp_send_reply(req->ev, status, NULL, NULL);
 	} else
 		evhttp_send_reply(req->ev, status, NULL, buf);
 	if (buf)
 		evbuffer_free(buf);
 	access_log(req, status);
-	req->server->inflight--;
 	free(req->body);
 	free(req);
 }

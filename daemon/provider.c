@@ -59,28 +59,36 @@ provider_content_type_is(const char *ct, const char *want)
 	return *ct == '\0' || *ct == ';';
 }
 
+/* "a.b.c.d/n" into network and mask; false when it is not one. */
+static bool
+cidr4_parse(const char *entry, struct in_addr *net, uint32_t *mask)
+{
+	const char *slash = strchr(entry, '/');
+	char addr[INET_ADDRSTRLEN];
+	char *end;
+	unsigned long bits;
+
+	if (slash == NULL || (size_t)(slash - entry) >= sizeof(addr) ||
+	    slash[1] < '0' || slash[1] > '9')
+		return false;
+	memcpy(addr, entry, (size_t)(slash - entry));
+	addr[slash - entry] = '\0';
+	bits = strtoul(slash + 1, &end, 10);
+	if (*end != '\0' || bits > 32 || inet_pton(AF_INET, addr, net) != 1)
+		return false;
+	*mask = bits == 0 ? 0 : htonl(~(uint32_t)0 << (32 - bits));
+	return true;
+}
+
 static bool
 cidr4_match(const char *peer, const char *entry)
 {
-	const char *slash = strchr(entry, '/');
-	char net[INET_ADDRSTRLEN];
-	struct in_addr a, b;
-	char *end;
-	unsigned long bits;
+	struct in_addr a, net;
 	uint32_t mask;
 
-	if (slash == NULL || (size_t)(slash - entry) >= sizeof(net))
-		return false;
-	memcpy(net, entry, (size_t)(slash - entry));
-	net[slash - entry] = '\0';
-	bits = strtoul(slash + 1, &end, 10);
-	if (*end != '\0' || bits > 32 || slash[1] == '\0')
-		return false;
-	if (inet_pton(AF_INET, net, &b) != 1 ||
-	    inet_pton(AF_INET, peer, &a) != 1)
-		return false;
-	mask = bits == 0 ? 0 : htonl(~(uint32_t)0 << (32 - bits));
-	return (a.s_addr & mask) == (b.s_addr & mask);
+	return cidr4_parse(entry, &net, &mask) &&
+	    inet_pton(AF_INET, peer, &a) == 1 &&
+	    (a.s_addr & mask) == (net.s_addr & mask);
 }
 
 bool
@@ -88,6 +96,9 @@ provider_peer_allowed(const char *peer, char *const *list, size_t count)
 {
 	if (peer == NULL)
 		return false;
+	/* A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d. */
+	if (strncmp(peer, "::ffff:", 7) == 0 && strchr(peer + 7, ':') == NULL)
+		peer += 7;
 	for (size_t i = 0; i < count; i++) {
 		if (strcmp(peer, list[i]) == 0)
 			return true;
@@ -95,6 +106,19 @@ provider_peer_allowed(const char *peer, char *const *list, size_t count)
 			return true;
 	}
 	return false;
+}
+
+bool
+provider_address_valid(const char *entry)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	uint32_t mask;
+
+	if (strchr(entry, '/') != NULL)
+		return cidr4_parse(entry, &a4, &mask);
+	return inet_pton(AF_INET, entry, &a4) == 1 ||
+	    inet_pton(AF_INET6, entry, &a6) == 1;
 }
 
 bool

@@ -19,7 +19,7 @@ static const struct provider_key at_keys[] = {
 	{ "api_key", PROVIDER_KEY_SECRET, true },
 	{ "short_code", PROVIDER_KEY_STRING, false },
 	{ "callback_token", PROVIDER_KEY_SECRET, true },
-	{ "allow_ips", PROVIDER_KEY_STRING_LIST, false },
+	{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 

@@ -12,6 +12,13 @@ console_verify(const struct config_channel *ch,
     const struct provider_input *in, char *err, size_t errlen)
 {
 	(void)ch;
+	/* Behind a local reverse proxy every peer is loopback: a request
+	 * the proxy forwarded comes from the network, not from this host. */
+	if (in->forwarded) {
+		snprintf(err, errlen, "the console channel does not accept "
+		    "requests forwarded by a proxy");
+		return PROVIDER_FORBIDDEN;
+	}
 	if (!provider_peer_is_loopback(in->peer)) {
 		snprintf(err, errlen, "the console channel only accepts "
 		    "requests from loopback");

@@ -239,34 +239,78 @@ migrate(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* journal_mode answers with the mode now in force, which may not be the
+ * one asked for (e.g. on a file system without shared memory). */
+static int
+set_wal(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int ok;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
+	    NULL) != SQLITE_OK) {
+		db_error(st, "journal_mode", err, errlen);
+		return -1;
+	}
+	ok = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
+	    strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+	sqlite3_finalize(s);
+	if (!ok) {
+		snprintf(err, errlen, "the database refused WAL mode (durable "
+		    "acknowledgement depends on it); is it on a local file "
+		    "system?");
+		return -1;
+	}
+	return 0;
+}
+
 struct store *
-store_open(const char *path, char *err, size_t errlen)
+store_open(const char *path, enum store_open_mode open_mode, char *err,
+    size_t errlen)
 {
 	struct store *st;
 	char why[256];
-	int mode = 0;
+	int mode = 0, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 
+	if (open_mode == STORE_OPEN_CREATE)
+		flags |= SQLITE_OPEN_CREATE;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open database %s: %s", path,
-		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		if (open_mode == STORE_OPEN_EXISTING)
+			snprintf(err, errlen, "%s: not a hotline database (no "
+			    "such file); check --database or the config's "
+			    "database", path);
+		else
+			snprintf(err, errlen, "cannot open database %s: %s",
+			    path, st->db ? sqlite3_errmsg(st->db) :
+			    "out of memory");
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
+	if (open_mode == STORE_OPEN_EXISTING) {
+		int v = store_schema_version(st);
+
+		/* A tool must not create an empty database at a mistyped path,
+		 * nor migrate one under a running daemon of another version. */
+		if (v != STORE_SCHEMA_VERSION) {
+			snprintf(err, errlen, "%s: %s (schema version %d; this "
+			    "tool works on version %d)", path, v <= 0 ?
+			    "not a hotline database" : "schema version differs",
+			    v, STORE_SCHEMA_VERSION);
+			goto fail;
+		}
+	}
 	if (sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
-	    exec_sql(st, "PRAGMA journal_mode = WAL", why, sizeof(why)) < 0 ||
+	    set_wal(st, why, sizeof(why)) < 0 ||
 	    exec_sql(st, "PRAGMA synchronous = FULL", why, sizeof(why)) < 0 ||
 	    exec_sql(st, "PRAGMA foreign_keys = ON", why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "cannot set up database %s: %s", path,
 		    why);
 		goto fail;
 	}
-	/* journal_mode can silently stay "delete" (e.g. some file systems);
-	 * durability reasoning depends on WAL, so insist. */
 	if (pragma_int(st, "PRAGMA synchronous", &mode) < 0 || mode != 2) {
 		snprintf(err, errlen, "database %s: synchronous=FULL refused",
 		    path);
@@ -578,15 +622,17 @@ store_tasks_count(struct store *st, const char *status, int64_t *count,
 }
 
 int
-store_audit_add(struct store *st, const char *actor, const char *action,
-    int64_t task_id, const char *detail, char *err, size_t errlen)
+store_audit_tasks(struct store *st, const char *actor, const char *action,
+    const int64_t *ids, size_t count, const char *detail, char *err,
+    size_t errlen)
 {
 	if (begin(st, err, errlen) < 0)
 		return -1;
-	if (audit_add(st, actor, action, task_id, detail) < 0) {
-		db_error(st, "audit", err, errlen);
-		rollback(st);
-		return -1;
-	}
+	for (size_t i = 0; i < count; i++)
+		if (audit_add(st, actor, action, ids[i], detail) < 0) {
+			db_error(st, "audit", err, errlen);
+			rollback(st);
+			return -1;
+		}
 	return commit(st, err, errlen);
 }

@@ -132,6 +132,9 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		.query = http_request_query(req),
 		.content_type = http_request_header(req, "Content-Type"),
 		.peer = http_request_peer(req),
+		.forwarded = http_request_header(req, "Forwarded") != NULL ||
+		    http_request_header(req, "X-Forwarded-For") != NULL ||
+		    http_request_header(req, "X-Real-IP") != NULL,
 	};
 	in.body = http_request_body(req, &in.body_len);
 

@@ -63,6 +63,10 @@ struct config {
 struct config_overrides {
 	const char *listen;       /* "HOST:PORT" */
 	const char *database;
+	/* Check each secret's form but read none (NULL values): operator
+	 * tools run as the service user, who cannot read the credentials
+	 * only systemd hands the daemon. */
+	bool skip_secrets;
 };
 
 /*

@@ -19,6 +19,7 @@ enum provider_key_type {
 	PROVIDER_KEY_STRING,
 	PROVIDER_KEY_SECRET,       /* {"env": …} or {"file": …} only */
 	PROVIDER_KEY_STRING_LIST,  /* array of strings */
+	PROVIDER_KEY_ADDRESS_LIST, /* array of addresses or IPv4 CIDRs */
 };
 
 /* One channel key a provider accepts; tables end with a NULL name. */
@@ -36,6 +37,8 @@ struct provider_input {
 	const char *body;         /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	const char *peer;         /* numeric address of the client */
+	bool forwarded;           /* came through a proxy (Forwarded,
+	                             X-Forwarded-For or X-Real-IP) */
 };
 
 enum provider_verdict {
@@ -90,6 +93,9 @@ bool provider_content_type_is(const char *content_type, const char *want);
 /* Shared by adapters: is `peer` in the list of addresses / IPv4 CIDRs? */
 bool provider_peer_allowed(const char *peer, char *const *list,
     size_t count);
+
+/* Is `entry` an IPv4/IPv6 address or an IPv4 CIDR (allow_ips)? */
+bool provider_address_valid(const char *entry);
 
 /* Shared by adapters: is `peer` a loopback address? */
 bool provider_peer_is_loopback(const char *peer);

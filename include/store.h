@@ -21,9 +21,16 @@
 
 struct store;
 
-/* Open (creating and migrating) the database at path.  NULL with a reason
- * in err on failure.  The caller owns the result (store_close). */
-struct store *store_open(const char *path, char *err, size_t errlen);
+enum store_open_mode {
+	STORE_OPEN_CREATE,        /* the daemon: create and migrate */
+	STORE_OPEN_EXISTING,      /* tools: an existing database at exactly
+	                             this schema version, or nothing */
+};
+
+/* Open the database at path.  NULL with a reason in err on failure.  The
+ * caller owns the result (store_close). */
+struct store *store_open(const char *path, enum store_open_mode mode,
+    char *err, size_t errlen);
 void store_close(struct store *store);
 
 /* PRAGMA user_version of the open database. */
@@ -121,9 +128,10 @@ int store_tasks_open_foreach(struct store *store, store_task_cb cb,
 int store_tasks_count(struct store *store, const char *status,
     int64_t *count, char *err, size_t errlen);
 
-/* Append an audit row: who did what to which task (0: none). */
-int store_audit_add(struct store *store, const char *actor,
-    const char *action, int64_t task_id, const char *detail, char *err,
-    size_t errlen);
+/* Append audit rows, one per task id, in one transaction: who did what
+ * to which task.  All are written or none. */
+int store_audit_tasks(struct store *store, const char *actor,
+    const char *action, const int64_t *task_ids, size_t count,
+    const char *detail, char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,6 @@
 """A survivor's USSD call, end to end, against the real daemon."""
 
+import http.client
 import json
 import os
 import signal
@@ -273,6 +274,17 @@ class UssdRefusals(DaemonTestCase):
         self.assertTrue(r.text.startswith("CON "))
         self.assertNotIn(AT_TOKEN, self.daemon.log_text())
 
+    def test_console_refuses_requests_forwarded_by_a_proxy(self):
+        for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+            body = urllib.parse.urlencode({
+                "sessionId": "s", "serviceCode": "*1567#",
+                "phoneNumber": PHONE, "text": ""}).encode()
+            r = self.daemon.request("POST", "/v1/ussd/console", body, {
+                "Content-Type": "application/x-www-form-urlencoded",
+                header: "for=198.51.100.7"})
+            self.assert_error(r, 403, "forbidden")
+        self.assert_nothing_stored()
+
     def test_unknown_channel_route_and_method(self):
         self.assert_error(self.daemon.ussd("nope", "s", PHONE, ""), 404,
                           "unknown_channel")
@@ -291,6 +303,46 @@ class Operations(DaemonTestCase):
         self.assertEqual((r.status, r.json()["status"]), (200, "ok"))
         r = self.daemon.request("GET", "/readyz")
         self.assertEqual((r.status, r.json()["status"]), (200, "ready"))
+
+    def test_head_reply_has_no_body_and_keeps_the_connection_usable(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port,
+                                          timeout=10)
+        self.addCleanup(conn.close)
+        for path in ("/healthz", "/nowhere"):
+            conn.request("HEAD", path)
+            r = conn.getresponse()
+            self.assertEqual(r.read(), b"")
+            self.assertGreater(int(r.headers["Content-Length"]), 0)
+        # The next reply on the same connection starts where it should.
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.read()), {"status": "ok"})
+
+    def test_database_is_readable_by_its_owner_only(self):
+        self.daemon.ussd("console", "perm", PHONE, "1*2")
+        mode = os.stat(self.daemon.db_path).st_mode & 0o777
+        self.assertEqual(mode & 0o077, 0, oct(mode))
+
+    def test_hotlinectl_never_creates_a_database_at_a_mistyped_path(self):
+        typo = os.path.join(self.daemon.tmp, "hotlnie.db")
+        out = self.daemon.ctl("--database", typo, "queue")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("not a hotline database", out.stderr)
+        self.assertFalse(os.path.exists(typo))
+
+    def test_hotlinectl_shows_no_number_it_cannot_audit(self):
+        self.daemon.ussd("console", "locked", PHONE, "1*2")
+        con = sqlite3.connect(self.daemon.db_path, timeout=1)
+        self.addCleanup(con.close)
+        con.execute("BEGIN IMMEDIATE")     # hold the write lock
+        out = self.daemon.ctl("queue", timeout=60)
+        con.rollback()
+        self.assertEqual(out.returncode, 1)
+        self.assertNotIn(PHONE, out.stdout)
+        self.assertIn("no number is shown", out.stderr)
+        self.assertEqual(self.daemon.rows(
+            "SELECT * FROM audit WHERE action = 'number.revealed'"), [])
 
     def test_sigterm_during_traffic_exits_cleanly(self):
         statuses = []
@@ -400,6 +452,40 @@ class ConfigChecks(DaemonTestCase):
                             self.daemon.config_path], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_production_example_is_valid_with_its_credentials(self):
+        creds = os.path.join(self.daemon.tmp, "credentials")
+        os.mkdir(creds, 0o700)
+        for name in ("pseudonym.key", "at_api_key", "at_callback_token"):
+            with open(os.path.join(creds, name), "w") as f:
+                f.write("secret-for-%s-0123456789\n" % name)
+        example = os.path.join(ROOT, "config", "hotlined.example.json")
+        env = dict(self.daemon.env, CREDENTIALS_DIRECTORY=creds)
+        r = subprocess.run([HOTLINED, "--check-config", "-c", example],
+                           capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Without the credentials it names each missing one.
+        empty = os.path.join(self.daemon.tmp, "empty")
+        os.mkdir(empty, 0o700)
+        env["CREDENTIALS_DIRECTORY"] = empty
+        r = subprocess.run([HOTLINED, "--check-config", "-c", example],
+                           capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("channels[0].callback_token: cannot read", r.stderr)
+        self.assertIn("privacy.pseudonym_key: cannot read", r.stderr)
+
+    def test_hotlinectl_reads_no_secret(self):
+        # The operator runs the CLI as the service user, who cannot read
+        # the credentials systemd hands the daemon.
+        self.daemon.start()
+        self.daemon.ussd("console", "s", PHONE, "1*2")
+        self.daemon.env.pop("HL_TEST_AT_TOKEN")
+        os.unlink(os.path.join(self.daemon.tmp, "pseudonym.key"))
+        out = self.daemon.ctl("stats")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("pending  1", out.stdout)
 
     def test_bad_config_refuses_to_start_naming_every_problem(self):
         self.daemon.config["channels"][1]["provider"] = "twillio"

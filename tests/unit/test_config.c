@@ -187,6 +187,27 @@ static const struct bad_case bad_cases[] = {
 	  "\"%MENU%\", \"channels\": [" CONSOLE "], \"privacy\": "
 	  "{\"pseudonym_key\": {\"env\": \"HOTLINE_TEST_SHORT_KEY\"}}}",
 	  "privacy.pseudonym_key: must be at least 16 bytes" },
+	{ "send_url that only looks like loopback",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"c\", \"provider\": "
+	  "\"console\", \"send_url\": \"http://127.0.0.1.evil.example/\"}], "
+	  BASE_PRIVACY "}", "channels[0].send_url: must be an https://" },
+	{ "listen on a host name",
+	  "{\"listen\": \"nosuchhost.invalid:8080\", \"database\": \"x\", "
+	  "\"menu\": \"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY
+	  "}", "host must be an IP address" },
+	{ "console channel on a public address",
+	  "{\"listen\": \"0.0.0.0:8080\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY "}",
+	  "channels[0].provider: the console channel needs a loopback" },
+	{ "allow_ips entry that is no address",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"at\", \"provider\": "
+	  "\"africastalking\", \"username\": \"u\", \"api_key\": "
+	  "{\"env\": \"HOME\"}, \"callback_token\": {\"env\": \"HOME\"}, "
+	  "\"allow_ips\": [\"10.0.0.0/8\", \"10.0.0.0/33\"]}], "
+	  BASE_PRIVACY "}",
+	  "channels[0].allow_ips[1]: \"10.0.0.0/33\" is not an IP address" },
 	{ "not JSON",
 	  "{\"listen\": ", "line 1" },
 };

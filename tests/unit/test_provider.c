@@ -162,6 +162,12 @@ console_accepts_only_loopback(void **state)
 		assert_int_equal(provider_console.verify(NULL, &in, err,
 		    sizeof(err)), PROVIDER_FORBIDDEN);
 	}
+	/* Through a reverse proxy every peer is loopback; refuse those. */
+	in = input(FORM, "", NULL, "127.0.0.1");
+	in.forwarded = true;
+	assert_int_equal(provider_console.verify(NULL, &in, err, sizeof(err)),
+	    PROVIDER_FORBIDDEN);
+	assert_non_null(strstr(err, "proxy"));
 }
 
 static void
@@ -204,10 +210,19 @@ africastalking_token_and_allowlist(void **state)
 	in.peer = "192.0.2.7";
 	assert_int_equal(provider_africastalking.verify(&ch, &in, err,
 	    sizeof(err)), PROVIDER_OK);
+	/* A dual-stack listener names IPv4 peers as mapped addresses. */
+	in.peer = "::ffff:10.1.0.9";
+	assert_int_equal(provider_africastalking.verify(&ch, &in, err,
+	    sizeof(err)), PROVIDER_OK);
 	in.peer = "10.2.0.1";
 	assert_int_equal(provider_africastalking.verify(&ch, &in, err,
 	    sizeof(err)), PROVIDER_FORBIDDEN);
 	assert_non_null(strstr(err, "allow_ips"));
+	assert_true(provider_address_valid("2001:db8::1"));
+	assert_true(provider_address_valid("192.0.2.0/24"));
+	assert_false(provider_address_valid("192.0.2.0/33"));
+	assert_false(provider_address_valid("192.0.2.0/"));
+	assert_false(provider_address_valid("example.org"));
 }
 
 static void

@@ -45,7 +45,7 @@ fresh(const char *name)
 	struct store *st;
 
 	snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, name);
-	st = store_open(dbpath, err, sizeof(err));
+	st = store_open(dbpath, STORE_OPEN_CREATE, err, sizeof(err));
 	if (st == NULL)
 		print_error("store_open: %s\n", err);
 	assert_non_null(st);
@@ -118,7 +118,7 @@ database_from_newer_schema_is_refused(void **state)
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
 	    NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_null(store_open(dbpath, err, sizeof(err)));
+	assert_null(store_open(dbpath, STORE_OPEN_CREATE, err, sizeof(err)));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
 }
 
@@ -290,12 +290,40 @@ open_tasks_list_urgent_first_then_oldest(void **state)
 }
 
 static void
+tools_open_only_an_existing_database_at_this_version(void **state)
+{
+	struct store *st;
+	char err[512];
+	sqlite3 *db;
+
+	(void)state;
+	snprintf(dbpath, sizeof(dbpath), "%s/typo.db", dir);
+	assert_null(store_open(dbpath, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_int_equal(access(dbpath, F_OK), -1);	/* nothing created */
+
+	/* An empty SQLite file is not a hotline database. */
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(dbpath, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a hotline database"));
+
+	st = fresh("tool.db");
+	store_close(st);
+	st = store_open(dbpath, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	store_close(st);
+}
+
+static void
 unwritable_database_is_reported(void **state)
 {
 	char err[512];
 
 	(void)state;
-	assert_null(store_open("/nonexistent-dir/x.db", err, sizeof(err)));
+	assert_null(store_open("/nonexistent-dir/x.db", STORE_OPEN_CREATE, err,
+	    sizeof(err)));
 	assert_non_null(strstr(err, "cannot open database"));
 }
 
@@ -310,6 +338,7 @@ main(void)
 		cmocka_unit_test(second_request_updates_the_open_task_and_urgent_raises_it),
 		cmocka_unit_test(session_of_another_caller_is_a_conflict),
 		cmocka_unit_test(open_tasks_list_urgent_first_then_oldest),
+		cmocka_unit_test(tools_open_only_an_existing_database_at_this_version),
 		cmocka_unit_test(unwritable_database_is_reported),
 	};
 

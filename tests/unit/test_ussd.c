@@ -66,7 +66,7 @@ setup(void **state)
 		print_error("%s\n", err);
 	assert_non_null(fx->app.config);
 	assert_non_null(fx->app.store = store_open(fx->app.config->database,
-	    err, sizeof(err)));
+	    STORE_OPEN_CREATE, err, sizeof(err)));
 	assert_non_null(fx->app.base = event_base_new());
 	assert_non_null(fx->app.http = http_server_new(fx->app.base,
 	    &limits));
