@@ -2,6 +2,7 @@
  * hotlined: the hotline gateway daemon.
  *
  *   hotlined -c FILE [--listen HOST:PORT] [--database PATH]
+ *            [--no-group-commit]
  *   hotlined --check-config -c FILE
  *
  * One event loop, one thread.  TERM/INT: stop accepting, let in-flight
@@ -23,8 +24,10 @@
 #include "config.h"
 #include "http.h"
 #include "http_client.h"
+#include "inbox.h"
 #include "log.h"
 #include "sdnotify.h"
+#include "sms.h"
 #include "store.h"
 #include "ussd.h"
 
@@ -32,6 +35,9 @@
 #define REQUEST_TIMEOUT_SECONDS 15
 #define DRAIN_SECONDS 10
 #define CONFIG_ERR_SIZE 16384
+/* Inbound messages sharing one commit at most; beyond a few dozen the
+ * fsync is no longer the cost (reference/reliability.md §1.3). */
+#define GROUP_COMMIT_MAX 128
 
 struct daemon {
 	struct app app;
@@ -40,13 +46,14 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
 	struct timespec drain_deadline;
 	bool draining;
+	bool no_group_commit;     /* benchmarks: one commit per message */
 };
 
 static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: hotlined -c FILE [--listen HOST:PORT] "
-	    "[--database PATH]\n"
+	    "[--database PATH] [--no-group-commit]\n"
 	    "       hotlined --check-config -c FILE\n");
 }
 
@@ -102,11 +109,14 @@ static void
 drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	size_t left = http_server_inflight(d->app.http);
 	struct timeval tick = { 0, 50 * 1000 };
+	size_t left;
 
 	(void)fd;
 	(void)what;
+	/* Messages waiting for a commit are committed and answered. */
+	inbox_flush(d->app.inbox);
+	left = http_server_inflight(d->app.http);
 	if (left == 0 || seconds_left(&d->drain_deadline) <= 0) {
 		if (left > 0) {
 			char n[24];
@@ -204,6 +214,8 @@ run(struct daemon *d)
 	}
 	if ((d->app.base = event_base_new()) == NULL ||
 	    (d->app.http = http_server_new(d->app.base, &limits)) == NULL ||
+	    (d->app.inbox = inbox_new(d->app.base, d->app.store,
+	    d->no_group_commit ? 1 : GROUP_COMMIT_MAX)) == NULL ||
 	    (d->drain_timer = evtimer_new(d->app.base, drain_cb, d)) == NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
@@ -218,6 +230,8 @@ run(struct daemon *d)
 	    &d->app) < 0 ||
 	    http_server_route(d->app.http, "/v1/ussd/{channel}", HTTP_POST,
 	    ussd_hop_cb, &d->app) < 0 ||
+	    http_server_route(d->app.http, "/v1/sms/{channel}", HTTP_POST |
+	    HTTP_GET, sms_inbound_cb, &d->app) < 0 ||
 	    http_server_listen(d->app.http, cfg->listen_host,
 	    cfg->listen_port, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
@@ -234,6 +248,9 @@ run(struct daemon *d)
 	}
 	rc = 0;
 out:
+	/* Pending messages are committed and answered before the server
+	 * (and its connections) go. */
+	inbox_free(d->app.inbox);
 	http_server_free(d->app.http);
 	if (d->sig_term)
 		event_free(d->sig_term);
@@ -260,6 +277,7 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "database", required_argument, NULL, 'd' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "no-group-commit", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -281,6 +299,9 @@ main(int argc, char **argv)
 			break;
 		case 'C':
 			check_only = true;
+			break;
+		case 'G':
+			d.no_group_commit = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -124,6 +124,53 @@ at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
 	return ok ? PROVIDER_OK : PROVIDER_BAD_REQUEST;
 }
 
+/* Inbound SMS (§1.3): from, to, text, date, id, linkId, networkCode. */
+static enum provider_verdict
+at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct sms_message *out, char *err, size_t errlen)
+{
+	struct form f;
+	char why[128];
+	bool ok;
+
+	(void)ch;
+	if (!provider_content_type_is(in->content_type,
+	    "application/x-www-form-urlencoded")) {
+		snprintf(err, errlen, "Content-Type must be "
+		    "application/x-www-form-urlencoded");
+		return PROVIDER_UNSUPPORTED;
+	}
+	if (form_parse(&f, in->body, in->body_len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "malformed form body: %s", why);
+		return PROVIDER_BAD_REQUEST;
+	}
+	ok = copy_field(&f, "id", out->id, sizeof(out->id), true, err,
+	    errlen) &&
+	    copy_field(&f, "from", out->from, sizeof(out->from), true, err,
+	    errlen) &&
+	    copy_field(&f, "to", out->to, sizeof(out->to), false, err,
+	    errlen) &&
+	    copy_field(&f, "text", out->text, sizeof(out->text), true, err,
+	    errlen) &&
+	    copy_field(&f, "date", out->received_at,
+	    sizeof(out->received_at), false, err, errlen);
+	form_clear(&f);
+	if (ok && out->id[0] == '\0') {
+		snprintf(err, errlen, "field id is empty");
+		ok = false;
+	}
+	return ok ? PROVIDER_OK : PROVIDER_BAD_REQUEST;
+}
+
+/* AT asks for nothing but a 2xx. */
+static int
+at_sms_ack(struct provider_reply *out)
+{
+	out->content_type = "text/plain; charset=utf-8";
+	snprintf(out->body, sizeof(out->body), "OK");
+	return 0;
+}
+
 /* AT reads "CON " or "END " then the page (§1.1). */
 static int
 at_ussd_format(bool end, const char *text, struct provider_reply *out)
@@ -142,4 +189,6 @@ const struct provider provider_africastalking = {
 	.verify = at_verify,
 	.ussd_parse = at_ussd_parse,
 	.ussd_format = at_ussd_format,
+	.sms_parse = at_sms_parse,
+	.sms_ack = at_sms_ack,
 };

@@ -1,6 +1,6 @@
 /*
  * console: the development channel.  It speaks Africa's Talking's USSD
- * form posts without a token, but only from loopback, so `make run` works
+ * and SMS form posts without a token, but only from loopback, so `make run` works
  * with no aggregator account and no way in from the network.
  */
 #include "provider.h"
@@ -40,6 +40,20 @@ console_ussd_format(bool end, const char *text, struct provider_reply *out)
 	return provider_africastalking.ussd_format(end, text, out);
 }
 
+static enum provider_verdict
+console_sms_parse(const struct config_channel *ch,
+    const struct provider_input *in, struct sms_message *out, char *err,
+    size_t errlen)
+{
+	return provider_africastalking.sms_parse(ch, in, out, err, errlen);
+}
+
+static int
+console_sms_ack(struct provider_reply *out)
+{
+	return provider_africastalking.sms_ack(out);
+}
+
 static const struct provider_key console_keys[] = {
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
@@ -50,4 +64,6 @@ const struct provider provider_console = {
 	.verify = console_verify,
 	.ussd_parse = console_ussd_parse,
 	.ussd_format = console_ussd_format,
+	.sms_parse = console_sms_parse,
+	.sms_ack = console_sms_ack,
 };

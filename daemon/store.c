@@ -105,6 +105,7 @@ enum stmt {
 	STMT_TASKS_OPEN,
 	STMT_TASKS_COUNT,
 	STMT_AUDIT_ADD,
+	STMT_INBOUND_INSERT,
 	STMT_COUNT_
 };
 
@@ -149,6 +150,13 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_TASKS_COUNT] = "SELECT count(*) FROM tasks WHERE status = ?1",
 	[STMT_AUDIT_ADD] = "INSERT INTO audit(at, actor, action, task_id, "
 	    "detail) VALUES (" NOW ", ?1, ?2, NULLIF(?3, 0), ?4)",
+	/* A retried webhook hits the unique key and inserts nothing: no
+	 * RETURNING row is how a duplicate is told apart. */
+	[STMT_INBOUND_INSERT] = "INSERT INTO inbound(channel, "
+	    "provider_msg_id, caller, msisdn, body, received_at, stored_at, "
+	    "task_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " NOW ", (SELECT id "
+	    "FROM tasks WHERE msisdn = ?4 AND status != 'closed')) "
+	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING RETURNING id",
 };
 
 struct store {
@@ -561,6 +569,40 @@ fail:
 	rollback(st);
 	res->change = STORE_TASK_NONE;
 	return STORE_ERROR;
+}
+
+int
+store_inbound_batch(struct store *st, const struct store_inbound *msgs,
+    size_t count, enum store_inbound_result *results, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_INBOUND_INSERT];
+
+	if (begin(st, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		const struct store_inbound *m = &msgs[i];
+		int64_t id;
+		bool inserted;
+
+		sqlite3_bind_text(s, 1, m->channel, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, m->provider_msg_id, -1,
+		    SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 3, m->caller, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 4, m->msisdn, -1, SQLITE_TRANSIENT);
+		/* The body may be empty, never NULL. */
+		sqlite3_bind_text(s, 5, m->body, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 6, m->received_at ? m->received_at : "",
+		    -1, SQLITE_TRANSIENT);
+		if (step_id(s, &id, &inserted) < 0) {
+			db_error(st, "storing inbound message", err, errlen);
+			rollback(st);
+			return -1;
+		}
+		results[i] = inserted ? STORE_INBOUND_NEW :
+		    STORE_INBOUND_DUPLICATE;
+	}
+	return commit(st, err, errlen);
 }
 
 static const char *

@@ -13,6 +13,7 @@
 #include "provider.h"
 #include "smstext.h"
 #include "store.h"
+#include "webhook.h"
 
 static enum store_answer
 to_store_answer(enum menu_answer a)
@@ -56,47 +57,6 @@ replay(const struct menu *menu, const struct config_channel *ch,
 	}
 }
 
-static int
-status_of(enum provider_verdict v)
-{
-	switch (v) {
-	case PROVIDER_OK:
-		return 200;
-	case PROVIDER_BAD_REQUEST:
-		return 400;
-	case PROVIDER_FORBIDDEN:
-		return 403;
-	case PROVIDER_UNSUPPORTED:
-		return 415;
-	}
-	return 400;
-}
-
-static const char *
-code_of(enum provider_verdict v)
-{
-	switch (v) {
-	case PROVIDER_OK:
-		return "ok";
-	case PROVIDER_BAD_REQUEST:
-		return "bad_request";
-	case PROVIDER_FORBIDDEN:
-		return "forbidden";
-	case PROVIDER_UNSUPPORTED:
-		return "unsupported_media_type";
-	}
-	return "bad_request";
-}
-
-static void
-refuse(struct http_request *req, const char *channel,
-    enum provider_verdict v, const char *why)
-{
-	log_event(LOG_WARN, "ussd.refused", "req", http_request_id(req),
-	    "channel", channel, "reason", why, NULL);
-	http_reply_error(req, status_of(v), code_of(v), why);
-}
-
 void
 ussd_hop_cb(struct http_request *req, void *arg)
 {
@@ -127,28 +87,20 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		    "does not carry USSD");
 		return;
 	}
-	in = (struct provider_input){
-		.method = http_request_method_name(req),
-		.query = http_request_query(req),
-		.content_type = http_request_header(req, "Content-Type"),
-		.peer = http_request_peer(req),
-		.forwarded = http_request_header(req, "Forwarded") != NULL ||
-		    http_request_header(req, "X-Forwarded-For") != NULL ||
-		    http_request_header(req, "X-Real-IP") != NULL,
-	};
-	in.body = http_request_body(req, &in.body_len);
+	webhook_input(req, &in);
 
 	if ((v = ch->provider->verify(ch, &in, why, sizeof(why))) !=
 	    PROVIDER_OK ||
 	    (v = ch->provider->ussd_parse(&in, &u, why, sizeof(why))) !=
 	    PROVIDER_OK) {
-		refuse(req, ch->name, v, why);
+		webhook_refuse(req, "ussd.refused", ch->name, v, why);
 		return;
 	}
 	if (phone_normalize(u.phone, ch->default_country, e164,
 	    sizeof(e164)) < 0) {
-		refuse(req, ch->name, PROVIDER_BAD_REQUEST,
-		    "field phoneNumber is not a phone number");
+		webhook_refuse(req, "ussd.refused", ch->name,
+		    PROVIDER_BAD_REQUEST, "field phoneNumber is not a phone "
+		    "number");
 		return;
 	}
 	if (privacy_pseudonym(cfg->pseudonym_key, cfg->pseudonym_key_len,
@@ -195,8 +147,9 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	case STORE_OK:
 		break;
 	case STORE_CONFLICT:
-		refuse(req, ch->name, PROVIDER_BAD_REQUEST,
-		    "sessionId is already in use by another phoneNumber");
+		webhook_refuse(req, "ussd.refused", ch->name,
+		    PROVIDER_BAD_REQUEST, "sessionId is already in use by "
+		    "another phoneNumber");
 		return;
 	case STORE_ERROR:
 		log_event(LOG_ERROR, "store.failed", "req",

@@ -8,6 +8,7 @@
 struct config;
 struct event_base;
 struct http_server;
+struct inbox;
 struct store;
 
 struct app {
@@ -15,6 +16,7 @@ struct app {
 	struct config *config;    /* replaced whole on a good SIGHUP */
 	struct store *store;
 	struct http_server *http;
+	struct inbox *inbox;      /* group commit of inbound messages */
 };
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 struct config_channel;
 
@@ -32,6 +33,7 @@ struct provider_key {
 /* What the HTTP layer hands an adapter: borrowed bytes and names only. */
 struct provider_input {
 	const char *method;       /* "GET", "POST" */
+	const char *path;         /* as requested, without the query */
 	const char *query;        /* raw query string, or NULL */
 	const char *content_type; /* or NULL */
 	const char *body;         /* NUL-terminated, body_len bytes */
@@ -39,6 +41,10 @@ struct provider_input {
 	const char *peer;         /* numeric address of the client */
 	bool forwarded;           /* came through a proxy (Forwarded,
 	                             X-Forwarded-For or X-Real-IP) */
+	/* A request header by name (case-insensitive), or NULL. */
+	const char *(*header)(const void *ctx, const char *name);
+	const void *header_ctx;
+	time_t now;               /* the shell's clock, for replay windows */
 };
 
 enum provider_verdict {
@@ -55,6 +61,19 @@ struct ussd_request {
 	char phone[40];           /* as sent; normalise with phone.h */
 	char network_code[16];
 	char text[512];           /* inputs so far, joined by '*' */
+};
+
+/* Twilio's Body holds up to 1600 characters: 6400 bytes of UTF-8. */
+#define SMS_TEXT_MAX 8192
+
+/* One inbound SMS as the aggregator describes it (bounded copies, all
+ * valid UTF-8). */
+struct sms_message {
+	char id[128];             /* provider message id: idempotency key */
+	char from[40];            /* as sent; normalise with phone.h */
+	char to[40];
+	char text[SMS_TEXT_MAX];
+	char received_at[40];     /* as sent; may be empty */
 };
 
 /* A framed reply; body is NUL-terminated. */
@@ -75,11 +94,21 @@ struct provider {
 	/* Frame a USSD page: end closes the session.  -1 if it cannot fit. */
 	int (*ussd_format)(bool end, const char *text,
 	    struct provider_reply *out);
+	/* NULL when the provider carries no inbound SMS.  Parses after
+	 * verify accepted the request. */
+	enum provider_verdict (*sms_parse)(const struct config_channel *channel,
+	    const struct provider_input *in, struct sms_message *out,
+	    char *err, size_t errlen);
+	/* The acknowledgement the aggregator expects once the message is
+	 * stored (answering nothing to the sender). */
+	int (*sms_ack)(struct provider_reply *out);
 };
 
 /* The adapters (provider_NAME.c each). */
 extern const struct provider provider_africastalking;
 extern const struct provider provider_console;
+extern const struct provider provider_json;
+extern const struct provider provider_twilio;
 
 /* The adapter named `name`, or NULL. */
 const struct provider *provider_find(const char *name);

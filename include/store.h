@@ -98,6 +98,31 @@ enum store_status store_ussd_hop(struct store *store,
     const struct store_ussd_hop *hop, struct store_hop_result *result,
     char *err, size_t errlen);
 
+/* One inbound message to store; strings borrowed for the call. */
+struct store_inbound {
+	const char *channel;
+	const char *provider_msg_id;  /* unique per channel */
+	const char *caller;           /* pseudonym */
+	const char *msisdn;           /* E.164 */
+	const char *body;
+	const char *received_at;      /* as the provider said; may be "" */
+};
+
+enum store_inbound_result {
+	STORE_INBOUND_NEW,
+	STORE_INBOUND_DUPLICATE,      /* same channel and id: nothing new */
+};
+
+/*
+ * Store a batch in one transaction and one fsync (group commit): each
+ * message is inserted unless its (channel, provider id) is already
+ * there, and attached to its caller's open task if there is one.
+ * results[i] says which.  All are committed, or none (-1).
+ */
+int store_inbound_batch(struct store *store,
+    const struct store_inbound *msgs, size_t count,
+    enum store_inbound_result *results, char *err, size_t errlen);
+
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {
 	int64_t id;

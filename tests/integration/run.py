@@ -14,7 +14,8 @@ def main():
     pattern = sys.argv[1] if len(sys.argv) > 1 else "test_*.py"
     suite = unittest.defaultTestLoader.discover(HERE, pattern=pattern)
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors)
+    # A test can fail in its body and again in tearDown: count it once.
+    failed = len({test.id() for test, _ in result.failures + result.errors})
     passed = result.testsRun - failed - len(result.skipped)
     line = "%d passed, %d failed" % (passed, failed)
     if result.skipped:

@@ -1,0 +1,134 @@
+#include "sms.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "config.h"
+#include "http.h"
+#include "inbox.h"
+#include "log.h"
+#include "phone.h"
+#include "privacy.h"
+#include "provider.h"
+#include "store.h"
+#include "webhook.h"
+
+/* A request waiting for its commit. */
+struct sms_pending {
+	struct http_request *req;
+	const struct provider *provider;
+	char channel[64];
+	char caller[PRIVACY_PSEUDONYM_SIZE];
+	size_t text_len;
+};
+
+static void
+stored_cb(enum inbox_result result, void *arg)
+{
+	struct sms_pending *p = arg;
+	struct provider_reply reply;
+	char len[24];
+
+	snprintf(len, sizeof(len), "%zu", p->text_len);
+	switch (result) {
+	case INBOX_STORED:
+	case INBOX_DUPLICATE:
+		log_event(LOG_INFO, result == INBOX_STORED ? "sms.stored" :
+		    "sms.duplicate", "req", http_request_id(p->req), "channel",
+		    p->channel, "caller", p->caller, NULL);
+		log_event(LOG_DEBUG, "sms.text", "req", http_request_id(p->req),
+		    "bytes", len, NULL);
+		if (p->provider->sms_ack(&reply) < 0) {
+			http_reply(p->req, 200, "text/plain", "", 0);
+			break;
+		}
+		http_reply(p->req, 200, reply.content_type, reply.body,
+		    strlen(reply.body));
+		break;
+	case INBOX_FAILED:
+		/* Never 2xx for what is not stored; the aggregator retries. */
+		http_add_header(p->req, "Retry-After", "5");
+		http_reply_error(p->req, 503, "unavailable", "the message could "
+		    "not be stored; retry");
+		break;
+	}
+	free(p);
+}
+
+void
+sms_inbound_cb(struct http_request *req, void *arg)
+{
+	struct app *app = arg;
+	const struct config *cfg = app->config;
+	const char *name = http_request_param(req, "channel");
+	const struct config_channel *ch = config_channel_find(cfg, name);
+	struct provider_input in;
+	struct sms_message *m = NULL;
+	struct sms_pending *p = NULL;
+	struct store_inbound row;
+	enum provider_verdict v;
+	char e164[PHONE_E164_SIZE], why[256];
+
+	if (ch == NULL) {
+		http_reply_error(req, 404, "unknown_channel", "no channel of "
+		    "that name in the configuration");
+		return;
+	}
+	if (ch->provider->sms_parse == NULL) {
+		http_reply_error(req, 404, "no_sms", "this channel's provider "
+		    "does not carry SMS");
+		return;
+	}
+	if ((m = malloc(sizeof(*m))) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
+		free(m);
+		http_add_header(req, "Retry-After", "5");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		return;
+	}
+	webhook_input(req, &in);
+	if ((v = ch->provider->verify(ch, &in, why, sizeof(why))) !=
+	    PROVIDER_OK ||
+	    (v = ch->provider->sms_parse(ch, &in, m, why, sizeof(why))) !=
+	    PROVIDER_OK) {
+		webhook_refuse(req, "sms.refused", ch->name, v, why);
+		goto done;
+	}
+	if (phone_normalize(m->from, ch->default_country, e164,
+	    sizeof(e164)) < 0) {
+		webhook_refuse(req, "sms.refused", ch->name,
+		    PROVIDER_BAD_REQUEST, "the sender is not a phone number");
+		goto done;
+	}
+	p->req = req;
+	p->provider = ch->provider;
+	p->text_len = strlen(m->text);
+	snprintf(p->channel, sizeof(p->channel), "%s", ch->name);
+	if (privacy_pseudonym(cfg->pseudonym_key, cfg->pseudonym_key_len,
+	    e164, p->caller) < 0) {
+		http_reply_error(req, 500, "internal", "cannot derive caller "
+		    "pseudonym");
+		goto done;
+	}
+	row = (struct store_inbound){
+		.channel = ch->name,
+		.provider_msg_id = m->id,
+		.caller = p->caller,
+		.msisdn = e164,
+		.body = m->text,
+		.received_at = m->received_at,
+	};
+	if (inbox_submit(app->inbox, &row, stored_cb, p) < 0) {
+		http_add_header(req, "Retry-After", "5");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		goto done;
+	}
+	p = NULL;	/* stored_cb owns it now */
+done:
+	free(p);
+	free(m);
+}
