@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""make bench: USSD hop throughput and latency of the real hotlined
-(release build, real SQLite file with synchronous=FULL) against a bare
-libevent server on the same machine, driven by wrk over loopback.
+"""make bench: USSD hop and durable inbound SMS throughput and latency of
+the real hotlined (release build, real SQLite file, synchronous=FULL),
+with and without group commit, against a bare libevent server on the
+same machine, driven by wrk over loopback.
 
 Figures, not assertions: these machines are shared and noisy.  Each
 load run is bounded (DURATION seconds) and only targets 127.0.0.1.
@@ -50,6 +51,41 @@ end
 """
 
 
+# Inbound SMS, every request a new message (a unique provider id), so
+# every request is a durable insert.
+SMS_LUA = r"""
+local counter = 0
+request = function()
+  counter = counter + 1
+  local body = "id=bench-" .. id .. "-" .. counter ..
+    "&from=%2B84911222333&to=1567&text=T%C3%B4i+c%E1%BA%A7n+gi%C3%BAp"
+  return wrk.format("POST", nil,
+    {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+setup = function(thread)
+  thread:set("id", tostring(math.random(1000000)))
+end
+"""
+SMS_CONNECTIONS = 64
+
+
+def run_hotlined(tmp, script, url_path, connections, extra_args=()):
+    d = Daemon(tmp=tmp)
+    d.config["log"]["level"] = "info"   # as in production
+    d.extra_args = list(extra_args)
+    d.start()
+    try:
+        result = wrk(d.url(url_path), script, connections)
+        table = "sessions" if "ussd" in url_path else "inbound"
+        stored = d.rows("SELECT count(*) AS n FROM %s" % table)[0]["n"]
+    finally:
+        d.stop()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(d.db_path + suffix):
+                os.unlink(d.db_path + suffix)
+    return result, stored
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -58,10 +94,10 @@ def free_port():
     return port
 
 
-def wrk(url, script):
+def wrk(url, script, connections=None):
     out = subprocess.run(
-        ["wrk", "-t2", "-c%d" % CONNECTIONS, "-d%ds" % DURATION,
-         "--latency", "-s", script, url],
+        ["wrk", "-t2", "-c%d" % (connections or CONNECTIONS),
+         "-d%ds" % DURATION, "--latency", "-s", script, url],
         capture_output=True, text=True, timeout=DURATION + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
@@ -84,45 +120,64 @@ def wait_port(port):
     raise RuntimeError("server on %d did not come up" % port)
 
 
+def row(label, rps, lat):
+    print("%-34s %10.0f %9.2f %9.2f" % (label, rps, lat["50"], lat["99"]))
+
+
 def main():
     if shutil.which("wrk") is None:
         sys.exit("make bench needs wrk (the Makefile installs it)")
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
         script = os.path.join(tmp, "ussd.lua")
+        sms_script = os.path.join(tmp, "sms.lua")
         with open(script, "w") as f:
             f.write(LUA)
+        with open(sms_script, "w") as f:
+            f.write(SMS_LUA)
 
         port = free_port()
         bare = subprocess.Popen([BARE, str(port)])
         try:
             wait_port(port)
-            b_rps, b_lat, _ = wrk("http://127.0.0.1:%d/v1/ussd/console"
-                                  % port, script)
+            bare_ussd = wrk("http://127.0.0.1:%d/v1/ussd/console" % port,
+                            script)
+            bare_sms = wrk("http://127.0.0.1:%d/v1/sms/console" % port,
+                           sms_script, SMS_CONNECTIONS)
         finally:
             bare.terminate()
             bare.wait()
 
-        d = Daemon(tmp=tmp)
-        d.config["log"]["level"] = "info"   # as in production
-        d.start()
-        try:
-            h_rps, h_lat, errors = wrk(d.url("/v1/ussd/console"), script)
-            sessions = d.rows("SELECT count(*) AS n FROM sessions")[0]["n"]
-        finally:
-            d.stop()
+        ussd, sessions = run_hotlined(tmp, script, "/v1/ussd/console",
+                                      CONNECTIONS)
+        grouped, stored = run_hotlined(tmp, sms_script, "/v1/sms/console",
+                                       SMS_CONNECTIONS)
+        single, stored1 = run_hotlined(tmp, sms_script, "/v1/sms/console",
+                                       SMS_CONNECTIONS,
+                                       ["--no-group-commit"])
 
-    print("USSD hop benchmark: wrk -t2 -c%d -d%ds over loopback, %d cores"
-          % (CONNECTIONS, DURATION, os.cpu_count()))
-    print("%-28s %12s %10s %10s" % ("server", "req/s", "p50 ms",
-                                     "p99 ms"))
-    print("%-28s %12.0f %10.2f %10.2f" % ("bare libevent (fixed page)",
-                                         b_rps, b_lat["50"], b_lat["99"]))
-    print("%-28s %12.0f %10.2f %10.2f" % ("hotlined (menu + commit)",
-                                         h_rps, h_lat["50"], h_lat["99"]))
-    print("ratio hotlined/bare: throughput %.2f, p50 latency %.1fx"
-          % (h_rps / b_rps, h_lat["50"] / max(b_lat["50"], 1e-6)))
-    print("hotlined non-2xx replies: %d; sessions stored: %d"
-          % (errors, sessions))
+    print("hotline gateway benchmark: wrk -t2 over loopback, %ds per run, "
+          "%d cores" % (DURATION, os.cpu_count()))
+    print()
+    print("USSD hops, %d connections (menu replay + one commit per hop)"
+          % CONNECTIONS)
+    print("%-34s %10s %9s %9s" % ("server", "req/s", "p50 ms", "p99 ms"))
+    row("bare libevent (fixed page)", bare_ussd[0], bare_ussd[1])
+    row("hotlined", ussd[0], ussd[1])
+    print("ratio hotlined/bare: %.2f; non-2xx %d; sessions stored %d"
+          % (ussd[0] / bare_ussd[0], ussd[2], sessions))
+    print()
+    print("durable inbound SMS, %d connections (synchronous=FULL)"
+          % SMS_CONNECTIONS)
+    print("%-34s %10s %9s %9s" % ("server", "req/s", "p50 ms", "p99 ms"))
+    row("bare libevent (no storage)", bare_sms[0], bare_sms[1])
+    row("hotlined, group commit", grouped[0], grouped[1])
+    row("hotlined, one commit per message", single[0], single[1])
+    print("ratio to bare: group commit %.2f, one commit per message %.2f; "
+          "group commit gains %.1fx" % (grouped[0] / bare_sms[0],
+                                        single[0] / bare_sms[0],
+                                        grouped[0] / max(single[0], 1)))
+    print("non-2xx: %d and %d; rows stored: %d and %d"
+          % (grouped[2], single[2], stored, stored1))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ class Daemon:
         self.proc = None
         self.port = None
         self.logfile = None
+        self.extra_args = []
 
     @property
     def db_path(self):
@@ -116,7 +117,8 @@ class Daemon:
         self.logfile = open(self.log_path, "ab")
         self.log_offset = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(
-            [HOTLINED, "-c", self.config_path], stdout=self.logfile,
+            [HOTLINED, "-c", self.config_path] + self.extra_args,
+            stdout=self.logfile,
             stderr=self.logfile, env=self.env, cwd=self.tmp)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
