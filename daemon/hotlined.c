@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "conversation.h"
 #include "http.h"
 #include "http_client.h"
 #include "inbox.h"
@@ -38,12 +39,15 @@
 /* Inbound messages sharing one commit at most; beyond a few dozen the
  * fsync is no longer the cost (reference/reliability.md §1.3). */
 #define GROUP_COMMIT_MAX 128
+#define CONVERSE_BATCH 64
+#define CONVERSE_SWEEP_SECONDS 10
 
 struct daemon {
 	struct app app;
 	const char *config_path;
 	struct config_overrides overrides;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+	struct event *converse_ev;    /* process stored SMS */
 	struct timespec drain_deadline;
 	bool draining;
 	bool no_group_commit;     /* benchmarks: one commit per message */
@@ -93,6 +97,35 @@ readyz_cb(struct http_request *req, void *arg)
 		return;
 	}
 	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+/* Stored messages are processed after their requests are answered, in
+ * batches; a failed pass is retried by the periodic sweep. */
+static void
+converse_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval sweep = { CONVERSE_SWEEP_SECONDS, 0 };
+	char why[256];
+	int n;
+
+	(void)fd;
+	(void)what;
+	while ((n = conversation_process(d->app.store, d->app.config,
+	    CONVERSE_BATCH, why, sizeof(why))) == CONVERSE_BATCH)
+		;
+	if (n < 0)
+		log_event(LOG_ERROR, "conversation.failed", "error", why, NULL);
+	if (!d->draining)
+		evtimer_add(d->converse_ev, &sweep);
+}
+
+static void
+converse_soon(void *arg)
+{
+	struct daemon *d = arg;
+
+	event_active(d->converse_ev, EV_TIMEOUT, 0);
 }
 
 static double
@@ -217,6 +250,8 @@ run(struct daemon *d)
 	    (d->app.inbox = inbox_new(d->app.base, d->app.store,
 	    d->no_group_commit ? 1 : GROUP_COMMIT_MAX)) == NULL ||
 	    (d->drain_timer = evtimer_new(d->app.base, drain_cb, d)) == NULL ||
+	    (d->converse_ev = evtimer_new(d->app.base, converse_cb, d)) ==
+	    NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_hup, SIGHUP, reload_cb) < 0) {
@@ -237,6 +272,9 @@ run(struct daemon *d)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
 	}
+	inbox_on_commit(d->app.inbox, converse_soon, d);
+	/* Messages stored before a crash and never processed. */
+	converse_soon(d);
 	snprintf(port, sizeof(port), "%u", http_server_port(d->app.http));
 	log_event(LOG_INFO, "daemon.listening", "host", cfg->listen_host,
 	    "port", port, "database", cfg->database, NULL);
@@ -260,6 +298,8 @@ out:
 		event_free(d->sig_hup);
 	if (d->drain_timer)
 		event_free(d->drain_timer);
+	if (d->converse_ev)
+		event_free(d->converse_ev);
 	store_close(d->app.store);
 	if (d->app.base)
 		event_base_free(d->app.base);

@@ -1,5 +1,6 @@
 #include "inbox.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ struct inbox {
 	/* Scratch for a flush, so a flush never allocates. */
 	struct store_inbound *batch;
 	enum store_inbound_result *results;
+	void (*on_commit)(void *);
+	void *on_commit_arg;
 };
 
 static void flush_cb(evutil_socket_t, short, void *);
@@ -63,6 +66,13 @@ inbox_free(struct inbox *ib)
 	free(ib->batch);
 	free(ib->results);
 	free(ib);
+}
+
+void
+inbox_on_commit(struct inbox *ib, void (*cb)(void *), void *arg)
+{
+	ib->on_commit = cb;
+	ib->on_commit_arg = arg;
 }
 
 size_t
@@ -108,16 +118,20 @@ inbox_flush(struct inbox *ib)
 	/* Taken off the queue before the callbacks run: a callback that
 	 * answers its request must find the inbox consistent. */
 	ib->count = 0;
+	bool stored_new = false;
 	for (size_t i = 0; i < n; i++) {
 		struct inbox_item *it = &ib->items[i];
 		enum inbox_result r = rc < 0 ? INBOX_FAILED :
 		    ib->results[i] == STORE_INBOUND_NEW ? INBOX_STORED :
 		    INBOX_DUPLICATE;
 
+		stored_new |= r == INBOX_STORED;
 		it->cb(r, it->arg);
 		free(it->strings);
 		it->strings = NULL;
 	}
+	if (stored_new && ib->on_commit != NULL)
+		ib->on_commit(ib->on_commit_arg);
 }
 
 static void

@@ -102,6 +102,9 @@
 #define MENU_PATH_SIZE 192
 #define MENU_QUOTE_SIZE 48	/* untrusted names quoted in messages */
 #define MENU_PROBLEM_SIZE 512	/* one line of err */
+#define MENU_KEYWORD_KINDS 5	/* enum menu_keyword, NONE included */
+#define MENU_MAX_KEYWORDS 16
+#define MENU_KEYWORD_SIZE 32
 
 /* Layout: the source lines of one node (text lines, then options) and
  * the pieces they are cut into.  A piece is at least one character, so a
@@ -145,8 +148,14 @@ struct menu {
 	char more_key[MENU_KEY_SIZE];
 	char *invalid_choice[MENU_MAX_LANGUAGES];
 	char *more[MENU_MAX_LANGUAGES];
+	char *opted_out[MENU_MAX_LANGUAGES];	/* optional strings */
+	char *opted_in[MENU_MAX_LANGUAGES];
 	struct menu_node *nodes;
 	size_t nnodes;
+	/* SMS keywords, stored folded and upper-cased (keyword_normalize). */
+	char keywords[MENU_KEYWORD_KINDS][MENU_MAX_KEYWORDS][MENU_KEYWORD_SIZE];
+	size_t nkeywords[MENU_KEYWORD_KINDS];
+	size_t urgent_node;			/* SIZE_MAX: none */
 };
 
 static const struct {
@@ -629,7 +638,8 @@ parse_more_key(struct parse *ps, json_t *root)
 static bool
 parse_strings(struct parse *ps, json_t *root)
 {
-	static const char *const keys[] = { "invalid_choice", "more" };
+	static const char *const keys[] = { "invalid_choice", "more",
+	    "opted_out", "opted_in" };
 	json_t *obj, *v;
 
 	if ((obj = require(ps, "", root, "strings")) == NULL)
@@ -639,7 +649,7 @@ parse_strings(struct parse *ps, json_t *root)
 		    type_name(obj));
 		return true;
 	}
-	check_keys(ps, "strings", obj, keys, 2);
+	check_keys(ps, "strings", obj, keys, 4);
 	if ((v = require(ps, "strings", obj, "invalid_choice")) != NULL &&
 	    !parse_translations(ps, "strings.invalid_choice", v, "string",
 	    MENU_LABEL_MAX, false, ps->menu->invalid_choice))
@@ -648,7 +658,135 @@ parse_strings(struct parse *ps, json_t *root)
 	    !parse_translations(ps, "strings.more", v, "string",
 	    MENU_LABEL_MAX, false, ps->menu->more))
 		return false;
+	/* The SMS confirmations are optional: a USSD-only menu needs none. */
+	if ((v = json_object_get(obj, "opted_out")) != NULL &&
+	    !parse_translations(ps, "strings.opted_out", v, "string",
+	    MENU_TEXT_MAX, false, ps->menu->opted_out))
+		return false;
+	if ((v = json_object_get(obj, "opted_in")) != NULL &&
+	    !parse_translations(ps, "strings.opted_in", v, "string",
+	    MENU_TEXT_MAX, false, ps->menu->opted_in))
+		return false;
 	return true;
+}
+
+/*
+ * A keyword as compared: Vietnamese folded ("DỪNG" and "dung" are one),
+ * ASCII upper-cased, runs of spaces made one, ends trimmed.  false when
+ * it does not fit out or is not valid UTF-8.
+ */
+static bool
+keyword_normalize(const char *in, char *out, size_t outlen)
+{
+	char *folded = smstext_fold_vietnamese(in);
+	size_t n = 0;
+	bool space = false;
+
+	if (folded == NULL)
+		return false;
+	for (const char *p = folded; *p; p++) {
+		char c = *p;
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			space = n > 0;
+			continue;
+		}
+		if (space) {
+			if (n + 1 >= outlen)
+				goto toolong;
+			out[n++] = ' ';
+			space = false;
+		}
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (n + 1 >= outlen)
+			goto toolong;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	free(folded);
+	return n > 0;
+toolong:
+	free(folded);
+	return false;
+}
+
+/* Built-in keywords, for a menu that names none: opting out must work
+ * whatever the menu says. */
+static const char *const default_keywords[MENU_KEYWORD_KINDS][4] = {
+	[MENU_KEYWORD_OPT_OUT] = { "STOP", "DUNG", "HUY", NULL },
+	[MENU_KEYWORD_OPT_IN] = { "START", "BATDAU", NULL },
+	[MENU_KEYWORD_RESTART] = { "MENU", "HELP", "GIUP", NULL },
+	[MENU_KEYWORD_URGENT] = { "SOS", "CUU", "CUU TOI", NULL },
+};
+
+static const char *const keyword_kind_names[MENU_KEYWORD_KINDS] = {
+	[MENU_KEYWORD_OPT_OUT] = "opt_out",
+	[MENU_KEYWORD_OPT_IN] = "opt_in",
+	[MENU_KEYWORD_RESTART] = "restart",
+	[MENU_KEYWORD_URGENT] = "urgent",
+};
+
+static void
+parse_keywords(struct parse *ps, json_t *root)
+{
+	static const char *const keys[] = { "opt_out", "opt_in", "restart",
+	    "urgent", "urgent_node" };
+	struct menu *m = ps->menu;
+	json_t *obj = json_object_get(root, "keywords"), *arr, *item;
+	char p[MENU_PATH_SIZE];
+	size_t k, i;
+
+	m->urgent_node = SIZE_MAX;
+	for (k = 1; k < MENU_KEYWORD_KINDS; k++)
+		for (i = 0; default_keywords[k][i] != NULL; i++)
+			copy_str(m->keywords[k][m->nkeywords[k]++],
+			    MENU_KEYWORD_SIZE, default_keywords[k][i]);
+	if (obj == NULL)
+		return;
+	if (!json_is_object(obj)) {
+		problem(ps, "keywords", "must be an object, not %s",
+		    type_name(obj));
+		return;
+	}
+	check_keys(ps, "keywords", obj, keys, 5);
+	for (k = 1; k < MENU_KEYWORD_KINDS; k++) {
+		join_path(p, sizeof(p), "keywords", keyword_kind_names[k]);
+		if ((arr = json_object_get(obj, keyword_kind_names[k])) ==
+		    NULL)
+			continue;
+		if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+		    json_array_size(arr) > MENU_MAX_KEYWORDS) {
+			problem(ps, p, "must be an array of 1 to %d words",
+			    MENU_MAX_KEYWORDS);
+			continue;
+		}
+		m->nkeywords[k] = 0;
+		json_array_foreach(arr, i, item) {
+			char ip[MENU_PATH_SIZE + 16];
+
+			set_path(ip, sizeof(ip), "%s[%zu]", p, i);
+			if (!json_is_string(item) || !keyword_normalize(
+			    json_string_value(item),
+			    m->keywords[k][m->nkeywords[k]], MENU_KEYWORD_SIZE)) {
+				problem(ps, ip, "must be a word or two (at most "
+				    "%d bytes)", MENU_KEYWORD_SIZE - 1);
+				continue;
+			}
+			m->nkeywords[k]++;
+		}
+	}
+	if ((item = json_object_get(obj, "urgent_node")) != NULL) {
+		size_t n = json_is_string(item) ? node_index(m,
+		    json_string_value(item)) : SIZE_MAX;
+
+		if (n == SIZE_MAX || m->nodes[n].noptions != 0 ||
+		    m->nodes[n].action != MENU_ACTION_CREATE_TASK)
+			problem(ps, "keywords.urgent_node", "must name a node "
+			    "without options whose action is create_task");
+		else
+			m->urgent_node = n;
+	}
 }
 
 /* The number a caller types for a choice: 1 to 99, no sign, no leading
@@ -968,6 +1106,11 @@ check_reachable(struct parse *ps)
 		return;
 	seen[menu->start] = true;
 	queue[tail++] = menu->start;
+	/* The urgent keyword's node is an entry point of its own. */
+	if (menu->urgent_node != SIZE_MAX && !seen[menu->urgent_node]) {
+		seen[menu->urgent_node] = true;
+		queue[tail++] = menu->urgent_node;
+	}
 	while (head < tail) {
 		const struct menu_node *node = &menu->nodes[queue[head++]];
 
@@ -1358,7 +1501,8 @@ struct menu *
 menu_parse(const char *json, size_t len, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "languages",
-	    "default_language", "start", "more_key", "strings", "nodes" };
+	    "default_language", "start", "more_key", "strings", "nodes",
+	    "keywords" };
 	struct parse ps = { .err = err, .errlen = errlen };
 	json_error_t jerr;
 	json_t *root = NULL;
@@ -1390,6 +1534,7 @@ menu_parse(const char *json, size_t len, char *err, size_t errlen)
 	if (!parse_strings(&ps, root) || !parse_nodes(&ps, root))
 		goto nomem;
 	parse_start(&ps, root);
+	parse_keywords(&ps, root);
 	check_reachable(&ps);
 	if (ps.problems == 0 && !check_layouts(&ps))
 		goto nomem;
@@ -1416,6 +1561,8 @@ menu_free(struct menu *menu)
 	for (l = 0; l < MENU_MAX_LANGUAGES; l++) {
 		free(menu->invalid_choice[l]);
 		free(menu->more[l]);
+		free(menu->opted_out[l]);
+		free(menu->opted_in[l]);
 	}
 	for (i = 0; i < menu->nnodes; i++) {
 		struct menu_node *node = &menu->nodes[i];
@@ -1429,6 +1576,35 @@ menu_free(struct menu *menu)
 	}
 	free(menu->nodes);
 	free(menu);
+}
+
+enum menu_keyword
+menu_match_keyword(const struct menu *menu, const char *text)
+{
+	char norm[MENU_KEYWORD_SIZE];
+
+	if (text == NULL || !keyword_normalize(text, norm, sizeof(norm)))
+		return MENU_KEYWORD_NONE;
+	for (size_t k = 1; k < MENU_KEYWORD_KINDS; k++)
+		for (size_t i = 0; i < menu->nkeywords[k]; i++)
+			if (strcmp(norm, menu->keywords[k][i]) == 0)
+				return (enum menu_keyword)k;
+	return MENU_KEYWORD_NONE;
+}
+
+bool
+menu_goto_urgent(const struct menu *menu, struct menu_state *state)
+{
+	if (menu->urgent_node == SIZE_MAX)
+		return false;
+	copy_str(state->node, sizeof(state->node),
+	    menu->nodes[menu->urgent_node].name);
+	state->page = 0;
+	state->invalid = false;
+	state->answers.priority = MENU_PRIORITY_URGENT;
+	copy_str(state->answers.topic, sizeof(state->answers.topic),
+	    "urgent");
+	return true;
 }
 
 bool
@@ -1657,4 +1833,19 @@ done:
 	if (rc == -1)
 		out[0] = '\0';
 	return rc;
+}
+
+const char *
+menu_string(const struct menu *menu, const char *name,
+    const struct menu_state *state)
+{
+	size_t li = state_language(menu, state);
+
+	if (strcmp(name, "opted_out") == 0)
+		return menu->opted_out[li];
+	if (strcmp(name, "opted_in") == 0)
+		return menu->opted_in[li];
+	if (strcmp(name, "invalid_choice") == 0)
+		return menu->invalid_choice[li];
+	return NULL;
 }

@@ -91,6 +91,36 @@ static const char *const migrations[] = {
 	"  key TEXT PRIMARY KEY,"
 	"  value TEXT NOT NULL"
 	");",
+	/* 1 -> 2: the SMS conversation, opt-outs, the outbox's table. */
+	"ALTER TABLE inbound ADD COLUMN processed_at TEXT;"
+	"CREATE INDEX inbound_unprocessed ON inbound(id)"
+	"  WHERE processed_at IS NULL;"
+	"ALTER TABLE sessions ADD COLUMN state TEXT;"
+	"CREATE TABLE optouts ("
+	"  msisdn TEXT PRIMARY KEY,"
+	"  caller TEXT NOT NULL,"
+	"  opted_out_at TEXT NOT NULL,"
+	"  confirmation_sent INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE outbound ("
+	"  id INTEGER PRIMARY KEY,"
+	"  channel TEXT NOT NULL,"
+	"  msisdn TEXT NOT NULL,"
+	"  caller TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  purpose TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN"
+	"    ('pending','sending','sent','delivered','failed','unknown')),"
+	"  inbound_id INTEGER UNIQUE REFERENCES inbound(id),"
+	"  provider_ref TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at TEXT,"
+	"  last_error TEXT,"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL"
+	");"
+	"CREATE INDEX outbound_msisdn ON outbound(msisdn, created_at);"
+	"CREATE INDEX outbound_due ON outbound(status, next_attempt_at);",
 };
 
 enum stmt {
@@ -106,6 +136,17 @@ enum stmt {
 	STMT_TASKS_COUNT,
 	STMT_AUDIT_ADD,
 	STMT_INBOUND_INSERT,
+	STMT_INBOUND_UNPROCESSED,
+	STMT_INBOUND_PROCESSED,
+	STMT_INBOUND_RECENT,
+	STMT_SMS_SESSION_GET,
+	STMT_SMS_SESSION_PUT,
+	STMT_OPTOUT_GET,
+	STMT_OPTOUT_SET,
+	STMT_OPTOUT_CLEAR,
+	STMT_OPTOUT_CONFIRMED,
+	STMT_OUTBOUND_ADD,
+	STMT_OUTBOUND_RECENT,
 	STMT_COUNT_
 };
 
@@ -157,6 +198,42 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "task_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " NOW ", (SELECT id "
 	    "FROM tasks WHERE msisdn = ?4 AND status != 'closed')) "
 	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING RETURNING id",
+	[STMT_INBOUND_UNPROCESSED] = "SELECT id, channel, caller, msisdn, "
+	    "body, COALESCE(task_id, 0) FROM inbound WHERE processed_at IS "
+	    "NULL ORDER BY id LIMIT ?1",
+	[STMT_INBOUND_PROCESSED] = "UPDATE inbound SET processed_at = " NOW
+	    " WHERE id = ?1",
+	[STMT_INBOUND_RECENT] = "SELECT count(*) FROM inbound WHERE "
+	    "msisdn = ?1 AND stored_at > strftime('%Y-%m-%dT%H:%M:%SZ', "
+	    "'now', '-' || ?2 || ' seconds')",
+	[STMT_SMS_SESSION_GET] = "SELECT state FROM sessions WHERE "
+	    "channel = ?1 AND session_id = ?2 AND ended_at IS NULL AND "
+	    "updated_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 "
+	    "|| ' seconds')",
+	/* One SMS session row per caller and channel, reused: the id is
+	 * derived from the pseudonym, never the number. */
+	[STMT_SMS_SESSION_PUT] = "INSERT INTO sessions(channel, session_id, "
+	    "kind, caller, msisdn, node, state, created_at, updated_at, "
+	    "ended_at) VALUES (?1, ?2, 'sms', ?3, ?4, ?5, ?6, " NOW ", " NOW
+	    ", CASE WHEN ?7 THEN " NOW " END) ON CONFLICT(channel, "
+	    "session_id) DO UPDATE SET hops = hops + 1, node = excluded.node, "
+	    "state = excluded.state, updated_at = excluded.updated_at, "
+	    "ended_at = excluded.ended_at",
+	[STMT_OPTOUT_GET] = "SELECT confirmation_sent FROM optouts WHERE "
+	    "msisdn = ?1",
+	[STMT_OPTOUT_SET] = "INSERT INTO optouts(msisdn, caller, "
+	    "opted_out_at) VALUES (?1, ?2, " NOW ") ON CONFLICT(msisdn) DO "
+	    "NOTHING",
+	[STMT_OPTOUT_CLEAR] = "DELETE FROM optouts WHERE msisdn = ?1",
+	[STMT_OPTOUT_CONFIRMED] = "UPDATE optouts SET confirmation_sent = 1 "
+	    "WHERE msisdn = ?1",
+	[STMT_OUTBOUND_ADD] = "INSERT INTO outbound(channel, msisdn, caller, "
+	    "body, purpose, inbound_id, next_attempt_at, created_at, "
+	    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0), " NOW ", "
+	    NOW ", " NOW ") ON CONFLICT(inbound_id) DO NOTHING",
+	[STMT_OUTBOUND_RECENT] = "SELECT count(*) FROM outbound WHERE "
+	    "msisdn = ?1 AND purpose = ?2 AND created_at > strftime("
+	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')",
 };
 
 struct store {
@@ -603,6 +680,206 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 		    STORE_INBOUND_DUPLICATE;
 	}
 	return commit(st, err, errlen);
+}
+
+int
+store_txn_begin(struct store *st, char *err, size_t errlen)
+{
+	return begin(st, err, errlen);
+}
+
+int
+store_txn_commit(struct store *st, char *err, size_t errlen)
+{
+	return commit(st, err, errlen);
+}
+
+void
+store_txn_rollback(struct store *st)
+{
+	rollback(st);
+}
+
+int
+store_inbound_unprocessed(struct store *st, size_t limit,
+    store_unprocessed_cb cb, void *arg, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_INBOUND_UNPROCESSED];
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_unprocessed m = {
+			.id = sqlite3_column_int64(s, 0),
+			.channel = (const char *)sqlite3_column_text(s, 1),
+			.caller = (const char *)sqlite3_column_text(s, 2),
+			.msisdn = (const char *)sqlite3_column_text(s, 3),
+			.body = (const char *)sqlite3_column_text(s, 4),
+			.task_id = sqlite3_column_int64(s, 5),
+		};
+
+		if ((ret = cb(&m, arg)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		db_error(st, "reading unprocessed messages", err, errlen);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int
+store_inbound_mark_processed(struct store *st, int64_t id)
+{
+	sqlite3_bind_int64(st->stmt[STMT_INBOUND_PROCESSED], 1, id);
+	return step_done(st, st->stmt[STMT_INBOUND_PROCESSED]);
+}
+
+static int
+count_query(sqlite3_stmt *s, int64_t *count)
+{
+	bool found;
+
+	return step_id(s, count, &found) < 0 || !found ? -1 : 0;
+}
+
+int
+store_inbound_recent(struct store *st, const char *msisdn, unsigned seconds,
+    int64_t *count)
+{
+	sqlite3_stmt *s = st->stmt[STMT_INBOUND_RECENT];
+
+	bind_text(s, 1, msisdn);
+	sqlite3_bind_int(s, 2, (int)seconds);
+	return count_query(s, count);
+}
+
+static void
+sms_session_id(char *out, size_t outlen, const char *caller)
+{
+	snprintf(out, outlen, "sms:%s", caller);
+}
+
+int
+store_sms_session_get(struct store *st, const char *channel,
+    const char *caller, unsigned idle, char **state)
+{
+	sqlite3_stmt *s = st->stmt[STMT_SMS_SESSION_GET];
+	char sid[64];
+	int rc;
+
+	*state = NULL;
+	sms_session_id(sid, sizeof(sid), caller);
+	bind_text(s, 1, channel);
+	bind_text(s, 2, sid);
+	sqlite3_bind_int(s, 3, (int)idle);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL &&
+	    (*state = strdup((const char *)sqlite3_column_text(s, 0))) ==
+	    NULL)
+		rc = SQLITE_NOMEM;
+	else if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_sms_session_put(struct store *st, const char *channel,
+    const char *caller, const char *msisdn, const char *node,
+    const char *state, bool ended)
+{
+	sqlite3_stmt *s = st->stmt[STMT_SMS_SESSION_PUT];
+	char sid[64];
+
+	sms_session_id(sid, sizeof(sid), caller);
+	bind_text(s, 1, channel);
+	bind_text(s, 2, sid);
+	bind_text(s, 3, caller);
+	bind_text(s, 4, msisdn);
+	bind_text(s, 5, node);
+	bind_text(s, 6, state);
+	sqlite3_bind_int(s, 7, ended);
+	return step_done(st, s);
+}
+
+int
+store_task_save(struct store *st, const struct store_task_request *req,
+    int64_t *task_id, enum store_task_change *change)
+{
+	char actor[64];
+
+	if (task_upsert(st, req, task_id, change) < 0)
+		return -1;
+	snprintf(actor, sizeof(actor), "sms:%s", req->channel);
+	return audit_add(st, actor, *change == STORE_TASK_CREATED ?
+	    "task.created" : "task.updated", *task_id, req->urgent ?
+	    "urgent" : NULL);
+}
+
+int
+store_optout_get(struct store *st, const char *msisdn, bool *opted_out,
+    bool *confirmed)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OPTOUT_GET];
+	int64_t sent = 0;
+
+	bind_text(s, 1, msisdn);
+	if (step_id(s, &sent, opted_out) < 0)
+		return -1;
+	*confirmed = *opted_out && sent != 0;
+	return 0;
+}
+
+int
+store_optout_set(struct store *st, const char *msisdn, const char *caller,
+    bool opted_out)
+{
+	sqlite3_stmt *s = st->stmt[opted_out ? STMT_OPTOUT_SET :
+	    STMT_OPTOUT_CLEAR];
+
+	bind_text(s, 1, msisdn);
+	if (opted_out)
+		bind_text(s, 2, caller);
+	return step_done(st, s);
+}
+
+int
+store_optout_confirmed(struct store *st, const char *msisdn)
+{
+	bind_text(st->stmt[STMT_OPTOUT_CONFIRMED], 1, msisdn);
+	return step_done(st, st->stmt[STMT_OPTOUT_CONFIRMED]);
+}
+
+int
+store_outbound_add(struct store *st, const char *channel,
+    const char *msisdn, const char *caller, const char *body,
+    const char *purpose, int64_t inbound_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_ADD];
+
+	bind_text(s, 1, channel);
+	bind_text(s, 2, msisdn);
+	bind_text(s, 3, caller);
+	sqlite3_bind_text(s, 4, body, -1, SQLITE_TRANSIENT);
+	bind_text(s, 5, purpose);
+	sqlite3_bind_int64(s, 6, inbound_id);
+	return step_done(st, s);
+}
+
+int
+store_outbound_recent(struct store *st, const char *msisdn,
+    const char *purpose, unsigned seconds, int64_t *count)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_RECENT];
+
+	bind_text(s, 1, msisdn);
+	bind_text(s, 2, purpose);
+	sqlite3_bind_int(s, 3, (int)seconds);
+	return count_query(s, count);
 }
 
 static const char *

@@ -42,6 +42,11 @@ void inbox_free(struct inbox *inbox);
 int inbox_submit(struct inbox *inbox, const struct store_inbound *msg,
     inbox_done_cb cb, void *arg);
 
+/* Run cb(arg) after every commit that stored a new message, once its
+ * requests are answered (the conversation picks the messages up). */
+void inbox_on_commit(struct inbox *inbox, void (*cb)(void *arg),
+    void *arg);
+
 /* Commit what is pending now (shutdown). */
 void inbox_flush(struct inbox *inbox);
 

@@ -78,6 +78,29 @@ struct menu *menu_parse(const char *json, size_t len, char *err,
     size_t errlen);
 void menu_free(struct menu *menu);
 
+enum menu_keyword {
+	MENU_KEYWORD_NONE,
+	MENU_KEYWORD_OPT_OUT,     /* STOP, DUNG, DỪNG, HUY, HỦY */
+	MENU_KEYWORD_OPT_IN,      /* START, BATDAU */
+	MENU_KEYWORD_RESTART,     /* MENU, HELP, GIUP, GIÚP */
+	MENU_KEYWORD_URGENT,      /* SOS, CUU, CỨU, CUU TOI */
+};
+
+/* Which keyword a whole SMS text is, if any: case-insensitive, with or
+ * without Vietnamese diacritics, spaces collapsed.  The lists come from
+ * the menu's "keywords" (else the defaults shown above). */
+enum menu_keyword menu_match_keyword(const struct menu *menu,
+    const char *text);
+
+/* Put state at keywords.urgent_node with the answers of an urgent
+ * request.  false when the menu names no urgent node. */
+bool menu_goto_urgent(const struct menu *menu, struct menu_state *state);
+
+/* A string of the menu ("opted_out", "opted_in", "invalid_choice") in
+ * the state's language, borrowed; NULL when the menu has none. */
+const char *menu_string(const struct menu *menu, const char *name,
+    const struct menu_state *state);
+
 /* True when `language` is one the menu is written in. */
 bool menu_has_language(const struct menu *menu, const char *language);
 

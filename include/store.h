@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -122,6 +122,68 @@ enum store_inbound_result {
 int store_inbound_batch(struct store *store,
     const struct store_inbound *msgs, size_t count,
     enum store_inbound_result *results, char *err, size_t errlen);
+
+/*
+ * The SMS conversation.  Stored messages are processed after their
+ * commit, in batches, each batch in one transaction opened with
+ * store_txn_begin: a crash between the two leaves rows unprocessed, and
+ * the next sweep (at start-up too) takes them up again.
+ */
+int store_txn_begin(struct store *store, char *err, size_t errlen);
+int store_txn_commit(struct store *store, char *err, size_t errlen);
+void store_txn_rollback(struct store *store);
+
+/* An inbound message waiting for processing; strings borrowed until the
+ * callback returns. */
+struct store_unprocessed {
+	int64_t id;
+	const char *channel;
+	const char *caller;
+	const char *msisdn;
+	const char *body;
+	int64_t task_id;          /* the caller's open task when stored, 0 */
+};
+
+typedef int (*store_unprocessed_cb)(const struct store_unprocessed *msg,
+    void *arg);
+
+/* Oldest first, at most limit; the callback may not write (collect,
+ * then process).  -1 on error. */
+int store_inbound_unprocessed(struct store *store, size_t limit,
+    store_unprocessed_cb cb, void *arg, char *err, size_t errlen);
+
+/* In a transaction: */
+int store_inbound_mark_processed(struct store *store, int64_t id);
+/* Messages from msisdn stored within the last `seconds` (flood check). */
+int store_inbound_recent(struct store *store, const char *msisdn,
+    unsigned seconds, int64_t *count);
+/* The SMS menu state of caller on channel if it changed within idle
+ * seconds: *state is a malloc'd JSON text the caller frees, NULL when
+ * there is none or it expired. */
+int store_sms_session_get(struct store *store, const char *channel,
+    const char *caller, unsigned idle, char **state);
+int store_sms_session_put(struct store *store, const char *channel,
+    const char *caller, const char *msisdn, const char *node,
+    const char *state, bool ended);
+/* The caller's one open task, created or updated (see store_ussd_hop). */
+int store_task_save(struct store *store,
+    const struct store_task_request *req, int64_t *task_id,
+    enum store_task_change *change);
+/* Opt-out: *opted_out, and whether the one confirmation went out. */
+int store_optout_get(struct store *store, const char *msisdn,
+    bool *opted_out, bool *confirmed);
+int store_optout_set(struct store *store, const char *msisdn,
+    const char *caller, bool opted_out);
+int store_optout_confirmed(struct store *store, const char *msisdn);
+/* Queue an outbound text (the outbox sends it).  inbound_id (0: none)
+ * ties a reply to what it answers, so a reprocessed message never gets
+ * a second reply. */
+int store_outbound_add(struct store *store, const char *channel,
+    const char *msisdn, const char *caller, const char *body,
+    const char *purpose, int64_t inbound_id);
+/* Automatic replies queued for msisdn within the last `seconds`. */
+int store_outbound_recent(struct store *store, const char *msisdn,
+    const char *purpose, unsigned seconds, int64_t *count);
 
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {

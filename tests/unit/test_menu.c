@@ -745,6 +745,45 @@ long_terminal_node_ends_only_on_its_last_page(void **state)
 	assert_true(menu_ends(m, &st, &o));
 }
 
+static void
+sms_keywords_match_in_any_spelling(void **state)
+{
+	const struct menu *m = *state;
+	static const struct {
+		const char *text;
+		enum menu_keyword kw;
+	} cases[] = {
+		{ "STOP", MENU_KEYWORD_OPT_OUT }, { " stop ", MENU_KEYWORD_OPT_OUT },
+		{ "Dừng", MENU_KEYWORD_OPT_OUT }, { "dung", MENU_KEYWORD_OPT_OUT },
+		{ "HỦY", MENU_KEYWORD_OPT_OUT }, { "huy", MENU_KEYWORD_OPT_OUT },
+		{ "start", MENU_KEYWORD_OPT_IN }, { "BATDAU", MENU_KEYWORD_OPT_IN },
+		{ "bắt đầu", MENU_KEYWORD_OPT_IN },
+		{ "menu", MENU_KEYWORD_RESTART }, { "Giúp", MENU_KEYWORD_RESTART },
+		{ "GIUP", MENU_KEYWORD_RESTART }, { "help", MENU_KEYWORD_RESTART },
+		{ "SOS", MENU_KEYWORD_URGENT }, { "cứu", MENU_KEYWORD_URGENT },
+		{ "Cứu   tôi", MENU_KEYWORD_URGENT },
+		{ "cuu toi\n", MENU_KEYWORD_URGENT },
+		{ "stop it", MENU_KEYWORD_NONE }, { "1", MENU_KEYWORD_NONE },
+		{ "", MENU_KEYWORD_NONE }, { "stopp", MENU_KEYWORD_NONE },
+		{ "\xc3\x28", MENU_KEYWORD_NONE },
+	};
+	struct menu_state st;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (menu_match_keyword(m, cases[i].text) != cases[i].kw) {
+			print_error("keyword case %zu\n", i);
+			fail();
+		}
+	/* The urgent keyword lands on the urgent node with its answers. */
+	menu_start(m, "en", &st);
+	assert_true(menu_goto_urgent(m, &st));
+	assert_string_equal(st.node, "urgent");
+	assert_int_equal(st.answers.priority, MENU_PRIORITY_URGENT);
+	assert_int_equal(menu_current_action(m, &st), MENU_ACTION_CREATE_TASK);
+	assert_non_null(menu_string(m, "opted_out", &st));
+	assert_non_null(strstr(menu_string(m, "opted_out", &st), "START"));
+}
+
 /* Expected next node per option, from the brief, not from the file. */
 static const struct {
 	const char *node;
@@ -1487,6 +1526,7 @@ main(void)
 		cmocka_unit_test(vietnamese_pages_are_ucs2_unless_folded),
 		cmocka_unit_test(long_info_pages_through_with_the_more_key),
 		cmocka_unit_test(long_terminal_node_ends_only_on_its_last_page),
+		cmocka_unit_test(sms_keywords_match_in_any_spelling),
 		cmocka_unit_test(option_numbers_work_from_any_page),
 		cmocka_unit_test(pages_do_not_depend_on_a_typo),
 		cmocka_unit_test(no_budget_renders_the_whole_node),

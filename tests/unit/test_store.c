@@ -106,6 +106,37 @@ new_database_is_migrated_to_latest_in_wal(void **state)
 	store_close(st);
 }
 
+/* A version 1 database (rebuilt here by undoing step 2) migrates to the
+ * latest with its rows intact. */
+static void
+version_1_database_migrates_keeping_its_rows(void **state)
+{
+	struct store *st = fresh("v1.db");
+	sqlite3 *db;
+
+	(void)state;
+	store_close(st);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
+	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
+	    "'body','','t');"
+	    "DROP INDEX inbound_unprocessed;"
+	    "ALTER TABLE inbound DROP COLUMN processed_at;"
+	    "ALTER TABLE sessions DROP COLUMN state;"
+	    "DROP TABLE optouts; DROP TABLE outbound;"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(query_int("PRAGMA user_version"), 1);
+
+	st = fresh("v1.db");
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
+	    "processed_at IS NULL AND body = 'body'"), 1);
+	assert_int_equal(query_int("SELECT count(*) FROM outbound"), 0);
+	store_close(st);
+}
+
 static void
 database_from_newer_schema_is_refused(void **state)
 {
@@ -332,6 +363,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(new_database_is_migrated_to_latest_in_wal),
+		cmocka_unit_test(version_1_database_migrates_keeping_its_rows),
 		cmocka_unit_test(database_from_newer_schema_is_refused),
 		cmocka_unit_test(inbound_is_unique_per_channel_and_provider_id),
 		cmocka_unit_test(finished_request_creates_one_task_and_audit_row),

@@ -1,0 +1,361 @@
+#include "conversation.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "log.h"
+#include "menu.h"
+#include "store.h"
+
+#define BATCH_MAX 128
+#define PAGE_SIZE 4096
+
+/* A message copied out of the store's cursor before any write. */
+struct pending {
+	int64_t id;
+	char channel[64];
+	char caller[16];
+	char msisdn[20];
+	char *body;
+	int64_t task_id;
+};
+
+struct collect {
+	struct pending *items;
+	size_t count;
+	size_t cap;
+	bool failed;
+};
+
+static int
+collect_cb(const struct store_unprocessed *m, void *arg)
+{
+	struct collect *c = arg;
+	struct pending *p;
+
+	if (c->count == c->cap)
+		return 1;
+	p = &c->items[c->count];
+	snprintf(p->channel, sizeof(p->channel), "%s", m->channel);
+	snprintf(p->caller, sizeof(p->caller), "%s", m->caller);
+	snprintf(p->msisdn, sizeof(p->msisdn), "%s", m->msisdn);
+	p->id = m->id;
+	p->task_id = m->task_id;
+	if ((p->body = strdup(m->body ? m->body : "")) == NULL) {
+		c->failed = true;
+		return 1;
+	}
+	c->count++;
+	return 0;
+}
+
+static const char *
+answer_json(enum menu_answer a)
+{
+	switch (a) {
+	case MENU_UNANSWERED:
+		return "";
+	case MENU_NO:
+		return "no";
+	case MENU_YES:
+		return "yes";
+	}
+	return "";
+}
+
+static enum menu_answer
+answer_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "yes") == 0)
+		return MENU_YES;
+	if (s != NULL && strcmp(s, "no") == 0)
+		return MENU_NO;
+	return MENU_UNANSWERED;
+}
+
+static enum store_answer
+to_store_answer(enum menu_answer a)
+{
+	switch (a) {
+	case MENU_UNANSWERED:
+		return STORE_ANSWER_UNKNOWN;
+	case MENU_NO:
+		return STORE_ANSWER_NO;
+	case MENU_YES:
+		return STORE_ANSWER_YES;
+	}
+	return STORE_ANSWER_UNKNOWN;
+}
+
+/* The menu state as stored between texts; caller frees. */
+static char *
+state_dump(const struct menu_state *st)
+{
+	json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b}",
+	    "node", st->node, "page", (int)st->page,
+	    "language", st->answers.language, "topic", st->answers.topic,
+	    "safe_to_call", answer_json(st->answers.safe_to_call),
+	    "safe_to_sms", answer_json(st->answers.safe_to_sms),
+	    "preferred_time", st->answers.preferred_time,
+	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return text;
+}
+
+static void
+copy_field(char *dst, size_t size, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+/* false when text is not a state we wrote (then the caller starts over). */
+static bool
+state_load(const char *text, struct menu_state *st)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	json_t *page;
+
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		return false;
+	}
+	memset(st, 0, sizeof(*st));
+	copy_field(st->node, sizeof(st->node), o, "node");
+	page = json_object_get(o, "page");
+	st->page = json_is_integer(page) && json_integer_value(page) >= 0 &&
+	    json_integer_value(page) < 100 ? (unsigned)json_integer_value(page) :
+	    0;
+	copy_field(st->answers.language, sizeof(st->answers.language), o,
+	    "language");
+	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
+	copy_field(st->answers.preferred_time,
+	    sizeof(st->answers.preferred_time), o, "preferred_time");
+	st->answers.safe_to_call = answer_parse(json_string_value(
+	    json_object_get(o, "safe_to_call")));
+	st->answers.safe_to_sms = answer_parse(json_string_value(
+	    json_object_get(o, "safe_to_sms")));
+	st->answers.priority = json_is_true(json_object_get(o, "urgent")) ?
+	    MENU_PRIORITY_URGENT : MENU_PRIORITY_NORMAL;
+	json_decref(o);
+	return st->node[0] != '\0';
+}
+
+static const char *
+keyword_name(enum menu_keyword k)
+{
+	switch (k) {
+	case MENU_KEYWORD_NONE:
+		return "none";
+	case MENU_KEYWORD_OPT_OUT:
+		return "opt_out";
+	case MENU_KEYWORD_OPT_IN:
+		return "opt_in";
+	case MENU_KEYWORD_RESTART:
+		return "restart";
+	case MENU_KEYWORD_URGENT:
+		return "urgent";
+	}
+	return "none";
+}
+
+/* Queue a reply unless the sender floods and already had one lately. */
+static int
+queue_reply(struct store *st, const struct pending *p, const char *text,
+    const char *purpose)
+{
+	int64_t recent = 0, replies = 0;
+
+	if (text == NULL || *text == '\0')
+		return 0;
+	if (store_inbound_recent(st, p->msisdn, CONVERSATION_FLOOD_WINDOW,
+	    &recent) < 0)
+		return -1;
+	if (recent > CONVERSATION_FLOOD_MESSAGES) {
+		if (store_outbound_recent(st, p->msisdn, purpose,
+		    CONVERSATION_REPLY_INTERVAL, &replies) < 0)
+			return -1;
+		if (replies > 0) {
+			log_event(LOG_INFO, "sms.reply_limited", "channel",
+			    p->channel, "caller", p->caller, NULL);
+			return 0;
+		}
+	}
+	return store_outbound_add(st, p->channel, p->msisdn, p->caller, text,
+	    purpose, p->id);
+}
+
+static int
+save_task(struct store *st, const struct pending *p,
+    const struct menu_state *ms)
+{
+	struct store_task_request req = {
+		.channel = p->channel,
+		.caller = p->caller,
+		.msisdn = p->msisdn,
+		.language = ms->answers.language,
+		.topic = ms->answers.topic,
+		.preferred_time = ms->answers.preferred_time,
+		.safe_to_call = to_store_answer(ms->answers.safe_to_call),
+		.safe_to_sms = to_store_answer(ms->answers.safe_to_sms),
+		.urgent = ms->answers.priority == MENU_PRIORITY_URGENT,
+	};
+	enum store_task_change change;
+	int64_t id;
+	char ids[24];
+
+	if (store_task_save(st, &req, &id, &change) < 0)
+		return -1;
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	log_event(LOG_INFO, change == STORE_TASK_CREATED ? "task.created" :
+	    "task.updated", "task", ids, "channel", p->channel, "caller",
+	    p->caller, "priority", req.urgent ? "urgent" : "normal", NULL);
+	return 0;
+}
+
+static int
+process_one(struct store *st, const struct config *cfg,
+    const struct pending *p)
+{
+	const struct config_channel *ch = config_channel_find(cfg, p->channel);
+	struct menu_render_opts opts = { .max_octets = 0 };
+	const struct menu *menu = cfg->menu;
+	enum menu_keyword kw;
+	struct menu_state ms;
+	bool opted_out, confirmed, fresh = false, ended = false;
+	char *saved = NULL, *dump;
+	char page[PAGE_SIZE];
+	int rc = -1;
+
+	/* A channel removed by a reload: keep the message, do nothing. */
+	if (ch == NULL)
+		return store_inbound_mark_processed(st, p->id);
+	opts.fold_vietnamese = ch->fold_vietnamese;
+	kw = menu_match_keyword(menu, p->body);
+	if (store_optout_get(st, p->msisdn, &opted_out, &confirmed) < 0 ||
+	    store_sms_session_get(st, p->channel, p->caller,
+	    CONVERSATION_IDLE_SECONDS, &saved) < 0)
+		goto out;
+	if (saved == NULL || !state_load(saved, &ms)) {
+		menu_start(menu, ch->language, &ms);
+		fresh = true;
+	}
+	if (kw != MENU_KEYWORD_NONE)
+		log_event(LOG_INFO, "sms.keyword", "channel", p->channel,
+		    "caller", p->caller, "keyword", keyword_name(kw), NULL);
+
+	switch (kw) {
+	case MENU_KEYWORD_OPT_OUT:
+		if (store_optout_set(st, p->msisdn, p->caller, true) < 0)
+			goto out;
+		/* One confirmation, ever: a second STOP gets silence. */
+		if (!confirmed && (queue_reply(st, p, menu_string(menu,
+		    "opted_out", &ms), "opt_out_confirmation") < 0 ||
+		    store_optout_confirmed(st, p->msisdn) < 0))
+			goto out;
+		ended = true;
+		break;
+	case MENU_KEYWORD_OPT_IN:
+		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
+		    queue_reply(st, p, menu_string(menu, "opted_in", &ms),
+		    "reply") < 0)
+			goto out;
+		ended = true;
+		break;
+	case MENU_KEYWORD_URGENT:
+		/* Before any menu: the request is filed at once. */
+		if (!menu_goto_urgent(menu, &ms))
+			menu_start(menu, ch->language, &ms);
+		ms.answers.priority = MENU_PRIORITY_URGENT;
+		if (ms.answers.topic[0] == '\0')
+			snprintf(ms.answers.topic, sizeof(ms.answers.topic),
+			    "urgent");
+		if (save_task(st, p, &ms) < 0)
+			goto out;
+		ended = true;
+		break;
+	case MENU_KEYWORD_RESTART:
+		menu_start(menu, ms.answers.language[0] ?
+		    ms.answers.language : ch->language, &ms);
+		ended = false;
+		break;
+	case MENU_KEYWORD_NONE:
+		if (p->task_id != 0 && fresh) {
+			/* Joined to the open task when stored; counsellors
+			 * read it there.  No menu, no reply. */
+			rc = store_inbound_mark_processed(st, p->id);
+			goto out;
+		}
+		if (!fresh) {
+			menu_step(menu, &ms, p->body, &opts);
+			if (menu_current_action(menu, &ms) ==
+			    MENU_ACTION_CREATE_TASK && save_task(st, p, &ms) < 0)
+				goto out;
+		}
+		ended = menu_ends(menu, &ms, &opts);
+		break;
+	}
+
+	if (kw != MENU_KEYWORD_OPT_OUT && kw != MENU_KEYWORD_OPT_IN &&
+	    !opted_out) {
+		if (menu_render(menu, &ms, &opts, page, sizeof(page)) < 0 ||
+		    queue_reply(st, p, page, "reply") < 0)
+			goto out;
+	}
+	if ((dump = state_dump(&ms)) == NULL)
+		goto out;
+	rc = store_sms_session_put(st, p->channel, p->caller, p->msisdn,
+	    ms.node, dump, ended);
+	free(dump);
+	if (rc == 0)
+		rc = store_inbound_mark_processed(st, p->id);
+out:
+	free(saved);
+	return rc;
+}
+
+int
+conversation_process(struct store *st, const struct config *cfg,
+    size_t limit, char *err, size_t errlen)
+{
+	struct pending items[BATCH_MAX];
+	struct collect c = { .items = items, .cap = limit < BATCH_MAX ?
+	    limit : BATCH_MAX };
+	int rc = -1;
+
+	if (store_inbound_unprocessed(st, c.cap, collect_cb, &c, err,
+	    errlen) < 0 || c.failed) {
+		if (c.failed)
+			snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (c.count == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (store_txn_begin(st, err, errlen) < 0)
+		goto out;
+	for (size_t i = 0; i < c.count; i++)
+		if (process_one(st, cfg, &items[i]) < 0) {
+			snprintf(err, errlen, "processing message %lld failed",
+			    (long long)items[i].id);
+			store_txn_rollback(st);
+			goto out;
+		}
+	if (store_txn_commit(st, err, errlen) < 0)
+		goto out;
+	rc = (int)c.count;
+out:
+	for (size_t i = 0; i < c.count; i++)
+		free(items[i].body);
+	return rc;
+}
