@@ -267,6 +267,8 @@ run(struct daemon *d)
 	    ussd_hop_cb, &d->app) < 0 ||
 	    http_server_route(d->app.http, "/v1/sms/{channel}", HTTP_POST |
 	    HTTP_GET, sms_inbound_cb, &d->app) < 0 ||
+	    http_server_route(d->app.http, "/v1/dlr/{channel}", HTTP_POST |
+	    HTTP_GET, sms_dlr_cb, &d->app) < 0 ||
 	    http_server_listen(d->app.http, cfg->listen_host,
 	    cfg->listen_port, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);

@@ -162,6 +162,60 @@ at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	return ok ? PROVIDER_OK : PROVIDER_BAD_REQUEST;
 }
 
+/* Delivery report (§1.4): id, status, failureReason. */
+static enum provider_verdict
+at_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct dlr_report *out, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum dlr_status status;
+	} statuses[] = {
+		{ "Sent", DLR_SENT }, { "Submitted", DLR_SENT },
+		{ "Buffered", DLR_SENT }, { "Success", DLR_DELIVERED },
+		{ "Rejected", DLR_FAILED }, { "Failed", DLR_FAILED },
+		{ "AbsentSubscriber", DLR_FAILED }, { "Expired", DLR_FAILED },
+	};
+	char status[32];
+	struct form f;
+	char why[128];
+	bool ok;
+
+	(void)ch;
+	if (!provider_content_type_is(in->content_type,
+	    "application/x-www-form-urlencoded")) {
+		snprintf(err, errlen, "Content-Type must be "
+		    "application/x-www-form-urlencoded");
+		return PROVIDER_UNSUPPORTED;
+	}
+	if (form_parse(&f, in->body, in->body_len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "malformed form body: %s", why);
+		return PROVIDER_BAD_REQUEST;
+	}
+	ok = copy_field(&f, "id", out->provider_ref,
+	    sizeof(out->provider_ref), true, err, errlen) &&
+	    copy_field(&f, "status", status, sizeof(status), true, err,
+	    errlen) &&
+	    copy_field(&f, "failureReason", out->reason, sizeof(out->reason),
+	    false, err, errlen);
+	form_clear(&f);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	if (out->provider_ref[0] == '\0') {
+		snprintf(err, errlen, "field id is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(status, statuses[i].name) == 0) {
+			out->status = statuses[i].status;
+			return PROVIDER_OK;
+		}
+	snprintf(err, errlen, "field status is not one Africa's Talking "
+	    "sends (Sent, Submitted, Buffered, Success, Rejected, Failed, "
+	    "AbsentSubscriber, Expired)");
+	return PROVIDER_BAD_REQUEST;
+}
+
 /* AT asks for nothing but a 2xx. */
 static int
 at_sms_ack(struct provider_reply *out)
@@ -191,4 +245,5 @@ const struct provider provider_africastalking = {
 	.ussd_format = at_ussd_format,
 	.sms_parse = at_sms_parse,
 	.sms_ack = at_sms_ack,
+	.dlr_parse = at_dlr_parse,
 };

@@ -54,6 +54,14 @@ console_sms_ack(struct provider_reply *out)
 	return provider_africastalking.sms_ack(out);
 }
 
+static enum provider_verdict
+console_dlr_parse(const struct config_channel *ch,
+    const struct provider_input *in, struct dlr_report *out, char *err,
+    size_t errlen)
+{
+	return provider_africastalking.dlr_parse(ch, in, out, err, errlen);
+}
+
 static const struct provider_key console_keys[] = {
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
@@ -66,4 +74,5 @@ const struct provider provider_console = {
 	.ussd_format = console_ussd_format,
 	.sms_parse = console_sms_parse,
 	.sms_ack = console_sms_ack,
+	.dlr_parse = console_dlr_parse,
 };

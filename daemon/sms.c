@@ -132,3 +132,69 @@ done:
 	free(p);
 	free(m);
 }
+
+static const char *
+dlr_status_name(enum dlr_status s)
+{
+	switch (s) {
+	case DLR_SENT:
+		return "sent";
+	case DLR_DELIVERED:
+		return "delivered";
+	case DLR_FAILED:
+		return "failed";
+	}
+	return "failed";
+}
+
+void
+sms_dlr_cb(struct http_request *req, void *arg)
+{
+	struct app *app = arg;
+	const char *name = http_request_param(req, "channel");
+	const struct config_channel *ch = config_channel_find(app->config,
+	    name);
+	struct provider_input in;
+	struct provider_reply reply;
+	struct dlr_report r = { 0 };
+	enum provider_verdict v;
+	char why[256];
+	bool matched;
+
+	if (ch == NULL) {
+		http_reply_error(req, 404, "unknown_channel", "no channel of "
+		    "that name in the configuration");
+		return;
+	}
+	if (ch->provider->dlr_parse == NULL) {
+		http_reply_error(req, 404, "no_dlr", "this channel's provider "
+		    "sends no delivery reports here");
+		return;
+	}
+	webhook_input(req, &in);
+	if ((v = ch->provider->verify(ch, &in, why, sizeof(why))) !=
+	    PROVIDER_OK ||
+	    (v = ch->provider->dlr_parse(ch, &in, &r, why, sizeof(why))) !=
+	    PROVIDER_OK) {
+		webhook_refuse(req, "dlr.refused", ch->name, v, why);
+		return;
+	}
+	if (store_dlr_record(app->store, ch->name, r.provider_ref,
+	    dlr_status_name(r.status), r.reason, &matched, why,
+	    sizeof(why)) < 0) {
+		log_event(LOG_ERROR, "store.failed", "req", http_request_id(req),
+		    "op", "dlr", "error", why, NULL);
+		http_add_header(req, "Retry-After", "5");
+		http_reply_error(req, 503, "unavailable", "the report could not "
+		    "be stored; retry");
+		return;
+	}
+	log_event(LOG_INFO, "dlr.recorded", "req", http_request_id(req),
+	    "channel", ch->name, "status", dlr_status_name(r.status),
+	    "matched", matched ? "true" : "false", NULL);
+	if (ch->provider->sms_ack == NULL || ch->provider->sms_ack(&reply) < 0)
+		http_reply(req, 200, "text/plain", "OK", 2);
+	else
+		http_reply(req, 200, reply.content_type, reply.body,
+		    strlen(reply.body));
+}

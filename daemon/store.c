@@ -120,7 +120,21 @@ static const char *const migrations[] = {
 	"  updated_at TEXT NOT NULL"
 	");"
 	"CREATE INDEX outbound_msisdn ON outbound(msisdn, created_at);"
-	"CREATE INDEX outbound_due ON outbound(status, next_attempt_at);",
+	"CREATE INDEX outbound_due ON outbound(status, next_attempt_at);"
+	"CREATE UNIQUE INDEX outbound_ref ON outbound(channel, provider_ref)"
+	"  WHERE provider_ref IS NOT NULL;"
+	/* Reports are kept even when no outbound row names the reference
+	 * yet: a report can overtake the send's own answer. */
+	"CREATE TABLE delivery_reports ("
+	"  id INTEGER PRIMARY KEY,"
+	"  channel TEXT NOT NULL,"
+	"  provider_ref TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('sent','delivered',"
+	"    'failed')),"
+	"  reason TEXT,"
+	"  received_at TEXT NOT NULL,"
+	"  UNIQUE (channel, provider_ref, status)"
+	");",
 };
 
 enum stmt {
@@ -147,6 +161,8 @@ enum stmt {
 	STMT_OPTOUT_CONFIRMED,
 	STMT_OUTBOUND_ADD,
 	STMT_OUTBOUND_RECENT,
+	STMT_DLR_INSERT,
+	STMT_DLR_APPLY,
 	STMT_COUNT_
 };
 
@@ -231,6 +247,17 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "body, purpose, inbound_id, next_attempt_at, created_at, "
 	    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0), " NOW ", "
 	    NOW ", " NOW ") ON CONFLICT(inbound_id) DO NOTHING",
+	[STMT_DLR_INSERT] = "INSERT INTO delivery_reports(channel, "
+	    "provider_ref, status, reason, received_at) VALUES (?1, ?2, ?3, "
+	    "?4, " NOW ") ON CONFLICT DO NOTHING",
+	/* Status only moves forward (sent < delivered, failed final): a
+	 * late 'sent' never undoes 'delivered'. */
+	[STMT_DLR_APPLY] = "UPDATE outbound SET status = ?3, last_error = "
+	    "CASE WHEN ?3 = 'failed' THEN ?4 ELSE last_error END, "
+	    "updated_at = " NOW " WHERE channel = ?1 AND provider_ref = ?2 "
+	    "AND CASE status WHEN 'delivered' THEN 3 WHEN 'failed' THEN 3 "
+	    "WHEN 'sent' THEN 2 ELSE 1 END < CASE ?3 WHEN 'sent' THEN 2 "
+	    "ELSE 3 END RETURNING id",
 	[STMT_OUTBOUND_RECENT] = "SELECT count(*) FROM outbound WHERE "
 	    "msisdn = ?1 AND purpose = ?2 AND created_at > strftime("
 	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')",
@@ -880,6 +907,38 @@ store_outbound_recent(struct store *st, const char *msisdn,
 	bind_text(s, 2, purpose);
 	sqlite3_bind_int(s, 3, (int)seconds);
 	return count_query(s, count);
+}
+
+int
+store_dlr_record(struct store *st, const char *channel, const char *ref,
+    const char *status, const char *reason, bool *matched, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+
+	*matched = false;
+	if (begin(st, err, errlen) < 0)
+		return -1;
+	s = st->stmt[STMT_DLR_INSERT];
+	bind_text(s, 1, channel);
+	bind_text(s, 2, ref);
+	bind_text(s, 3, status);
+	bind_text(s, 4, reason);
+	if (step_done(st, s) < 0)
+		goto fail;
+	s = st->stmt[STMT_DLR_APPLY];
+	bind_text(s, 1, channel);
+	bind_text(s, 2, ref);
+	bind_text(s, 3, status);
+	bind_text(s, 4, reason);
+	if (step_id(s, &id, matched) < 0)
+		goto fail;
+	return commit(st, err, errlen);
+fail:
+	db_error(st, "recording delivery report", err, errlen);
+	rollback(st);
+	return -1;
 }
 
 static const char *

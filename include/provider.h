@@ -76,6 +76,19 @@ struct sms_message {
 	char received_at[40];     /* as sent; may be empty */
 };
 
+/* What a delivery report says of an outbound message. */
+enum dlr_status {
+	DLR_SENT,                 /* accepted by the network, on its way */
+	DLR_DELIVERED,            /* on the handset */
+	DLR_FAILED,               /* final; reason says why */
+};
+
+struct dlr_report {
+	char provider_ref[128];   /* the provider's id of our message */
+	enum dlr_status status;
+	char reason[128];         /* the provider's words; may be empty */
+};
+
 /* A framed reply; body is NUL-terminated. */
 struct provider_reply {
 	const char *content_type;
@@ -100,8 +113,13 @@ struct provider {
 	    const struct provider_input *in, struct sms_message *out,
 	    char *err, size_t errlen);
 	/* The acknowledgement the aggregator expects once the message is
-	 * stored (answering nothing to the sender). */
+	 * stored (answering nothing to the sender); also sent for a
+	 * recorded delivery report. */
 	int (*sms_ack)(struct provider_reply *out);
+	/* NULL when the provider sends no delivery reports we read. */
+	enum provider_verdict (*dlr_parse)(const struct config_channel *channel,
+	    const struct provider_input *in, struct dlr_report *out,
+	    char *err, size_t errlen);
 };
 
 /* The adapters (provider_NAME.c each). */

@@ -15,4 +15,8 @@ struct http_request;
 /* The route handler; arg is the struct app. */
 void sms_inbound_cb(struct http_request *req, void *arg);
 
+/* POST (or GET) /v1/dlr/{channel}: a delivery report, recorded before
+ * it is acknowledged; a repeated report changes nothing. */
+void sms_dlr_cb(struct http_request *req, void *arg);
+
 #endif

@@ -185,6 +185,17 @@ int store_outbound_add(struct store *store, const char *channel,
 int store_outbound_recent(struct store *store, const char *msisdn,
     const char *purpose, unsigned seconds, int64_t *count);
 
+/*
+ * Record a delivery report ("sent", "delivered", "failed") for the
+ * outbound message the provider calls ref, idempotently, in one
+ * transaction.  The report is kept even when no outbound row carries ref
+ * yet (it overtook the send's answer); *matched says whether one did.
+ * An outbound status only moves forward.
+ */
+int store_dlr_record(struct store *store, const char *channel,
+    const char *ref, const char *status, const char *reason,
+    bool *matched, char *err, size_t errlen);
+
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {
 	int64_t id;
