@@ -125,6 +125,7 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "ALTER TABLE inbound DROP COLUMN processed_at;"
 	    "ALTER TABLE sessions DROP COLUMN state;"
 	    "DROP TABLE optouts; DROP TABLE outbound;"
+	    "DROP TABLE delivery_reports;"
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(query_int("PRAGMA user_version"), 1);
