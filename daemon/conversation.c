@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "intake.h"
 #include "log.h"
 #include "menu.h"
 #include "store.h"
@@ -77,20 +78,6 @@ answer_parse(const char *s)
 	if (s != NULL && strcmp(s, "no") == 0)
 		return MENU_NO;
 	return MENU_UNANSWERED;
-}
-
-static enum store_answer
-to_store_answer(enum menu_answer a)
-{
-	switch (a) {
-	case MENU_UNANSWERED:
-		return STORE_ANSWER_UNKNOWN;
-	case MENU_NO:
-		return STORE_ANSWER_NO;
-	case MENU_YES:
-		return STORE_ANSWER_YES;
-	}
-	return STORE_ANSWER_UNKNOWN;
 }
 
 /* The menu state as stored between texts; caller frees. */
@@ -198,21 +185,12 @@ static int
 save_task(struct store *st, const struct pending *p,
     const struct menu_state *ms)
 {
-	struct store_task_request req = {
-		.channel = p->channel,
-		.caller = p->caller,
-		.msisdn = p->msisdn,
-		.language = ms->answers.language,
-		.topic = ms->answers.topic,
-		.preferred_time = ms->answers.preferred_time,
-		.safe_to_call = to_store_answer(ms->answers.safe_to_call),
-		.safe_to_sms = to_store_answer(ms->answers.safe_to_sms),
-		.urgent = ms->answers.priority == MENU_PRIORITY_URGENT,
-	};
+	struct store_task_request req;
 	enum store_task_change change;
 	int64_t id;
 	char ids[24];
 
+	intake_task_request(ms, p->channel, p->caller, p->msisdn, &req);
 	if (store_task_save(st, &req, &id, &change) < 0)
 		return -1;
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);

@@ -88,13 +88,12 @@ copy_field(const struct form *f, const char *name, char *out, size_t outlen,
 	return true;
 }
 
+/* Every AT callback is a form post. */
 static enum provider_verdict
-at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
-    char *err, size_t errlen)
+form_body(const struct provider_input *in, struct form *f, char *err,
+    size_t errlen)
 {
-	struct form f;
 	char why[128];
-	bool ok;
 
 	if (!provider_content_type_is(in->content_type,
 	    "application/x-www-form-urlencoded")) {
@@ -102,10 +101,23 @@ at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
 		    "application/x-www-form-urlencoded");
 		return PROVIDER_UNSUPPORTED;
 	}
-	if (form_parse(&f, in->body, in->body_len, why, sizeof(why)) < 0) {
+	if (form_parse(f, in->body, in->body_len, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "malformed form body: %s", why);
 		return PROVIDER_BAD_REQUEST;
 	}
+	return PROVIDER_OK;
+}
+
+static enum provider_verdict
+at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
+    char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	struct form f;
+	bool ok;
+
+	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
 	ok = copy_field(&f, "sessionId", out->session_id,
 	    sizeof(out->session_id), true, err, errlen) &&
 	    copy_field(&f, "serviceCode", out->service_code,
@@ -129,21 +141,13 @@ static enum provider_verdict
 at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
     struct sms_message *out, char *err, size_t errlen)
 {
+	enum provider_verdict v;
 	struct form f;
-	char why[128];
 	bool ok;
 
 	(void)ch;
-	if (!provider_content_type_is(in->content_type,
-	    "application/x-www-form-urlencoded")) {
-		snprintf(err, errlen, "Content-Type must be "
-		    "application/x-www-form-urlencoded");
-		return PROVIDER_UNSUPPORTED;
-	}
-	if (form_parse(&f, in->body, in->body_len, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "malformed form body: %s", why);
-		return PROVIDER_BAD_REQUEST;
-	}
+	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
 	ok = copy_field(&f, "id", out->id, sizeof(out->id), true, err,
 	    errlen) &&
 	    copy_field(&f, "from", out->from, sizeof(out->from), true, err,
@@ -177,21 +181,13 @@ at_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 		{ "AbsentSubscriber", DLR_FAILED }, { "Expired", DLR_FAILED },
 	};
 	char status[32];
+	enum provider_verdict v;
 	struct form f;
-	char why[128];
 	bool ok;
 
 	(void)ch;
-	if (!provider_content_type_is(in->content_type,
-	    "application/x-www-form-urlencoded")) {
-		snprintf(err, errlen, "Content-Type must be "
-		    "application/x-www-form-urlencoded");
-		return PROVIDER_UNSUPPORTED;
-	}
-	if (form_parse(&f, in->body, in->body_len, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "malformed form body: %s", why);
-		return PROVIDER_BAD_REQUEST;
-	}
+	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
 	ok = copy_field(&f, "id", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
 	    copy_field(&f, "status", status, sizeof(status), true, err,

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "config.h"
 #include "http.h"
+#include "intake.h"
 #include "log.h"
 #include "menu.h"
 #include "phone.h"
@@ -14,20 +15,6 @@
 #include "smstext.h"
 #include "store.h"
 #include "webhook.h"
-
-static enum store_answer
-to_store_answer(enum menu_answer a)
-{
-	switch (a) {
-	case MENU_UNANSWERED:
-		return STORE_ANSWER_UNKNOWN;
-	case MENU_NO:
-		return STORE_ANSWER_NO;
-	case MENU_YES:
-		return STORE_ANSWER_YES;
-	}
-	return STORE_ANSWER_UNKNOWN;
-}
 
 /* Replay the caller's inputs ("1*2*1") from the start of the menu.  The
  * aggregator sends the whole path on every hop, so the page depends only
@@ -122,17 +109,7 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		return;
 	}
 
-	task = (struct store_task_request){
-		.channel = ch->name,
-		.caller = caller,
-		.msisdn = e164,
-		.language = st.answers.language,
-		.topic = st.answers.topic,
-		.preferred_time = st.answers.preferred_time,
-		.safe_to_call = to_store_answer(st.answers.safe_to_call),
-		.safe_to_sms = to_store_answer(st.answers.safe_to_sms),
-		.urgent = st.answers.priority == MENU_PRIORITY_URGENT,
-	};
+	intake_task_request(&st, ch->name, caller, e164, &task);
 	hop = (struct store_ussd_hop){
 		.channel = ch->name,
 		.session_id = u.session_id,
