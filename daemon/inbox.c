@@ -148,9 +148,10 @@ inbox_submit(struct inbox *ib, const struct store_inbound *msg,
 {
 	struct inbox_item *it;
 	const char *received = msg->received_at ? msg->received_at : "";
+	const char *ref = msg->concat_ref ? msg->concat_ref : "";
 	size_t need = strlen(msg->channel) + strlen(msg->provider_msg_id) +
 	    strlen(msg->caller) + strlen(msg->msisdn) + strlen(msg->body) +
-	    strlen(received) + 6;
+	    strlen(received) + strlen(ref) + 7;
 	char *cur;
 
 	if (ib->count == ib->max_batch)
@@ -165,6 +166,9 @@ inbox_submit(struct inbox *ib, const struct store_inbound *msg,
 	it->msg.msisdn = pack(&cur, msg->msisdn);
 	it->msg.body = pack(&cur, msg->body);
 	it->msg.received_at = pack(&cur, received);
+	it->msg.concat_ref = pack(&cur, ref);
+	it->msg.concat_part = msg->concat_part;
+	it->msg.concat_total = msg->concat_total;
 	it->cb = cb;
 	it->arg = arg;
 	ib->count++;

@@ -81,7 +81,7 @@ sms_inbound_cb(struct http_request *req, void *arg)
 		    "does not carry SMS");
 		return;
 	}
-	if ((m = malloc(sizeof(*m))) == NULL ||
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
 	    (p = calloc(1, sizeof(*p))) == NULL) {
 		free(m);
 		http_add_header(req, "Retry-After", "5");
@@ -95,6 +95,14 @@ sms_inbound_cb(struct http_request *req, void *arg)
 	    (v = ch->provider->sms_parse(ch, &in, m, why, sizeof(why))) !=
 	    PROVIDER_OK) {
 		webhook_refuse(req, "sms.refused", ch->name, v, why);
+		goto done;
+	}
+	if (m->concat_total > 1 && (m->concat_ref[0] == '\0' ||
+	    m->concat_part < 1 || m->concat_part > m->concat_total ||
+	    m->concat_total > 255)) {
+		webhook_refuse(req, "sms.refused", ch->name,
+		    PROVIDER_BAD_REQUEST, "inconsistent concatenation fields "
+		    "(reference, part, total)");
 		goto done;
 	}
 	if (phone_normalize(m->from, ch->default_country, e164,
@@ -120,6 +128,9 @@ sms_inbound_cb(struct http_request *req, void *arg)
 		.msisdn = e164,
 		.body = m->text,
 		.received_at = m->received_at,
+		.concat_ref = m->concat_ref,
+		.concat_part = m->concat_part,
+		.concat_total = m->concat_total,
 	};
 	if (inbox_submit(app->inbox, &row, stored_cb, p) < 0) {
 		http_add_header(req, "Retry-After", "5");

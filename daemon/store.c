@@ -93,6 +93,11 @@ static const char *const migrations[] = {
 	");",
 	/* 1 -> 2: the SMS conversation, opt-outs, the outbox's table. */
 	"ALTER TABLE inbound ADD COLUMN processed_at TEXT;"
+	"ALTER TABLE inbound ADD COLUMN concat_ref TEXT;"
+	"ALTER TABLE inbound ADD COLUMN concat_part INTEGER;"
+	"ALTER TABLE inbound ADD COLUMN concat_total INTEGER;"
+	"CREATE INDEX inbound_concat ON inbound(channel, msisdn, concat_ref)"
+	"  WHERE concat_ref IS NOT NULL;"
 	"CREATE INDEX inbound_unprocessed ON inbound(id)"
 	"  WHERE processed_at IS NULL;"
 	"ALTER TABLE sessions ADD COLUMN state TEXT;"
@@ -150,6 +155,8 @@ enum stmt {
 	STMT_TASKS_COUNT,
 	STMT_AUDIT_ADD,
 	STMT_INBOUND_INSERT,
+	STMT_INBOUND_PART_INSERT,
+	STMT_INBOUND_JOIN,
 	STMT_INBOUND_UNPROCESSED,
 	STMT_INBOUND_PROCESSED,
 	STMT_INBOUND_RECENT,
@@ -214,6 +221,24 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "task_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " NOW ", (SELECT id "
 	    "FROM tasks WHERE msisdn = ?4 AND status != 'closed')) "
 	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING RETURNING id",
+	/* A part is kept, but never processed on its own. */
+	[STMT_INBOUND_PART_INSERT] = "INSERT INTO inbound(channel, "
+	    "provider_msg_id, caller, msisdn, body, received_at, stored_at, "
+	    "processed_at, concat_ref, concat_part, concat_total) VALUES (?1, "
+	    "?2, ?3, ?4, ?5, ?6, " NOW ", " NOW ", ?7, ?8, ?9) "
+	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING RETURNING id",
+	/* Once every part is in, the whole message, in part order, under an
+	 * id of its own; a part repeated under another id is not counted
+	 * twice. */
+	[STMT_INBOUND_JOIN] = "INSERT INTO inbound(channel, provider_msg_id, "
+	    "caller, msisdn, body, received_at, stored_at, task_id) "
+	    "SELECT ?1, 'joined:' || ?3 || ':' || ?2, ?4, ?3, "
+	    "group_concat(body, ''), min(received_at), " NOW ", (SELECT id "
+	    "FROM tasks WHERE msisdn = ?3 AND status != 'closed') FROM ("
+	    "SELECT concat_part, body, received_at FROM inbound WHERE "
+	    "channel = ?1 AND msisdn = ?3 AND concat_ref = ?2 GROUP BY "
+	    "concat_part ORDER BY concat_part) HAVING count(*) = ?5 "
+	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING",
 	[STMT_INBOUND_UNPROCESSED] = "SELECT id, channel, caller, msisdn, "
 	    "body, COALESCE(task_id, 0) FROM inbound WHERE processed_at IS "
 	    "NULL ORDER BY id LIMIT ?1",
@@ -675,6 +700,8 @@ fail:
 	return STORE_ERROR;
 }
 
+static int inbound_part(struct store *, const struct store_inbound *, bool *);
+
 int
 store_inbound_batch(struct store *st, const struct store_inbound *msgs,
     size_t count, enum store_inbound_result *results, char *err,
@@ -689,6 +716,17 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 		int64_t id;
 		bool inserted;
 
+		if (m->concat_total > 1) {
+			if (inbound_part(st, m, &inserted) < 0) {
+				db_error(st, "storing message part", err,
+				    errlen);
+				rollback(st);
+				return -1;
+			}
+			results[i] = inserted ? STORE_INBOUND_NEW :
+			    STORE_INBOUND_DUPLICATE;
+			continue;
+		}
 		sqlite3_bind_text(s, 1, m->channel, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(s, 2, m->provider_msg_id, -1,
 		    SQLITE_TRANSIENT);
@@ -707,6 +745,36 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 		    STORE_INBOUND_DUPLICATE;
 	}
 	return commit(st, err, errlen);
+}
+
+/* A part: its own row, then the joined message if it was the last. */
+static int
+inbound_part(struct store *st, const struct store_inbound *m, bool *inserted)
+{
+	sqlite3_stmt *s = st->stmt[STMT_INBOUND_PART_INSERT];
+	int64_t id;
+
+	bind_text(s, 1, m->channel);
+	bind_text(s, 2, m->provider_msg_id);
+	bind_text(s, 3, m->caller);
+	bind_text(s, 4, m->msisdn);
+	sqlite3_bind_text(s, 5, m->body, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 6, m->received_at ? m->received_at : "", -1,
+	    SQLITE_TRANSIENT);
+	bind_text(s, 7, m->concat_ref);
+	sqlite3_bind_int(s, 8, (int)m->concat_part);
+	sqlite3_bind_int(s, 9, (int)m->concat_total);
+	if (step_id(s, &id, inserted) < 0)
+		return -1;
+	if (!*inserted)
+		return 0;
+	s = st->stmt[STMT_INBOUND_JOIN];
+	bind_text(s, 1, m->channel);
+	bind_text(s, 2, m->concat_ref);
+	bind_text(s, 3, m->msisdn);
+	bind_text(s, 4, m->caller);
+	sqlite3_bind_int(s, 5, (int)m->concat_total);
+	return step_done(st, s);
 }
 
 int

@@ -74,6 +74,11 @@ struct sms_message {
 	char to[40];
 	char text[SMS_TEXT_MAX];
 	char received_at[40];     /* as sent; may be empty */
+	/* One part of a concatenated SMS the provider did not join
+	 * (concat_total 0: a whole message).  Parts share concat_ref. */
+	char concat_ref[64];
+	unsigned concat_part;     /* 1-based */
+	unsigned concat_total;
 };
 
 /* What a delivery report says of an outbound message. */

@@ -106,6 +106,12 @@ struct store_inbound {
 	const char *msisdn;           /* E.164 */
 	const char *body;
 	const char *received_at;      /* as the provider said; may be "" */
+	/* A part of a concatenated SMS (concat_total 0: whole).  Parts are
+	 * kept as rows of their own; when the last one arrives the joined
+	 * message is stored too, and only it is processed. */
+	const char *concat_ref;
+	unsigned concat_part;
+	unsigned concat_total;
 };
 
 enum store_inbound_result {

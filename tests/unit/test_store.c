@@ -122,7 +122,11 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
 	    "DROP INDEX inbound_unprocessed;"
+	    "DROP INDEX inbound_concat;"
 	    "ALTER TABLE inbound DROP COLUMN processed_at;"
+	    "ALTER TABLE inbound DROP COLUMN concat_ref;"
+	    "ALTER TABLE inbound DROP COLUMN concat_part;"
+	    "ALTER TABLE inbound DROP COLUMN concat_total;"
 	    "ALTER TABLE sessions DROP COLUMN state;"
 	    "DROP TABLE optouts; DROP TABLE outbound;"
 	    "DROP TABLE delivery_reports;"
@@ -349,6 +353,51 @@ tools_open_only_an_existing_database_at_this_version(void **state)
 }
 
 static void
+concatenated_parts_are_joined_once_in_order(void **state)
+{
+	struct store *st = fresh("concat.db");
+	struct store_inbound parts[4];
+	enum store_inbound_result r[4];
+	static const char *const ids[] = { "p3", "p1", "p1-retry", "p2" };
+	static const unsigned nums[] = { 3, 1, 1, 2 };
+	static const char *const bodies[] = { "c\xc3\xb4.", "T\xc3\xb4i ",
+	    "T\xc3\xb4i ", "c\xe1\xba\xa7n gi\xc3\xbap " };
+	char err[256], body[128];
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		parts[i] = (struct store_inbound){ .channel = "vonage",
+		    .provider_msg_id = ids[i], .caller = "c_000000000000",
+		    .msisdn = "+84912345678", .body = bodies[i],
+		    .received_at = "", .concat_ref = "ref-7",
+		    .concat_part = nums[i], .concat_total = 3 };
+	/* Parts 3 and 1 (and a retry of 1 under another id): not whole. */
+	assert_int_equal(store_inbound_batch(st, parts, 3, r, err,
+	    sizeof(err)), 0);
+	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
+	    "provider_msg_id LIKE 'joined:%'"), 0);
+	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
+	    "processed_at IS NULL"), 0);
+	/* The last part completes it: one joined row, parts in order. */
+	assert_int_equal(store_inbound_batch(st, &parts[3], 1, r, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r[0], STORE_INBOUND_NEW);
+	query_text("SELECT body FROM inbound WHERE provider_msg_id LIKE "
+	    "'joined:%'", body, sizeof(body));
+	assert_string_equal(body, "T\xc3\xb4i c\xe1\xba\xa7n gi\xc3\xbap "
+	    "c\xc3\xb4.");
+	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
+	    "processed_at IS NULL"), 1);
+	/* A retried last part changes nothing. */
+	assert_int_equal(store_inbound_batch(st, &parts[3], 1, r, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r[0], STORE_INBOUND_DUPLICATE);
+	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
+	    "provider_msg_id LIKE 'joined:%'"), 1);
+	store_close(st);
+}
+
+static void
 unwritable_database_is_reported(void **state)
 {
 	char err[512];
@@ -372,6 +421,7 @@ main(void)
 		cmocka_unit_test(session_of_another_caller_is_a_conflict),
 		cmocka_unit_test(open_tasks_list_urgent_first_then_oldest),
 		cmocka_unit_test(tools_open_only_an_existing_database_at_this_version),
+		cmocka_unit_test(concatenated_parts_are_joined_once_in_order),
 		cmocka_unit_test(unwritable_database_is_reported),
 	};
 
