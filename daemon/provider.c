@@ -10,6 +10,8 @@
 static const struct provider *const providers[] = {
 	&provider_console,
 	&provider_africastalking,
+	&provider_twilio,
+	&provider_json,
 };
 
 const struct provider *

@@ -1,0 +1,329 @@
+/*
+ * Twilio Programmable Messaging (reference/aggregators.md §2).  Twilio
+ * signs every webhook: X-Twilio-Signature is Base64(HMAC-SHA1(auth_token,
+ * URL + the POST parameters sorted by name)), §2.3.  The URL is rebuilt
+ * from the channel's public_url, never from Host or X-Forwarded-*, which
+ * whoever sends the request chooses.
+ *
+ * The signature carries no timestamp, so a captured request verifies
+ * forever; replays are made harmless by storing MessageSid idempotently
+ * (reference/reliability.md §3.3), not here.
+ */
+#include "provider.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "config.h"
+#include "form.h"
+#include "smstext.h"
+
+#define TW_FORM "application/x-www-form-urlencoded"
+#define TW_SHA1_LEN 20
+/* Base64 of a SHA-1 MAC: 28 characters with one '='. */
+#define TW_SIG_LEN 28
+
+static const struct provider_key tw_keys[] = {
+	{ "account_sid", PROVIDER_KEY_STRING, true },
+	{ "auth_token", PROVIDER_KEY_SECRET, true },
+	{ "from", PROVIDER_KEY_STRING, false },
+	{ "public_url", PROVIDER_KEY_STRING, true },
+	{ NULL, PROVIDER_KEY_STRING, false },
+};
+
+static bool
+tw_is_get(const struct provider_input *in)
+{
+	return in->method != NULL && strcmp(in->method, "GET") == 0;
+}
+
+/*
+ * Where Twilio put its parameters: the form body of a POST, the query of
+ * a GET (§2.1: the number's webhook may be set to either).
+ */
+static enum provider_verdict
+tw_source(const struct provider_input *in, const char **s, size_t *len,
+    char *err, size_t errlen)
+{
+	if (tw_is_get(in)) {
+		*s = in->query != NULL ? in->query : "";
+		*len = strlen(*s);
+		return PROVIDER_OK;
+	}
+	if (in->method == NULL || strcmp(in->method, "POST") != 0) {
+		snprintf(err, errlen, "method must be POST or GET, as set for "
+		    "the webhook at Twilio");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (!provider_content_type_is(in->content_type, TW_FORM)) {
+		snprintf(err, errlen, "Content-Type must be " TW_FORM);
+		return PROVIDER_UNSUPPORTED;
+	}
+	*s = in->body != NULL ? in->body : "";
+	*len = in->body != NULL ? in->body_len : 0;
+	return PROVIDER_OK;
+}
+
+static enum provider_verdict
+tw_params(const struct provider_input *in, struct form *f, char *err,
+    size_t errlen)
+{
+	enum provider_verdict v;
+	const char *s;
+	size_t len;
+	char why[128];
+
+	if ((v = tw_source(in, &s, &len, err, errlen)) != PROVIDER_OK)
+		return v;
+	if (form_parse(f, s, len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "malformed %s: %s",
+		    tw_is_get(in) ? "query string" : "form body", why);
+		return PROVIDER_BAD_REQUEST;
+	}
+	return PROVIDER_OK;
+}
+
+/*
+ * By name, then by value: twilio-python sorts the values of a repeated
+ * name the same way (§2.3, vector C).  Byte order, as strcmp compares
+ * unsigned chars.
+ */
+static int
+tw_field_cmp(const void *a, const void *b)
+{
+	const struct form_field *x = *(const struct form_field *const *)a;
+	const struct form_field *y = *(const struct form_field *const *)b;
+	int c;
+
+	if ((c = strcmp(x->name, y->name)) != 0)
+		return c;
+	return strcmp(x->value, y->value);
+}
+
+/*
+ * Writes Base64(HMAC-SHA1(token, base + path + ["?" + query] + for a POST
+ * every parameter sorted, as name then decoded value)) and a NUL to out.
+ * `params` is NULL for a GET: its parameters are already in the query.
+ * Repeated parameters are all kept, exact duplicates included, where
+ * twilio-python drops exact duplicates: Twilio's messaging webhooks never
+ * repeat a name, and keeping them means no byte of a request goes
+ * unsigned.  Returns 0, or -1 when out of memory or OpenSSL fails.
+ */
+static int
+tw_sign(const char *token, const char *base, const struct provider_input *in,
+    const struct form *params, char out[TW_SIG_LEN + 1])
+{
+	const struct form_field *sorted[FORM_MAX_FIELDS];
+	const char *path = in->path != NULL ? in->path : "";
+	const char *query = in->query != NULL ? in->query : "";
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t baselen, pathlen, querylen, len, used, n = 0;
+	char *buf;
+	int rc = -1;
+
+	baselen = strlen(base);
+	pathlen = strlen(path);
+	querylen = strlen(query);
+	/* public_url "https://h.example/" and path "/v1/sms/tw": one '/'. */
+	if (baselen > 0 && base[baselen - 1] == '/' && path[0] == '/')
+		baselen--;
+	len = baselen + pathlen + (querylen > 0 ? 1 + querylen : 0);
+	if (params != NULL) {
+		n = params->count;
+		for (size_t i = 0; i < n; i++) {
+			sorted[i] = &params->fields[i];
+			len += strlen(sorted[i]->name) +
+			    strlen(sorted[i]->value);
+		}
+		qsort(sorted, n, sizeof(sorted[0]), tw_field_cmp);
+	}
+	if (strlen(token) > INT_MAX || (buf = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(buf, base, baselen);
+	used = baselen;
+	memcpy(buf + used, path, pathlen);
+	used += pathlen;
+	if (querylen > 0) {
+		buf[used++] = '?';
+		memcpy(buf + used, query, querylen);
+		used += querylen;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(sorted[i]->name);
+		size_t vl = strlen(sorted[i]->value);
+
+		memcpy(buf + used, sorted[i]->name, nl);
+		used += nl;
+		memcpy(buf + used, sorted[i]->value, vl);
+		used += vl;
+	}
+	if (HMAC(EVP_sha1(), token, (int)strlen(token), (unsigned char *)buf,
+	    used, mac, &maclen) == NULL || maclen != TW_SHA1_LEN)
+		goto done;
+	if (EVP_EncodeBlock((unsigned char *)out, mac, TW_SHA1_LEN) !=
+	    TW_SIG_LEN)
+		goto done;
+	rc = 0;
+done:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	free(buf);
+	return rc;
+}
+
+static enum provider_verdict
+tw_verify(const struct config_channel *ch, const struct provider_input *in,
+    char *err, size_t errlen)
+{
+	const char *token = config_channel_value(ch, "auth_token");
+	const char *sid = config_channel_value(ch, "account_sid");
+	const char *base = config_channel_value(ch, "public_url");
+	const char *given, *account, *s;
+	char want[TW_SIG_LEN + 1];
+	enum provider_verdict v;
+	struct form f;
+	size_t len;
+
+	/* The config loader requires these; an unset key must not turn
+	 * into an HMAC with an empty key that anyone can compute. */
+	if (token == NULL || token[0] == '\0' || sid == NULL ||
+	    base == NULL) {
+		snprintf(err, errlen, "channel needs account_sid, auth_token "
+		    "and public_url");
+		return PROVIDER_FORBIDDEN;
+	}
+	if ((v = tw_source(in, &s, &len, err, errlen)) != PROVIDER_OK)
+		return v;
+	given = in->header != NULL ?
+	    in->header(in->header_ctx, "X-Twilio-Signature") : NULL;
+	if (given == NULL) {
+		snprintf(err, errlen, "missing X-Twilio-Signature header");
+		return PROVIDER_FORBIDDEN;
+	}
+	if ((v = tw_params(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	if (tw_sign(token, base, in, tw_is_get(in) ? NULL : &f, want) < 0) {
+		snprintf(err, errlen, "cannot compute the signature (out of "
+		    "memory)");
+		v = PROVIDER_FORBIDDEN;
+		goto done;
+	}
+	/* Lengths are public (always 28); the contents are compared in
+	 * constant time. */
+	if (strlen(given) != TW_SIG_LEN ||
+	    CRYPTO_memcmp(given, want, TW_SIG_LEN) != 0) {
+		snprintf(err, errlen, "X-Twilio-Signature does not match: "
+		    "check the channel's auth_token, and that public_url plus "
+		    "this path is the URL configured at Twilio");
+		v = PROVIDER_FORBIDDEN;
+		goto done;
+	}
+	/* A valid signature from another account of ours (same token
+	 * reused) must not land in this channel. */
+	account = form_get(&f, "AccountSid");
+	if (account == NULL || strcmp(account, sid) != 0) {
+		snprintf(err, errlen, "AccountSid is missing or is not this "
+		    "channel's account_sid");
+		v = PROVIDER_FORBIDDEN;
+		goto done;
+	}
+	v = PROVIDER_OK;
+done:
+	OPENSSL_cleanse(want, sizeof(want));
+	form_clear(&f);
+	return v;
+}
+
+/* A bounded, UTF-8-checked copy of one parameter. */
+static bool
+tw_copy(const struct form *f, const char *name, char *out, size_t outlen,
+    bool required, char *err, size_t errlen)
+{
+	const char *v = form_get(f, name);
+	size_t n;
+
+	if (v == NULL) {
+		if (!required) {
+			out[0] = '\0';
+			return true;
+		}
+		snprintf(err, errlen, "missing field %s", name);
+		return false;
+	}
+	n = strlen(v);
+	if (n >= outlen) {
+		snprintf(err, errlen, "field %s is longer than %zu bytes",
+		    name, outlen - 1);
+		return false;
+	}
+	if (!smstext_utf8_valid(v, n)) {
+		snprintf(err, errlen, "field %s is not valid UTF-8", name);
+		return false;
+	}
+	memcpy(out, v, n + 1);
+	return true;
+}
+
+/* §2.1: MessageSid, From, To, Body; old docs say a GET may lack Body. */
+static enum provider_verdict
+tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct sms_message *out, char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	struct form f;
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if ((v = tw_params(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	ok = tw_copy(&f, "MessageSid", out->id, sizeof(out->id), true, err,
+	    errlen) &&
+	    tw_copy(&f, "From", out->from, sizeof(out->from), true, err,
+	    errlen) &&
+	    tw_copy(&f, "To", out->to, sizeof(out->to), true, err, errlen) &&
+	    tw_copy(&f, "Body", out->text, sizeof(out->text), !tw_is_get(in),
+	    err, errlen);
+	form_clear(&f);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	/* The id is the idempotency key; an empty one would merge
+	 * messages. */
+	if (out->id[0] == '\0') {
+		snprintf(err, errlen, "field MessageSid is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (out->from[0] == '\0') {
+		snprintf(err, errlen, "field From is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	return PROVIDER_OK;
+}
+
+/* An empty TwiML response: store, answer nothing to the sender (§2.2). */
+static int
+tw_sms_ack(struct provider_reply *out)
+{
+	static const char twiml[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+	out->content_type = "text/xml";
+	snprintf(out->body, sizeof(out->body), "%s", twiml);
+	return 0;
+}
+
+const struct provider provider_twilio = {
+	.name = "twilio",
+	.keys = tw_keys,
+	.verify = tw_verify,
+	.ussd_parse = NULL,
+	.ussd_format = NULL,
+	.sms_parse = tw_sms_parse,
+	.sms_ack = tw_sms_ack,
+};
