@@ -321,6 +321,59 @@ js_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
+/* A delivery report: {"id", "status": "sent|delivered|failed",
+ * "reason"?}, signed like a message. */
+static enum provider_verdict
+js_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct dlr_report *out, char *err, size_t errlen)
+{
+	static const char *const names[] = { "sent", "delivered", "failed" };
+	static const enum dlr_status statuses[] = { DLR_SENT, DLR_DELIVERED,
+	    DLR_FAILED };
+	json_error_t jerr;
+	json_t *root;
+	char status[16];
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if (!provider_content_type_is(in->content_type, JS_TYPE)) {
+		snprintf(err, errlen, "Content-Type must be " JS_TYPE);
+		return PROVIDER_UNSUPPORTED;
+	}
+	root = in->body == NULL ? NULL : json_loadb(in->body, in->body_len,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		if (root == NULL && in->body != NULL)
+			js_load_error(&jerr, err, errlen);
+		else
+			snprintf(err, errlen, "body must be a JSON object");
+		json_decref(root);
+		return PROVIDER_BAD_REQUEST;
+	}
+	ok = js_copy(root, "id", out->provider_ref, sizeof(out->provider_ref),
+	    true, err, errlen) &&
+	    js_copy(root, "status", status, sizeof(status), true, err,
+	    errlen) &&
+	    js_copy(root, "reason", out->reason, sizeof(out->reason), false,
+	    err, errlen);
+	json_decref(root);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	if (out->provider_ref[0] == '\0') {
+		snprintf(err, errlen, "field id is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(status, names[i]) == 0) {
+			out->status = statuses[i];
+			return PROVIDER_OK;
+		}
+	snprintf(err, errlen, "field status must be sent, delivered or "
+	    "failed");
+	return PROVIDER_BAD_REQUEST;
+}
+
 static int
 js_sms_ack(struct provider_reply *out)
 {
@@ -337,4 +390,5 @@ const struct provider provider_json = {
 	.ussd_format = NULL,
 	.sms_parse = js_sms_parse,
 	.sms_ack = js_sms_ack,
+	.dlr_parse = js_dlr_parse,
 };

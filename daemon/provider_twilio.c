@@ -306,6 +306,55 @@ tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
+/* StatusCallback: MessageSid, MessageStatus, ErrorCode.  Twilio's
+ * states before the network has it all count as sent: a status only
+ * moves forward, so nothing is lost by the coarser word. */
+static enum provider_verdict
+tw_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct dlr_report *out, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum dlr_status status;
+	} statuses[] = {
+		{ "queued", DLR_SENT }, { "accepted", DLR_SENT },
+		{ "scheduled", DLR_SENT }, { "sending", DLR_SENT },
+		{ "sent", DLR_SENT }, { "delivered", DLR_DELIVERED },
+		{ "read", DLR_DELIVERED }, { "undelivered", DLR_FAILED },
+		{ "failed", DLR_FAILED }, { "canceled", DLR_FAILED },
+	};
+	enum provider_verdict v;
+	char status[32];
+	struct form f;
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if ((v = tw_params(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	ok = tw_copy(&f, "MessageSid", out->provider_ref,
+	    sizeof(out->provider_ref), true, err, errlen) &&
+	    tw_copy(&f, "MessageStatus", status, sizeof(status), true, err,
+	    errlen) &&
+	    tw_copy(&f, "ErrorCode", out->reason, sizeof(out->reason), false,
+	    err, errlen);
+	form_clear(&f);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	if (out->provider_ref[0] == '\0') {
+		snprintf(err, errlen, "field MessageSid is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(status, statuses[i].name) == 0) {
+			out->status = statuses[i].status;
+			return PROVIDER_OK;
+		}
+	snprintf(err, errlen, "field MessageStatus is not a Twilio message "
+	    "status");
+	return PROVIDER_BAD_REQUEST;
+}
+
 /* An empty TwiML response: store, answer nothing to the sender (§2.2). */
 static int
 tw_sms_ack(struct provider_reply *out)
@@ -326,4 +375,5 @@ const struct provider provider_twilio = {
 	.ussd_format = NULL,
 	.sms_parse = tw_sms_parse,
 	.sms_ack = tw_sms_ack,
+	.dlr_parse = tw_dlr_parse,
 };

@@ -66,6 +66,27 @@ class SignedProviders(DaemonTestCase):
         self.assertEqual(len(rows), 1)
         self.assertEqual((rows[0]["body"], rows[0]["msisdn"]), (TEXT, PHONE))
 
+    def test_twilio_status_callback_updates_the_message(self):
+        params = {"MessageSid": "SMdlr1", "MessageStatus": "delivered",
+                  "AccountSid": TW_SID, "To": PHONE, "ApiVersion":
+                  "2010-04-01"}
+        sig = self.twilio_signature("/v1/dlr/tw", params)
+        r = self.daemon.request(
+            "POST", "/v1/dlr/tw", urllib.parse.urlencode(params).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded",
+             "X-Twilio-Signature": sig})
+        self.assertEqual(r.status, 200, r.body)
+        r = self.daemon.request(
+            "POST", "/v1/dlr/tw", urllib.parse.urlencode(params).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded",
+             "X-Twilio-Signature": self.twilio_signature(
+                 "/v1/dlr/tw", params, "wrong")})
+        self.assertEqual(r.status, 403)
+        self.assertEqual(self.daemon.rows(
+            "SELECT channel, provider_ref, status FROM delivery_reports"),
+            [{"channel": "tw", "provider_ref": "SMdlr1",
+              "status": "delivered"}])
+
     def test_twilio_bad_signature_is_403_and_stores_nothing(self):
         self.assertEqual(self.twilio("SM" + "2" * 32,
                                      token="wrong").status, 403)
@@ -112,6 +133,25 @@ class SignedProviders(DaemonTestCase):
                                 {"Content-Type": "application/json"})
         self.assertEqual(r.status, 403)
         self.assertEqual(self.daemon.rows("SELECT * FROM inbound"), [])
+
+    def test_json_delivery_report_is_signed_and_recorded(self):
+        body = json.dumps({"id": "out-9", "status": "failed",
+                           "reason": "absent subscriber"}).encode()
+        t = int(time.time())
+        mac = hmac.new(JSON_SECRET.encode(), str(t).encode() + b"." + body,
+                       hashlib.sha256).hexdigest()
+        r = self.daemon.request("POST", "/v1/dlr/js", body, {
+            "Content-Type": "application/json",
+            "X-Hotline-Signature": "t=%d,v1=%s" % (t, mac)})
+        self.assertEqual(r.status, 200, r.body)
+        r = self.daemon.request("POST", "/v1/dlr/js", body, {
+            "Content-Type": "application/json",
+            "X-Hotline-Signature": "t=%d,v1=%s" % (t, "0" * 64)})
+        self.assertEqual(r.status, 403)
+        self.assertEqual(self.daemon.rows(
+            "SELECT provider_ref, status, reason FROM delivery_reports"),
+            [{"provider_ref": "out-9", "status": "failed",
+              "reason": "absent subscriber"}])
 
     def test_json_malformed_body_is_400_naming_the_field(self):
         r = self.signed_json(None, raw=b'{"id": "a", "from": "+84912345678"}')
