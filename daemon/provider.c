@@ -11,6 +11,9 @@ static const struct provider *const providers[] = {
 	&provider_console,
 	&provider_africastalking,
 	&provider_twilio,
+	&provider_vonage,
+	&provider_vcom,
+	&provider_esms,
 	&provider_json,
 };
 

@@ -130,8 +130,11 @@ struct provider {
 /* The adapters (provider_NAME.c each). */
 extern const struct provider provider_africastalking;
 extern const struct provider provider_console;
+extern const struct provider provider_esms;
 extern const struct provider provider_json;
 extern const struct provider provider_twilio;
+extern const struct provider provider_vcom;
+extern const struct provider provider_vonage;
 
 /* The adapter named `name`, or NULL. */
 const struct provider *provider_find(const char *name);

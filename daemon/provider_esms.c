@@ -1,0 +1,315 @@
+/*
+ * eSMS.vn (VIHAT) short-code MO, reference/aggregators.md §4.1: an HTTP
+ * GET ?sender=&content=&serviceNumber=&keyword=&sign=&cpid=&smsid=
+ * &receiverTime=, signed with sign = MD5(cpid + smsid + content +
+ * receiverTime + private_key) over the decoded values.
+ *
+ * The form of sign: the doc's prose says MD5, its sample code
+ * Base64-encodes the raw 16-byte digest (24 characters).  Both the Base64
+ * form and the 32-digit hex form are accepted, hex in either case: "MD5"
+ * alone usually means hex, and a .NET sender (eSMS's API is WCF) writes
+ * hex as "x2" or "X2".  The two cannot be confused (24 and 32
+ * characters), and a second candidate gives a forger nothing usable.
+ * A Base64 '+' sent without %-escaping reaches us as a space after
+ * query decoding; Base64 has no spaces, so a space is read back as '+'.
+ *
+ * The sign covers neither sender nor serviceNumber: whoever reads one
+ * genuine request in transit can resend it from another sender, so the
+ * URL must be https; a resent copy keeps its smsid, the idempotency key.
+ * receiverTime is not compared with our clock: §4.1 states no window.
+ */
+#include "provider.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "form.h"
+#include "privacy.h"
+#include "smstext.h"
+
+#define ES_MD5_LEN 16
+/* Base64 of 16 bytes: 24 characters with "==". */
+#define ES_B64_LEN 24
+#define ES_HEX_LEN (2 * ES_MD5_LEN)
+
+/* api_key, secret_key and brandname are for sending; cpid and
+ * private_key for checking what eSMS sends us. */
+static const struct provider_key es_keys[] = {
+	{ "api_key", PROVIDER_KEY_SECRET, true },
+	{ "secret_key", PROVIDER_KEY_SECRET, true },
+	{ "brandname", PROVIDER_KEY_STRING, false },
+	{ "cpid", PROVIDER_KEY_STRING, true },
+	{ "private_key", PROVIDER_KEY_SECRET, true },
+	{ NULL, PROVIDER_KEY_STRING, false },
+};
+
+/* The names eSMS sends: an error may name these, never another. */
+static const char *const es_names[] = {
+	"sender", "content", "serviceNumber", "keyword", "sign", "cpid",
+	"smsid", "receiverTime",
+};
+
+/*
+ * The query string.  A name given twice is refused: the sign and the
+ * parser could otherwise read different values.  On success the caller
+ * clears f.
+ */
+static enum provider_verdict
+es_query(const struct provider_input *in, struct form *f, char *err,
+    size_t errlen)
+{
+	const char *q = in->query != NULL ? in->query : "";
+	char why[128];
+
+	if (in->method != NULL && strcmp(in->method, "POST") == 0) {
+		snprintf(err, errlen, "eSMS sends MO messages as a GET with a "
+		    "query string, not a request body");
+		return PROVIDER_UNSUPPORTED;
+	}
+	if (in->method == NULL || strcmp(in->method, "GET") != 0) {
+		snprintf(err, errlen, "method must be GET");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (form_parse(f, q, strlen(q), why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "malformed query string: %s", why);
+		return PROVIDER_BAD_REQUEST;
+	}
+	for (size_t i = 0; i < f->count; i++)
+		for (size_t j = i + 1; j < f->count; j++) {
+			const char *name = f->fields[i].name;
+			const char *known = "(unknown)";
+
+			if (strcmp(name, f->fields[j].name) != 0)
+				continue;
+			for (size_t k = 0; k < sizeof(es_names) /
+			    sizeof(es_names[0]); k++)
+				if (strcmp(name, es_names[k]) == 0)
+					known = es_names[k];
+			snprintf(err, errlen, "parameter %s appears more than "
+			    "once", known);
+			form_clear(f);
+			return PROVIDER_BAD_REQUEST;
+		}
+	return PROVIDER_OK;
+}
+
+static const char *
+es_required(const struct form *f, const char *name, char *err, size_t errlen)
+{
+	const char *v = form_get(f, name);
+
+	if (v == NULL)
+		snprintf(err, errlen, "missing field %s", name);
+	return v;
+}
+
+/*
+ * MD5(cpid + smsid + content + receiverTime + private_key) as Base64 and
+ * as lowercase hex.  Returns 0, or -1 when OpenSSL fails.
+ */
+static int
+es_sign(const char *const parts[5], char b64[ES_B64_LEN + 1],
+    char hex[ES_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	bool ok;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1;
+	for (size_t i = 0; ok && i < 5; i++)
+		ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i])) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
+	    mdlen == ES_MD5_LEN;
+	EVP_MD_CTX_free(ctx);
+	if (ok && EVP_EncodeBlock((unsigned char *)b64, md, ES_MD5_LEN) !=
+	    ES_B64_LEN)
+		ok = false;
+	if (ok) {
+		for (size_t i = 0; i < ES_MD5_LEN; i++) {
+			hex[2 * i] = digits[md[i] >> 4];
+			hex[2 * i + 1] = digits[md[i] & 0xf];
+		}
+		hex[ES_HEX_LEN] = '\0';
+	}
+	OPENSSL_cleanse(md, sizeof(md));
+	return ok ? 0 : -1;
+}
+
+static enum provider_verdict
+es_check(const struct config_channel *ch, const struct form *f, char *err,
+    size_t errlen)
+{
+	const char *key = config_channel_value(ch, "private_key");
+	const char *mine = config_channel_value(ch, "cpid");
+	const char *sign, *cpid, *smsid, *content, *when;
+	char b64[ES_B64_LEN + 1], hex[ES_HEX_LEN + 1];
+	char as_b64[ES_HEX_LEN + 1], as_hex[ES_HEX_LEN + 1];
+	size_t n;
+	bool match;
+
+	/* An unset key must not become a sign anyone can compute. */
+	if (key == NULL || key[0] == '\0') {
+		snprintf(err, errlen, "channel needs a private_key");
+		return PROVIDER_FORBIDDEN;
+	}
+	if (mine == NULL || mine[0] == '\0') {
+		snprintf(err, errlen, "channel needs a cpid");
+		return PROVIDER_FORBIDDEN;
+	}
+	if ((sign = form_get(f, "sign")) == NULL) {
+		snprintf(err, errlen, "missing field sign");
+		return PROVIDER_FORBIDDEN;
+	}
+	if ((cpid = es_required(f, "cpid", err, errlen)) == NULL ||
+	    (smsid = es_required(f, "smsid", err, errlen)) == NULL ||
+	    (content = es_required(f, "content", err, errlen)) == NULL ||
+	    (when = es_required(f, "receiverTime", err, errlen)) == NULL)
+		return PROVIDER_BAD_REQUEST;
+	if (strcmp(cpid, mine) != 0) {
+		snprintf(err, errlen, "cpid is not this channel's cpid");
+		return PROVIDER_FORBIDDEN;
+	}
+	/* Longer than either form: compared as "", which never matches. */
+	n = strnlen(sign, ES_HEX_LEN + 1);
+	if (n > ES_HEX_LEN)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		as_b64[i] = sign[i] == ' ' ? '+' : sign[i];
+		as_hex[i] = sign[i] >= 'A' && sign[i] <= 'F' ?
+		    (char)(sign[i] - 'A' + 'a') : sign[i];
+	}
+	as_b64[n] = as_hex[n] = '\0';
+	if (es_sign((const char *const[]){ cpid, smsid, content, when, key },
+	    b64, hex) < 0) {
+		snprintf(err, errlen, "cannot compute the sign (out of "
+		    "memory)");
+		return PROVIDER_FORBIDDEN;
+	}
+	match = privacy_equal(as_b64, b64) | privacy_equal(as_hex, hex);
+	OPENSSL_cleanse(b64, sizeof(b64));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	if (!match) {
+		snprintf(err, errlen, "sign does not match: check the "
+		    "channel's private_key");
+		return PROVIDER_FORBIDDEN;
+	}
+	return PROVIDER_OK;
+}
+
+static enum provider_verdict
+es_verify(const struct config_channel *ch, const struct provider_input *in,
+    char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	struct form f;
+
+	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	v = es_check(ch, &f, err, errlen);
+	form_clear(&f);
+	return v;
+}
+
+static bool
+copy_field(const struct form *f, const char *name, char *out, size_t outlen,
+    bool required, char *err, size_t errlen)
+{
+	const char *v = form_get(f, name);
+	size_t n;
+
+	if (v == NULL) {
+		if (!required) {
+			out[0] = '\0';
+			return true;
+		}
+		snprintf(err, errlen, "missing field %s", name);
+		return false;
+	}
+	n = strlen(v);
+	if (n >= outlen) {
+		snprintf(err, errlen, "field %s is longer than %zu bytes",
+		    name, outlen - 1);
+		return false;
+	}
+	if (!smstext_utf8_valid(v, n)) {
+		snprintf(err, errlen, "field %s is not valid UTF-8", name);
+		return false;
+	}
+	memcpy(out, v, n + 1);
+	return true;
+}
+
+/* smsid is the idempotency key; sender is 84-prefixed; receiverTime is
+ * yyyyMMddhhmmss as sent.  keyword is not needed. */
+static enum provider_verdict
+es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct sms_message *out, char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	struct form f;
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	ok = copy_field(&f, "smsid", out->id, sizeof(out->id), true, err,
+	    errlen) &&
+	    copy_field(&f, "sender", out->from, sizeof(out->from), true, err,
+	    errlen) &&
+	    copy_field(&f, "serviceNumber", out->to, sizeof(out->to), false,
+	    err, errlen) &&
+	    copy_field(&f, "content", out->text, sizeof(out->text), true, err,
+	    errlen) &&
+	    copy_field(&f, "receiverTime", out->received_at,
+	    sizeof(out->received_at), false, err, errlen);
+	form_clear(&f);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	/* The id is the idempotency key; an empty one would merge
+	 * messages. */
+	if (out->id[0] == '\0') {
+		snprintf(err, errlen, "field smsid is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (out->from[0] == '\0') {
+		snprintf(err, errlen, "field sender is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	return PROVIDER_OK;
+}
+
+/*
+ * §4.1 shows <ClientResponse><Message>reply</Message><Smsid>…</Smsid>
+ * <Receiver>…</Receiver></ClientResponse>.  sms_ack sees no message, so
+ * Smsid and Receiver cannot be filled in; they are left out rather than
+ * sent empty or wrong.  The Message is empty: no reply text rides on
+ * the acknowledgement; any answer goes out later as its own MT.
+ */
+static int
+es_sms_ack(struct provider_reply *out)
+{
+	out->content_type = "text/xml";
+	snprintf(out->body, sizeof(out->body),
+	    "<ClientResponse><Message></Message></ClientResponse>");
+	return 0;
+}
+
+const struct provider provider_esms = {
+	.name = "esms",
+	.keys = es_keys,
+	.verify = es_verify,
+	.ussd_parse = NULL,
+	.ussd_format = NULL,
+	.sms_parse = es_sms_parse,
+	.sms_ack = es_sms_ack,
+	.dlr_parse = NULL,
+};

@@ -1,0 +1,317 @@
+/*
+ * V-COM short-code MO push, reference/aggregators.md §4.3: a JSON POST
+ * {type, client_id, request_id, service_id, command_code, message, telco,
+ * phone, time, checksum}, where checksum is Base64(SHA-256(client_id .
+ * request_id . phone . secure_key . time)), the raw 32-byte digest, over
+ * the values as sent.
+ *
+ * What the checksum does not cover: message, service_id, command_code,
+ * type and telco.  Whoever reads one genuine push in transit can resend
+ * it with another message, so the URL must be https.  A resent copy of a
+ * stored push carries the same request_id, the idempotency key, and is
+ * dropped as a duplicate.  `time` is not compared with our clock: §4.3
+ * states no window, and V-COM retries a push twice, 20 s apart, without
+ * saying whether it signs a retry afresh; a window of our own could
+ * refuse genuine retries.
+ */
+#include "provider.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "privacy.h"
+#include "smstext.h"
+
+#define VC_JSON "application/json"
+#define VC_SHA256_LEN 32
+/* Base64 of 32 bytes: 44 characters with one '='. */
+#define VC_B64_LEN 44
+
+/* service_id is the short code an MT reply is sent from; an inbound
+ * push for another of the account's codes is still taken (its
+ * service_id becomes the message's `to`), not refused and lost. */
+static const struct provider_key vc_keys[] = {
+	{ "client_id", PROVIDER_KEY_STRING, true },
+	{ "secure_key", PROVIDER_KEY_SECRET, true },
+	{ "service_id", PROVIDER_KEY_STRING, false },
+	{ NULL, PROVIDER_KEY_STRING, false },
+};
+
+/*
+ * The body as a JSON object.  Returns PROVIDER_OK with *root set (the
+ * caller decrefs it), or a verdict with a reason.
+ */
+static enum provider_verdict
+vc_load(const struct provider_input *in, json_t **root, char *err,
+    size_t errlen)
+{
+	json_error_t jerr;
+
+	*root = NULL;
+	if (in->method == NULL || strcmp(in->method, "POST") != 0) {
+		snprintf(err, errlen, "method must be POST: V-COM pushes MO "
+		    "messages as a JSON POST");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (!provider_content_type_is(in->content_type, VC_JSON)) {
+		snprintf(err, errlen, "Content-Type must be " VC_JSON);
+		return PROVIDER_UNSUPPORTED;
+	}
+	if (in->body == NULL || in->body_len == 0) {
+		snprintf(err, errlen, "empty body: expected a JSON object");
+		return PROVIDER_BAD_REQUEST;
+	}
+	*root = json_loadb(in->body, in->body_len,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (*root == NULL) {
+		/* Jansson's text may quote the input: never passed on. */
+		if (json_error_code(&jerr) == json_error_duplicate_key)
+			snprintf(err, errlen, "duplicate key in the JSON body");
+		else
+			snprintf(err, errlen, "body is not valid JSON "
+			    "(line %d, column %d)", jerr.line, jerr.column);
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (!json_is_object(*root)) {
+		json_decref(*root);
+		*root = NULL;
+		snprintf(err, errlen, "body must be a JSON object");
+		return PROVIDER_BAD_REQUEST;
+	}
+	return PROVIDER_OK;
+}
+
+/*
+ * A bounded, NUL-free, UTF-8-checked copy of one member.  An integer is
+ * taken as its decimal digits: the doc writes the checksum input with
+ * PHP's `.`, which concatenates an integer that way, and request_id and
+ * time look numeric.  null is as good as absent.
+ */
+static bool
+vc_field(const json_t *root, const char *name, char *out, size_t outlen,
+    bool required, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(root, name);
+	const char *s;
+	size_t n;
+	int w;
+
+	if (v == NULL || json_is_null(v)) {
+		if (!required) {
+			out[0] = '\0';
+			return true;
+		}
+		snprintf(err, errlen, "missing field %s", name);
+		return false;
+	}
+	if (json_is_integer(v)) {
+		w = snprintf(out, outlen, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		if (w < 0 || (size_t)w >= outlen) {
+			snprintf(err, errlen, "field %s is longer than %zu "
+			    "bytes", name, outlen - 1);
+			return false;
+		}
+		return true;
+	}
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "field %s must be a string", name);
+		return false;
+	}
+	s = json_string_value(v);
+	n = json_string_length(v);
+	/* Loaded with JSON_ALLOW_NUL so that this, not Jansson, refuses a
+	 * \u0000 and can name the field. */
+	if (strlen(s) != n) {
+		snprintf(err, errlen, "field %s contains a NUL character",
+		    name);
+		return false;
+	}
+	if (n >= outlen) {
+		snprintf(err, errlen, "field %s is longer than %zu bytes",
+		    name, outlen - 1);
+		return false;
+	}
+	if (!smstext_utf8_valid(s, n)) {
+		snprintf(err, errlen, "field %s is not valid UTF-8", name);
+		return false;
+	}
+	memcpy(out, s, n + 1);
+	return true;
+}
+
+/*
+ * Base64(SHA-256(client_id . request_id . phone . secure_key . time))
+ * into out.  Returns 0, or -1 when OpenSSL fails.
+ */
+static int
+vc_checksum(const char *client_id, const char *request_id,
+    const char *phone, const char *secure_key, const char *time_sent,
+    char out[VC_B64_LEN + 1])
+{
+	const char *parts[] = { client_id, request_id, phone, secure_key,
+	    time_sent };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	bool ok;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	for (size_t i = 0; ok && i < sizeof(parts) / sizeof(parts[0]); i++)
+		ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i])) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
+	    mdlen == VC_SHA256_LEN;
+	EVP_MD_CTX_free(ctx);
+	if (ok && EVP_EncodeBlock((unsigned char *)out, md, VC_SHA256_LEN) !=
+	    VC_B64_LEN)
+		ok = false;
+	OPENSSL_cleanse(md, sizeof(md));
+	return ok ? 0 : -1;
+}
+
+static enum provider_verdict
+vc_check(const struct config_channel *ch, const json_t *root, char *err,
+    size_t errlen)
+{
+	const char *secure_key = config_channel_value(ch, "secure_key");
+	const char *mine = config_channel_value(ch, "client_id");
+	char client_id[128], request_id[128], phone[40], time_sent[40];
+	char want[VC_B64_LEN + 1];
+	const json_t *given;
+	bool match;
+
+	/* An unset key must not become a checksum anyone can compute. */
+	if (secure_key == NULL || secure_key[0] == '\0') {
+		snprintf(err, errlen, "channel needs a secure_key");
+		return PROVIDER_FORBIDDEN;
+	}
+	if (mine == NULL || mine[0] == '\0') {
+		snprintf(err, errlen, "channel needs a client_id");
+		return PROVIDER_FORBIDDEN;
+	}
+	given = json_object_get(root, "checksum");
+	if (given == NULL || json_is_null(given)) {
+		snprintf(err, errlen, "missing field checksum");
+		return PROVIDER_FORBIDDEN;
+	}
+	if (!json_is_string(given)) {
+		snprintf(err, errlen, "field checksum must be a string");
+		return PROVIDER_FORBIDDEN;
+	}
+	if (!vc_field(root, "client_id", client_id, sizeof(client_id), true,
+	    err, errlen) ||
+	    !vc_field(root, "request_id", request_id, sizeof(request_id),
+	    true, err, errlen) ||
+	    !vc_field(root, "phone", phone, sizeof(phone), true, err,
+	    errlen) ||
+	    !vc_field(root, "time", time_sent, sizeof(time_sent), true, err,
+	    errlen))
+		return PROVIDER_BAD_REQUEST;
+	if (strcmp(client_id, mine) != 0) {
+		snprintf(err, errlen, "client_id is not this channel's "
+		    "client_id");
+		return PROVIDER_FORBIDDEN;
+	}
+	if (vc_checksum(client_id, request_id, phone, secure_key, time_sent,
+	    want) < 0) {
+		snprintf(err, errlen, "cannot compute the checksum (out of "
+		    "memory)");
+		return PROVIDER_FORBIDDEN;
+	}
+	/* privacy_equal stops at a \u0000: refuse one, or a genuine
+	 * checksum with bytes after a NUL would pass. */
+	match = strlen(json_string_value(given)) == json_string_length(given) &&
+	    privacy_equal(json_string_value(given), want);
+	OPENSSL_cleanse(want, sizeof(want));
+	if (!match) {
+		snprintf(err, errlen, "checksum does not match: check the "
+		    "channel's secure_key");
+		return PROVIDER_FORBIDDEN;
+	}
+	return PROVIDER_OK;
+}
+
+static enum provider_verdict
+vc_verify(const struct config_channel *ch, const struct provider_input *in,
+    char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	json_t *root;
+
+	if ((v = vc_load(in, &root, err, errlen)) != PROVIDER_OK)
+		return v;
+	v = vc_check(ch, root, err, errlen);
+	json_decref(root);
+	return v;
+}
+
+/*
+ * request_id is the idempotency key (a `recovery` push repeats a `new`
+ * one's); phone is 84-prefixed; service_id is the short code.
+ * command_code, telco and type are not needed.
+ */
+static enum provider_verdict
+vc_sms_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct sms_message *out, char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	json_t *root;
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if ((v = vc_load(in, &root, err, errlen)) != PROVIDER_OK)
+		return v;
+	ok = vc_field(root, "request_id", out->id, sizeof(out->id), true,
+	    err, errlen) &&
+	    vc_field(root, "phone", out->from, sizeof(out->from), true, err,
+	    errlen) &&
+	    vc_field(root, "service_id", out->to, sizeof(out->to), false,
+	    err, errlen) &&
+	    vc_field(root, "message", out->text, sizeof(out->text), true,
+	    err, errlen) &&
+	    vc_field(root, "time", out->received_at,
+	    sizeof(out->received_at), false, err, errlen);
+	json_decref(root);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	/* The id is the idempotency key; an empty one would merge
+	 * messages. */
+	if (out->id[0] == '\0') {
+		snprintf(err, errlen, "field request_id is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (out->from[0] == '\0') {
+		snprintf(err, errlen, "field phone is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	return PROVIDER_OK;
+}
+
+/* §4.3: HTTP 200 with this body, or V-COM retries twice. */
+static int
+vc_sms_ack(struct provider_reply *out)
+{
+	out->content_type = "application/json";
+	snprintf(out->body, sizeof(out->body), "{\"data\":{\"code\":200,"
+	    "\"status\":\"success\",\"message\":\"\"}}");
+	return 0;
+}
+
+const struct provider provider_vcom = {
+	.name = "vcom",
+	.keys = vc_keys,
+	.verify = vc_verify,
+	.ussd_parse = NULL,
+	.ussd_format = NULL,
+	.sms_parse = vc_sms_parse,
+	.sms_ack = vc_sms_ack,
+	.dlr_parse = NULL,
+};
