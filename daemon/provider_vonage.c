@@ -75,6 +75,8 @@ static const char *const vg_names[] = {
 	"msisdn", "to", "messageId", "text", "type", "keyword",
 	"message-timestamp", "timestamp", "nonce", "sig", "concat",
 	"concat-ref", "concat-total", "concat-part", "data", "udh",
+	/* delivery receipts (§3.1) */
+	"status", "err-code", "network-code", "price", "scts", "client-ref",
 };
 
 /* The dashboard's "MD5 hash", "MD5 HMAC" … "SHA-512 HMAC", spelled as the
@@ -659,6 +661,52 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
+/* Delivery receipt: messageId, status, err-code.  "unknown" tells
+ * nothing new, so it counts as sent, which never moves a status back. */
+static enum provider_verdict
+vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct dlr_report *out, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum dlr_status status;
+	} statuses[] = {
+		{ "accepted", DLR_SENT }, { "buffered", DLR_SENT },
+		{ "unknown", DLR_SENT }, { "delivered", DLR_DELIVERED },
+		{ "expired", DLR_FAILED }, { "failed", DLR_FAILED },
+		{ "rejected", DLR_FAILED },
+	};
+	enum provider_verdict v;
+	struct vg_params p;
+	char status[32];
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if ((v = vg_params_load(in, &p, err, errlen)) != PROVIDER_OK)
+		return v;
+	ok = copy_field(&p.form, "messageId", out->provider_ref,
+	    sizeof(out->provider_ref), true, err, errlen) &&
+	    copy_field(&p.form, "status", status, sizeof(status), true, err,
+	    errlen) &&
+	    copy_field(&p.form, "err-code", out->reason, sizeof(out->reason),
+	    false, err, errlen);
+	vg_params_clear(&p);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	if (out->provider_ref[0] == '\0') {
+		snprintf(err, errlen, "field messageId is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(status, statuses[i].name) == 0) {
+			out->status = statuses[i].status;
+			return PROVIDER_OK;
+		}
+	snprintf(err, errlen, "field status is not a Vonage receipt status");
+	return PROVIDER_BAD_REQUEST;
+}
+
 /* Vonage wants a 200 (or 204); anything else is re-sent for 24 h. */
 static int
 vg_sms_ack(struct provider_reply *out)
@@ -676,5 +724,5 @@ const struct provider provider_vonage = {
 	.ussd_format = NULL,
 	.sms_parse = vg_sms_parse,
 	.sms_ack = vg_sms_ack,
-	.dlr_parse = NULL,
+	.dlr_parse = vg_dlr_parse,
 };

@@ -105,6 +105,19 @@ class VietnameseAndVonage(DaemonTestCase):
         self.assertEqual(r.status, 403)
         self.assertEqual(len(self.inbound("vns")), 1)
 
+    def test_vonage_delivery_receipt_is_recorded(self):
+        q = urllib.parse.urlencode({
+            "msisdn": PHONE[1:], "to": "HOTLINE", "network-code": "45204",
+            "messageId": "0D0000001", "price": "0.03", "status": "failed",
+            "scts": "2611290300", "err-code": "6",
+            "message-timestamp": "2026-11-29 03:00:00"})
+        r = self.daemon.request("GET", "/v1/dlr/vn?" + q)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.daemon.rows(
+            "SELECT provider_ref, status, reason FROM delivery_reports"),
+            [{"provider_ref": "0D0000001", "status": "failed",
+              "reason": "6"}])
+
     # V-COM ------------------------------------------------------------
 
     def vcom(self, request_id, key=VC_KEY, client="hotline"):
