@@ -157,17 +157,14 @@ keyword_name(enum menu_keyword k)
 
 /* Queue a reply unless the sender floods and already had one lately. */
 static int
-queue_reply(struct store *st, const struct pending *p, const char *text,
-    const char *purpose)
+queue_reply(struct store *st, const struct pending *p, bool flood,
+    const char *text, const char *purpose)
 {
-	int64_t recent = 0, replies = 0;
+	int64_t replies = 0;
 
 	if (text == NULL || *text == '\0')
 		return 0;
-	if (store_inbound_recent(st, p->msisdn, CONVERSATION_FLOOD_WINDOW,
-	    &recent) < 0)
-		return -1;
-	if (recent > CONVERSATION_FLOOD_MESSAGES) {
+	if (flood) {
 		if (store_outbound_recent(st, p->msisdn, purpose,
 		    CONVERSATION_REPLY_INTERVAL, &replies) < 0)
 			return -1;
@@ -209,7 +206,8 @@ process_one(struct store *st, const struct config *cfg,
 	const struct menu *menu = cfg->menu;
 	enum menu_keyword kw;
 	struct menu_state ms;
-	bool opted_out, confirmed, fresh = false, ended = false;
+	bool opted_out, confirmed, fresh = false, ended = false, flood;
+	int64_t recent = 0;
 	char *saved = NULL, *dump;
 	char page[PAGE_SIZE];
 	int rc = -1;
@@ -219,6 +217,14 @@ process_one(struct store *st, const struct config *cfg,
 		return store_inbound_mark_processed(st, p->id);
 	opts.fold_vietnamese = ch->fold_vietnamese;
 	kw = menu_match_keyword(menu, p->body);
+	/* A flood is kept in full and flagged for counsellors; only the
+	 * automatic replies to it are held back. */
+	if (store_inbound_recent(st, p->msisdn, CONVERSATION_FLOOD_WINDOW,
+	    &recent) < 0)
+		goto out;
+	flood = recent > CONVERSATION_FLOOD_MESSAGES;
+	if (flood && store_inbound_flag(st, p->id, STORE_INBOUND_FLOOD) < 0)
+		goto out;
 	if (store_optout_get(st, p->msisdn, &opted_out, &confirmed) < 0 ||
 	    store_sms_session_get(st, p->channel, p->caller,
 	    CONVERSATION_IDLE_SECONDS, &saved) < 0)
@@ -236,7 +242,7 @@ process_one(struct store *st, const struct config *cfg,
 		if (store_optout_set(st, p->msisdn, p->caller, true) < 0)
 			goto out;
 		/* One confirmation, ever: a second STOP gets silence. */
-		if (!confirmed && (queue_reply(st, p, menu_string(menu,
+		if (!confirmed && (queue_reply(st, p, flood, menu_string(menu,
 		    "opted_out", &ms), "opt_out_confirmation") < 0 ||
 		    store_optout_confirmed(st, p->msisdn) < 0))
 			goto out;
@@ -244,8 +250,8 @@ process_one(struct store *st, const struct config *cfg,
 		break;
 	case MENU_KEYWORD_OPT_IN:
 		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
-		    queue_reply(st, p, menu_string(menu, "opted_in", &ms),
-		    "reply") < 0)
+		    queue_reply(st, p, flood, menu_string(menu, "opted_in",
+		    &ms), "reply") < 0)
 			goto out;
 		ended = true;
 		break;
@@ -286,7 +292,7 @@ process_one(struct store *st, const struct config *cfg,
 	if (kw != MENU_KEYWORD_OPT_OUT && kw != MENU_KEYWORD_OPT_IN &&
 	    !opted_out) {
 		if (menu_render(menu, &ms, &opts, page, sizeof(page)) < 0 ||
-		    queue_reply(st, p, page, "reply") < 0)
+		    queue_reply(st, p, flood, page, "reply") < 0)
 			goto out;
 	}
 	if ((dump = state_dump(&ms)) == NULL)

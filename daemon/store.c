@@ -160,6 +160,7 @@ enum stmt {
 	STMT_INBOUND_UNPROCESSED,
 	STMT_INBOUND_PROCESSED,
 	STMT_INBOUND_RECENT,
+	STMT_INBOUND_FLAG,
 	STMT_SMS_SESSION_GET,
 	STMT_SMS_SESSION_PUT,
 	STMT_OPTOUT_GET,
@@ -247,6 +248,8 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_INBOUND_RECENT] = "SELECT count(*) FROM inbound WHERE "
 	    "msisdn = ?1 AND stored_at > strftime('%Y-%m-%dT%H:%M:%SZ', "
 	    "'now', '-' || ?2 || ' seconds')",
+	[STMT_INBOUND_FLAG] = "UPDATE inbound SET flags = flags | ?2 WHERE "
+	    "id = ?1",
 	[STMT_SMS_SESSION_GET] = "SELECT state FROM sessions WHERE "
 	    "channel = ?1 AND session_id = ?2 AND ended_at IS NULL AND "
 	    "updated_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 "
@@ -849,6 +852,14 @@ store_inbound_recent(struct store *st, const char *msisdn, unsigned seconds,
 	bind_text(s, 1, msisdn);
 	sqlite3_bind_int(s, 2, (int)seconds);
 	return count_query(s, count);
+}
+
+int
+store_inbound_flag(struct store *st, int64_t id, int flags)
+{
+	sqlite3_bind_int64(st->stmt[STMT_INBOUND_FLAG], 1, id);
+	sqlite3_bind_int(st->stmt[STMT_INBOUND_FLAG], 2, flags);
+	return step_done(st, st->stmt[STMT_INBOUND_FLAG]);
 }
 
 static void

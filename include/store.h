@@ -160,6 +160,9 @@ int store_inbound_unprocessed(struct store *store, size_t limit,
 
 /* In a transaction: */
 int store_inbound_mark_processed(struct store *store, int64_t id);
+/* Flags on an inbound row, for counsellors. */
+#define STORE_INBOUND_FLOOD 1     /* part of a flood from its sender */
+int store_inbound_flag(struct store *store, int64_t id, int flags);
 /* Messages from msisdn stored within the last `seconds` (flood check). */
 int store_inbound_recent(struct store *store, const char *msisdn,
     unsigned seconds, int64_t *count);

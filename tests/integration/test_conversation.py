@@ -102,6 +102,9 @@ class Conversation(DaemonTestCase):
             self.text("help %d" % i)
         self.assertEqual(len(self.daemon.rows("SELECT * FROM inbound")), 25)
         self.assertLessEqual(len(self.replies()), 12)
+        flagged = self.daemon.rows("SELECT count(*) AS n FROM inbound "
+                                   "WHERE flags & 1")[0]["n"]
+        self.assertGreaterEqual(flagged, 14)
 
     def test_messages_left_unprocessed_by_a_crash_are_processed_at_start(self):
         self.daemon.stop()
