@@ -735,7 +735,9 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 {
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
-	    "alerts", NULL };
+	    "alerts", "sms", NULL };
+	static const char *const sms_keys[] = { "session_idle_seconds",
+	    "auto_reply_interval_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const queue_keys[] = { "lease_seconds",
 	    "max_attempts", NULL };
@@ -803,6 +805,20 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 			    &cfg->lease_seconds);
 			get_uint(ld, "queue", v, "max_attempts", 1, 100,
 			    &cfg->max_attempts);
+		}
+	}
+
+	cfg->sms_idle_seconds = 30 * 60;
+	cfg->sms_reply_interval = 10 * 60;
+	if ((v = json_object_get(root, "sms")) != NULL) {
+		if (!json_is_object(v))
+			problem(ld, "sms", "must be an object");
+		else {
+			check_keys(ld, "sms", v, sms_keys);
+			get_uint(ld, "sms", v, "session_idle_seconds", 1,
+			    7 * 86400, &cfg->sms_idle_seconds);
+			get_uint(ld, "sms", v, "auto_reply_interval_seconds", 0,
+			    86400, &cfg->sms_reply_interval);
 		}
 	}
 

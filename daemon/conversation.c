@@ -157,8 +157,9 @@ keyword_name(enum menu_keyword k)
 
 /* Queue a reply unless the sender floods and already had one lately. */
 static int
-queue_reply(struct store *st, const struct pending *p, bool flood,
-    const char *text, const char *purpose)
+queue_reply(struct store *st, const struct config *cfg,
+    const struct pending *p, bool flood, const char *text,
+    const char *purpose)
 {
 	int64_t replies = 0;
 
@@ -166,7 +167,7 @@ queue_reply(struct store *st, const struct pending *p, bool flood,
 		return 0;
 	if (flood) {
 		if (store_outbound_recent(st, p->msisdn, purpose,
-		    CONVERSATION_REPLY_INTERVAL, &replies) < 0)
+		    cfg->sms_reply_interval, &replies) < 0)
 			return -1;
 		if (replies > 0) {
 			log_event(LOG_INFO, "sms.reply_limited", "channel",
@@ -227,7 +228,7 @@ process_one(struct store *st, const struct config *cfg,
 		goto out;
 	if (store_optout_get(st, p->msisdn, &opted_out, &confirmed) < 0 ||
 	    store_sms_session_get(st, p->channel, p->caller,
-	    CONVERSATION_IDLE_SECONDS, &saved) < 0)
+	    cfg->sms_idle_seconds, &saved) < 0)
 		goto out;
 	if (saved == NULL || !state_load(saved, &ms)) {
 		menu_start(menu, ch->language, &ms);
@@ -242,15 +243,16 @@ process_one(struct store *st, const struct config *cfg,
 		if (store_optout_set(st, p->msisdn, p->caller, true) < 0)
 			goto out;
 		/* One confirmation, ever: a second STOP gets silence. */
-		if (!confirmed && (queue_reply(st, p, flood, menu_string(menu,
-		    "opted_out", &ms), "opt_out_confirmation") < 0 ||
+		if (!confirmed && (queue_reply(st, cfg, p, flood,
+		    menu_string(menu, "opted_out", &ms),
+		    "opt_out_confirmation") < 0 ||
 		    store_optout_confirmed(st, p->msisdn) < 0))
 			goto out;
 		ended = true;
 		break;
 	case MENU_KEYWORD_OPT_IN:
 		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
-		    queue_reply(st, p, flood, menu_string(menu, "opted_in",
+		    queue_reply(st, cfg, p, flood, menu_string(menu, "opted_in",
 		    &ms), "reply") < 0)
 			goto out;
 		ended = true;
@@ -292,7 +294,7 @@ process_one(struct store *st, const struct config *cfg,
 	if (kw != MENU_KEYWORD_OPT_OUT && kw != MENU_KEYWORD_OPT_IN &&
 	    !opted_out) {
 		if (menu_render(menu, &ms, &opts, page, sizeof(page)) < 0 ||
-		    queue_reply(st, p, flood, page, "reply") < 0)
+		    queue_reply(st, cfg, p, flood, page, "reply") < 0)
 			goto out;
 	}
 	if ((dump = state_dump(&ms)) == NULL)

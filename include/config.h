@@ -51,6 +51,8 @@ struct config {
 	size_t nchannels;
 	unsigned lease_seconds;
 	unsigned max_attempts;
+	unsigned sms_idle_seconds;        /* sms.session_idle_seconds */
+	unsigned sms_reply_interval;      /* sms.auto_reply_interval_seconds */
 	unsigned retention_days;
 	unsigned char *pseudonym_key;
 	size_t pseudonym_key_len;

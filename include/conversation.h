@@ -21,13 +21,11 @@
 struct config;
 struct store;
 
-/* Idle time after which the next text starts the menu over. */
-#define CONVERSATION_IDLE_SECONDS (30 * 60)
-/* More messages than this from one sender within the window: a flood. */
+/* More messages than this from one sender within the window: a flood.
+ * (The idle time after which the next text starts over, and the interval
+ * between automatic replies to a flood, come from the config's "sms".) */
 #define CONVERSATION_FLOOD_MESSAGES 10
 #define CONVERSATION_FLOOD_WINDOW 60
-/* A flooding sender gets at most one automatic reply per interval. */
-#define CONVERSATION_REPLY_INTERVAL (10 * 60)
 
 /* Process up to `limit` stored, unprocessed messages in one transaction.
  * Returns how many were processed, or -1 with a reason in err (nothing

@@ -54,6 +54,17 @@ class Conversation(DaemonTestCase):
         self.assertEqual(len(self.replies()), 7)
         self.assertIn("Cam on ban", self.replies()[-1]["body"])
 
+    def test_after_the_idle_time_the_next_text_starts_over(self):
+        self.daemon.stop()
+        self.daemon.config["sms"] = {"session_idle_seconds": 3}
+        self.daemon.start()
+        self.text("hello")
+        self.text("1")                      # Vietnamese: the needs page
+        self.assertIn("Ban can gi", self.replies()[-1]["body"])
+        time.sleep(4.5)               # whole seconds are stored
+        self.text("1")                      # too late: from the start
+        self.assertIn("Chon ngon ngu", self.replies()[-1]["body"])
+
     def test_typo_repeats_the_page(self):
         self.text("hello")
         self.text("7")

@@ -208,6 +208,11 @@ static const struct bad_case bad_cases[] = {
 	  "\"allow_ips\": [\"10.0.0.0/8\", \"10.0.0.0/33\"]}], "
 	  BASE_PRIVACY "}",
 	  "channels[0].allow_ips[1]: \"10.0.0.0/33\" is not an IP address" },
+	{ "sms setting out of range",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"sms\": {\"session_idle_seconds\": 0}}",
+	  "sms.session_idle_seconds: must be between 1 and 604800" },
 	{ "not JSON",
 	  "{\"listen\": ", "line 1" },
 };
