@@ -230,7 +230,10 @@ process_one(struct store *st, const struct config *cfg,
 	    store_sms_session_get(st, p->channel, p->caller,
 	    cfg->sms_idle_seconds, &saved) < 0)
 		goto out;
-	if (saved == NULL || !state_load(saved, &ms)) {
+	/* A state the menu no longer knows (menu.json changed under a
+	 * conversation) starts over rather than blocking the caller. */
+	if (saved == NULL || !state_load(saved, &ms) ||
+	    menu_render(menu, &ms, &opts, page, sizeof(page)) < 0) {
 		menu_start(menu, ch->language, &ms);
 		fresh = true;
 	}
@@ -330,13 +333,39 @@ conversation_process(struct store *st, const struct config *cfg,
 	}
 	if (store_txn_begin(st, err, errlen) < 0)
 		goto out;
-	for (size_t i = 0; i < c.count; i++)
-		if (process_one(st, cfg, &items[i]) < 0) {
-			snprintf(err, errlen, "processing message %lld failed",
-			    (long long)items[i].id);
+	for (size_t i = 0; i < c.count; i++) {
+		char id[24];
+
+		if (store_txn_savepoint(st) < 0) {
+			snprintf(err, errlen, "cannot open a savepoint");
 			store_txn_rollback(st);
 			goto out;
 		}
+		if (process_one(st, cfg, &items[i]) == 0) {
+			if (store_txn_release(st) < 0) {
+				snprintf(err, errlen, "cannot release a "
+				    "savepoint");
+				store_txn_rollback(st);
+				goto out;
+			}
+			continue;
+		}
+		/* One message that cannot be processed must not hold up the
+		 * others (an urgent one among them): it is kept, flagged for
+		 * counsellors, and not tried again. */
+		store_txn_rollback_savepoint(st);
+		snprintf(id, sizeof(id), "%lld", (long long)items[i].id);
+		log_event(LOG_ERROR, "conversation.message_failed", "inbound",
+		    id, "channel", items[i].channel, "caller", items[i].caller,
+		    NULL);
+		if (store_inbound_flag(st, items[i].id,
+		    STORE_INBOUND_FAILED) < 0 ||
+		    store_inbound_mark_processed(st, items[i].id) < 0) {
+			snprintf(err, errlen, "cannot set message %s aside", id);
+			store_txn_rollback(st);
+			goto out;
+		}
+	}
 	if (store_txn_commit(st, err, errlen) < 0)
 		goto out;
 	rc = (int)c.count;

@@ -111,12 +111,13 @@ converse_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	while ((n = conversation_process(d->app.store, d->app.config,
-	    CONVERSE_BATCH, why, sizeof(why))) == CONVERSE_BATCH)
-		;
+	n = conversation_process(d->app.store, d->app.config, CONVERSE_BATCH,
+	    why, sizeof(why));
 	if (n < 0)
 		log_event(LOG_ERROR, "conversation.failed", "error", why, NULL);
-	if (!d->draining)
+	if (n == CONVERSE_BATCH)	/* more behind it: after other work */
+		event_active(d->converse_ev, EV_TIMEOUT, 0);
+	else if (!d->draining)
 		evtimer_add(d->converse_ev, &sweep);
 }
 

@@ -27,6 +27,7 @@ struct inbox {
 	/* Scratch for a flush, so a flush never allocates. */
 	struct store_inbound *batch;
 	enum store_inbound_result *results;
+	struct inbox_item *running;	/* the batch whose callbacks run */
 	void (*on_commit)(void *);
 	void *on_commit_arg;
 };
@@ -45,9 +46,10 @@ inbox_new(struct event_base *base, struct store *store, size_t max_batch)
 	ib->items = calloc(max_batch, sizeof(*ib->items));
 	ib->batch = calloc(max_batch, sizeof(*ib->batch));
 	ib->results = calloc(max_batch, sizeof(*ib->results));
+	ib->running = calloc(max_batch, sizeof(*ib->running));
 	ib->flush_ev = event_new(base, -1, 0, flush_cb, ib);
 	if (ib->items == NULL || ib->batch == NULL || ib->results == NULL ||
-	    ib->flush_ev == NULL) {
+	    ib->running == NULL || ib->flush_ev == NULL) {
 		inbox_free(ib);
 		return NULL;
 	}
@@ -65,6 +67,7 @@ inbox_free(struct inbox *ib)
 	free(ib->items);
 	free(ib->batch);
 	free(ib->results);
+	free(ib->running);
 	free(ib);
 }
 
@@ -115,12 +118,13 @@ inbox_flush(struct inbox *ib)
 	} else
 		log_event(LOG_ERROR, "store.failed", "op", "inbound_batch",
 		    "error", err, NULL);
-	/* Taken off the queue before the callbacks run: a callback that
-	 * answers its request must find the inbox consistent. */
+	/* Moved off the queue before the callbacks run: a callback may
+	 * submit again, and must find an empty queue, not this batch. */
+	memcpy(ib->running, ib->items, n * sizeof(*ib->items));
 	ib->count = 0;
 	bool stored_new = false;
 	for (size_t i = 0; i < n; i++) {
-		struct inbox_item *it = &ib->items[i];
+		struct inbox_item *it = &ib->running[i];
 		enum inbox_result r = rc < 0 ? INBOX_FAILED :
 		    ib->results[i] == STORE_INBOUND_NEW ? INBOX_STORED :
 		    INBOX_DUPLICATE;

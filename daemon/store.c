@@ -96,6 +96,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE inbound ADD COLUMN concat_ref TEXT;"
 	"ALTER TABLE inbound ADD COLUMN concat_part INTEGER;"
 	"ALTER TABLE inbound ADD COLUMN concat_total INTEGER;"
+	"ALTER TABLE inbound ADD COLUMN joined_id INTEGER;"
 	"CREATE INDEX inbound_concat ON inbound(channel, msisdn, concat_ref)"
 	"  WHERE concat_ref IS NOT NULL;"
 	"CREATE INDEX inbound_unprocessed ON inbound(id)"
@@ -157,6 +158,11 @@ enum stmt {
 	STMT_INBOUND_INSERT,
 	STMT_INBOUND_PART_INSERT,
 	STMT_INBOUND_JOIN,
+	STMT_INBOUND_JOINED,
+	STMT_SAVEPOINT,
+	STMT_SAVEPOINT_RELEASE,
+	STMT_SAVEPOINT_ROLLBACK,
+	STMT_OUTBOUND_CANCEL,
 	STMT_INBOUND_UNPROCESSED,
 	STMT_INBOUND_PROCESSED,
 	STMT_INBOUND_RECENT,
@@ -178,6 +184,13 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_SAVEPOINT] = "SAVEPOINT message",
+	[STMT_SAVEPOINT_RELEASE] = "RELEASE message",
+	[STMT_SAVEPOINT_ROLLBACK] = "ROLLBACK TO message",
+	/* An opt-out stops what was queued before it too. */
+	[STMT_OUTBOUND_CANCEL] = "UPDATE outbound SET status = 'failed', "
+	    "last_error = 'opted_out', updated_at = " NOW " WHERE msisdn = ?1 "
+	    "AND status = 'pending' AND purpose != 'opt_out_confirmation'",
 	[STMT_PING] = "INSERT INTO meta(key, value) VALUES ('ready_probe', "
 	    NOW ") ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	/* A session id is bound to the caller who opened it: a hop naming
@@ -228,25 +241,31 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "processed_at, concat_ref, concat_part, concat_total) VALUES (?1, "
 	    "?2, ?3, ?4, ?5, ?6, " NOW ", " NOW ", ?7, ?8, ?9) "
 	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING RETURNING id",
-	/* Once every part is in, the whole message, in part order, under an
-	 * id of its own; a part repeated under another id is not counted
-	 * twice. */
+	/* Once every part not yet joined is in, the whole message, in part
+	 * order, under an id of its own (phones reuse references, so a part
+	 * joins once).  A part repeated under another id counts once.
+	 * (SQLite 3.40 has no ORDER BY inside group_concat; it concatenates
+	 * in the subquery's order, which the test with reversed parts
+	 * checks.) */
 	[STMT_INBOUND_JOIN] = "INSERT INTO inbound(channel, provider_msg_id, "
 	    "caller, msisdn, body, received_at, stored_at, task_id) "
-	    "SELECT ?1, 'joined:' || ?3 || ':' || ?2, ?4, ?3, "
-	    "group_concat(body, ''), min(received_at), " NOW ", (SELECT id "
-	    "FROM tasks WHERE msisdn = ?3 AND status != 'closed') FROM ("
-	    "SELECT concat_part, body, received_at FROM inbound WHERE "
-	    "channel = ?1 AND msisdn = ?3 AND concat_ref = ?2 GROUP BY "
-	    "concat_part ORDER BY concat_part) HAVING count(*) = ?5 "
-	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING",
+	    "SELECT ?1, 'joined:' || min(id), ?4, ?3, group_concat(body, ''), "
+	    "min(received_at), " NOW ", (SELECT id FROM tasks WHERE msisdn = "
+	    "?3 AND status != 'closed') FROM (SELECT min(id) AS id, "
+	    "concat_part, body, received_at FROM inbound WHERE channel = ?1 "
+	    "AND msisdn = ?3 AND concat_ref = ?2 AND joined_id IS NULL GROUP "
+	    "BY concat_part ORDER BY concat_part) HAVING count(*) = ?5 "
+	    "ON CONFLICT(channel, provider_msg_id) DO NOTHING RETURNING id",
+	[STMT_INBOUND_JOINED] = "UPDATE inbound SET joined_id = ?4 WHERE "
+	    "channel = ?1 AND msisdn = ?3 AND concat_ref = ?2 AND joined_id IS "
+	    "NULL",
 	[STMT_INBOUND_UNPROCESSED] = "SELECT id, channel, caller, msisdn, "
 	    "body, COALESCE(task_id, 0) FROM inbound WHERE processed_at IS "
 	    "NULL ORDER BY id LIMIT ?1",
 	[STMT_INBOUND_PROCESSED] = "UPDATE inbound SET processed_at = " NOW
 	    " WHERE id = ?1",
 	[STMT_INBOUND_RECENT] = "SELECT count(*) FROM inbound WHERE "
-	    "msisdn = ?1 AND stored_at > strftime('%Y-%m-%dT%H:%M:%SZ', "
+	    "msisdn = ?1 AND concat_ref IS NULL AND stored_at > strftime('%Y-%m-%dT%H:%M:%SZ', "
 	    "'now', '-' || ?2 || ' seconds')",
 	[STMT_INBOUND_FLAG] = "UPDATE inbound SET flags = flags | ?2 WHERE "
 	    "id = ?1",
@@ -756,6 +775,7 @@ inbound_part(struct store *st, const struct store_inbound *m, bool *inserted)
 {
 	sqlite3_stmt *s = st->stmt[STMT_INBOUND_PART_INSERT];
 	int64_t id;
+	bool joined;
 
 	bind_text(s, 1, m->channel);
 	bind_text(s, 2, m->provider_msg_id);
@@ -777,6 +797,15 @@ inbound_part(struct store *st, const struct store_inbound *m, bool *inserted)
 	bind_text(s, 3, m->msisdn);
 	bind_text(s, 4, m->caller);
 	sqlite3_bind_int(s, 5, (int)m->concat_total);
+	if (step_id(s, &id, &joined) < 0)
+		return -1;
+	if (!joined)
+		return 0;
+	s = st->stmt[STMT_INBOUND_JOINED];
+	bind_text(s, 1, m->channel);
+	bind_text(s, 2, m->concat_ref);
+	bind_text(s, 3, m->msisdn);
+	sqlite3_bind_int64(s, 4, id);
 	return step_done(st, s);
 }
 
@@ -784,6 +813,26 @@ int
 store_txn_begin(struct store *st, char *err, size_t errlen)
 {
 	return begin(st, err, errlen);
+}
+
+int
+store_txn_savepoint(struct store *st)
+{
+	return step_done(st, st->stmt[STMT_SAVEPOINT]);
+}
+
+int
+store_txn_release(struct store *st)
+{
+	return step_done(st, st->stmt[STMT_SAVEPOINT_RELEASE]);
+}
+
+void
+store_txn_rollback_savepoint(struct store *st)
+{
+	/* ROLLBACK TO keeps the savepoint open; release it too. */
+	step_done(st, st->stmt[STMT_SAVEPOINT_ROLLBACK]);
+	step_done(st, st->stmt[STMT_SAVEPOINT_RELEASE]);
 }
 
 int
@@ -950,7 +999,12 @@ store_optout_set(struct store *st, const char *msisdn, const char *caller,
 	bind_text(s, 1, msisdn);
 	if (opted_out)
 		bind_text(s, 2, caller);
-	return step_done(st, s);
+	if (step_done(st, s) < 0)
+		return -1;
+	if (!opted_out)
+		return 0;
+	bind_text(st->stmt[STMT_OUTBOUND_CANCEL], 1, msisdn);
+	return step_done(st, st->stmt[STMT_OUTBOUND_CANCEL]);
 }
 
 int

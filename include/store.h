@@ -138,6 +138,10 @@ int store_inbound_batch(struct store *store,
 int store_txn_begin(struct store *store, char *err, size_t errlen);
 int store_txn_commit(struct store *store, char *err, size_t errlen);
 void store_txn_rollback(struct store *store);
+/* Inside a transaction: one message's work, undone alone on failure. */
+int store_txn_savepoint(struct store *store);
+int store_txn_release(struct store *store);
+void store_txn_rollback_savepoint(struct store *store);
 
 /* An inbound message waiting for processing; strings borrowed until the
  * callback returns. */
@@ -162,6 +166,7 @@ int store_inbound_unprocessed(struct store *store, size_t limit,
 int store_inbound_mark_processed(struct store *store, int64_t id);
 /* Flags on an inbound row, for counsellors. */
 #define STORE_INBOUND_FLOOD 1     /* part of a flood from its sender */
+#define STORE_INBOUND_FAILED 2    /* could not be processed; kept as is */
 int store_inbound_flag(struct store *store, int64_t id, int flags);
 /* Messages from msisdn stored within the last `seconds` (flood check). */
 int store_inbound_recent(struct store *store, const char *msisdn,
@@ -181,6 +186,8 @@ int store_task_save(struct store *store,
 /* Opt-out: *opted_out, and whether the one confirmation went out. */
 int store_optout_get(struct store *store, const char *msisdn,
     bool *opted_out, bool *confirmed);
+/* Opting out also fails every reply still pending for msisdn (all but
+ * the confirmation), so nothing queued before it is sent. */
 int store_optout_set(struct store *store, const char *msisdn,
     const char *caller, bool opted_out);
 int store_optout_confirmed(struct store *store, const char *msisdn);

@@ -87,6 +87,32 @@ class Conversation(DaemonTestCase):
         self.assertEqual(self.daemon.rows("SELECT * FROM optouts"), [])
         self.assertEqual(len(self.replies()), before + 1)
 
+    def test_opt_out_fails_replies_still_waiting_to_be_sent(self):
+        self.text("hello")
+        self.text("STOP")
+        rows = self.daemon.rows("SELECT purpose, status, last_error FROM "
+                                "outbound ORDER BY id")
+        self.assertEqual(rows, [
+            {"purpose": "reply", "status": "failed",
+             "last_error": "opted_out"},
+            {"purpose": "opt_out_confirmation", "status": "pending",
+             "last_error": None}])
+
+    def test_a_session_the_menu_no_longer_knows_starts_over(self):
+        self.text("hello")
+        con = sqlite3.connect(self.daemon.db_path, timeout=5)
+        con.execute("UPDATE sessions SET state = '{\"node\": \"gone\"}', "
+                    "node = 'gone'")
+        con.commit()
+        con.close()
+        self.text("1")
+        self.text("SOS", OTHER)
+        self.assertIn("Chon ngon ngu", self.replies()[-1]["body"])
+        self.assertEqual(self.daemon.rows("SELECT msisdn FROM tasks"),
+                         [{"msisdn": OTHER}])
+        self.assertEqual(self.daemon.rows(
+            "SELECT count(*) AS n FROM inbound WHERE flags & 2")[0]["n"], 0)
+
     def test_urgent_keyword_files_an_urgent_task_before_any_menu(self):
         for body, sender in (("Cứu tôi", PHONE), ("sos", OTHER)):
             self.text(body, sender)

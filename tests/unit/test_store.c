@@ -127,6 +127,7 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "ALTER TABLE inbound DROP COLUMN concat_ref;"
 	    "ALTER TABLE inbound DROP COLUMN concat_part;"
 	    "ALTER TABLE inbound DROP COLUMN concat_total;"
+	    "ALTER TABLE inbound DROP COLUMN joined_id;"
 	    "ALTER TABLE sessions DROP COLUMN state;"
 	    "DROP TABLE optouts; DROP TABLE outbound;"
 	    "DROP TABLE delivery_reports;"
@@ -394,6 +395,24 @@ concatenated_parts_are_joined_once_in_order(void **state)
 	assert_int_equal(r[0], STORE_INBOUND_DUPLICATE);
 	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
 	    "provider_msg_id LIKE 'joined:%'"), 1);
+
+	/* Phones reuse references: a second long text under ref-7 is a
+	 * message of its own, joined from its own parts. */
+	static const char *const ids2[] = { "q2", "q1", "q3" };
+	static const unsigned nums2[] = { 2, 1, 3 };
+	static const char *const bodies2[] = { "B", "A", "C" };
+	for (size_t i = 0; i < 3; i++) {
+		parts[i].provider_msg_id = ids2[i];
+		parts[i].concat_part = nums2[i];
+		parts[i].body = bodies2[i];
+	}
+	assert_int_equal(store_inbound_batch(st, parts, 3, r, err,
+	    sizeof(err)), 0);
+	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
+	    "provider_msg_id LIKE 'joined:%'"), 2);
+	query_text("SELECT body FROM inbound WHERE provider_msg_id LIKE "
+	    "'joined:%' ORDER BY id DESC LIMIT 1", body, sizeof(body));
+	assert_string_equal(body, "ABC");
 	store_close(st);
 }
 
