@@ -127,6 +127,23 @@ class SmsInbound(DaemonTestCase):
         self.assertEqual(r.status, 413)
         self.assertEqual(self.daemon.rows("SELECT * FROM inbound"), [])
 
+    def test_a_failed_commit_is_503_and_the_retry_is_stored(self):
+        # Another process holds the write lock past the busy timeout:
+        # the commit fails, and the aggregator is told to retry.
+        import sqlite3
+        con = sqlite3.connect(self.daemon.db_path, timeout=1)
+        self.addCleanup(con.close)
+        con.execute("BEGIN IMMEDIATE")
+        r = self.sms("console", self.at_fields("locked-1"))
+        con.rollback()
+        self.assertEqual(r.status, 503)
+        self.assertIn("Retry-After", r.headers)
+        self.assertEqual(r.json()["error"]["code"], "unavailable")
+        self.assertEqual(self.daemon.rows("SELECT * FROM inbound"), [])
+        r = self.sms("console", self.at_fields("locked-1"))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(self.daemon.rows("SELECT * FROM inbound")), 1)
+
     def test_concurrent_messages_are_all_stored_once(self):
         statuses = []
 
