@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "form.h"
+#include "smstext.h"
+
 static const struct provider *const providers[] = {
 	&provider_console,
 	&provider_africastalking,
@@ -45,6 +48,35 @@ provider_names(void)
 		}
 	}
 	return names;
+}
+
+bool
+provider_form_copy(const struct form *f, const char *name, char *out,
+    size_t outlen, bool required, char *err, size_t errlen)
+{
+	const char *v = form_get(f, name);
+	size_t n;
+
+	if (v == NULL) {
+		if (!required) {
+			out[0] = '\0';
+			return true;
+		}
+		snprintf(err, errlen, "missing field %s", name);
+		return false;
+	}
+	n = strlen(v);
+	if (n >= outlen) {
+		snprintf(err, errlen, "field %s is longer than %zu bytes",
+		    name, outlen - 1);
+		return false;
+	}
+	if (!smstext_utf8_valid(v, n)) {
+		snprintf(err, errlen, "field %s is not valid UTF-8", name);
+		return false;
+	}
+	memcpy(out, v, n + 1);
+	return true;
 }
 
 bool

@@ -59,35 +59,6 @@ at_verify(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
-static bool
-copy_field(const struct form *f, const char *name, char *out, size_t outlen,
-    bool required, char *err, size_t errlen)
-{
-	const char *v = form_get(f, name);
-	size_t n;
-
-	if (v == NULL) {
-		if (!required) {
-			out[0] = '\0';
-			return true;
-		}
-		snprintf(err, errlen, "missing field %s", name);
-		return false;
-	}
-	n = strlen(v);
-	if (n >= outlen) {
-		snprintf(err, errlen, "field %s is longer than %zu bytes",
-		    name, outlen - 1);
-		return false;
-	}
-	if (!smstext_utf8_valid(v, n)) {
-		snprintf(err, errlen, "field %s is not valid UTF-8", name);
-		return false;
-	}
-	memcpy(out, v, n + 1);
-	return true;
-}
-
 /* Every AT callback is a form post. */
 static enum provider_verdict
 form_body(const struct provider_input *in, struct form *f, char *err,
@@ -118,15 +89,15 @@ at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
 
 	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = copy_field(&f, "sessionId", out->session_id,
+	ok = provider_form_copy(&f, "sessionId", out->session_id,
 	    sizeof(out->session_id), true, err, errlen) &&
-	    copy_field(&f, "serviceCode", out->service_code,
+	    provider_form_copy(&f, "serviceCode", out->service_code,
 	    sizeof(out->service_code), true, err, errlen) &&
-	    copy_field(&f, "phoneNumber", out->phone, sizeof(out->phone), true,
+	    provider_form_copy(&f, "phoneNumber", out->phone, sizeof(out->phone), true,
 	    err, errlen) &&
-	    copy_field(&f, "networkCode", out->network_code,
+	    provider_form_copy(&f, "networkCode", out->network_code,
 	    sizeof(out->network_code), false, err, errlen) &&
-	    copy_field(&f, "text", out->text, sizeof(out->text), true, err,
+	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true, err,
 	    errlen);
 	form_clear(&f);
 	if (ok && out->session_id[0] == '\0') {
@@ -148,15 +119,15 @@ at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	(void)ch;
 	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = copy_field(&f, "id", out->id, sizeof(out->id), true, err,
+	ok = provider_form_copy(&f, "id", out->id, sizeof(out->id), true, err,
 	    errlen) &&
-	    copy_field(&f, "from", out->from, sizeof(out->from), true, err,
+	    provider_form_copy(&f, "from", out->from, sizeof(out->from), true, err,
 	    errlen) &&
-	    copy_field(&f, "to", out->to, sizeof(out->to), false, err,
+	    provider_form_copy(&f, "to", out->to, sizeof(out->to), false, err,
 	    errlen) &&
-	    copy_field(&f, "text", out->text, sizeof(out->text), true, err,
+	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true, err,
 	    errlen) &&
-	    copy_field(&f, "date", out->received_at,
+	    provider_form_copy(&f, "date", out->received_at,
 	    sizeof(out->received_at), false, err, errlen);
 	form_clear(&f);
 	if (ok && out->id[0] == '\0') {
@@ -188,11 +159,11 @@ at_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	(void)ch;
 	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = copy_field(&f, "id", out->provider_ref,
+	ok = provider_form_copy(&f, "id", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
-	    copy_field(&f, "status", status, sizeof(status), true, err,
+	    provider_form_copy(&f, "status", status, sizeof(status), true, err,
 	    errlen) &&
-	    copy_field(&f, "failureReason", out->reason, sizeof(out->reason),
+	    provider_form_copy(&f, "failureReason", out->reason, sizeof(out->reason),
 	    false, err, errlen);
 	form_clear(&f);
 	if (!ok)

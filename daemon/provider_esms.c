@@ -218,35 +218,6 @@ es_verify(const struct config_channel *ch, const struct provider_input *in,
 	return v;
 }
 
-static bool
-copy_field(const struct form *f, const char *name, char *out, size_t outlen,
-    bool required, char *err, size_t errlen)
-{
-	const char *v = form_get(f, name);
-	size_t n;
-
-	if (v == NULL) {
-		if (!required) {
-			out[0] = '\0';
-			return true;
-		}
-		snprintf(err, errlen, "missing field %s", name);
-		return false;
-	}
-	n = strlen(v);
-	if (n >= outlen) {
-		snprintf(err, errlen, "field %s is longer than %zu bytes",
-		    name, outlen - 1);
-		return false;
-	}
-	if (!smstext_utf8_valid(v, n)) {
-		snprintf(err, errlen, "field %s is not valid UTF-8", name);
-		return false;
-	}
-	memcpy(out, v, n + 1);
-	return true;
-}
-
 /* smsid is the idempotency key; sender is 84-prefixed; receiverTime is
  * yyyyMMddhhmmss as sent.  keyword is not needed. */
 static enum provider_verdict
@@ -261,15 +232,15 @@ es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = copy_field(&f, "smsid", out->id, sizeof(out->id), true, err,
+	ok = provider_form_copy(&f, "smsid", out->id, sizeof(out->id), true, err,
 	    errlen) &&
-	    copy_field(&f, "sender", out->from, sizeof(out->from), true, err,
+	    provider_form_copy(&f, "sender", out->from, sizeof(out->from), true, err,
 	    errlen) &&
-	    copy_field(&f, "serviceNumber", out->to, sizeof(out->to), false,
+	    provider_form_copy(&f, "serviceNumber", out->to, sizeof(out->to), false,
 	    err, errlen) &&
-	    copy_field(&f, "content", out->text, sizeof(out->text), true, err,
+	    provider_form_copy(&f, "content", out->text, sizeof(out->text), true, err,
 	    errlen) &&
-	    copy_field(&f, "receiverTime", out->received_at,
+	    provider_form_copy(&f, "receiverTime", out->received_at,
 	    sizeof(out->received_at), false, err, errlen);
 	form_clear(&f);
 	if (!ok)

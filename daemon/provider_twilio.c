@@ -240,36 +240,6 @@ done:
 	return v;
 }
 
-/* A bounded, UTF-8-checked copy of one parameter. */
-static bool
-tw_copy(const struct form *f, const char *name, char *out, size_t outlen,
-    bool required, char *err, size_t errlen)
-{
-	const char *v = form_get(f, name);
-	size_t n;
-
-	if (v == NULL) {
-		if (!required) {
-			out[0] = '\0';
-			return true;
-		}
-		snprintf(err, errlen, "missing field %s", name);
-		return false;
-	}
-	n = strlen(v);
-	if (n >= outlen) {
-		snprintf(err, errlen, "field %s is longer than %zu bytes",
-		    name, outlen - 1);
-		return false;
-	}
-	if (!smstext_utf8_valid(v, n)) {
-		snprintf(err, errlen, "field %s is not valid UTF-8", name);
-		return false;
-	}
-	memcpy(out, v, n + 1);
-	return true;
-}
-
 /* §2.1: MessageSid, From, To, Body; old docs say a GET may lack Body. */
 static enum provider_verdict
 tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
@@ -283,12 +253,12 @@ tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = tw_params(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = tw_copy(&f, "MessageSid", out->id, sizeof(out->id), true, err,
+	ok = provider_form_copy(&f, "MessageSid", out->id, sizeof(out->id), true, err,
 	    errlen) &&
-	    tw_copy(&f, "From", out->from, sizeof(out->from), true, err,
+	    provider_form_copy(&f, "From", out->from, sizeof(out->from), true, err,
 	    errlen) &&
-	    tw_copy(&f, "To", out->to, sizeof(out->to), true, err, errlen) &&
-	    tw_copy(&f, "Body", out->text, sizeof(out->text), !tw_is_get(in),
+	    provider_form_copy(&f, "To", out->to, sizeof(out->to), true, err, errlen) &&
+	    provider_form_copy(&f, "Body", out->text, sizeof(out->text), !tw_is_get(in),
 	    err, errlen);
 	form_clear(&f);
 	if (!ok)
@@ -332,11 +302,11 @@ tw_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = tw_params(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = tw_copy(&f, "MessageSid", out->provider_ref,
+	ok = provider_form_copy(&f, "MessageSid", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
-	    tw_copy(&f, "MessageStatus", status, sizeof(status), true, err,
+	    provider_form_copy(&f, "MessageStatus", status, sizeof(status), true, err,
 	    errlen) &&
-	    tw_copy(&f, "ErrorCode", out->reason, sizeof(out->reason), false,
+	    provider_form_copy(&f, "ErrorCode", out->reason, sizeof(out->reason), false,
 	    err, errlen);
 	form_clear(&f);
 	if (!ok)

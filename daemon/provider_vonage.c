@@ -521,35 +521,6 @@ vg_verify(const struct config_channel *ch, const struct provider_input *in,
 	return v;
 }
 
-static bool
-copy_field(const struct form *f, const char *name, char *out, size_t outlen,
-    bool required, char *err, size_t errlen)
-{
-	const char *v = form_get(f, name);
-	size_t n;
-
-	if (v == NULL) {
-		if (!required) {
-			out[0] = '\0';
-			return true;
-		}
-		snprintf(err, errlen, "missing field %s", name);
-		return false;
-	}
-	n = strlen(v);
-	if (n >= outlen) {
-		snprintf(err, errlen, "field %s is longer than %zu bytes",
-		    name, outlen - 1);
-		return false;
-	}
-	if (!smstext_utf8_valid(v, n)) {
-		snprintf(err, errlen, "field %s is not valid UTF-8", name);
-		return false;
-	}
-	memcpy(out, v, n + 1);
-	return true;
-}
-
 /* 1 to 255 in decimal digits. */
 static bool
 vg_part_number(const struct form *f, const char *name, unsigned *out,
@@ -592,7 +563,7 @@ vg_concat(const struct form *f, struct sms_message *out, char *err,
 		snprintf(err, errlen, "field concat must be true or false");
 		return false;
 	}
-	if (!copy_field(f, "concat-ref", out->concat_ref,
+	if (!provider_form_copy(f, "concat-ref", out->concat_ref,
 	    sizeof(out->concat_ref), true, err, errlen) ||
 	    !vg_part_number(f, "concat-total", &out->concat_total, err,
 	    errlen) ||
@@ -628,11 +599,11 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = vg_params_load(in, &p, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = copy_field(&p.form, "messageId", out->id, sizeof(out->id), true,
+	ok = provider_form_copy(&p.form, "messageId", out->id, sizeof(out->id), true,
 	    err, errlen) &&
-	    copy_field(&p.form, "msisdn", out->from, sizeof(out->from), true,
+	    provider_form_copy(&p.form, "msisdn", out->from, sizeof(out->from), true,
 	    err, errlen) &&
-	    copy_field(&p.form, "to", out->to, sizeof(out->to), false, err,
+	    provider_form_copy(&p.form, "to", out->to, sizeof(out->to), false, err,
 	    errlen);
 	type = form_get(&p.form, "type");
 	if (ok && type != NULL && strcmp(type, "binary") == 0) {
@@ -640,9 +611,9 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		    "text and unicode messages are taken");
 		ok = false;
 	}
-	ok = ok && copy_field(&p.form, "text", out->text, sizeof(out->text),
+	ok = ok && provider_form_copy(&p.form, "text", out->text, sizeof(out->text),
 	    true, err, errlen) &&
-	    copy_field(&p.form, "message-timestamp", out->received_at,
+	    provider_form_copy(&p.form, "message-timestamp", out->received_at,
 	    sizeof(out->received_at), false, err, errlen) &&
 	    vg_concat(&p.form, out, err, errlen);
 	vg_params_clear(&p);
@@ -685,11 +656,11 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = vg_params_load(in, &p, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = copy_field(&p.form, "messageId", out->provider_ref,
+	ok = provider_form_copy(&p.form, "messageId", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
-	    copy_field(&p.form, "status", status, sizeof(status), true, err,
+	    provider_form_copy(&p.form, "status", status, sizeof(status), true, err,
 	    errlen) &&
-	    copy_field(&p.form, "err-code", out->reason, sizeof(out->reason),
+	    provider_form_copy(&p.form, "err-code", out->reason, sizeof(out->reason),
 	    false, err, errlen);
 	vg_params_clear(&p);
 	if (!ok)

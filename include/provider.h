@@ -149,6 +149,14 @@ bool provider_content_type_is(const char *content_type, const char *want);
 bool provider_peer_allowed(const char *peer, char *const *list,
     size_t count);
 
+struct form;
+
+/* Shared by adapters: copy form field `name` into out[outlen], checked
+ * for length and UTF-8; a missing optional field is "".  false with a
+ * reason naming the field (never its value) in err. */
+bool provider_form_copy(const struct form *form, const char *name,
+    char *out, size_t outlen, bool required, char *err, size_t errlen);
+
 /* Is `entry` an IPv4/IPv6 address or an IPv4 CIDR (allow_ips)? */
 bool provider_address_valid(const char *entry);
 
