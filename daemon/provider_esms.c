@@ -44,6 +44,9 @@ static const struct provider_key es_keys[] = {
 	{ "brandname", PROVIDER_KEY_STRING, false },
 	{ "cpid", PROVIDER_KEY_STRING, true },
 	{ "private_key", PROVIDER_KEY_SECRET, true },
+	/* eSMS signs no delivery callback, so its URL carries a secret of
+	 * ours (?token=), as with Africa's Talking. */
+	{ "callback_token", PROVIDER_KEY_SECRET, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -51,6 +54,10 @@ static const struct provider_key es_keys[] = {
 static const char *const es_names[] = {
 	"sender", "content", "serviceNumber", "keyword", "sign", "cpid",
 	"smsid", "receiverTime",
+	/* delivery callbacks (§4.1) */
+	"SMSID", "SendFailed", "SendStatus", "SendSuccess", "TotalPrice",
+	"TotalReceiver", "TotalSent", "RequestId", "TypeId", "telcoid",
+	"phonenumber", "token",
 };
 
 /*
@@ -274,6 +281,84 @@ es_sms_ack(struct provider_reply *out)
 	return 0;
 }
 
+/* The delivery callback is unsigned: the channel's callback_token must
+ * be in its query, compared in constant time.  Without one configured,
+ * reports are refused rather than taken from anyone. */
+static enum provider_verdict
+es_dlr_verify(const struct config_channel *ch,
+    const struct provider_input *in, char *err, size_t errlen)
+{
+	const char *expected = config_channel_value(ch, "callback_token");
+	enum provider_verdict v;
+	const char *token;
+	struct form f;
+	bool ok;
+
+	if (expected == NULL) {
+		snprintf(err, errlen, "set callback_token on this channel and "
+		    "add ?token= to eSMS's CallbackUrl to take its reports");
+		return PROVIDER_FORBIDDEN;
+	}
+	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	token = form_get(&f, "token");
+	ok = token != NULL && privacy_equal(token, expected);
+	form_clear(&f);
+	if (!ok) {
+		snprintf(err, errlen, "wrong or missing ?token= for this "
+		    "channel");
+		return PROVIDER_FORBIDDEN;
+	}
+	return PROVIDER_OK;
+}
+
+/* SendStatus: 1 pending approval, 2 waiting, 7 at the telco -> sent;
+ * 5 sent OK -> delivered; 4 rejected -> failed.  SendFailed > 0 on a
+ * single recipient is a failure whatever the status says. */
+static enum provider_verdict
+es_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
+    struct dlr_report *out, char *err, size_t errlen)
+{
+	enum provider_verdict v;
+	char status[8], failed[16];
+	struct form f;
+	bool ok;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
+		return v;
+	ok = provider_form_copy(&f, "SMSID", out->provider_ref,
+	    sizeof(out->provider_ref), true, err, errlen) &&
+	    provider_form_copy(&f, "SendStatus", status, sizeof(status), true,
+	    err, errlen) &&
+	    provider_form_copy(&f, "SendFailed", failed, sizeof(failed),
+	    false, err, errlen);
+	form_clear(&f);
+	if (!ok)
+		return PROVIDER_BAD_REQUEST;
+	if (out->provider_ref[0] == '\0') {
+		snprintf(err, errlen, "field SMSID is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (strcmp(status, "1") == 0 || strcmp(status, "2") == 0 ||
+	    strcmp(status, "7") == 0)
+		out->status = DLR_SENT;
+	else if (strcmp(status, "5") == 0)
+		out->status = DLR_DELIVERED;
+	else if (strcmp(status, "4") == 0)
+		out->status = DLR_FAILED;
+	else {
+		snprintf(err, errlen, "field SendStatus must be 1, 2, 4, 5 or "
+		    "7");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (failed[0] != '\0' && strcmp(failed, "0") != 0)
+		out->status = DLR_FAILED;
+	snprintf(out->reason, sizeof(out->reason), "SendStatus %s", status);
+	return PROVIDER_OK;
+}
+
 const struct provider provider_esms = {
 	.name = "esms",
 	.keys = es_keys,
@@ -282,5 +367,6 @@ const struct provider provider_esms = {
 	.ussd_format = NULL,
 	.sms_parse = es_sms_parse,
 	.sms_ack = es_sms_ack,
-	.dlr_parse = NULL,
+	.dlr_parse = es_dlr_parse,
+	.dlr_verify = es_dlr_verify,
 };

@@ -183,8 +183,8 @@ sms_dlr_cb(struct http_request *req, void *arg)
 		return;
 	}
 	webhook_input(req, &in);
-	if ((v = ch->provider->verify(ch, &in, why, sizeof(why))) !=
-	    PROVIDER_OK ||
+	if ((v = (ch->provider->dlr_verify ? ch->provider->dlr_verify :
+	    ch->provider->verify)(ch, &in, why, sizeof(why))) != PROVIDER_OK ||
 	    (v = ch->provider->dlr_parse(ch, &in, &r, why, sizeof(why))) !=
 	    PROVIDER_OK) {
 		webhook_refuse(req, "dlr.refused", ch->name, v, why);

@@ -125,6 +125,10 @@ struct provider {
 	enum provider_verdict (*dlr_parse)(const struct config_channel *channel,
 	    const struct provider_input *in, struct dlr_report *out,
 	    char *err, size_t errlen);
+	/* Authenticity of a delivery report when it differs from verify
+	 * (eSMS signs messages but not reports); NULL: verify. */
+	enum provider_verdict (*dlr_verify)(const struct config_channel *channel,
+	    const struct provider_input *in, char *err, size_t errlen);
 };
 
 /* The adapters (provider_NAME.c each). */

@@ -22,7 +22,8 @@ class VietnameseAndVonage(DaemonTestCase):
     def setUp(self):
         super().setUp()
         self.daemon.env.update({"HL_VC_KEY": VC_KEY, "HL_ES_KEY": ES_KEY,
-                                "HL_VN_SIG": VN_SIG, "HL_ANY": "unused"})
+                                "HL_VN_SIG": VN_SIG, "HL_ANY": "unused",
+                                "HL_ES_TOKEN": "esms-callback-token"})
         self.daemon.config["channels"] += [
             {"name": "vn", "provider": "vonage", "api_key": "k",
              "api_secret": {"env": "HL_ANY"}},
@@ -34,7 +35,8 @@ class VietnameseAndVonage(DaemonTestCase):
              "secure_key": {"env": "HL_VC_KEY"}, "service_id": "7068"},
             {"name": "es", "provider": "esms", "api_key": {"env": "HL_ANY"},
              "secret_key": {"env": "HL_ANY"}, "cpid": "CP0001",
-             "private_key": {"env": "HL_ES_KEY"}},
+             "private_key": {"env": "HL_ES_KEY"},
+             "callback_token": {"env": "HL_ES_TOKEN"}},
         ]
         self.daemon.start()
 
@@ -167,6 +169,25 @@ class VietnameseAndVonage(DaemonTestCase):
         rows = self.inbound("es")
         self.assertEqual(len(rows), 1)
         self.assertEqual((rows[0]["body"], rows[0]["msisdn"]), (TEXT, PHONE))
+
+    def test_esms_delivery_callback_needs_the_token(self):
+        q = {"SMSID": "d533", "SendFailed": "0", "SendStatus": "5",
+             "SendSuccess": "1", "TotalPrice": "800.0000",
+             "TotalReceiver": "1", "TotalSent": "1", "RequestId": "req-1",
+             "TypeId": "2", "telcoid": "1", "phonenumber": "0912345678"}
+        r = self.daemon.request("GET", "/v1/dlr/es?" +
+                                urllib.parse.urlencode(q))
+        self.assertEqual(r.status, 403)
+        q["token"] = "esms-callback-token"
+        r = self.daemon.request("GET", "/v1/dlr/es?" +
+                                urllib.parse.urlencode(q))
+        self.assertEqual(r.status, 200, r.body)
+        q.update(SMSID="d534", SendStatus="4")
+        self.daemon.request("GET", "/v1/dlr/es?" + urllib.parse.urlencode(q))
+        self.assertEqual(self.daemon.rows(
+            "SELECT provider_ref, status FROM delivery_reports ORDER BY id"),
+            [{"provider_ref": "d533", "status": "delivered"},
+             {"provider_ref": "d534", "status": "failed"}])
 
     def test_esms_wrong_sign_is_403(self):
         self.assertEqual(self.esms("1", key="wrong").status, 403)

@@ -1119,6 +1119,8 @@ keys_follow_the_design(void **state)
 		{ "brandname", PROVIDER_KEY_STRING, false },
 		{ "cpid", PROVIDER_KEY_STRING, true },
 		{ "private_key", PROVIDER_KEY_SECRET, true },
+		/* ours: eSMS signs no delivery callback */
+		{ "callback_token", PROVIDER_KEY_SECRET, false },
 	};
 
 	(void)state;
@@ -1127,7 +1129,7 @@ keys_follow_the_design(void **state)
 	assert_string_equal(provider_esms.name, "esms");
 	keys_are(&provider_vonage, vonage, 5);
 	keys_are(&provider_vcom, vcom, 3);
-	keys_are(&provider_esms, esms, 5);
+	keys_are(&provider_esms, esms, 6);
 }
 
 int
