@@ -175,6 +175,7 @@ enum stmt {
 	STMT_OPTOUT_CONFIRMED,
 	STMT_OUTBOUND_ADD,
 	STMT_OUTBOUND_RECENT,
+	STMT_OUTBOUND_TAKE_INLINE,
 	STMT_DLR_INSERT,
 	STMT_DLR_APPLY,
 	STMT_COUNT_
@@ -305,6 +306,10 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "AND CASE status WHEN 'delivered' THEN 3 WHEN 'failed' THEN 3 "
 	    "WHEN 'sent' THEN 2 ELSE 1 END < CASE ?3 WHEN 'sent' THEN 2 "
 	    "ELSE 3 END RETURNING id",
+	[STMT_OUTBOUND_TAKE_INLINE] = "UPDATE outbound SET status = 'sent', "
+	    "provider_ref = 'inline:' || id, updated_at = " NOW " WHERE "
+	    "status = 'pending' AND inbound_id = (SELECT id FROM inbound "
+	    "WHERE channel = ?1 AND provider_msg_id = ?2) RETURNING body",
 	[STMT_OUTBOUND_RECENT] = "SELECT count(*) FROM outbound WHERE "
 	    "msisdn = ?1 AND purpose = ?2 AND created_at > strftime("
 	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')",
@@ -1028,6 +1033,44 @@ store_outbound_add(struct store *st, const char *channel,
 	bind_text(s, 5, purpose);
 	sqlite3_bind_int64(s, 6, inbound_id);
 	return step_done(st, s);
+}
+
+int
+store_outbound_take_inline(struct store *st, const char *channel,
+    const char *provider_msg_id, char **body, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_TAKE_INLINE];
+	int rc;
+
+	*body = NULL;
+	if (begin(st, err, errlen) < 0)
+		return -1;
+	bind_text(s, 1, channel);
+	bind_text(s, 2, provider_msg_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *b = (const char *)sqlite3_column_text(s, 0);
+
+		if (b != NULL && (*body = strdup(b)) == NULL)
+			rc = SQLITE_NOMEM;
+		else
+			rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		db_error(st, "taking an inline reply", err, errlen);
+		rollback(st);
+		free(*body);
+		*body = NULL;
+		return -1;
+	}
+	if (commit(st, err, errlen) < 0) {
+		free(*body);
+		*body = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -197,6 +197,13 @@ int store_optout_confirmed(struct store *store, const char *msisdn);
 int store_outbound_add(struct store *store, const char *channel,
     const char *msisdn, const char *caller, const char *body,
     const char *purpose, int64_t inbound_id);
+/* The reply queued for inbound message (channel, provider id), taken
+ * to be carried in the webhook's own answer: marked sent in the same
+ * transaction so the outbox never sends it too.  *body is malloc'd
+ * (caller frees), NULL when there is none. */
+int store_outbound_take_inline(struct store *store, const char *channel,
+    const char *provider_msg_id, char **body, char *err, size_t errlen);
+
 /* Automatic replies queued for msisdn within the last `seconds`. */
 int store_outbound_recent(struct store *store, const char *msisdn,
     const char *purpose, unsigned seconds, int64_t *count);

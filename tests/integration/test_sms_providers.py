@@ -66,6 +66,23 @@ class SignedProviders(DaemonTestCase):
         self.assertEqual(len(rows), 1)
         self.assertEqual((rows[0]["body"], rows[0]["msisdn"]), (TEXT, PHONE))
 
+    def test_twilio_reply_rides_in_the_twiml_answer_once(self):
+        r = self.twilio("SM" + "5" * 32, body="SOS")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn(b"<Message>", r.body)
+        self.assertIn(b"113", r.body)          # the urgent page
+        rows = self.daemon.rows("SELECT status, provider_ref FROM outbound")
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]["status"], "sent")
+        self.assertTrue(rows[0]["provider_ref"].startswith("inline:"))
+        # Twilio retries: stored once, answered without a second reply.
+        r = self.twilio("SM" + "5" * 32, body="SOS")
+        self.assertEqual(r.status, 200)
+        self.assertNotIn(b"<Message>", r.body)
+        self.assertEqual(len(self.daemon.rows("SELECT * FROM outbound")), 1)
+        self.assertEqual(self.daemon.rows("SELECT priority FROM tasks"),
+                         [{"priority": "urgent"}])
+
     def test_twilio_status_callback_updates_the_message(self):
         params = {"MessageSid": "SMdlr1", "MessageStatus": "delivered",
                   "AccountSid": TW_SID, "To": PHONE, "ApiVersion":
