@@ -221,7 +221,7 @@ process_one(struct store *st, const struct config *cfg,
 	/* A flood is kept in full and flagged for counsellors; only the
 	 * automatic replies to it are held back. */
 	if (store_inbound_recent(st, p->msisdn, CONVERSATION_FLOOD_WINDOW,
-	    &recent) < 0)
+	    CONVERSATION_FLOOD_MESSAGES + 1, &recent) < 0)
 		goto out;
 	flood = recent > CONVERSATION_FLOOD_MESSAGES;
 	if (flood && store_inbound_flag(st, p->id, STORE_INBOUND_FLOOD) < 0)

@@ -99,6 +99,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE inbound ADD COLUMN joined_id INTEGER;"
 	"CREATE INDEX inbound_concat ON inbound(channel, msisdn, concat_ref)"
 	"  WHERE concat_ref IS NOT NULL;"
+	"CREATE INDEX inbound_recent ON inbound(msisdn, stored_at);"
 	"CREATE INDEX inbound_unprocessed ON inbound(id)"
 	"  WHERE processed_at IS NULL;"
 	"ALTER TABLE sessions ADD COLUMN state TEXT;"
@@ -265,9 +266,12 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "NULL ORDER BY id LIMIT ?1",
 	[STMT_INBOUND_PROCESSED] = "UPDATE inbound SET processed_at = " NOW
 	    " WHERE id = ?1",
-	[STMT_INBOUND_RECENT] = "SELECT count(*) FROM inbound WHERE "
-	    "msisdn = ?1 AND concat_ref IS NULL AND stored_at > strftime('%Y-%m-%dT%H:%M:%SZ', "
-	    "'now', '-' || ?2 || ' seconds')",
+	/* Counted up to a cap: a flood of thousands costs no more to check
+	 * than the threshold it crosses. */
+	[STMT_INBOUND_RECENT] = "SELECT count(*) FROM (SELECT 1 FROM inbound "
+	    "WHERE msisdn = ?1 AND stored_at > strftime('%Y-%m-%dT%H:%M:%SZ', "
+	    "'now', '-' || ?2 || ' seconds') AND concat_ref IS NULL LIMIT "
+	    "?3)",
 	[STMT_INBOUND_FLAG] = "UPDATE inbound SET flags = flags | ?2 WHERE "
 	    "id = ?1",
 	[STMT_SMS_SESSION_GET] = "SELECT state FROM sessions WHERE "
@@ -899,12 +903,13 @@ count_query(sqlite3_stmt *s, int64_t *count)
 
 int
 store_inbound_recent(struct store *st, const char *msisdn, unsigned seconds,
-    int64_t *count)
+    int64_t cap, int64_t *count)
 {
 	sqlite3_stmt *s = st->stmt[STMT_INBOUND_RECENT];
 
 	bind_text(s, 1, msisdn);
 	sqlite3_bind_int(s, 2, (int)seconds);
+	sqlite3_bind_int64(s, 3, cap);
 	return count_query(s, count);
 }
 

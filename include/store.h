@@ -168,9 +168,10 @@ int store_inbound_mark_processed(struct store *store, int64_t id);
 #define STORE_INBOUND_FLOOD 1     /* part of a flood from its sender */
 #define STORE_INBOUND_FAILED 2    /* could not be processed; kept as is */
 int store_inbound_flag(struct store *store, int64_t id, int flags);
-/* Messages from msisdn stored within the last `seconds` (flood check). */
+/* Messages from msisdn stored within the last `seconds` (flood check),
+ * counted up to cap. */
 int store_inbound_recent(struct store *store, const char *msisdn,
-    unsigned seconds, int64_t *count);
+    unsigned seconds, int64_t cap, int64_t *count);
 /* The SMS menu state of caller on channel if it changed within idle
  * seconds: *state is a malloc'd JSON text the caller frees, NULL when
  * there is none or it expired. */

@@ -52,13 +52,16 @@ end
 
 
 # Inbound SMS, every request a new message (a unique provider id), so
-# every request is a durable insert.
+# every request is a durable insert, then processed by the conversation
+# (menu, keywords, a queued reply) after its answer; senders rotate over
+# 5,000 numbers, as a busy hotline's would.
 SMS_LUA = r"""
 local counter = 0
 request = function()
   counter = counter + 1
   local body = "id=bench-" .. id .. "-" .. counter ..
-    "&from=%2B84911222333&to=1567&text=T%C3%B4i+c%E1%BA%A7n+gi%C3%BAp"
+    "&from=%2B8491" .. string.format("%07d", counter % 5000) ..
+    "&to=1567&text=T%C3%B4i+c%E1%BA%A7n+gi%C3%BAp"
   return wrk.format("POST", nil,
     {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
 end

@@ -123,6 +123,7 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "'body','','t');"
 	    "DROP INDEX inbound_unprocessed;"
 	    "DROP INDEX inbound_concat;"
+	    "DROP INDEX inbound_recent;"
 	    "ALTER TABLE inbound DROP COLUMN processed_at;"
 	    "ALTER TABLE inbound DROP COLUMN concat_ref;"
 	    "ALTER TABLE inbound DROP COLUMN concat_part;"
