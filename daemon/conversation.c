@@ -120,8 +120,8 @@ state_load(const char *text, struct menu_state *st)
 	copy_field(st->node, sizeof(st->node), o, "node");
 	page = json_object_get(o, "page");
 	st->page = json_is_integer(page) && json_integer_value(page) >= 0 &&
-	    json_integer_value(page) < 100 ? (unsigned)json_integer_value(page) :
-	    0;
+	    json_integer_value(page) < 100 ?
+	    (unsigned)json_integer_value(page) : 0;
 	copy_field(st->answers.language, sizeof(st->answers.language), o,
 	    "language");
 	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
@@ -287,7 +287,8 @@ process_one(struct store *st, const struct config *cfg,
 		if (!fresh) {
 			menu_step(menu, &ms, p->body, &opts);
 			if (menu_current_action(menu, &ms) ==
-			    MENU_ACTION_CREATE_TASK && save_task(st, p, &ms) < 0)
+			    MENU_ACTION_CREATE_TASK &&
+			    save_task(st, p, &ms) < 0)
 				goto out;
 		}
 		ended = menu_ends(menu, &ms, &opts);
@@ -361,7 +362,8 @@ conversation_process(struct store *st, const struct config *cfg,
 		if (store_inbound_flag(st, items[i].id,
 		    STORE_INBOUND_FAILED) < 0 ||
 		    store_inbound_mark_processed(st, items[i].id) < 0) {
-			snprintf(err, errlen, "cannot set message %s aside", id);
+			snprintf(err, errlen, "cannot set message %s aside",
+			    id);
 			store_txn_rollback(st);
 			goto out;
 		}

@@ -456,7 +456,8 @@ http_server_listen(struct http_server *srv, const char *host,
 	if (getsockname(evhttp_bound_socket_get_fd(srv->bound),
 	    (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET)
-			srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			srv->port =
+			    ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
 			srv->port =
 			    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);

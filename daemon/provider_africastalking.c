@@ -93,12 +93,12 @@ at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
 	    sizeof(out->session_id), true, err, errlen) &&
 	    provider_form_copy(&f, "serviceCode", out->service_code,
 	    sizeof(out->service_code), true, err, errlen) &&
-	    provider_form_copy(&f, "phoneNumber", out->phone, sizeof(out->phone), true,
-	    err, errlen) &&
+	    provider_form_copy(&f, "phoneNumber", out->phone,
+	    sizeof(out->phone), true, err, errlen) &&
 	    provider_form_copy(&f, "networkCode", out->network_code,
 	    sizeof(out->network_code), false, err, errlen) &&
-	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true, err,
-	    errlen);
+	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true,
+	    err, errlen);
 	form_clear(&f);
 	if (ok && out->session_id[0] == '\0') {
 		snprintf(err, errlen, "field sessionId is empty");
@@ -121,12 +121,12 @@ at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		return v;
 	ok = provider_form_copy(&f, "id", out->id, sizeof(out->id), true, err,
 	    errlen) &&
-	    provider_form_copy(&f, "from", out->from, sizeof(out->from), true, err,
-	    errlen) &&
+	    provider_form_copy(&f, "from", out->from, sizeof(out->from), true,
+	    err, errlen) &&
 	    provider_form_copy(&f, "to", out->to, sizeof(out->to), false, err,
 	    errlen) &&
-	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true, err,
-	    errlen) &&
+	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true,
+	    err, errlen) &&
 	    provider_form_copy(&f, "date", out->received_at,
 	    sizeof(out->received_at), false, err, errlen);
 	form_clear(&f);
@@ -163,8 +163,8 @@ at_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	    sizeof(out->provider_ref), true, err, errlen) &&
 	    provider_form_copy(&f, "status", status, sizeof(status), true, err,
 	    errlen) &&
-	    provider_form_copy(&f, "failureReason", out->reason, sizeof(out->reason),
-	    false, err, errlen);
+	    provider_form_copy(&f, "failureReason", out->reason,
+	    sizeof(out->reason), false, err, errlen);
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;

@@ -1,6 +1,7 @@
 /*
  * console: the development channel.  It speaks Africa's Talking's USSD
- * and SMS form posts without a token, but only from loopback, so `make run` works
+ * and SMS form posts without a token, but only from loopback, so `make run`
+ * works
  * with no aggregator account and no way in from the network.
  */
 #include "provider.h"

@@ -239,14 +239,14 @@ es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = provider_form_copy(&f, "smsid", out->id, sizeof(out->id), true, err,
-	    errlen) &&
-	    provider_form_copy(&f, "sender", out->from, sizeof(out->from), true, err,
-	    errlen) &&
-	    provider_form_copy(&f, "serviceNumber", out->to, sizeof(out->to), false,
+	ok = provider_form_copy(&f, "smsid", out->id, sizeof(out->id), true,
 	    err, errlen) &&
-	    provider_form_copy(&f, "content", out->text, sizeof(out->text), true, err,
-	    errlen) &&
+	    provider_form_copy(&f, "sender", out->from, sizeof(out->from), true,
+	    err, errlen) &&
+	    provider_form_copy(&f, "serviceNumber", out->to, sizeof(out->to),
+	    false, err, errlen) &&
+	    provider_form_copy(&f, "content", out->text, sizeof(out->text),
+	    true, err, errlen) &&
 	    provider_form_copy(&f, "receiverTime", out->received_at,
 	    sizeof(out->received_at), false, err, errlen);
 	form_clear(&f);
@@ -332,8 +332,8 @@ es_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	    sizeof(out->provider_ref), true, err, errlen) &&
 	    provider_form_copy(&f, "SendStatus", status, sizeof(status), true,
 	    err, errlen) &&
-	    provider_form_copy(&f, "SendFailed", failed, sizeof(failed),
-	    false, err, errlen);
+	    provider_form_copy(&f, "SendFailed", failed, sizeof(failed), false,
+	    err, errlen);
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;

@@ -253,13 +253,14 @@ tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = tw_params(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = provider_form_copy(&f, "MessageSid", out->id, sizeof(out->id), true, err,
+	ok = provider_form_copy(&f, "MessageSid", out->id, sizeof(out->id),
+	    true, err, errlen) &&
+	    provider_form_copy(&f, "From", out->from, sizeof(out->from), true,
+	    err, errlen) &&
+	    provider_form_copy(&f, "To", out->to, sizeof(out->to), true, err,
 	    errlen) &&
-	    provider_form_copy(&f, "From", out->from, sizeof(out->from), true, err,
-	    errlen) &&
-	    provider_form_copy(&f, "To", out->to, sizeof(out->to), true, err, errlen) &&
-	    provider_form_copy(&f, "Body", out->text, sizeof(out->text), !tw_is_get(in),
-	    err, errlen);
+	    provider_form_copy(&f, "Body", out->text, sizeof(out->text),
+	    !tw_is_get(in), err, errlen);
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
@@ -304,10 +305,10 @@ tw_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 		return v;
 	ok = provider_form_copy(&f, "MessageSid", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
-	    provider_form_copy(&f, "MessageStatus", status, sizeof(status), true, err,
-	    errlen) &&
-	    provider_form_copy(&f, "ErrorCode", out->reason, sizeof(out->reason), false,
-	    err, errlen);
+	    provider_form_copy(&f, "MessageStatus", status, sizeof(status),
+	    true, err, errlen) &&
+	    provider_form_copy(&f, "ErrorCode", out->reason,
+	    sizeof(out->reason), false, err, errlen);
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;

@@ -599,19 +599,20 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = vg_params_load(in, &p, err, errlen)) != PROVIDER_OK)
 		return v;
-	ok = provider_form_copy(&p.form, "messageId", out->id, sizeof(out->id), true,
-	    err, errlen) &&
-	    provider_form_copy(&p.form, "msisdn", out->from, sizeof(out->from), true,
-	    err, errlen) &&
-	    provider_form_copy(&p.form, "to", out->to, sizeof(out->to), false, err,
-	    errlen);
+	ok = provider_form_copy(&p.form, "messageId", out->id, sizeof(out->id),
+	    true, err, errlen) &&
+	    provider_form_copy(&p.form, "msisdn", out->from, sizeof(out->from),
+	    true, err, errlen) &&
+	    provider_form_copy(&p.form, "to", out->to, sizeof(out->to), false,
+	    err, errlen);
 	type = form_get(&p.form, "type");
 	if (ok && type != NULL && strcmp(type, "binary") == 0) {
 		snprintf(err, errlen, "type binary carries no text: only "
 		    "text and unicode messages are taken");
 		ok = false;
 	}
-	ok = ok && provider_form_copy(&p.form, "text", out->text, sizeof(out->text),
+	ok = ok &&
+	    provider_form_copy(&p.form, "text", out->text, sizeof(out->text),
 	    true, err, errlen) &&
 	    provider_form_copy(&p.form, "message-timestamp", out->received_at,
 	    sizeof(out->received_at), false, err, errlen) &&
@@ -658,10 +659,10 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 		return v;
 	ok = provider_form_copy(&p.form, "messageId", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
-	    provider_form_copy(&p.form, "status", status, sizeof(status), true, err,
-	    errlen) &&
-	    provider_form_copy(&p.form, "err-code", out->reason, sizeof(out->reason),
-	    false, err, errlen);
+	    provider_form_copy(&p.form, "status", status, sizeof(status), true,
+	    err, errlen) &&
+	    provider_form_copy(&p.form, "err-code", out->reason,
+	    sizeof(out->reason), false, err, errlen);
 	vg_params_clear(&p);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;

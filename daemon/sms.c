@@ -85,8 +85,8 @@ stored_cb(enum inbox_result result, void *arg)
 	case INBOX_FAILED:
 		/* Never 2xx for what is not stored; the aggregator retries. */
 		http_add_header(p->req, "Retry-After", "5");
-		http_reply_error(p->req, 503, "unavailable", "the message could "
-		    "not be stored; retry");
+		http_reply_error(p->req, 503, "unavailable", "the message "
+		    "could not be stored; retry");
 		break;
 	}
 	free(p);
@@ -230,11 +230,11 @@ sms_dlr_cb(struct http_request *req, void *arg)
 	if (store_dlr_record(app->store, ch->name, r.provider_ref,
 	    dlr_status_name(r.status), r.reason, &matched, why,
 	    sizeof(why)) < 0) {
-		log_event(LOG_ERROR, "store.failed", "req", http_request_id(req),
-		    "op", "dlr", "error", why, NULL);
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(req), "op", "dlr", "error", why, NULL);
 		http_add_header(req, "Retry-After", "5");
-		http_reply_error(req, 503, "unavailable", "the report could not "
-		    "be stored; retry");
+		http_reply_error(req, 503, "unavailable", "the report could "
+		    "not be stored; retry");
 		return;
 	}
 	log_event(LOG_INFO, "dlr.recorded", "req", http_request_id(req),

@@ -131,7 +131,8 @@ struct provider {
 	    char *err, size_t errlen);
 	/* Authenticity of a delivery report when it differs from verify
 	 * (eSMS signs messages but not reports); NULL: verify. */
-	enum provider_verdict (*dlr_verify)(const struct config_channel *channel,
+	enum provider_verdict (*dlr_verify)(
+	    const struct config_channel *channel,
 	    const struct provider_input *in, char *err, size_t errlen);
 };
 
