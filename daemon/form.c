@@ -1,5 +1,6 @@
 #include "form.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +121,54 @@ form_get(const struct form *form, const char *name)
 		if (strcmp(form->fields[i].name, name) == 0)
 			return form->fields[i].value;
 	return NULL;
+}
+
+static bool
+form_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+char *
+form_encode(const char *const *pairs, size_t npairs, size_t *len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, need = 1, used = 0;
+	const char *s;
+	char *out;
+
+	for (i = 0; i < 2 * npairs; i += 2)
+		if (pairs[i + 1] != NULL)
+			need += 3 * (strlen(pairs[i]) + strlen(pairs[i + 1])) + 2;
+	if ((out = malloc(need)) == NULL)
+		return NULL;
+	for (i = 0; i < 2 * npairs; i += 2) {
+		if (pairs[i + 1] == NULL)
+			continue;
+		if (used > 0)
+			out[used++] = '&';
+		for (int part = 0; part < 2; part++) {
+			if (part == 1)
+				out[used++] = '=';
+			for (s = pairs[i + part]; *s != '\0'; s++) {
+				unsigned char c = (unsigned char)*s;
+
+				if (form_unreserved(c))
+					out[used++] = (char)c;
+				else if (c == ' ')
+					out[used++] = '+';
+				else {
+					out[used++] = '%';
+					out[used++] = hex[c >> 4];
+					out[used++] = hex[c & 15];
+				}
+			}
+		}
+	}
+	out[used] = '\0';
+	if (len != NULL)
+		*len = used;
+	return out;
 }

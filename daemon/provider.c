@@ -172,3 +172,45 @@ provider_peer_is_loopback(const char *peer)
 	return inet_pton(AF_INET, peer, &a) == 1 &&
 	    (ntohl(a.s_addr) >> 24) == 127;
 }
+
+void
+provider_send_http_clear(struct send_http *http)
+{
+	free(http->body);
+	memset(http, 0, sizeof(*http));
+}
+
+void
+provider_reason_set(char *reason, size_t len, const char *words)
+{
+	size_t used = 0, run, i;
+	const char *p = words;
+
+	if (len == 0)
+		return;
+	while (*p != '\0' && used + 1 < len) {
+		for (run = 0; p[run] >= '0' && p[run] <= '9'; run++)
+			;
+		if (run >= 6) {
+			/* "…" is three bytes; stop rather than cut it. */
+			if (used + 4 > len)
+				break;
+			if (used > 0 && reason[used - 1] == '+')
+				used--;
+			memcpy(reason + used, "\xe2\x80\xa6", 3);
+			used += 3;
+			p += run;
+			continue;
+		}
+		if (run == 0)
+			run = 1;
+		for (i = 0; i < run && used + 1 < len; i++) {
+			unsigned char c = (unsigned char)p[i];
+
+			/* Control characters would break a log line. */
+			reason[used++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+		}
+		p += run;
+	}
+	reason[used] = '\0';
+}

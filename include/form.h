@@ -33,4 +33,13 @@ void form_clear(struct form *form);
 /* First value named `name`, borrowed from the form; NULL when absent. */
 const char *form_get(const struct form *form, const char *name);
 
+/*
+ * Encode npairs name/value pairs (pairs[2i], pairs[2i+1]) as
+ * application/x-www-form-urlencoded: unreserved characters as they are, a
+ * space as '+', every other byte %XX (uppercase hex).  A NULL value skips
+ * its pair.  Returns a malloc'd string the caller frees (length in *len
+ * when len is not NULL), or NULL when out of memory.
+ */
+char *form_encode(const char *const *pairs, size_t npairs, size_t *len);
+
 #endif

@@ -92,6 +92,61 @@ struct dlr_report {
 	char provider_ref[128];   /* the provider's id of our message */
 	enum dlr_status status;
 	char reason[128];         /* the provider's words; may be empty */
+	/* Our send_key for the message when the report echoes it (Twilio:
+	 * ?ref= in the StatusCallback URL; Vonage: client-ref; eSMS:
+	 * RequestId; json: id), else "".  It matches a send whose answer
+	 * never came (status unknown). */
+	char send_key[64];
+};
+
+/* One outbound text, as the outbox hands it to an adapter to frame. */
+struct send_request {
+	const char *channel;      /* the channel's name (for DLR URLs) */
+	const char *to;           /* E.164, "+84…" */
+	const char *text;         /* UTF-8 as it goes on the air (already
+	                             folded when the channel folds) */
+	bool unicode;             /* the text needs UCS-2 */
+	/* Our idempotency key for the row (16 lowercase hex digits), the
+	 * same on every attempt: eSMS RequestId, V-COM mt_code, json id,
+	 * Vonage client-ref, Twilio ?ref= on the StatusCallback URL. */
+	const char *send_key;
+	/* V-COM: the request_id and command_code of the caller's MO this MT
+	 * answers; NULL when the caller never wrote on this channel. */
+	const char *reply_to;
+	const char *reply_keyword;
+	time_t now;               /* for signatures that carry a time */
+};
+
+#define PROVIDER_SEND_HEADERS 6
+
+/* The HTTP request an adapter frames; the outbox sends it. */
+struct send_http {
+	char url[1024];
+	const char *content_type;             /* a static string */
+	char headers[PROVIDER_SEND_HEADERS][512];  /* "Name: value" */
+	size_t nheaders;
+	char userpwd[512];                    /* HTTP Basic "user:pass", or
+	                                         "" for none */
+	char *body;                           /* malloc'd, NUL-terminated;
+	                                         provider_send_http_clear */
+	size_t body_len;
+};
+
+enum send_verdict {
+	SEND_ACCEPTED,            /* taken: provider_ref holds the id */
+	SEND_RETRY,               /* not taken, may be later (throttled,
+	                             the provider's temporary failure) */
+	SEND_REJECTED,            /* not taken and never will be */
+	SEND_UNKNOWN,             /* the answer does not say (garbled 2xx):
+	                             it may have been taken */
+};
+
+struct send_answer {
+	enum send_verdict verdict;
+	char provider_ref[128];
+	/* The provider's code and words ("403 InvalidPhoneNumber"); never
+	 * the number or the text. */
+	char reason[128];
 };
 
 /* A framed reply; body is NUL-terminated. */
@@ -134,6 +189,22 @@ struct provider {
 	enum provider_verdict (*dlr_verify)(
 	    const struct config_channel *channel,
 	    const struct provider_input *in, char *err, size_t errlen);
+	/* Frame a send as the provider's API wants it, against the
+	 * channel's send_url when set (the API base; json: the full URL),
+	 * else the provider's production URL.  NULL when the channel sends
+	 * nothing over the network (console).  -1 with a reason when the
+	 * text cannot be sent this way (no MO to answer on V-COM). */
+	int (*send_build)(const struct config_channel *channel,
+	    const struct send_request *req, struct send_http *out,
+	    char *err, size_t errlen);
+	/* Read the provider's answer to a send.  Called for 2xx and 4xx
+	 * answers; the outbox itself retries 429 and 5xx. */
+	void (*send_parse)(const struct config_channel *channel, long status,
+	    const char *body, size_t body_len, struct send_answer *out);
+	/* The provider drops a resend with the same send_key (eSMS
+	 * RequestId, V-COM mt_code, json id): an ambiguous failure may then
+	 * be retried without the caller getting the text twice. */
+	bool send_idempotent;
 };
 
 /* The adapters (provider_NAME.c each). */
@@ -168,6 +239,14 @@ bool provider_form_copy(const struct form *form, const char *name,
 
 /* Is `entry` an IPv4/IPv6 address or an IPv4 CIDR (allow_ips)? */
 bool provider_address_valid(const char *entry);
+
+/* Free what send_build allocated; the struct may be reused. */
+void provider_send_http_clear(struct send_http *http);
+
+/* Shared by adapters: copy a provider's error words into reason, with
+ * every run of 6 or more digits (a phone number a provider echoed)
+ * replaced by "…", so a reason is safe to log and store. */
+void provider_reason_set(char *reason, size_t len, const char *words);
 
 /* Shared by adapters: is `peer` a loopback address? */
 bool provider_peer_is_loopback(const char *peer);

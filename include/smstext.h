@@ -37,6 +37,22 @@ bool smstext_utf8_valid(const char *s, size_t len);
  * valid UTF-8. */
 int smstext_measure(const char *s, struct smstext_measure *out);
 
+/* What a text costs as SMS. */
+struct smstext_segments {
+	enum smstext_encoding encoding;
+	size_t units;             /* septets or UTF-16 units, as measured */
+	unsigned segments;        /* 1 + the parts of a concatenated SMS */
+};
+
+/*
+ * Segments s needs: one SMS holds 160 GSM-7 septets or 70 UCS-2 units; a
+ * longer text is split into parts of 153 or 67 (the concatenation header
+ * takes the rest), and a part never splits an escape pair (GSM-7
+ * extension characters, 2 septets) or a surrogate pair (emoji).  "" is
+ * one segment.  0, or -1 on invalid UTF-8.
+ */
+int smstext_segments(const char *s, struct smstext_segments *out);
+
 /* True when s fits one USSD screen: at most 182 GSM-7 characters, or 80
  * UCS-2 units when any character needs UCS-2.  False for invalid UTF-8. */
 bool smstext_fits_ussd(const char *s);
