@@ -15,6 +15,7 @@
 
 #include "menu.h"
 #include "provider.h"
+#include "smstext.h"
 
 /* A menu file larger than this is a mistake, not a menu. */
 #define MENU_FILE_MAX (1024 * 1024)
@@ -565,7 +566,7 @@ load_channel(struct load *ld, struct config *cfg, size_t idx, json_t *obj)
 		return;
 
 	ch->name = xstrdup(name);
-	ch->fold_vietnamese = true;
+	ch->fold_vietnamese = false;
 	ch->rate_limit_per_second = 1.0;
 	ch->default_country = xstrdup("84");
 	cfg->nchannels++;
@@ -686,9 +687,10 @@ load_timezone(struct load *ld, struct config *cfg, const char *tz)
 static void
 load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 {
-	static const char *const keys[] = { "sms", "url", NULL };
-	json_t *sms, *item;
-	const char *url;
+	static const char *const keys[] = { "sms", "channel", "url", "secret",
+	    "console_url", NULL };
+	json_t *sms, *item, *secret;
+	const char *url, *s;
 	size_t i;
 
 	if (!json_is_object(alerts)) {
@@ -707,9 +709,10 @@ load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 		if (cfg->alert_sms == NULL)
 			abort();
 		json_array_foreach(sms, i, item) {
-			const char *s = json_string_value(item);
+			const char *n = json_string_value(item);
 
-			if (s == NULL || s[0] != '+' || strlen(s) < 8) {
+			if (n == NULL || n[0] != '+' || strlen(n) < 8 ||
+			    strspn(n + 1, "0123456789") != strlen(n + 1)) {
 				char p[64];
 
 				snprintf(p, sizeof(p), "alerts.sms[%zu]", i);
@@ -717,16 +720,274 @@ load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 				    "(\"+84…\")");
 				continue;
 			}
-			cfg->alert_sms[cfg->nalert_sms++] = xstrdup(s);
+			cfg->alert_sms[cfg->nalert_sms++] = xstrdup(n);
 		}
 	}
+	if ((s = get_string(ld, "alerts", alerts, "channel", false)) != NULL)
+		cfg->alert_channel = xstrdup(s);
 	if ((url = get_string(ld, "alerts", alerts, "url", false)) != NULL) {
 		if (!url_allowed(url))
 			problem(ld, "alerts.url", "must be an https:// URL "
 			    "(plain http only for loopback)");
 		else
 			cfg->alert_url = xstrdup(url);
+		if ((secret = json_object_get(alerts, "secret")) == NULL)
+			problem(ld, "alerts.secret", "missing (required with "
+			    "alerts.url: the alert is signed with it)");
+		else
+			cfg->alert_secret = get_secret(ld, "alerts.secret",
+			    secret);
+	} else if (json_object_get(alerts, "secret") != NULL)
+		problem(ld, "alerts.secret", "set without alerts.url");
+	if ((s = get_string(ld, "alerts", alerts, "console_url", false))) {
+		if (!url_allowed(s))
+			problem(ld, "alerts.console_url", "must be an https:// "
+			    "URL (plain http only for loopback)");
+		else
+			cfg->alert_link = xstrdup(s);
 	}
+}
+
+/* "HH:MM-HH:MM" into minutes after midnight. */
+static bool
+parse_window(const char *s, unsigned *start, unsigned *end)
+{
+	unsigned h1, m1, h2, m2;
+	int n = 0;
+
+	if (sscanf(s, "%2u:%2u-%2u:%2u%n", &h1, &m1, &h2, &m2, &n) != 4 ||
+	    s[n] != '\0' || strlen(s) != 11 || h1 > 24 || h2 > 24 ||
+	    m1 > 59 || m2 > 59 || (h1 == 24 && m1 != 0) ||
+	    (h2 == 24 && m2 != 0))
+		return false;
+	*start = h1 * 60 + m1;
+	*end = h2 * 60 + m2;
+	return *start != *end;
+}
+
+static void
+load_windows(struct load *ld, struct config *cfg, json_t *obj)
+{
+	/* Defaults for the menu's answers; "now" and no answer get the
+	 * daytime default, since "now" said nothing about later. */
+	static const char *const defaults[][2] = {
+		{ "default", "08:00-20:00" },
+		{ "morning", "07:00-11:00" },
+		{ "afternoon", "12:00-17:00" },
+		{ "evening", "18:00-21:00" },
+	};
+	const size_t ndefaults = sizeof(defaults) / sizeof(defaults[0]);
+	const char *key;
+	json_t *v;
+	size_t i, max = ndefaults + (obj ? json_object_size(obj) : 0);
+
+	cfg->windows = calloc(max, sizeof(*cfg->windows));
+	if (cfg->windows == NULL)
+		abort();
+	for (i = 0; i < ndefaults; i++) {
+		struct config_window *w = &cfg->windows[cfg->nwindows++];
+
+		w->name = xstrdup(defaults[i][0]);
+		parse_window(defaults[i][1], &w->start_min, &w->end_min);
+	}
+	if (obj == NULL)
+		return;
+	if (!json_is_object(obj)) {
+		problem(ld, "outbox.contact_windows", "must be an object of "
+		    "\"answer\": \"HH:MM-HH:MM\"");
+		return;
+	}
+	json_object_foreach(obj, key, v) {
+		struct config_window *w = NULL;
+		char p[128];
+
+		snprintf(p, sizeof(p), "outbox.contact_windows.%s", key);
+		for (i = 0; i < cfg->nwindows; i++)
+			if (strcmp(cfg->windows[i].name, key) == 0)
+				w = &cfg->windows[i];
+		if (w == NULL) {
+			w = &cfg->windows[cfg->nwindows++];
+			w->name = xstrdup(key);
+		}
+		if (!json_is_string(v) || !parse_window(json_string_value(v),
+		    &w->start_min, &w->end_min))
+			problem(ld, p, "must be \"HH:MM-HH:MM\" in the "
+			    "hotline's time zone (e.g. \"08:00-20:00\"; an end "
+			    "before the start wraps midnight)");
+	}
+}
+
+/* Words a text seen over a survivor's shoulder must not carry. */
+static const char *
+sensitive_word(const char *text)
+{
+	static const char *const words[] = { "traffick", "abuse", "police",
+	    "exploit", "violence", "buon nguoi", "mua ban nguoi", "lam dung",
+	    "cong an", "bao luc", "boc lot", NULL };
+	char *folded = smstext_fold_vietnamese(text);
+	const char *hit = NULL;
+
+	if (folded == NULL)
+		return NULL;
+	for (char *c = folded; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	for (size_t i = 0; words[i] != NULL && hit == NULL; i++)
+		if (strstr(folded, words[i]) != NULL)
+			hit = words[i];
+	free(folded);
+	return hit;
+}
+
+/* The templates the daemon uses, with discreet defaults. */
+static const struct {
+	const char *name;
+	const char *vi;
+	const char *en;
+} template_defaults[] = {
+	/* To the counsellors on call; {task} and {link} only, never the
+	 * caller's number. */
+	{ "urgent_alert", "Yêu cầu khẩn #{task}. {link}",
+	    "Urgent callback request #{task}. {link}" },
+	/* To a caller a counsellor could not reach. */
+	{ "missed_call", "Chúng tôi đã gọi cho bạn. Chúng tôi sẽ gọi lại.",
+	    "We tried to call you. We will try again." },
+};
+
+static void
+template_put(struct config_template *t, const char *lang, const char *text)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (strcmp(t->language[i], lang) == 0) {
+			free(t->text[i]);
+			t->text[i] = xstrdup(text);
+			return;
+		}
+	if (t->count < CONFIG_TEMPLATE_LANGUAGES) {
+		t->language[t->count] = xstrdup(lang);
+		t->text[t->count++] = xstrdup(text);
+	}
+}
+
+static void
+load_templates(struct load *ld, struct config *cfg, json_t *obj,
+    bool discreet)
+{
+	const size_t n = sizeof(template_defaults) /
+	    sizeof(template_defaults[0]);
+	const char *key, *lang, *w;
+	json_t *v, *text;
+	size_t i;
+
+	cfg->templates = calloc(n, sizeof(*cfg->templates));
+	if (cfg->templates == NULL)
+		abort();
+	cfg->ntemplates = n;
+	for (i = 0; i < n; i++) {
+		cfg->templates[i].name = template_defaults[i].name;
+		template_put(&cfg->templates[i], "vi", template_defaults[i].vi);
+		template_put(&cfg->templates[i], "en", template_defaults[i].en);
+	}
+	if (obj != NULL && !json_is_object(obj)) {
+		problem(ld, "outbox.templates", "must be an object");
+		return;
+	}
+	json_object_foreach(obj, key, v) {
+		struct config_template *t = NULL;
+		char p[160];
+
+		snprintf(p, sizeof(p), "outbox.templates.%s", key);
+		for (i = 0; i < n; i++)
+			if (strcmp(cfg->templates[i].name, key) == 0)
+				t = &cfg->templates[i];
+		if (t == NULL) {
+			problem(ld, p, "unknown template (known: urgent_alert, "
+			    "missed_call)");
+			continue;
+		}
+		if (!json_is_object(v)) {
+			problem(ld, p, "must be an object of \"language\": "
+			    "\"text\"");
+			continue;
+		}
+		json_object_foreach(v, lang, text) {
+			const char *s = json_string_value(text);
+
+			snprintf(p, sizeof(p), "outbox.templates.%s.%s", key,
+			    lang);
+			if (s == NULL || s[0] == '\0' ||
+			    !smstext_utf8_valid(s, strlen(s)) ||
+			    strlen(s) > 1000)
+				problem(ld, p, "must be a non-empty string of "
+				    "at most 1000 bytes");
+			else if (t->count == CONFIG_TEMPLATE_LANGUAGES)
+				problem(ld, p, "too many languages (at most "
+				    "%d)", CONFIG_TEMPLATE_LANGUAGES);
+			else
+				template_put(t, lang, s);
+		}
+	}
+	for (i = 0; discreet && i < n; i++)
+		for (size_t j = 0; j < cfg->templates[i].count; j++)
+			if ((w = sensitive_word(cfg->templates[i].text[j]))) {
+				char p[160];
+
+				snprintf(p, sizeof(p), "outbox.templates.%s.%s",
+				    cfg->templates[i].name,
+				    cfg->templates[i].language[j]);
+				problem(ld, p, "mentions \"%s\": a text read "
+				    "over a caller's shoulder must be discreet "
+				    "(set outbox.discreet to false to allow it)",
+				    w);
+			}
+}
+
+static void
+load_outbox(struct load *ld, struct config *cfg, json_t *obj)
+{
+	static const char *const keys[] = { "max_attempts",
+	    "max_delay_seconds", "max_in_flight", "connect_timeout_seconds",
+	    "timeout_seconds", "conversation_seconds", "contact_windows",
+	    "templates", "discreet", NULL };
+	json_t *v;
+	bool discreet = true;
+
+	cfg->outbox_max_attempts = 8;
+	cfg->outbox_max_delay = 3600;
+	cfg->outbox_max_in_flight = 4;
+	cfg->outbox_connect_timeout = 5;
+	cfg->outbox_timeout = 20;
+	cfg->outbox_conversation = 300;
+	if (obj != NULL && !json_is_object(obj)) {
+		problem(ld, "outbox", "must be an object");
+		obj = NULL;
+	}
+	if (obj != NULL) {
+		check_keys(ld, "outbox", obj, keys);
+		get_uint(ld, "outbox", obj, "max_attempts", 1, 100,
+		    &cfg->outbox_max_attempts);
+		get_uint(ld, "outbox", obj, "max_delay_seconds", 1, 86400,
+		    &cfg->outbox_max_delay);
+		get_uint(ld, "outbox", obj, "max_in_flight", 1, 64,
+		    &cfg->outbox_max_in_flight);
+		get_uint(ld, "outbox", obj, "connect_timeout_seconds", 1, 60,
+		    &cfg->outbox_connect_timeout);
+		get_uint(ld, "outbox", obj, "timeout_seconds", 1, 300,
+		    &cfg->outbox_timeout);
+		get_uint(ld, "outbox", obj, "conversation_seconds", 0, 86400,
+		    &cfg->outbox_conversation);
+		if ((v = json_object_get(obj, "discreet")) != NULL) {
+			if (!json_is_boolean(v))
+				problem(ld, "outbox.discreet", "must be true or "
+				    "false, not %s", type_name(v));
+			else
+				discreet = json_is_true(v);
+		}
+	}
+	load_windows(ld, cfg, obj ? json_object_get(obj, "contact_windows") :
+	    NULL);
+	load_templates(ld, cfg, obj ? json_object_get(obj, "templates") :
+	    NULL, discreet);
 }
 
 static void
@@ -735,7 +996,7 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 {
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
-	    "alerts", "sms", NULL };
+	    "alerts", "sms", "outbox", NULL };
 	static const char *const sms_keys[] = { "session_idle_seconds",
 	    "auto_reply_interval_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
@@ -864,6 +1125,11 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 
 	if ((v = json_object_get(root, "alerts")) != NULL)
 		load_alerts(ld, cfg, v);
+	if (cfg->alert_channel != NULL &&
+	    config_channel_find(cfg, cfg->alert_channel) == NULL)
+		problem(ld, "alerts.channel", "\"%s\" is not a channel in "
+		    "channels", cfg->alert_channel);
+	load_outbox(ld, cfg, json_object_get(root, "outbox"));
 
 	/* The console channel trusts loopback peers; listening elsewhere
 	 * would let the network reach it. */
@@ -970,6 +1236,21 @@ config_free(struct config *cfg)
 		free(cfg->alert_sms[i]);
 	free(cfg->alert_sms);
 	free(cfg->alert_url);
+	free(cfg->alert_channel);
+	if (cfg->alert_secret != NULL) {
+		explicit_bzero(cfg->alert_secret, strlen(cfg->alert_secret));
+		free(cfg->alert_secret);
+	}
+	free(cfg->alert_link);
+	for (size_t i = 0; i < cfg->nwindows; i++)
+		free(cfg->windows[i].name);
+	free(cfg->windows);
+	for (size_t i = 0; i < cfg->ntemplates; i++)
+		for (size_t j = 0; j < cfg->templates[i].count; j++) {
+			free(cfg->templates[i].language[j]);
+			free(cfg->templates[i].text[j]);
+		}
+	free(cfg->templates);
 	free(cfg);
 }
 
@@ -979,6 +1260,43 @@ config_channel_find(const struct config *cfg, const char *name)
 	for (size_t i = 0; i < cfg->nchannels; i++)
 		if (strcmp(cfg->channels[i].name, name) == 0)
 			return &cfg->channels[i];
+	return NULL;
+}
+
+const struct config_window *
+config_window_for(const struct config *cfg, const char *preferred_time)
+{
+	const struct config_window *def = NULL;
+
+	for (size_t i = 0; i < cfg->nwindows; i++) {
+		if (preferred_time != NULL &&
+		    strcmp(cfg->windows[i].name, preferred_time) == 0)
+			return &cfg->windows[i];
+		if (strcmp(cfg->windows[i].name, "default") == 0)
+			def = &cfg->windows[i];
+	}
+	return def;
+}
+
+const char *
+config_template(const struct config *cfg, const char *name,
+    const char *language)
+{
+	const char *fallback = cfg->menu ?
+	    menu_default_language(cfg->menu) : "vi";
+
+	for (size_t i = 0; i < cfg->ntemplates; i++) {
+		const struct config_template *t = &cfg->templates[i];
+
+		if (strcmp(t->name, name) != 0)
+			continue;
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t j = 0; j < t->count; j++)
+				if (strcmp(t->language[j], pass == 0 &&
+				    language ? language : fallback) == 0)
+					return t->text[j];
+		return t->count > 0 ? t->text[0] : NULL;
+	}
 	return NULL;
 }
 

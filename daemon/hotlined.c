@@ -27,6 +27,7 @@
 #include "http_client.h"
 #include "inbox.h"
 #include "log.h"
+#include "outbox.h"
 #include "sdnotify.h"
 #include "sms.h"
 #include "store.h"
@@ -52,6 +53,8 @@ struct daemon {
 	bool draining;
 	bool no_group_commit;     /* benchmarks: one commit per message */
 };
+
+static void set_timezone(const struct config *cfg);
 
 static void
 usage(FILE *out)
@@ -115,6 +118,8 @@ converse_cb(evutil_socket_t fd, short what, void *arg)
 	    why, sizeof(why));
 	if (n < 0)
 		log_event(LOG_ERROR, "conversation.failed", "error", why, NULL);
+	if (n > 0)
+		outbox_kick(d->app.outbox);
 	if (n == CONVERSE_BATCH)	/* more behind it: after other work */
 		event_active(d->converse_ev, EV_TIMEOUT, 0);
 	else if (!d->draining)
@@ -148,9 +153,12 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* Messages waiting for a commit are committed and answered. */
+	/* Messages waiting for a commit are committed and answered; sends
+	 * already out get their answers (the rest wait for the next
+	 * start). */
 	inbox_flush(d->app.inbox);
-	left = http_server_inflight(d->app.http);
+	left = http_server_inflight(d->app.http) +
+	    outbox_in_flight(d->app.outbox);
 	if (left == 0 || seconds_left(&d->drain_deadline) <= 0) {
 		if (left > 0) {
 			char n[24];
@@ -178,6 +186,7 @@ shutdown_cb(evutil_socket_t sig, short what, void *arg)
 	log_event(LOG_INFO, "daemon.stopping", "signal",
 	    sig == SIGTERM ? "TERM" : "INT", NULL);
 	http_server_stop_accepting(d->app.http);
+	outbox_stop(d->app.outbox);
 	clock_gettime(CLOCK_MONOTONIC, &d->drain_deadline);
 	d->drain_deadline.tv_sec += DRAIN_SECONDS;
 	drain_cb(-1, 0, d);
@@ -212,6 +221,8 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 			    "listen and database change only on restart",
 			    NULL);
 		d->app.config = fresh;
+		set_timezone(fresh);
+		outbox_set_config(d->app.outbox, fresh);
 		config_free(old);
 		log_set_level(fresh->log_level);
 		log_event(LOG_INFO, "config.reloaded", "path", d->config_path,
@@ -219,6 +230,14 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	free(errs);
 	sdnotify("READY=1");
+}
+
+/* Contact windows are in the hotline's local time; logs stay in UTC. */
+static void
+set_timezone(const struct config *cfg)
+{
+	setenv("TZ", cfg->timezone, 1);
+	tzset();
 }
 
 static int
@@ -253,6 +272,10 @@ run(struct daemon *d)
 	    (d->drain_timer = evtimer_new(d->app.base, drain_cb, d)) == NULL ||
 	    (d->converse_ev = evtimer_new(d->app.base, converse_cb, d)) ==
 	    NULL ||
+	    (d->app.http_client = http_client_new(d->app.base, why,
+	    sizeof(why))) == NULL ||
+	    (d->app.outbox = outbox_new(d->app.base, cfg, d->app.store,
+	    d->app.http_client)) == NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_hup, SIGHUP, reload_cb) < 0) {
@@ -275,7 +298,10 @@ run(struct daemon *d)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
 	}
+	set_timezone(cfg);
 	inbox_on_commit(d->app.inbox, converse_soon, d);
+	/* Rows left by the last run, and what falls due. */
+	outbox_kick(d->app.outbox);
 	/* Messages stored before a crash and never processed. */
 	converse_soon(d);
 	snprintf(port, sizeof(port), "%u", http_server_port(d->app.http));
@@ -293,6 +319,10 @@ out:
 	 * (and its connections) go. */
 	inbox_free(d->app.inbox);
 	http_server_free(d->app.http);
+	/* Requests still out are cancelled: their rows stay `sending` and
+	 * the next start settles them. */
+	http_client_free(d->app.http_client);
+	outbox_free(d->app.outbox);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

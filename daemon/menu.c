@@ -1607,6 +1607,12 @@ menu_goto_urgent(const struct menu *menu, struct menu_state *state)
 	return true;
 }
 
+const char *
+menu_default_language(const struct menu *menu)
+{
+	return menu->languages[menu->default_language];
+}
+
 bool
 menu_has_language(const struct menu *menu, const char *language)
 {

@@ -9,10 +9,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "form.h"
 #include "privacy.h"
 #include "smstext.h"
+
+#define AT_FORM "application/x-www-form-urlencoded"
+#define AT_LIVE "https://api.africastalking.com"
+#define AT_SANDBOX "https://api.sandbox.africastalking.com"
+#define AT_SEND_PATH "/version1/messaging"
+/* How much of a plain-text error answer a reason quotes. */
+#define AT_REASON_LINE 100
 
 static const struct provider_key at_keys[] = {
 	{ "username", PROVIDER_KEY_STRING, true },
@@ -157,6 +166,8 @@ at_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	bool ok;
 
 	(void)ch;
+	/* AT's report carries no key of ours: it matches by id alone. */
+	out->send_key[0] = '\0';
 	if ((v = form_body(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
 	ok = provider_form_copy(&f, "id", out->provider_ref,
@@ -204,6 +215,217 @@ at_ussd_format(bool end, const char *text, struct provider_reply *out)
 	return n < 0 || (size_t)n >= sizeof(out->body) ? -1 : 0;
 }
 
+/* "+" and 1 to 15 digits: AT takes numbers in E.164 (§1.5). */
+static bool
+at_e164(const char *s)
+{
+	size_t n = 0;
+
+	if (*s++ != '+')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		n++;
+	return *s == '\0' && n >= 1 && n <= 15;
+}
+
+/*
+ * Send (§1.5): a form post to the channel's send_url (the API base), else
+ * to AT's live API or, for the username "sandbox", its sandbox.  One
+ * recipient; bulkSMSMode and enqueue stay at AT's defaults.
+ */
+static int
+at_send_build(const struct config_channel *ch, const struct send_request *req,
+    struct send_http *out, char *err, size_t errlen)
+{
+	const char *user = config_channel_value(ch, "username");
+	const char *key = config_channel_value(ch, "api_key");
+	const char *base = ch->send_url;
+	const char *pairs[] = {
+		"username", user,
+		"to", req->to,
+		"message", req->text,
+		"from", config_channel_value(ch, "short_code"),
+	};
+	size_t baselen;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (user == NULL || key == NULL) {
+		snprintf(err, errlen, "channel needs username and api_key to "
+		    "send");
+		goto fail;
+	}
+	if (!at_e164(req->to)) {
+		snprintf(err, errlen, "recipient is not an E.164 number");
+		goto fail;
+	}
+	if (base == NULL)
+		base = strcmp(user, "sandbox") == 0 ? AT_SANDBOX : AT_LIVE;
+	baselen = strlen(base);
+	if (baselen > 0 && base[baselen - 1] == '/')
+		baselen--;
+	if (baselen + sizeof(AT_SEND_PATH) > sizeof(out->url)) {
+		snprintf(err, errlen, "send_url is too long: the send URL "
+		    "holds at most %zu bytes", sizeof(out->url) - 1);
+		goto fail;
+	}
+	memcpy(out->url, base, baselen);
+	memcpy(out->url + baselen, AT_SEND_PATH, sizeof(AT_SEND_PATH));
+	/* A CR or LF would end the header and start another. */
+	for (const char *c = key; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			snprintf(err, errlen, "api_key contains a control "
+			    "character");
+			goto fail;
+		}
+	n = snprintf(out->headers[0], sizeof(out->headers[0]), "apiKey: %s",
+	    key);
+	if (n < 0 || (size_t)n >= sizeof(out->headers[0])) {
+		snprintf(err, errlen, "api_key is too long for a header (at "
+		    "most %zu bytes)", sizeof(out->headers[0]) - 9);
+		goto fail;
+	}
+	snprintf(out->headers[1], sizeof(out->headers[1]),
+	    "Accept: application/json");
+	out->nheaders = 2;
+	out->content_type = AT_FORM;
+	out->body = form_encode(pairs, sizeof(pairs) / sizeof(pairs[0]) / 2,
+	    &out->body_len);
+	if (out->body == NULL) {
+		snprintf(err, errlen, "out of memory framing the send");
+		goto fail;
+	}
+	return 0;
+fail:
+	/* Leave no half-framed request, and no key, behind. */
+	provider_send_http_clear(out);
+	return -1;
+}
+
+/*
+ * The provider's words as the reason (digit runs masked), cut back to
+ * whole UTF-8 characters: a reason is stored, logged and served as JSON.
+ */
+static void
+at_reason(struct send_answer *out, const char *words)
+{
+	size_t n;
+
+	provider_reason_set(out->reason, sizeof(out->reason), words);
+	n = strlen(out->reason);
+	while (n > 0 && !smstext_utf8_valid(out->reason, n))
+		n--;
+	out->reason[n] = '\0';
+}
+
+/* AT answers an error before the recipients (bad key, bad username…)
+ * as plain text: the reason quotes its first line. */
+static void
+at_send_http_error(long status, const char *body, size_t body_len,
+    struct send_answer *out)
+{
+	char line[AT_REASON_LINE + 1], words[128];
+	size_t i = 0, n = 0;
+
+	while (body != NULL && i < body_len && (body[i] == ' ' ||
+	    body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+		i++;
+	for (; body != NULL && i < body_len && n < AT_REASON_LINE; i++) {
+		if (body[i] == '\0' || body[i] == '\r' || body[i] == '\n')
+			break;
+		line[n++] = body[i];
+	}
+	line[n] = '\0';
+	/* The outbox retries these itself; should one reach here, it is
+	 * still not a refusal. */
+	out->verdict = status == 429 || status >= 500 ? SEND_RETRY :
+	    SEND_REJECTED;
+	snprintf(words, sizeof(words), "HTTP %ld%s%s", status,
+	    n > 0 ? ": " : "", line);
+	at_reason(out, words);
+}
+
+/*
+ * SMSMessageData.Recipients[0] of a 2xx answer (§1.5).  statusCode 100
+ * Processed, 101 Sent and 102 Queued are taken; 405 InsufficientBalance,
+ * 500 InternalServerError and 501 GatewayError may pass later; the rest
+ * (RiskHold, InvalidPhoneNumber, UserInBlacklist…) will not.
+ */
+static void
+at_send_recipient(const json_t *root, struct send_answer *out)
+{
+	const json_t *data = json_object_get(root, "SMSMessageData");
+	const json_t *list = json_object_get(data, "Recipients");
+	const json_t *r = json_array_get(list, 0);
+	const json_t *code = json_object_get(r, "statusCode");
+	const char *msg, *id, *words;
+	char buf[128];
+
+	/* A request refused as a whole names no recipient, only why:
+	 * {"Message":"InvalidSenderId","Recipients":[]}.  Nothing was
+	 * sent. */
+	msg = json_string_value(json_object_get(data, "Message"));
+	if (json_is_array(list) && json_array_size(list) == 0 &&
+	    msg != NULL && msg[0] != '\0') {
+		out->verdict = strcmp(msg, "InsufficientBalance") == 0 ?
+		    SEND_RETRY : SEND_REJECTED;
+		at_reason(out, msg);
+		return;
+	}
+	if (!json_is_integer(code)) {
+		out->verdict = SEND_UNKNOWN;
+		at_reason(out, "unreadable answer: no "
+		    "SMSMessageData.Recipients[0].statusCode");
+		return;
+	}
+	switch (json_integer_value(code)) {
+	case 100:
+	case 101:
+	case 102:
+		id = json_string_value(json_object_get(r, "messageId"));
+		if (id == NULL || id[0] == '\0' ||
+		    strlen(id) >= sizeof(out->provider_ref)) {
+			out->verdict = SEND_UNKNOWN;
+			at_reason(out, "unreadable answer: accepted without "
+			    "a usable messageId");
+			return;
+		}
+		out->verdict = SEND_ACCEPTED;
+		memcpy(out->provider_ref, id, strlen(id) + 1);
+		return;
+	case 405:
+	case 500:
+	case 501:
+		out->verdict = SEND_RETRY;
+		break;
+	default:
+		out->verdict = SEND_REJECTED;
+		break;
+	}
+	words = json_string_value(json_object_get(r, "status"));
+	snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT "%s%s",
+	    json_integer_value(code), words != NULL ? " " : "",
+	    words != NULL ? words : "");
+	at_reason(out, buf);
+}
+
+static void
+at_send_parse(const struct config_channel *ch, long status, const char *body,
+    size_t body_len, struct send_answer *out)
+{
+	json_t *root;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if (status < 200 || status > 299) {
+		at_send_http_error(status, body, body_len, out);
+		return;
+	}
+	root = body != NULL ? json_loadb(body, body_len, 0, NULL) : NULL;
+	at_send_recipient(root, out);
+	json_decref(root);
+}
+
 const struct provider provider_africastalking = {
 	.name = "africastalking",
 	.keys = at_keys,
@@ -213,4 +435,7 @@ const struct provider provider_africastalking = {
 	.sms_parse = at_sms_parse,
 	.sms_ack = at_sms_ack,
 	.dlr_parse = at_dlr_parse,
+	.send_build = at_send_build,
+	.send_parse = at_send_parse,
+	.send_idempotent = false,
 };

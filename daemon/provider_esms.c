@@ -20,9 +20,12 @@
  */
 #include "provider.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -35,6 +38,8 @@
 /* Base64 of 16 bytes: 24 characters with "==". */
 #define ES_B64_LEN 24
 #define ES_HEX_LEN (2 * ES_MD5_LEN)
+#define ES_SEND_BASE "https://rest.esms.vn"
+#define ES_SEND_PATH "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 
 /* api_key, secret_key and brandname are for sending; cpid and
  * private_key for checking what eSMS sends us. */
@@ -47,6 +52,9 @@ static const struct provider_key es_keys[] = {
 	/* eSMS signs no delivery callback, so its URL carries a secret of
 	 * ours (?token=), as with Africa's Talking. */
 	{ "callback_token", PROVIDER_KEY_SECRET, false },
+	/* The base URL eSMS reaches us at; with callback_token set, each
+	 * send asks for a delivery report at its /v1/dlr/CHANNEL. */
+	{ "public_url", PROVIDER_KEY_STRING, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -328,12 +336,16 @@ es_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	memset(out, 0, sizeof(*out));
 	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
+	/* RequestId is at most 50 characters at eSMS: it fits, ours or
+	 * not. */
 	ok = provider_form_copy(&f, "SMSID", out->provider_ref,
 	    sizeof(out->provider_ref), true, err, errlen) &&
 	    provider_form_copy(&f, "SendStatus", status, sizeof(status), true,
 	    err, errlen) &&
 	    provider_form_copy(&f, "SendFailed", failed, sizeof(failed), false,
-	    err, errlen);
+	    err, errlen) &&
+	    provider_form_copy(&f, "RequestId", out->send_key,
+	    sizeof(out->send_key), false, err, errlen);
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
@@ -359,6 +371,241 @@ es_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
+/* A URL "base" + "path" into out; one '/' at the end of base is dropped
+ * (path starts with one).  false when it does not fit. */
+static bool
+es_url(char *out, size_t outlen, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+	int w;
+
+	if (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n > INT_MAX)
+		return false;
+	w = snprintf(out, outlen, "%.*s%s", (int)n, base, path);
+	return w >= 0 && (size_t)w < outlen;
+}
+
+/*
+ * CallbackUrl: public_url + "/v1/dlr/" + channel + "?token=" + the token,
+ * %-escaped as es_dlr_verify will decode it.  NULL (no report asked for)
+ * when either key is unset; *failed when it cannot be made.  The caller
+ * frees.
+ */
+static char *
+es_callback_url(const struct config_channel *ch, const char *channel,
+    bool *failed)
+{
+	const char *base = config_channel_value(ch, "public_url");
+	const char *token = config_channel_value(ch, "callback_token");
+	const char *pair[] = { "token", token };
+	char path[1024], *query, *url = NULL;
+	size_t len;
+	int w;
+
+	*failed = false;
+	if (base == NULL || base[0] == '\0' || token == NULL ||
+	    token[0] == '\0')
+		return NULL;
+	*failed = true;
+	if ((query = form_encode(pair, 1, NULL)) == NULL)
+		return NULL;
+	w = snprintf(path, sizeof(path), "/v1/dlr/%s?%s", channel, query);
+	if (w >= 0 && (size_t)w < sizeof(path)) {
+		len = strlen(base) + strlen(path) + 1;
+		if ((url = malloc(len)) != NULL && !es_url(url, len, base,
+		    path)) {
+			free(url);
+			url = NULL;
+		}
+	}
+	OPENSSL_cleanse(path, sizeof(path));
+	OPENSSL_cleanse(query, strlen(query));
+	free(query);
+	if (url != NULL)
+		*failed = false;
+	return url;
+}
+
+/*
+ * §4.1 SendMultipleMessage_V4_post_json, SmsType 2 (customer care: the
+ * text must match a template registered with eSMS, or code 146).  Keys
+ * travel in the body; RequestId makes a resend within 24 h a no-op.
+ */
+static int
+es_send_build(const struct config_channel *ch, const struct send_request *req,
+    struct send_http *out, char *err, size_t errlen)
+{
+	const char *api_key = config_channel_value(ch, "api_key");
+	const char *secret_key = config_channel_value(ch, "secret_key");
+	const char *brandname = config_channel_value(ch, "brandname");
+	const char *to = req->to;
+	char *callback = NULL;
+	json_t *root = NULL;
+	bool failed;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (api_key == NULL || api_key[0] == '\0' || secret_key == NULL ||
+	    secret_key[0] == '\0') {
+		snprintf(err, errlen, "channel needs an api_key and a "
+		    "secret_key to send");
+		return -1;
+	}
+	if (req->send_key == NULL || req->send_key[0] == '\0') {
+		snprintf(err, errlen, "no send_key: eSMS could not drop a "
+		    "resend");
+		return -1;
+	}
+	if (!es_url(out->url, sizeof(out->url), ch->send_url != NULL ?
+	    ch->send_url : ES_SEND_BASE, ES_SEND_PATH)) {
+		snprintf(err, errlen, "send_url is too long");
+		return -1;
+	}
+	out->content_type = "application/json";
+	snprintf(out->headers[0], sizeof(out->headers[0]),
+	    "Accept: application/json");
+	out->nheaders = 1;
+	callback = es_callback_url(ch, req->channel != NULL ? req->channel :
+	    ch->name, &failed);
+	if (failed) {
+		snprintf(err, errlen, "cannot build the CallbackUrl: "
+		    "public_url is too long, or out of memory");
+		goto done;
+	}
+	/* eSMS wants 84…, not +84…. */
+	if (to[0] == '+')
+		to++;
+	/* "s*" leaves a key out when its value is NULL.  An empty
+	 * brandname would be refused (104): left out too. */
+	root = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:s, s:s*}",
+	    "ApiKey", api_key,
+	    "SecretKey", secret_key,
+	    "Phone", to,
+	    "Content", req->text,
+	    "Brandname", brandname != NULL && brandname[0] != '\0' ?
+	    brandname : NULL,
+	    "SmsType", "2",
+	    "IsUnicode", req->unicode ? "1" : "0",
+	    "RequestId", req->send_key,
+	    "CallbackUrl", callback);
+	if (root == NULL ||
+	    (out->body = json_dumps(root, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER)) == NULL) {
+		snprintf(err, errlen, "cannot build the request body (out of "
+		    "memory, or a channel key that is not UTF-8)");
+		goto done;
+	}
+	out->body_len = strlen(out->body);
+	rc = 0;
+done:
+	/* The CallbackUrl holds our token. */
+	if (callback != NULL) {
+		OPENSSL_cleanse(callback, strlen(callback));
+		free(callback);
+	}
+	json_decref(root);
+	if (rc < 0)
+		provider_send_http_clear(out);
+	return rc;
+}
+
+/* A code or an id as eSMS writes it, string or integer, into out; false
+ * when it is neither or does not fit. */
+static bool
+es_answer_text(const json_t *v, char *out, size_t outlen)
+{
+	int w;
+
+	if (json_is_integer(v)) {
+		w = snprintf(out, outlen, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		return w >= 0 && (size_t)w < outlen;
+	}
+	if (!json_is_string(v) || json_string_length(v) >= outlen ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return false;
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return true;
+}
+
+/*
+ * {"CodeResult":"100","SMSID":"…"} when taken.  The codes §4.1 names as
+ * the caller's fault are final; any other code is retried, which is safe
+ * because RequestId makes a second copy a no-op (124).
+ */
+static void
+es_send_parse(const struct config_channel *ch, long status, const char *body,
+    size_t body_len, struct send_answer *out)
+{
+	static const char *const permanent[] = {
+		"99",   /* the number is blocked */
+		"101",  /* wrong ApiKey or SecretKey */
+		"103",  /* no balance */
+		"104",  /* brandname not registered */
+		"108",  /* phone number format */
+		"140",  /* our IP is not on the account's list */
+		"146",  /* text matches no registered template */
+	};
+	const json_t *msg;
+	const char *text;
+	json_t *root = NULL;
+	char code[32], words[256];
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if (status >= 400 && status < 500) {
+		out->verdict = SEND_REJECTED;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		return;
+	}
+	if (status < 200 || status >= 300) {
+		out->verdict = SEND_UNKNOWN;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		return;
+	}
+	if (body == NULL || (root = json_loadb(body, body_len,
+	    JSON_ALLOW_NUL, NULL)) == NULL ||
+	    !json_is_object(root) ||
+	    !es_answer_text(json_object_get(root, "CodeResult"), code,
+	    sizeof(code))) {
+		out->verdict = SEND_UNKNOWN;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld, no "
+		    "CodeResult in the answer", status);
+		json_decref(root);
+		return;
+	}
+	if (strcmp(code, "100") == 0) {
+		out->verdict = SEND_ACCEPTED;
+		/* Taken without an SMSID: the report's RequestId still
+		 * finds the message. */
+		if (!es_answer_text(json_object_get(root, "SMSID"),
+		    out->provider_ref, sizeof(out->provider_ref)))
+			out->provider_ref[0] = '\0';
+		json_decref(root);
+		return;
+	}
+	if (strcmp(code, "124") == 0) {
+		/* An earlier attempt got through; its answer was lost. */
+		out->verdict = SEND_ACCEPTED;
+		snprintf(out->reason, sizeof(out->reason), "124 duplicate "
+		    "RequestId");
+		json_decref(root);
+		return;
+	}
+	out->verdict = SEND_RETRY;
+	for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++)
+		if (strcmp(code, permanent[i]) == 0)
+			out->verdict = SEND_REJECTED;
+	msg = json_object_get(root, "ErrorMessage");
+	text = json_is_string(msg) ? json_string_value(msg) : "";
+	snprintf(words, sizeof(words), "%s%s%s", code,
+	    text[0] != '\0' ? " " : "", text);
+	provider_reason_set(out->reason, sizeof(out->reason), words);
+	json_decref(root);
+}
+
 const struct provider provider_esms = {
 	.name = "esms",
 	.keys = es_keys,
@@ -369,4 +616,7 @@ const struct provider provider_esms = {
 	.sms_ack = es_sms_ack,
 	.dlr_parse = es_dlr_parse,
 	.dlr_verify = es_dlr_verify,
+	.send_build = es_send_build,
+	.send_parse = es_send_parse,
+	.send_idempotent = true,
 };

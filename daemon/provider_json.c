@@ -30,8 +30,11 @@
 #define JS_SHA256_LEN 32
 #define JS_HEX_LEN (2 * JS_SHA256_LEN)
 
+/* from: the sender a send names (a short code, a SIM's number), for a
+ * gateway with more than one. */
 static const struct provider_key js_keys[] = {
 	{ "secret", PROVIDER_KEY_SECRET, true },
+	{ "from", PROVIDER_KEY_STRING, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -364,6 +367,11 @@ js_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 		snprintf(err, errlen, "field id is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
+	/* The id of a report is the one we sent: our send_key.  One too
+	 * long to be ours is matched by provider_ref alone. */
+	if (strlen(out->provider_ref) < sizeof(out->send_key))
+		memcpy(out->send_key, out->provider_ref,
+		    strlen(out->provider_ref) + 1);
 	for (size_t i = 0; i < 3; i++)
 		if (strcmp(status, names[i]) == 0) {
 			out->status = statuses[i];
@@ -382,6 +390,115 @@ js_sms_ack(struct provider_reply *out)
 	return 0;
 }
 
+/*
+ * POST send_url {"id", "to", "from", "text"}, signed as we check inbound
+ * requests.  id is our send_key: the receiver drops a second copy, and
+ * reports on the message by it.
+ */
+static int
+js_send_build(const struct config_channel *ch, const struct send_request *req,
+    struct send_http *out, char *err, size_t errlen)
+{
+	const char *secret = config_channel_value(ch, "secret");
+	const char *from = config_channel_value(ch, "from");
+	char t[32], v1[JS_HEX_LEN + 1];
+	json_t *root = NULL;
+	int rc = -1, w;
+
+	memset(out, 0, sizeof(*out));
+	if (ch->send_url == NULL || ch->send_url[0] == '\0') {
+		snprintf(err, errlen, "a json channel needs send_url to send");
+		return -1;
+	}
+	if (secret == NULL || secret[0] == '\0') {
+		snprintf(err, errlen, "channel needs a secret to sign with");
+		return -1;
+	}
+	if (req->send_key == NULL || req->send_key[0] == '\0') {
+		snprintf(err, errlen, "no send_key: the receiver could not "
+		    "drop a resend");
+		return -1;
+	}
+	w = snprintf(out->url, sizeof(out->url), "%s", ch->send_url);
+	if (w < 0 || (size_t)w >= sizeof(out->url)) {
+		snprintf(err, errlen, "send_url is too long");
+		return -1;
+	}
+	out->content_type = JS_TYPE;
+	root = json_pack("{s:s, s:s, s:s, s:s}",
+	    "id", req->send_key,
+	    "to", req->to,
+	    "from", from != NULL ? from : "",
+	    "text", req->text);
+	if (root == NULL ||
+	    (out->body = json_dumps(root, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER)) == NULL) {
+		snprintf(err, errlen, "cannot build the request body (out of "
+		    "memory, or a value that is not UTF-8)");
+		goto done;
+	}
+	out->body_len = strlen(out->body);
+	snprintf(t, sizeof(t), "%lld", (long long)req->now);
+	if (js_sign(secret, t, out->body, out->body_len, v1) < 0) {
+		snprintf(err, errlen, "cannot compute the signature (out of "
+		    "memory)");
+		goto done;
+	}
+	snprintf(out->headers[0], sizeof(out->headers[0]),
+	    "X-Hotline-Signature: t=%s,v1=%s", t, v1);
+	out->nheaders = 1;
+	rc = 0;
+done:
+	json_decref(root);
+	if (rc < 0)
+		provider_send_http_clear(out);
+	return rc;
+}
+
+/*
+ * 2xx: taken, with the receiver's own "id" when it gives one.  4xx: the
+ * receiver refused it, {"error":{"message"}} saying why.
+ */
+static void
+js_send_parse(const struct config_channel *ch, long status, const char *body,
+    size_t body_len, struct send_answer *out)
+{
+	const json_t *id, *error, *message;
+	json_t *root = NULL;
+	char words[256];
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if (body != NULL)
+		root = json_loadb(body, body_len, JSON_ALLOW_NUL, NULL);
+	if (status >= 200 && status < 300) {
+		out->verdict = SEND_ACCEPTED;
+		id = json_object_get(root, "id");
+		if (json_is_string(id) &&
+		    json_string_length(id) < sizeof(out->provider_ref) &&
+		    strlen(json_string_value(id)) == json_string_length(id))
+			memcpy(out->provider_ref, json_string_value(id),
+			    json_string_length(id) + 1);
+	} else if (status >= 400 && status < 500) {
+		out->verdict = SEND_REJECTED;
+		error = json_object_get(root, "error");
+		message = json_object_get(error, "message");
+		if (json_is_string(message) &&
+		    json_string_value(message)[0] != '\0') {
+			snprintf(words, sizeof(words), "%ld %s", status,
+			    json_string_value(message));
+			provider_reason_set(out->reason, sizeof(out->reason),
+			    words);
+		} else
+			snprintf(out->reason, sizeof(out->reason), "HTTP %ld",
+			    status);
+	} else {
+		out->verdict = SEND_UNKNOWN;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+	}
+	json_decref(root);
+}
+
 const struct provider provider_json = {
 	.name = "json",
 	.keys = js_keys,
@@ -391,4 +508,7 @@ const struct provider provider_json = {
 	.sms_parse = js_sms_parse,
 	.sms_ack = js_sms_ack,
 	.dlr_parse = js_dlr_parse,
+	.send_build = js_send_build,
+	.send_parse = js_send_parse,
+	.send_idempotent = true,
 };

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -28,6 +29,9 @@
 #define TW_SHA1_LEN 20
 /* Base64 of a SHA-1 MAC: 28 characters with one '='. */
 #define TW_SIG_LEN 28
+#define TW_API "https://api.twilio.com"
+/* Twilio's "too many requests": not processed, safe to send again. */
+#define TW_CODE_THROTTLED 20429
 
 static const struct provider_key tw_keys[] = {
 	{ "account_sid", PROVIDER_KEY_STRING, true },
@@ -277,9 +281,33 @@ tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
-/* StatusCallback: MessageSid, MessageStatus, ErrorCode.  Twilio's
- * states before the network has it all count as sent: a status only
- * moves forward, so nothing is lost by the coarser word. */
+/*
+ * Our send_key from the ?ref= we put in the StatusCallback URL, which the
+ * signature covers.  A ref that cannot be one of ours is left out (""),
+ * not refused: the status it reports still matches by MessageSid.
+ */
+static void
+tw_send_key(const char *query, char *out, size_t outlen)
+{
+	const char *ref;
+	struct form q;
+	char why[128];
+	size_t n;
+
+	out[0] = '\0';
+	if (query == NULL || form_parse(&q, query, strlen(query), why,
+	    sizeof(why)) < 0)
+		return;
+	if ((ref = form_get(&q, "ref")) != NULL &&
+	    (n = strlen(ref)) < outlen && smstext_utf8_valid(ref, n))
+		memcpy(out, ref, n + 1);
+	form_clear(&q);
+}
+
+/* StatusCallback: MessageSid, MessageStatus, ErrorCode, and our ?ref=
+ * in the URL.  Twilio's states before the network has it all count as
+ * sent: a status only moves forward, so nothing is lost by the coarser
+ * word. */
 static enum provider_verdict
 tw_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
     struct dlr_report *out, char *err, size_t errlen)
@@ -312,6 +340,7 @@ tw_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
+	tw_send_key(in->query, out->send_key, sizeof(out->send_key));
 	if (out->provider_ref[0] == '\0') {
 		snprintf(err, errlen, "field MessageSid is empty");
 		return PROVIDER_BAD_REQUEST;
@@ -369,6 +398,197 @@ tw_sms_ack_reply(const char *text, struct provider_reply *out)
 	return 0;
 }
 
+/* Letters, digits and "-._~": what goes into a URL as it is. */
+static bool
+tw_url_safe(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && strchr("-._~", *s) == NULL)
+			return false;
+	return true;
+}
+
+/* "+" and 1 to 15 digits. */
+static bool
+tw_e164(const char *s)
+{
+	size_t n = 0;
+
+	if (*s++ != '+')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		n++;
+	return *s == '\0' && n >= 1 && n <= 15;
+}
+
+/* The length of a URL base without one trailing '/'. */
+static size_t
+tw_base_len(const char *base)
+{
+	size_t n = strlen(base);
+
+	return n > 0 && base[n - 1] == '/' ? n - 1 : n;
+}
+
+/*
+ * Send (§2.4): a form post to the account's Messages resource under the
+ * channel's send_url (the API base), else api.twilio.com, with HTTP Basic
+ * auth.  The StatusCallback URL carries our send_key as ?ref=, so a
+ * report matches the send even when Twilio's answer to it was lost; the
+ * URL is public_url plus the path tw_verify signs, so the report
+ * verifies.
+ */
+static int
+tw_send_build(const struct config_channel *ch, const struct send_request *req,
+    struct send_http *out, char *err, size_t errlen)
+{
+	const char *sid = config_channel_value(ch, "account_sid");
+	const char *token = config_channel_value(ch, "auth_token");
+	const char *pub = config_channel_value(ch, "public_url");
+	const char *base = ch->send_url != NULL ? ch->send_url : TW_API;
+	char callback[1024];
+	const char *pairs[] = {
+		"To", req->to,
+		"From", config_channel_value(ch, "from"),
+		"Body", req->text,
+		"StatusCallback", callback,
+	};
+	size_t baselen, publen;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (sid == NULL || token == NULL || pub == NULL) {
+		snprintf(err, errlen, "channel needs account_sid, auth_token "
+		    "and public_url to send");
+		goto fail;
+	}
+	/* These three go into URLs as they are. */
+	if (!tw_url_safe(sid)) {
+		snprintf(err, errlen, "account_sid must be letters and digits "
+		    "(AC followed by 32 hex digits)");
+		goto fail;
+	}
+	if (!tw_url_safe(req->channel) || !tw_url_safe(req->send_key)) {
+		snprintf(err, errlen, "channel name and send_key must be "
+		    "letters, digits, '-', '.', '_' or '~'");
+		goto fail;
+	}
+	if (!tw_e164(req->to)) {
+		snprintf(err, errlen, "recipient is not an E.164 number");
+		goto fail;
+	}
+	if ((baselen = tw_base_len(base)) >= sizeof(out->url) ||
+	    (publen = tw_base_len(pub)) >= sizeof(callback)) {
+		snprintf(err, errlen, "send_url or public_url is longer than "
+		    "%zu bytes", sizeof(out->url) - 1);
+		goto fail;
+	}
+	n = snprintf(out->url, sizeof(out->url),
+	    "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)baselen, base,
+	    sid);
+	if (n < 0 || (size_t)n >= sizeof(out->url)) {
+		snprintf(err, errlen, "the send URL does not fit in %zu bytes: "
+		    "check send_url", sizeof(out->url) - 1);
+		goto fail;
+	}
+	n = snprintf(callback, sizeof(callback), "%.*s/v1/dlr/%s?ref=%s",
+	    (int)publen, pub, req->channel, req->send_key);
+	if (n < 0 || (size_t)n >= sizeof(callback)) {
+		snprintf(err, errlen, "the StatusCallback URL does not fit in "
+		    "%zu bytes: check public_url", sizeof(callback) - 1);
+		goto fail;
+	}
+	n = snprintf(out->userpwd, sizeof(out->userpwd), "%s:%s", sid, token);
+	if (n < 0 || (size_t)n >= sizeof(out->userpwd)) {
+		snprintf(err, errlen, "account_sid:auth_token does not fit "
+		    "in %zu bytes", sizeof(out->userpwd) - 1);
+		goto fail;
+	}
+	snprintf(out->headers[0], sizeof(out->headers[0]),
+	    "Accept: application/json");
+	out->nheaders = 1;
+	out->content_type = TW_FORM;
+	out->body = form_encode(pairs, sizeof(pairs) / sizeof(pairs[0]) / 2,
+	    &out->body_len);
+	if (out->body == NULL) {
+		snprintf(err, errlen, "out of memory framing the send");
+		goto fail;
+	}
+	return 0;
+fail:
+	/* Leave no half-framed request, and no token, behind. */
+	provider_send_http_clear(out);
+	return -1;
+}
+
+/*
+ * The provider's words as the reason (digit runs masked), cut back to
+ * whole UTF-8 characters: a reason is stored, logged and served as JSON.
+ */
+static void
+tw_reason(struct send_answer *out, const char *words)
+{
+	size_t n;
+
+	provider_reason_set(out->reason, sizeof(out->reason), words);
+	n = strlen(out->reason);
+	while (n > 0 && !smstext_utf8_valid(out->reason, n))
+		n--;
+	out->reason[n] = '\0';
+}
+
+/*
+ * Twilio's answer (§2.4): the new Message with its sid, or an error
+ * {"code": 21211, "message": "…", "more_info": …, "status": 400}.
+ */
+static void
+tw_send_parse(const struct config_channel *ch, long status, const char *body,
+    size_t body_len, struct send_answer *out)
+{
+	const json_t *code;
+	const char *sid, *msg;
+	json_int_t c;
+	char words[256];
+	json_t *root;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	root = body != NULL ? json_loadb(body, body_len, 0, NULL) : NULL;
+	if (status >= 200 && status <= 299) {
+		sid = json_string_value(json_object_get(root, "sid"));
+		if (sid == NULL || sid[0] == '\0' ||
+		    strlen(sid) >= sizeof(out->provider_ref)) {
+			out->verdict = SEND_UNKNOWN;
+			tw_reason(out, "unreadable answer: no message sid");
+		} else {
+			out->verdict = SEND_ACCEPTED;
+			memcpy(out->provider_ref, sid, strlen(sid) + 1);
+		}
+		goto done;
+	}
+	/* 429 and 5xx are the outbox's to retry; should one reach here, it
+	 * is still not a refusal. */
+	out->verdict = status == 429 || status >= 500 ? SEND_RETRY :
+	    SEND_REJECTED;
+	code = json_object_get(root, "code");
+	if (!json_is_integer(code)) {
+		snprintf(words, sizeof(words), "HTTP %ld", status);
+		tw_reason(out, words);
+		goto done;
+	}
+	if ((c = json_integer_value(code)) == TW_CODE_THROTTLED)
+		out->verdict = SEND_RETRY;
+	msg = json_string_value(json_object_get(root, "message"));
+	snprintf(words, sizeof(words), "%" JSON_INTEGER_FORMAT "%s%s", c,
+	    msg != NULL ? " " : "", msg != NULL ? msg : "");
+	tw_reason(out, words);
+done:
+	json_decref(root);
+}
+
 const struct provider provider_twilio = {
 	.name = "twilio",
 	.keys = tw_keys,
@@ -379,4 +599,7 @@ const struct provider provider_twilio = {
 	.sms_ack = tw_sms_ack,
 	.sms_ack_reply = tw_sms_ack_reply,
 	.dlr_parse = tw_dlr_parse,
+	.send_build = tw_send_build,
+	.send_parse = tw_send_parse,
+	.send_idempotent = false,
 };

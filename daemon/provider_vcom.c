@@ -13,9 +13,13 @@
  * states no window, and V-COM retries a push twice, 20 s apart, without
  * saying whether it signs a retry afresh; a window of our own could
  * refuse genuine retries.
+ *
+ * A MT reply (send-mt) is signed the same way with our mt_code in place
+ * of the phone, and can only answer a MO: it names the MO's request_id.
  */
 #include "provider.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +32,8 @@
 #include "smstext.h"
 
 #define VC_JSON "application/json"
+#define VC_SEND_BASE "https://sms-api.v-com.vn"
+#define VC_SEND_PATH "/api/v2/send-mt"
 #define VC_SHA256_LEN 32
 /* Base64 of 32 bytes: 44 characters with one '='. */
 #define VC_B64_LEN 44
@@ -146,15 +152,16 @@ vc_field(const json_t *root, const char *name, char *out, size_t outlen,
 }
 
 /*
- * Base64(SHA-256(client_id . request_id . phone . secure_key . time))
- * into out.  Returns 0, or -1 when OpenSSL fails.
+ * Base64(SHA-256(client_id . request_id . third . secure_key . time))
+ * into out, where third is the caller's phone in a MO push and our
+ * mt_code in a MT.  Returns 0, or -1 when OpenSSL fails.
  */
 static int
 vc_checksum(const char *client_id, const char *request_id,
-    const char *phone, const char *secure_key, const char *time_sent,
+    const char *third, const char *secure_key, const char *time_sent,
     char out[VC_B64_LEN + 1])
 {
-	const char *parts[] = { client_id, request_id, phone, secure_key,
+	const char *parts[] = { client_id, request_id, third, secure_key,
 	    time_sent };
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -305,6 +312,174 @@ vc_sms_ack(struct provider_reply *out)
 	return 0;
 }
 
+/*
+ * §4.3 send-mt: a MT answers one MO, named by its request_id; request_id
+ * and mt_code together are V-COM's dedup key, so a resend with the same
+ * send_key is dropped (104).  The checksum covers neither the message
+ * nor service_id.
+ */
+static int
+vc_send_build(const struct config_channel *ch, const struct send_request *req,
+    struct send_http *out, char *err, size_t errlen)
+{
+	const char *client_id = config_channel_value(ch, "client_id");
+	const char *secure_key = config_channel_value(ch, "secure_key");
+	const char *service_id = config_channel_value(ch, "service_id");
+	const char *base = ch->send_url != NULL ? ch->send_url : VC_SEND_BASE;
+	char time_sent[32], checksum[VC_B64_LEN + 1];
+	json_t *root = NULL;
+	size_t n;
+	int rc = -1, w;
+
+	memset(out, 0, sizeof(*out));
+	if (req->reply_to == NULL || req->reply_to[0] == '\0') {
+		snprintf(err, errlen, "V-COM sends only in answer to a "
+		    "caller's message (no MO request_id)");
+		return -1;
+	}
+	if (client_id == NULL || client_id[0] == '\0' || secure_key == NULL ||
+	    secure_key[0] == '\0') {
+		snprintf(err, errlen, "channel needs a client_id and a "
+		    "secure_key to send");
+		return -1;
+	}
+	if (req->send_key == NULL || req->send_key[0] == '\0') {
+		snprintf(err, errlen, "no send_key: V-COM could not drop a "
+		    "resend");
+		return -1;
+	}
+	/* One '/' at the end of the base would double the path's. */
+	n = strlen(base);
+	if (n > 0 && base[n - 1] == '/')
+		n--;
+	w = n > INT_MAX ? -1 : snprintf(out->url, sizeof(out->url), "%.*s%s",
+	    (int)n, base, VC_SEND_PATH);
+	if (w < 0 || (size_t)w >= sizeof(out->url)) {
+		snprintf(err, errlen, "send_url is too long");
+		return -1;
+	}
+	out->content_type = VC_JSON;
+	snprintf(out->headers[0], sizeof(out->headers[0]),
+	    "Accept: " VC_JSON);
+	out->nheaders = 1;
+	/* The checksum takes time as PHP's `.` writes an integer. */
+	snprintf(time_sent, sizeof(time_sent), "%lld", (long long)req->now);
+	if (vc_checksum(client_id, req->reply_to, req->send_key, secure_key,
+	    time_sent, checksum) < 0) {
+		snprintf(err, errlen, "cannot compute the checksum (out of "
+		    "memory)");
+		goto done;
+	}
+	/* is_charged 0: a helpline must never cost the caller. */
+	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s}",
+	    "client_id", client_id,
+	    "request_id", req->reply_to,
+	    "service_id", service_id != NULL ? service_id : "",
+	    "command_code", req->reply_keyword != NULL ?
+	    req->reply_keyword : "",
+	    "mt_code", req->send_key,
+	    "message", req->text,
+	    "is_charged", 0,
+	    "time", (json_int_t)req->now,
+	    "checksum", checksum);
+	if (root == NULL ||
+	    (out->body = json_dumps(root, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER)) == NULL) {
+		snprintf(err, errlen, "cannot build the request body (out of "
+		    "memory, or a value that is not UTF-8)");
+		goto done;
+	}
+	out->body_len = strlen(out->body);
+	rc = 0;
+done:
+	json_decref(root);
+	if (rc < 0)
+		provider_send_http_clear(out);
+	return rc;
+}
+
+/* The answer's code and message, at the top level or under "data" (the
+ * shape of V-COM's own MO acknowledgement).  false when there is no
+ * code. */
+static bool
+vc_answer_code(const json_t *root, char *code, size_t codelen,
+    const char **message)
+{
+	const json_t *data = json_object_get(root, "data");
+	const json_t *where = root, *v, *m;
+	int w;
+
+	v = json_object_get(root, "code");
+	if (v == NULL && json_is_object(data)) {
+		where = data;
+		v = json_object_get(data, "code");
+	}
+	if (json_is_integer(v)) {
+		w = snprintf(code, codelen, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		if (w < 0 || (size_t)w >= codelen)
+			return false;
+	} else if (json_is_string(v) && json_string_length(v) < codelen &&
+	    strlen(json_string_value(v)) == json_string_length(v))
+		memcpy(code, json_string_value(v), json_string_length(v) + 1);
+	else
+		return false;
+	m = json_object_get(where, "message");
+	*message = json_is_string(m) ? json_string_value(m) : "";
+	return true;
+}
+
+/*
+ * 200 taken; 104 "request already exists": an earlier attempt with this
+ * mt_code got through.  106 (bad parameters or checksum) and 108 (our IP
+ * not allowed) will not change on a resend.  V-COM returns no id of its
+ * own: the outbox keeps the send_key.
+ */
+static void
+vc_send_parse(const struct config_channel *ch, long status, const char *body,
+    size_t body_len, struct send_answer *out)
+{
+	const char *message;
+	json_t *root = NULL;
+	char code[32], words[256];
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if (status >= 400 && status < 500) {
+		out->verdict = SEND_REJECTED;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		return;
+	}
+	if (status < 200 || status >= 300) {
+		out->verdict = SEND_UNKNOWN;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		return;
+	}
+	if (body == NULL || (root = json_loadb(body, body_len,
+	    JSON_ALLOW_NUL, NULL)) == NULL || !json_is_object(root) ||
+	    !vc_answer_code(root, code, sizeof(code), &message)) {
+		out->verdict = SEND_UNKNOWN;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld, no code "
+		    "in the answer", status);
+		json_decref(root);
+		return;
+	}
+	if (strcmp(code, "200") == 0)
+		out->verdict = SEND_ACCEPTED;
+	else if (strcmp(code, "104") == 0) {
+		out->verdict = SEND_ACCEPTED;
+		snprintf(out->reason, sizeof(out->reason), "104 request "
+		    "already exists");
+	} else {
+		out->verdict = strcmp(code, "106") == 0 ||
+		    strcmp(code, "108") == 0 ? SEND_REJECTED : SEND_RETRY;
+		snprintf(words, sizeof(words), "%s%s%s", code,
+		    message[0] != '\0' ? " " : "", message);
+		provider_reason_set(out->reason, sizeof(out->reason), words);
+	}
+	json_decref(root);
+}
+
 const struct provider provider_vcom = {
 	.name = "vcom",
 	.keys = vc_keys,
@@ -314,4 +489,7 @@ const struct provider provider_vcom = {
 	.sms_parse = vc_sms_parse,
 	.sms_ack = vc_sms_ack,
 	.dlr_parse = NULL,
+	.send_build = vc_send_build,
+	.send_parse = vc_send_parse,
+	.send_idempotent = true,
 };

@@ -59,6 +59,8 @@
 #define VG_CONCAT_MAX 255
 /* A JSON integer as decimal text: "-9223372036854775808" and a NUL. */
 #define VG_NUM_LEN 24
+#define VG_API "https://rest.nexmo.com"
+#define VG_SEND_PATH "/sms/json"
 
 static const struct provider_key vg_keys[] = {
 	{ "api_key", PROVIDER_KEY_STRING, true },
@@ -633,7 +635,7 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
-/* Delivery receipt: messageId, status, err-code.  "unknown" tells
+/* Delivery receipt: messageId, status, err-code, client-ref.  "unknown" tells
  * nothing new, so it counts as sent, which never moves a status back. */
 static enum provider_verdict
 vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
@@ -651,6 +653,8 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	enum provider_verdict v;
 	struct vg_params p;
 	char status[32];
+	const char *ref;
+	size_t n;
 	bool ok;
 
 	(void)ch;
@@ -663,6 +667,13 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	    err, errlen) &&
 	    provider_form_copy(&p.form, "err-code", out->reason,
 	    sizeof(out->reason), false, err, errlen);
+	/* Our send_key, echoed.  The receipt webhook is the account's, so
+	 * another sender's client-ref may come here: one that cannot be
+	 * ours is left out, not refused (Vonage would re-send it all day). */
+	ref = form_get(&p.form, "client-ref");
+	if (ref != NULL && (n = strlen(ref)) < sizeof(out->send_key) &&
+	    smstext_utf8_valid(ref, n))
+		memcpy(out->send_key, ref, n + 1);
 	vg_params_clear(&p);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
@@ -688,6 +699,176 @@ vg_sms_ack(struct provider_reply *out)
 	return 0;
 }
 
+/* "+" and 1 to 15 digits. */
+static bool
+vg_e164(const char *s)
+{
+	size_t n = 0;
+
+	if (*s++ != '+')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		n++;
+	return *s == '\0' && n >= 1 && n <= 15;
+}
+
+/*
+ * Send (§3.1 "Outbound"): a form post to /sms/json under the channel's
+ * send_url (the API base), else rest.nexmo.com.  The key and secret go in
+ * the body, as the SMS API wants them; `to` is the number without its
+ * '+'.  client-ref carries our send_key into the delivery receipt.
+ */
+static int
+vg_send_build(const struct config_channel *ch, const struct send_request *req,
+    struct send_http *out, char *err, size_t errlen)
+{
+	const char *key = config_channel_value(ch, "api_key");
+	const char *secret = config_channel_value(ch, "api_secret");
+	const char *from = config_channel_value(ch, "from");
+	const char *base = ch->send_url != NULL ? ch->send_url : VG_API;
+	const char *pairs[] = {
+		"api_key", key,
+		"api_secret", secret,
+		"from", from,
+		"to", req->to[0] == '+' ? req->to + 1 : req->to,
+		"text", req->text,
+		"type", req->unicode ? "unicode" : "text",
+		"client-ref", req->send_key,
+		"status-report-req", "1",
+	};
+	size_t baselen;
+
+	memset(out, 0, sizeof(*out));
+	if (key == NULL || secret == NULL) {
+		snprintf(err, errlen, "channel needs api_key and api_secret to "
+		    "send");
+		goto fail;
+	}
+	/* Vonage refuses a message without a sender; say so here, where
+	 * the fix can be named. */
+	if (from == NULL || from[0] == '\0') {
+		snprintf(err, errlen, "channel needs a from key (the Vonage "
+		    "number or sender name) to send");
+		goto fail;
+	}
+	if (!vg_e164(req->to)) {
+		snprintf(err, errlen, "recipient is not an E.164 number");
+		goto fail;
+	}
+	baselen = strlen(base);
+	if (baselen > 0 && base[baselen - 1] == '/')
+		baselen--;
+	if (baselen + sizeof(VG_SEND_PATH) > sizeof(out->url)) {
+		snprintf(err, errlen, "send_url is too long: the send URL "
+		    "holds at most %zu bytes", sizeof(out->url) - 1);
+		goto fail;
+	}
+	memcpy(out->url, base, baselen);
+	memcpy(out->url + baselen, VG_SEND_PATH, sizeof(VG_SEND_PATH));
+	snprintf(out->headers[0], sizeof(out->headers[0]),
+	    "Accept: application/json");
+	out->nheaders = 1;
+	out->content_type = VG_FORM;
+	out->body = form_encode(pairs, sizeof(pairs) / sizeof(pairs[0]) / 2,
+	    &out->body_len);
+	if (out->body == NULL) {
+		snprintf(err, errlen, "out of memory framing the send");
+		goto fail;
+	}
+	return 0;
+fail:
+	provider_send_http_clear(out);
+	return -1;
+}
+
+/*
+ * The provider's words as the reason (digit runs masked), cut back to
+ * whole UTF-8 characters: a reason is stored, logged and served as JSON.
+ */
+static void
+vg_reason(struct send_answer *out, const char *words)
+{
+	size_t n;
+
+	provider_reason_set(out->reason, sizeof(out->reason), words);
+	n = strlen(out->reason);
+	while (n > 0 && !smstext_utf8_valid(out->reason, n))
+		n--;
+	out->reason[n] = '\0';
+}
+
+/*
+ * messages[0] of a 2xx answer: {"message-count":"1","messages":[{"to":…,
+ * "message-id":…,"status":"0",…}]}.  Status "0" is taken; 1 Throttled
+ * and 5 Internal Error may pass later; the rest (… 14 Invalid Signature
+ * … 33 Number De-activated) will not.  A long text goes in parts, one
+ * entry each: the first part's fate and id stand for the message.
+ */
+static void
+vg_send_message(const json_t *root, struct send_answer *out)
+{
+	const json_t *m = json_array_get(json_object_get(root, "messages"), 0);
+	const json_t *st = json_object_get(m, "status");
+	const char *status, *id, *text;
+	char num[VG_NUM_LEN], words[256];
+
+	/* The SMS API writes the status as a string; an integer would do
+	 * as well. */
+	if (json_is_integer(st)) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(st));
+		status = num;
+	} else
+		status = json_string_value(st);
+	if (status == NULL || status[0] == '\0') {
+		out->verdict = SEND_UNKNOWN;
+		vg_reason(out, "unreadable answer: no messages[0].status");
+		return;
+	}
+	if (strcmp(status, "0") == 0) {
+		id = json_string_value(json_object_get(m, "message-id"));
+		if (id == NULL || id[0] == '\0' ||
+		    strlen(id) >= sizeof(out->provider_ref)) {
+			out->verdict = SEND_UNKNOWN;
+			vg_reason(out, "unreadable answer: accepted without "
+			    "a usable message-id");
+			return;
+		}
+		out->verdict = SEND_ACCEPTED;
+		memcpy(out->provider_ref, id, strlen(id) + 1);
+		return;
+	}
+	out->verdict = strcmp(status, "1") == 0 || strcmp(status, "5") == 0 ?
+	    SEND_RETRY : SEND_REJECTED;
+	text = json_string_value(json_object_get(m, "error-text"));
+	snprintf(words, sizeof(words), "status %s%s%s", status,
+	    text != NULL ? ": " : "", text != NULL ? text : "");
+	vg_reason(out, words);
+}
+
+static void
+vg_send_parse(const struct config_channel *ch, long status, const char *body,
+    size_t body_len, struct send_answer *out)
+{
+	char words[32];
+	json_t *root;
+
+	(void)ch;
+	memset(out, 0, sizeof(*out));
+	if (status < 200 || status > 299) {
+		/* 429 and 5xx are the outbox's to retry; should one reach
+		 * here, it is still not a refusal. */
+		out->verdict = status == 429 || status >= 500 ? SEND_RETRY :
+		    SEND_REJECTED;
+		snprintf(words, sizeof(words), "HTTP %ld", status);
+		vg_reason(out, words);
+		return;
+	}
+	root = body != NULL ? json_loadb(body, body_len, 0, NULL) : NULL;
+	vg_send_message(root, out);
+	json_decref(root);
+}
+
 const struct provider provider_vonage = {
 	.name = "vonage",
 	.keys = vg_keys,
@@ -697,4 +878,7 @@ const struct provider provider_vonage = {
 	.sms_parse = vg_sms_parse,
 	.sms_ack = vg_sms_ack,
 	.dlr_parse = vg_dlr_parse,
+	.send_build = vg_send_build,
+	.send_parse = vg_send_parse,
+	.send_idempotent = false,
 };

@@ -228,7 +228,7 @@ sms_dlr_cb(struct http_request *req, void *arg)
 		return;
 	}
 	if (store_dlr_record(app->store, ch->name, r.provider_ref,
-	    dlr_status_name(r.status), r.reason, &matched, why,
+	    r.send_key, dlr_status_name(r.status), r.reason, &matched, why,
 	    sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "store.failed", "req",
 		    http_request_id(req), "op", "dlr", "error", why, NULL);

@@ -1,5 +1,6 @@
 #include "smstext.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,76 @@ smstext_measure(const char *s, struct smstext_measure *out)
 		out->units = utf16;
 		out->octets = utf16 * 2;
 	}
+	return 0;
+}
+
+/* 140 octets of user data; a part of a concatenated message gives 6 to
+ * its header (8-bit reference), plus a fill bit in GSM-7. */
+#define GSM7_SINGLE 160
+#define GSM7_PART 153
+#define UCS2_SINGLE 70
+#define UCS2_PART 67
+
+/* Concatenated parts, filled greedily: a character that does not fit
+ * whole in the current part opens the next one. */
+struct packing {
+	size_t room;              /* units per part */
+	size_t fill;              /* units in the current part */
+	size_t parts;
+};
+
+static void
+packing_add(struct packing *p, size_t cost)
+{
+	if (p->fill + cost > p->room) {
+		p->parts++;
+		p->fill = 0;
+	}
+	p->fill += cost;
+}
+
+int
+smstext_segments(const char *s, struct smstext_segments *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct packing gsm7 = { GSM7_PART, 0, 1 }, ucs2 = { UCS2_PART, 0, 1 };
+	size_t len, i = 0, n, septets = 0, utf16 = 0, c, parts;
+	bool is_gsm7 = true;
+	uint32_t cp;
+
+	if (s == NULL || out == NULL)
+		return -1;
+	len = strlen(s);
+	/* Both packings in one pass, as in smstext_measure: which one
+	 * counts is known only at the end.  ceil(units / part) would be
+	 * wrong: a part that cannot take a whole escape or surrogate pair
+	 * ends one unit short. */
+	while (i < len) {
+		if ((n = utf8_decode(p + i, len - i, &cp)) == 0)
+			return -1;
+		i += n;
+		c = cp > 0xffff ? 2 : 1;
+		utf16 += c;
+		packing_add(&ucs2, c);
+		if (is_gsm7) {
+			if ((c = gsm7_septets(cp)) == 0)
+				is_gsm7 = false;
+			else {
+				septets += c;
+				packing_add(&gsm7, c);
+			}
+		}
+	}
+	if (is_gsm7) {
+		out->encoding = SMSTEXT_GSM7;
+		out->units = septets;
+		parts = septets <= GSM7_SINGLE ? 1 : gsm7.parts;
+	} else {
+		out->encoding = SMSTEXT_UCS2;
+		out->units = utf16;
+		parts = utf16 <= UCS2_SINGLE ? 1 : ucs2.parts;
+	}
+	out->segments = parts > UINT_MAX ? UINT_MAX : (unsigned)parts;
 	return 0;
 }
 

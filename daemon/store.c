@@ -8,6 +8,9 @@
 
 #define BUSY_TIMEOUT_MS 5000
 #define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+/* The outbox schedules to the millisecond (a first retry comes after
+ * about a second). */
+#define NOW_MS "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 /*
  * Migrations: entry i takes the schema from user_version i to i + 1.
@@ -142,6 +145,26 @@ static const char *const migrations[] = {
 	"  received_at TEXT NOT NULL,"
 	"  UNIQUE (channel, provider_ref, status)"
 	");",
+	/* 2 -> 3: the outbox sends.  send_key is our idempotency key for a
+	 * row, the same on every attempt, so a report can name a send whose
+	 * answer never came; alerted_at marks urgent tasks whose alerts are
+	 * queued. */
+	"ALTER TABLE outbound ADD COLUMN send_key TEXT;"
+	"UPDATE outbound SET send_key = lower(hex(randomblob(8)));"
+	"CREATE UNIQUE INDEX outbound_send_key ON outbound(send_key);"
+	"ALTER TABLE outbound ADD COLUMN task_id INTEGER REFERENCES tasks(id);"
+	"ALTER TABLE outbound ADD COLUMN segments INTEGER;"
+	"ALTER TABLE outbound ADD COLUMN encoding TEXT;"
+	"ALTER TABLE outbound ADD COLUMN sent_at TEXT;"
+	"CREATE INDEX outbound_channel_due ON outbound(channel, status,"
+	"  next_attempt_at);"
+	"ALTER TABLE delivery_reports ADD COLUMN send_key TEXT;"
+	"CREATE INDEX delivery_reports_key ON delivery_reports(channel,"
+	"  send_key) WHERE send_key IS NOT NULL;"
+	"ALTER TABLE tasks ADD COLUMN alerted_at TEXT;"
+	"UPDATE tasks SET alerted_at = updated_at;"
+	"CREATE INDEX tasks_msisdn ON tasks(msisdn, id);"
+	"CREATE INDEX sessions_msisdn ON sessions(msisdn, updated_at);",
 };
 
 enum stmt {
@@ -179,6 +202,21 @@ enum stmt {
 	STMT_OUTBOUND_TAKE_INLINE,
 	STMT_DLR_INSERT,
 	STMT_DLR_APPLY,
+	STMT_OUTBOX_DUE,
+	STMT_OUTBOX_NEXT_DUE,
+	STMT_OUTBOX_CLAIM,
+	STMT_OUTBOX_SENT,
+	STMT_OUTBOX_EARLY_DLR,
+	STMT_OUTBOX_DELIVERED,
+	STMT_OUTBOX_FAILED,
+	STMT_OUTBOX_UNKNOWN,
+	STMT_OUTBOX_RETRY,
+	STMT_OUTBOX_DEFER,
+	STMT_OUTBOX_BLOCK,
+	STMT_OUTBOX_RECOVER,
+	STMT_OUTBOX_COUNT,
+	STMT_ALERTS_DUE,
+	STMT_ALERTS_DONE,
 	STMT_COUNT_
 };
 
@@ -215,6 +253,8 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "safe_to_sms = COALESCE(?5, safe_to_sms), "
 	    "preferred_time = COALESCE(?6, preferred_time), "
 	    "priority = CASE WHEN ?7 THEN 'urgent' ELSE priority END, "
+	    "alerted_at = CASE WHEN ?7 AND priority != 'urgent' THEN NULL "
+	    "ELSE alerted_at END, "
 	    "updated_at = " NOW " "
 	    "WHERE msisdn = ?1 AND status != 'closed' RETURNING id",
 	[STMT_TASK_INSERT] = "INSERT INTO tasks(priority, caller, msisdn, "
@@ -296,20 +336,101 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_OPTOUT_CONFIRMED] = "UPDATE optouts SET confirmation_sent = 1 "
 	    "WHERE msisdn = ?1",
 	[STMT_OUTBOUND_ADD] = "INSERT INTO outbound(channel, msisdn, caller, "
-	    "body, purpose, inbound_id, next_attempt_at, created_at, "
-	    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0), " NOW ", "
-	    NOW ", " NOW ") ON CONFLICT(inbound_id) DO NOTHING",
+	    "body, purpose, inbound_id, task_id, send_key, next_attempt_at, "
+	    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0), "
+	    "COALESCE(NULLIF(?7, 0), (SELECT id FROM tasks WHERE msisdn = ?2 "
+	    "AND status != 'closed')), lower(hex(randomblob(8))), " NOW_MS ", "
+	    NOW ", " NOW ") ON CONFLICT(inbound_id) DO NOTHING RETURNING id",
 	[STMT_DLR_INSERT] = "INSERT INTO delivery_reports(channel, "
-	    "provider_ref, status, reason, received_at) VALUES (?1, ?2, ?3, "
-	    "?4, " NOW ") ON CONFLICT DO NOTHING",
+	    "provider_ref, status, reason, received_at, send_key) VALUES (?1, "
+	    "?2, ?3, ?4, " NOW ", NULLIF(?5, '')) ON CONFLICT DO NOTHING",
 	/* Status only moves forward (sent < delivered, failed final): a
-	 * late 'sent' never undoes 'delivered'. */
+	 * late 'sent' never undoes 'delivered'.  A report naming our key
+	 * resolves a send whose answer never came ('unknown') and gives it
+	 * the provider's reference. */
 	[STMT_DLR_APPLY] = "UPDATE outbound SET status = ?3, last_error = "
 	    "CASE WHEN ?3 = 'failed' THEN ?4 ELSE last_error END, "
-	    "updated_at = " NOW " WHERE channel = ?1 AND provider_ref = ?2 "
+	    "provider_ref = COALESCE(provider_ref, ?2), "
+	    "updated_at = " NOW " WHERE channel = ?1 AND (provider_ref = ?2 "
+	    "OR (?5 != '' AND send_key = ?5)) "
 	    "AND CASE status WHEN 'delivered' THEN 3 WHEN 'failed' THEN 3 "
 	    "WHEN 'sent' THEN 2 ELSE 1 END < CASE ?3 WHEN 'sent' THEN 2 "
 	    "ELSE 3 END RETURNING id",
+	/* What the send-time checks need, with each due row: the caller's
+	 * opt-out, their latest task's answers, when they last wrote or
+	 * dialled, and the message a V-COM MT answers. */
+	[STMT_OUTBOX_DUE] = "SELECT o.id, o.msisdn, o.caller, o.body, "
+	    "o.purpose, o.send_key, o.attempts, COALESCE(o.task_id, 0), "
+	    "EXISTS (SELECT 1 FROM optouts WHERE msisdn = o.msisdn), "
+	    "t.safe_to_sms, t.preferred_time, "
+	    "(julianday(max(COALESCE((SELECT max(stored_at) FROM inbound "
+	    "WHERE msisdn = o.msisdn), ''), COALESCE((SELECT max(updated_at) "
+	    "FROM sessions WHERE msisdn = o.msisdn), ''))) - 2440587.5) * "
+	    "86400.0, mo.provider_msg_id, mo.body "
+	    "FROM outbound o LEFT JOIN tasks t ON t.id = (SELECT id FROM "
+	    "tasks WHERE msisdn = o.msisdn ORDER BY status != 'closed' DESC, "
+	    "id DESC LIMIT 1) LEFT JOIN inbound mo ON mo.id = "
+	    "COALESCE(o.inbound_id, (SELECT max(id) FROM inbound WHERE "
+	    "channel = o.channel AND msisdn = o.msisdn AND concat_ref IS "
+	    "NULL)) WHERE o.channel = ?1 AND o.status = 'pending' AND "
+	    "o.next_attempt_at <= " NOW_MS " ORDER BY o.next_attempt_at, o.id "
+	    "LIMIT ?2",
+	[STMT_OUTBOX_NEXT_DUE] = "SELECT (julianday(min(next_attempt_at)) - "
+	    "2440587.5) * 86400.0 FROM outbound WHERE status = 'pending'",
+	[STMT_OUTBOX_CLAIM] = "UPDATE outbound SET status = 'sending', "
+	    "attempts = attempts + 1, updated_at = " NOW " WHERE id = ?1 AND "
+	    "status = 'pending'",
+	/* A report may have overtaken the answer and moved the row on
+	 * already: then only the reference is recorded. */
+	[STMT_OUTBOX_SENT] = "UPDATE outbound SET status = CASE WHEN status "
+	    "IN ('sending', 'unknown') THEN 'sent' ELSE status END, "
+	    "provider_ref = COALESCE(provider_ref, NULLIF(?2, '')), "
+	    "segments = ?3, encoding = ?4, sent_at = " NOW ", last_error = "
+	    "NULL, updated_at = " NOW " WHERE id = ?1 RETURNING channel, "
+	    "COALESCE(provider_ref, ''), send_key",
+	/* Reports that came before the send's answer, applied now. */
+	[STMT_OUTBOX_EARLY_DLR] = "UPDATE outbound SET status = r.status, "
+	    "last_error = CASE WHEN r.status = 'failed' THEN r.reason ELSE "
+	    "last_error END FROM (SELECT status, reason FROM delivery_reports "
+	    "WHERE channel = ?2 AND ((?3 != '' AND provider_ref = ?3) OR "
+	    "send_key = ?4) ORDER BY status = 'sent', id LIMIT 1) AS r "
+	    "WHERE outbound.id = ?1 AND outbound.status = 'sent' AND "
+	    "r.status != 'sent'",
+	[STMT_OUTBOX_DELIVERED] = "UPDATE outbound SET status = 'delivered', "
+	    "segments = ?2, encoding = ?3, sent_at = " NOW ", provider_ref = "
+	    "'local:' || send_key, updated_at = " NOW " WHERE id = ?1 AND "
+	    "status = 'sending'",
+	[STMT_OUTBOX_FAILED] = "UPDATE outbound SET status = 'failed', "
+	    "last_error = ?2, updated_at = " NOW " WHERE id = ?1 AND status = "
+	    "'sending'",
+	[STMT_OUTBOX_UNKNOWN] = "UPDATE outbound SET status = 'unknown', "
+	    "last_error = ?2, updated_at = " NOW " WHERE id = ?1 AND status = "
+	    "'sending'",
+	[STMT_OUTBOX_RETRY] = "UPDATE outbound SET status = 'pending', "
+	    "last_error = ?2, next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', "
+	    "?3, 'unixepoch'), updated_at = " NOW " WHERE id = ?1 AND status = "
+	    "'sending'",
+	/* Waiting for the caller's contact window is not an attempt. */
+	[STMT_OUTBOX_DEFER] = "UPDATE outbound SET last_error = ?2, "
+	    "next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?3, "
+	    "'unixepoch'), updated_at = " NOW " WHERE id = ?1 AND status = "
+	    "'pending'",
+	[STMT_OUTBOX_BLOCK] = "UPDATE outbound SET status = 'failed', "
+	    "last_error = ?2, updated_at = " NOW " WHERE id = ?1 AND status = "
+	    "'pending'",
+	/* Rows a stopped daemon left mid-send.  Where a resend cannot reach
+	 * the caller twice (the provider drops a repeated key) they are sent
+	 * again; elsewhere they wait for a report naming their key. */
+	[STMT_OUTBOX_RECOVER] = "UPDATE outbound SET status = CASE WHEN ?2 "
+	    "THEN 'pending' ELSE 'unknown' END, last_error = "
+	    "'interrupted mid-send', next_attempt_at = " NOW_MS ", "
+	    "updated_at = " NOW " WHERE channel = ?1 AND status = 'sending'",
+	[STMT_OUTBOX_COUNT] = "SELECT count(*) FROM outbound WHERE status = "
+	    "?1",
+	[STMT_ALERTS_DUE] = "SELECT id, created_at FROM tasks WHERE "
+	    "priority = 'urgent' AND alerted_at IS NULL ORDER BY id LIMIT ?1",
+	[STMT_ALERTS_DONE] = "UPDATE tasks SET alerted_at = " NOW " WHERE "
+	    "id = ?1",
 	[STMT_OUTBOUND_TAKE_INLINE] = "UPDATE outbound SET status = 'sent', "
 	    "provider_ref = 'inline:' || id, updated_at = " NOW " WHERE "
 	    "status = 'pending' AND inbound_id = (SELECT id FROM inbound "
@@ -1027,9 +1148,11 @@ store_optout_confirmed(struct store *st, const char *msisdn)
 int
 store_outbound_add(struct store *st, const char *channel,
     const char *msisdn, const char *caller, const char *body,
-    const char *purpose, int64_t inbound_id)
+    const char *purpose, int64_t inbound_id, int64_t task_id)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_ADD];
+	int64_t id;
+	bool found;
 
 	bind_text(s, 1, channel);
 	bind_text(s, 2, msisdn);
@@ -1037,7 +1160,8 @@ store_outbound_add(struct store *st, const char *channel,
 	sqlite3_bind_text(s, 4, body, -1, SQLITE_TRANSIENT);
 	bind_text(s, 5, purpose);
 	sqlite3_bind_int64(s, 6, inbound_id);
-	return step_done(st, s);
+	sqlite3_bind_int64(s, 7, task_id);
+	return step_id(s, &id, &found);
 }
 
 int
@@ -1092,13 +1216,15 @@ store_outbound_recent(struct store *st, const char *msisdn,
 
 int
 store_dlr_record(struct store *st, const char *channel, const char *ref,
-    const char *status, const char *reason, bool *matched, char *err,
-    size_t errlen)
+    const char *send_key, const char *status, const char *reason,
+    bool *matched, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int64_t id;
 
 	*matched = false;
+	if (send_key == NULL)
+		send_key = "";
 	if (begin(st, err, errlen) < 0)
 		return -1;
 	s = st->stmt[STMT_DLR_INSERT];
@@ -1106,6 +1232,7 @@ store_dlr_record(struct store *st, const char *channel, const char *ref,
 	bind_text(s, 2, ref);
 	bind_text(s, 3, status);
 	bind_text(s, 4, reason);
+	bind_text(s, 5, send_key);
 	if (step_done(st, s) < 0)
 		goto fail;
 	s = st->stmt[STMT_DLR_APPLY];
@@ -1113,6 +1240,7 @@ store_dlr_record(struct store *st, const char *channel, const char *ref,
 	bind_text(s, 2, ref);
 	bind_text(s, 3, status);
 	bind_text(s, 4, reason);
+	bind_text(s, 5, send_key);
 	if (step_id(s, &id, matched) < 0)
 		goto fail;
 	return commit(st, err, errlen);
@@ -1120,6 +1248,212 @@ fail:
 	db_error(st, "recording delivery report", err, errlen);
 	rollback(st);
 	return -1;
+}
+
+int
+store_outbox_due(struct store *st, const char *channel, size_t limit,
+    store_outbox_cb cb, void *arg, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_DUE];
+	int rc, ret = 0;
+
+	bind_text(s, 1, channel);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_outbox_row r = {
+			.id = sqlite3_column_int64(s, 0),
+			.msisdn = (const char *)sqlite3_column_text(s, 1),
+			.caller = (const char *)sqlite3_column_text(s, 2),
+			.body = (const char *)sqlite3_column_text(s, 3),
+			.purpose = (const char *)sqlite3_column_text(s, 4),
+			.send_key = (const char *)sqlite3_column_text(s, 5),
+			.attempts = sqlite3_column_int(s, 6),
+			.task_id = sqlite3_column_int64(s, 7),
+			.opted_out = sqlite3_column_int(s, 8) != 0,
+			.safe_to_sms = column_answer(s, 9),
+			.preferred_time = (const char *)sqlite3_column_text(s,
+			    10),
+			.last_contact = sqlite3_column_double(s, 11),
+			.reply_to = (const char *)sqlite3_column_text(s, 12),
+			.reply_body = (const char *)sqlite3_column_text(s, 13),
+		};
+
+		if ((ret = cb(&r, arg)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		db_error(st, "reading the outbox", err, errlen);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int
+store_outbox_next_due(struct store *st, double *when)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_NEXT_DUE];
+	int rc = sqlite3_step(s);
+
+	*when = 0;
+	if (rc == SQLITE_ROW) {
+		*when = sqlite3_column_double(s, 0);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Step an UPDATE, noting whether it changed a row. */
+static int
+step_changed(struct store *st, sqlite3_stmt *s, bool *applied)
+{
+	int rc = step_done(st, s);
+
+	*applied = rc == 0 && sqlite3_changes(st->db) > 0;
+	return rc;
+}
+
+static int
+outbox_sent(struct store *st, int64_t id,
+    const struct store_outbox_change *c, bool *applied)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_SENT];
+	char channel[128], ref[128], key[64];
+	int rc;
+
+	*applied = false;
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, c->provider_ref ? c->provider_ref : "");
+	sqlite3_bind_int(s, 3, (int)c->segments);
+	bind_text(s, 4, c->encoding);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*applied = true;
+		snprintf(channel, sizeof(channel), "%s",
+		    (const char *)sqlite3_column_text(s, 0));
+		snprintf(ref, sizeof(ref), "%s",
+		    (const char *)sqlite3_column_text(s, 1));
+		snprintf(key, sizeof(key), "%s",
+		    (const char *)sqlite3_column_text(s, 2));
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (!*applied)
+		return 0;
+	s = st->stmt[STMT_OUTBOX_EARLY_DLR];
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, channel);
+	bind_text(s, 3, ref);
+	bind_text(s, 4, key);
+	return step_done(st, s);
+}
+
+int
+store_outbox_update(struct store *st, int64_t id,
+    const struct store_outbox_change *c, bool *applied)
+{
+	static const enum stmt op_stmt[] = {
+		[STORE_OUTBOX_CLAIM] = STMT_OUTBOX_CLAIM,
+		[STORE_OUTBOX_SENT] = STMT_OUTBOX_SENT,
+		[STORE_OUTBOX_DELIVERED] = STMT_OUTBOX_DELIVERED,
+		[STORE_OUTBOX_FAILED] = STMT_OUTBOX_FAILED,
+		[STORE_OUTBOX_UNKNOWN] = STMT_OUTBOX_UNKNOWN,
+		[STORE_OUTBOX_RETRY] = STMT_OUTBOX_RETRY,
+		[STORE_OUTBOX_DEFER] = STMT_OUTBOX_DEFER,
+		[STORE_OUTBOX_BLOCK] = STMT_OUTBOX_BLOCK,
+	};
+	bool own = sqlite3_get_autocommit(st->db) != 0;
+	char why[256];
+	sqlite3_stmt *s = st->stmt[op_stmt[c->op]];
+	int rc;
+
+	*applied = false;
+	/* SENT is two statements that must land together. */
+	if (own && begin(st, why, sizeof(why)) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	switch (c->op) {
+	case STORE_OUTBOX_CLAIM:
+		rc = step_changed(st, s, applied);
+		break;
+	case STORE_OUTBOX_SENT:
+		rc = outbox_sent(st, id, c, applied);
+		break;
+	case STORE_OUTBOX_DELIVERED:
+		sqlite3_bind_int(s, 2, (int)c->segments);
+		bind_text(s, 3, c->encoding);
+		rc = step_changed(st, s, applied);
+		break;
+	case STORE_OUTBOX_RETRY:
+	case STORE_OUTBOX_DEFER:
+		sqlite3_bind_double(s, 3, c->at);
+		/* FALLTHROUGH */
+	default:
+		bind_text(s, 2, c->reason);
+		rc = step_changed(st, s, applied);
+		break;
+	}
+	if (!own)
+		return rc;
+	if (rc < 0) {
+		rollback(st);
+		return -1;
+	}
+	return commit(st, why, sizeof(why));
+}
+
+int
+store_outbox_recover(struct store *st, const char *channel, bool resend,
+    int64_t *count)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_RECOVER];
+	int rc;
+
+	bind_text(s, 1, channel);
+	sqlite3_bind_int(s, 2, resend);
+	rc = step_done(st, s);
+	*count = rc == 0 ? sqlite3_changes(st->db) : 0;
+	return rc;
+}
+
+int
+store_outbox_count(struct store *st, const char *status, int64_t *count)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_COUNT];
+
+	bind_text(s, 1, status);
+	return count_query(s, count);
+}
+
+int
+store_alerts_due(struct store *st, size_t limit, store_alert_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ALERTS_DUE];
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(sqlite3_column_int64(s, 0),
+		    (const char *)sqlite3_column_text(s, 1), arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_alert_done(struct store *st, int64_t task_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ALERTS_DONE];
+
+	sqlite3_bind_int64(s, 1, task_id);
+	return step_done(st, s);
 }
 
 static const char *

@@ -9,6 +9,7 @@
 #include "intake.h"
 #include "log.h"
 #include "menu.h"
+#include "outbox.h"
 #include "phone.h"
 #include "privacy.h"
 #include "provider.h"
@@ -151,6 +152,9 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		    http_request_id(req), "task", id, "channel", ch->name,
 		    "caller", caller, "priority", task.urgent ? "urgent" :
 		    "normal", NULL);
+		/* An urgent request is announced from the outbox. */
+		if (task.urgent)
+			outbox_kick(app->outbox);
 	}
 
 	if (ch->provider->ussd_format(end, page, &reply) < 0) {

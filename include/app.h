@@ -7,8 +7,10 @@
 
 struct config;
 struct event_base;
+struct http_client;
 struct http_server;
 struct inbox;
+struct outbox;
 struct store;
 
 struct app {
@@ -17,6 +19,8 @@ struct app {
 	struct store *store;
 	struct http_server *http;
 	struct inbox *inbox;      /* group commit of inbound messages */
+	struct http_client *http_client;
+	struct outbox *outbox;    /* sends the outbound rows */
 };
 
 #endif

@@ -31,12 +31,30 @@ struct config_channel {
 	char *name;
 	const struct provider *provider;
 	char *language;           /* NULL: the menu's default */
-	bool fold_vietnamese;     /* default on: USSD pages stay GSM-7 */
+	bool fold_vietnamese;     /* default off; on: texts and pages in GSM-7 */
 	char *default_country;    /* calling code for national numbers */
 	char *send_url;           /* NULL: the provider's own */
 	double rate_limit_per_second;
 	struct config_value *values;
 	size_t nvalues;
+};
+
+/* A time of day when a caller may be texted, in the hotline's zone:
+ * [start, end) minutes after midnight; end < start wraps midnight. */
+struct config_window {
+	char *name;               /* a preferred_time answer, or "default" */
+	unsigned start_min;
+	unsigned end_min;
+};
+
+#define CONFIG_TEMPLATE_LANGUAGES 8
+
+/* A text template, written in one or more languages. */
+struct config_template {
+	const char *name;         /* static: the known template names */
+	char *language[CONFIG_TEMPLATE_LANGUAGES];
+	char *text[CONFIG_TEMPLATE_LANGUAGES];
+	size_t count;
 };
 
 struct config {
@@ -58,7 +76,23 @@ struct config {
 	size_t pseudonym_key_len;
 	char **alert_sms;         /* E.164 numbers told of urgent requests */
 	size_t nalert_sms;
-	char *alert_url;
+	char *alert_channel;      /* sends alerts.sms; NULL: the first that
+	                             sends over the network, else console */
+	char *alert_url;          /* POSTed a signed JSON alert, or NULL */
+	char *alert_secret;       /* signs it (required with url) */
+	char *alert_link;         /* console base URL for "{link}", or NULL */
+	/* outbox */
+	unsigned outbox_max_attempts;
+	unsigned outbox_max_delay;        /* seconds between retries, cap */
+	unsigned outbox_max_in_flight;    /* per channel */
+	unsigned outbox_connect_timeout;  /* seconds */
+	unsigned outbox_timeout;          /* seconds, whole request */
+	unsigned outbox_conversation;     /* seconds after a caller's last
+	                                     message when replies go at once */
+	struct config_window *windows;    /* "default" always present */
+	size_t nwindows;
+	struct config_template *templates;
+	size_t ntemplates;
 };
 
 /* Command-line values that win over the file (NULL: keep the file's). */
@@ -83,6 +117,16 @@ void config_free(struct config *config);
 /* The channel named `name`, borrowed; NULL when there is none. */
 const struct config_channel *config_channel_find(const struct config *config,
     const char *name);
+
+/* The contact window for a preferred_time answer (NULL or unknown:
+ * "default"), borrowed. */
+const struct config_window *config_window_for(const struct config *config,
+    const char *preferred_time);
+
+/* Template `name` in `language` (NULL or unknown: the menu's default),
+ * borrowed; NULL when there is no such template. */
+const char *config_template(const struct config *config, const char *name,
+    const char *language);
 
 /* A provider key's value, borrowed; NULL when unset. */
 const char *config_channel_value(const struct config_channel *channel,

@@ -101,6 +101,9 @@ bool menu_goto_urgent(const struct menu *menu, struct menu_state *state);
 const char *menu_string(const struct menu *menu, const char *name,
     const struct menu_state *state);
 
+/* The language pages are shown in before the caller picks one. */
+const char *menu_default_language(const struct menu *menu);
+
 /* True when `language` is one the menu is written in. */
 bool menu_has_language(const struct menu *menu, const char *language);
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -194,10 +194,11 @@ int store_optout_set(struct store *store, const char *msisdn,
 int store_optout_confirmed(struct store *store, const char *msisdn);
 /* Queue an outbound text (the outbox sends it).  inbound_id (0: none)
  * ties a reply to what it answers, so a reprocessed message never gets
- * a second reply. */
+ * a second reply; task_id (0: the caller's open task, if any) ties it to
+ * a callback task. */
 int store_outbound_add(struct store *store, const char *channel,
     const char *msisdn, const char *caller, const char *body,
-    const char *purpose, int64_t inbound_id);
+    const char *purpose, int64_t inbound_id, int64_t task_id);
 /* The reply queued for inbound message (channel, provider id), taken
  * to be carried in the webhook's own answer: marked sent in the same
  * transaction so the outbox never sends it too.  *body is malloc'd
@@ -214,11 +215,100 @@ int store_outbound_recent(struct store *store, const char *msisdn,
  * outbound message the provider calls ref, idempotently, in one
  * transaction.  The report is kept even when no outbound row carries ref
  * yet (it overtook the send's answer); *matched says whether one did.
- * An outbound status only moves forward.
+ * send_key ("" when the report has none) is our key for the message: it
+ * matches a row whose send's answer never came.  An outbound status only
+ * moves forward.
  */
 int store_dlr_record(struct store *store, const char *channel,
-    const char *ref, const char *status, const char *reason,
-    bool *matched, char *err, size_t errlen);
+    const char *ref, const char *send_key, const char *status,
+    const char *reason, bool *matched, char *err, size_t errlen);
+
+/*
+ * The outbox.  A row is pending until its next_attempt_at, then claimed
+ * (sending, one more attempt, committed before any network call), then
+ * sent / delivered / failed / unknown, or pending again for a retry.
+ */
+
+/* A due row with what the send-time checks need; strings borrowed until
+ * the callback returns, NULL when unknown. */
+struct store_outbox_row {
+	int64_t id;
+	const char *msisdn;
+	const char *caller;
+	const char *body;
+	const char *purpose;
+	const char *send_key;
+	int attempts;             /* made so far */
+	int64_t task_id;
+	bool opted_out;
+	enum store_answer safe_to_sms;    /* the caller's latest task */
+	const char *preferred_time;       /* of that task */
+	double last_contact;      /* unix time of the caller's last message
+	                             or USSD hop; 0 when none */
+	const char *reply_to;     /* provider id of the message this answers,
+	                             else of the caller's latest on the
+	                             channel */
+	const char *reply_body;   /* that message's text */
+};
+
+typedef int (*store_outbox_cb)(const struct store_outbox_row *row,
+    void *arg);
+
+/* Pending rows of channel that are due, oldest due first, at most limit.
+ * The callback may not write.  -1 on error. */
+int store_outbox_due(struct store *store, const char *channel, size_t limit,
+    store_outbox_cb cb, void *arg, char *err, size_t errlen);
+
+/* When the earliest pending row falls due (unix time, fractional), or 0
+ * when nothing is pending. */
+int store_outbox_next_due(struct store *store, double *when);
+
+enum store_outbox_op {
+	STORE_OUTBOX_CLAIM,       /* pending -> sending, attempts + 1 */
+	STORE_OUTBOX_SENT,        /* the provider took it: ref (or none) */
+	STORE_OUTBOX_DELIVERED,   /* delivered without a network (console) */
+	STORE_OUTBOX_FAILED,      /* final: reason */
+	STORE_OUTBOX_UNKNOWN,     /* may have been sent: a report decides */
+	STORE_OUTBOX_RETRY,       /* pending again at `at`: reason */
+	STORE_OUTBOX_DEFER,       /* a pending row waits until `at` (a contact
+	                             window): no attempt counted */
+	STORE_OUTBOX_BLOCK,       /* a pending row that must not be sent
+	                             (opt-out, unsafe): failed with reason */
+};
+
+struct store_outbox_change {
+	enum store_outbox_op op;
+	const char *provider_ref; /* SENT; "" or NULL when none */
+	const char *reason;       /* FAILED, UNKNOWN, RETRY, DEFER, BLOCK */
+	double at;                /* RETRY, DEFER: unix time */
+	unsigned segments;        /* SENT, DELIVERED */
+	const char *encoding;     /* SENT, DELIVERED: "gsm7" or "ucs2" */
+};
+
+/* Apply one change; each is its own transaction unless one is open
+ * (store_txn_begin).  A result op on a row a report has moved on changes
+ * nothing but the reference.  *applied says whether the row changed. */
+int store_outbox_update(struct store *store, int64_t id,
+    const struct store_outbox_change *change, bool *applied);
+
+/* At start-up: rows of channel left `sending` by a stopped daemon become
+ * pending again when resend is true (the provider drops a repeated key),
+ * else unknown.  *count says how many. */
+int store_outbox_recover(struct store *store, const char *channel,
+    bool resend, int64_t *count);
+
+/* Outbound rows with status (for stats). */
+int store_outbox_count(struct store *store, const char *status,
+    int64_t *count);
+
+/* Urgent tasks whose alerts are not yet queued, oldest first.  The
+ * callback may not write: collect, then queue each task's alerts and
+ * store_alert_done in one transaction. */
+typedef int (*store_alert_cb)(int64_t task_id, const char *created_at,
+    void *arg);
+int store_alerts_due(struct store *store, size_t limit, store_alert_cb cb,
+    void *arg);
+int store_alert_done(struct store *store, int64_t task_id);
 
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {

@@ -96,7 +96,12 @@ valid_config_loads_with_defaults(void **state)
 	assert_string_equal(c->timezone, "Asia/Ho_Chi_Minh");
 	assert_int_equal(c->pseudonym_key_len, 32);
 	assert_int_equal(c->nchannels, 1);
-	assert_true(c->channels[0].fold_vietnamese);
+	assert_false(c->channels[0].fold_vietnamese);
+	assert_int_equal(c->outbox_max_attempts, 8);
+	assert_int_equal(config_window_for(c, "evening")->start_min, 18 * 60);
+	assert_int_equal(config_window_for(c, "now")->start_min, 8 * 60);
+	assert_string_equal(config_template(c, "urgent_alert", "en"),
+	    "Urgent callback request #{task}. {link}");
 	assert_string_equal(c->channels[0].default_country, "84");
 	assert_ptr_equal(c->channels[0].provider, &provider_console);
 	assert_non_null(c->menu);
@@ -177,6 +182,27 @@ static const struct bad_case bad_cases[] = {
 	  "\"%MENU%\", \"channels\": [{\"name\": \"c\", \"provider\": "
 	  "\"console\", \"language\": \"fr\"}], " BASE_PRIVACY "}",
 	  "channels[0].language: \"fr\" is not a language of the menu" },
+	{ "template that names what a survivor hides",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"outbox\": {\"templates\": {\"missed_call\": {\"vi\": "
+	  "\"Đường dây hỗ trợ nạn nhân BUÔN NGƯỜI\"}}}}",
+	  "outbox.templates.missed_call.vi: mentions \"buon nguoi\"" },
+	{ "contact window that is not a time range",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"outbox\": {\"contact_windows\": {\"evening\": \"18-21\"}}}",
+	  "outbox.contact_windows.evening: must be \"HH:MM-HH:MM\"" },
+	{ "alert url without a secret",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"alerts\": {\"url\": \"https://alerts.example.org/hook\"}}",
+	  "alerts.secret: missing (required with alerts.url" },
+	{ "alert channel that does not exist",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"alerts\": {\"channel\": \"sms\", \"sms\": [\"+84900000001\"]}}",
+	  "alerts.channel: \"sms\" is not a channel" },
 	{ "plain http send_url off loopback",
 	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
 	  "\"%MENU%\", \"channels\": [{\"name\": \"c\", \"provider\": "

@@ -831,7 +831,10 @@ json_ack_says_stored(void **state)
 	assert_null(provider_json.ussd_format);
 	assert_string_equal(provider_json.keys[0].name, "secret");
 	assert_int_equal(provider_json.keys[0].type, PROVIDER_KEY_SECRET);
-	assert_null(provider_json.keys[1].name);
+	assert_string_equal(provider_json.keys[1].name, "from");
+	assert_int_equal(provider_json.keys[1].type, PROVIDER_KEY_STRING);
+	assert_false(provider_json.keys[1].required);
+	assert_null(provider_json.keys[2].name);
 }
 
 static void

@@ -1121,6 +1121,8 @@ keys_follow_the_design(void **state)
 		{ "private_key", PROVIDER_KEY_SECRET, true },
 		/* ours: eSMS signs no delivery callback */
 		{ "callback_token", PROVIDER_KEY_SECRET, false },
+		/* ours: where eSMS sends delivery callbacks */
+		{ "public_url", PROVIDER_KEY_STRING, false },
 	};
 
 	(void)state;
@@ -1129,7 +1131,7 @@ keys_follow_the_design(void **state)
 	assert_string_equal(provider_esms.name, "esms");
 	keys_are(&provider_vonage, vonage, 5);
 	keys_are(&provider_vcom, vcom, 3);
-	keys_are(&provider_esms, esms, 6);
+	keys_are(&provider_esms, esms, 7);
 }
 
 int

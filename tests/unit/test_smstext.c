@@ -412,6 +412,144 @@ nfc_composes_decomposed_input(void **state)
 	}
 }
 
+/* A text of `nhead` copies of head, then mid, then `ntail` copies of
+ * tail; what it costs as SMS.  naive is ceil(units / part size), written
+ * down so that a row which exists to beat it shows that it does. */
+struct segment_case {
+	const char *name;
+	const char *head;
+	size_t nhead;
+	const char *mid;
+	const char *tail;
+	size_t ntail;
+	enum smstext_encoding encoding;
+	size_t units;
+	unsigned segments;
+	unsigned naive;
+};
+
+#define EURO "\u20ac"
+#define E_DOT "\u1ec7"		/* Vietnamese e, circumflex and dot below */
+#define GRIN "\U0001F600"	/* outside the BMP: a surrogate pair */
+
+static const struct segment_case segment_cases[] = {
+	{ "empty is one segment", "", 0, "", "", 0, SMSTEXT_GSM7, 0, 1, 0 },
+	{ "160 GSM-7 fit one", "a", 160, "", "", 0, SMSTEXT_GSM7, 160, 1,
+	    2 },
+	{ "161 GSM-7 take two", "a", 161, "", "", 0, SMSTEXT_GSM7, 161, 2,
+	    2 },
+	{ "306 GSM-7 fill two parts", "a", 306, "", "", 0, SMSTEXT_GSM7, 306,
+	    2, 2 },
+	{ "307 GSM-7 take three", "a", 307, "", "", 0, SMSTEXT_GSM7, 307, 3,
+	    3 },
+	{ "459 GSM-7 fill three parts", "a", 459, "", "", 0, SMSTEXT_GSM7,
+	    459, 3, 3 },
+	{ "460 GSM-7 take four", "a", 460, "", "", 0, SMSTEXT_GSM7, 460, 4,
+	    4 },
+	{ "80 euros are 160 septets, one", EURO, 80, "", "", 0,
+	    SMSTEXT_GSM7, 160, 1, 2 },
+	{ "81 euros take two", EURO, 81, "", "", 0, SMSTEXT_GSM7, 162, 2,
+	    2 },
+	{ "152 a and a caret are 154 septets, one", "a", 152, "^", "", 0,
+	    SMSTEXT_GSM7, 154, 1, 2 },
+	/* 151 a and the caret fill part one to exactly 153. */
+	{ "a caret ending part one", "a", 151, "^", "a", 153, SMSTEXT_GSM7,
+	    306, 2, 2 },
+	/* Part one holds 152 a: the caret's escape pair would take septets
+	 * 153 and 154, so it opens part two, which then holds 151 a; the
+	 * last a opens part three.  306 septets; ceil says 2. */
+	{ "an escape pair straddling 153", "a", 152, "^", "a", 152,
+	    SMSTEXT_GSM7, 306, 3, 2 },
+	{ "70 Vietnamese letters fit one", E_DOT, 70, "", "", 0,
+	    SMSTEXT_UCS2, 70, 1, 2 },
+	{ "71 Vietnamese letters take two", E_DOT, 71, "", "", 0,
+	    SMSTEXT_UCS2, 71, 2, 2 },
+	{ "134 Vietnamese letters fill two parts", E_DOT, 134, "", "", 0,
+	    SMSTEXT_UCS2, 134, 2, 2 },
+	{ "135 Vietnamese letters take three", E_DOT, 135, "", "", 0,
+	    SMSTEXT_UCS2, 135, 3, 3 },
+	{ "one Vietnamese letter makes all of it UCS-2", "a", 160, E_DOT,
+	    "", 0, SMSTEXT_UCS2, 161, 3, 3 },
+	{ "35 emoji are 70 units, one", GRIN, 35, "", "", 0, SMSTEXT_UCS2,
+	    70, 1, 2 },
+	/* 33 pairs fill part one to 66; the 34th would straddle 67. */
+	{ "36 emoji take two", GRIN, 36, "", "", 0, SMSTEXT_UCS2, 72, 2,
+	    2 },
+	/* 33 a and 17 pairs fill part one to exactly 67. */
+	{ "33 a and pairs meeting 67 exactly", "a", 33, "", GRIN, 50,
+	    SMSTEXT_UCS2, 133, 2, 2 },
+	/* 33 a, a b and 16 pairs make 66: the 17th pair would take units
+	 * 67 and 68, so it opens part two; 33 pairs fill that to 66 and
+	 * the last one opens part three.  134 units; ceil says 2. */
+	{ "33 a, a b and a pair straddling 67", "a", 33, "b", GRIN, 50,
+	    SMSTEXT_UCS2, 134, 3, 2 },
+};
+
+/* head x nhead, mid, tail x ntail; the caller frees. */
+static char *
+build_text(const struct segment_case *c)
+{
+	size_t hl = strlen(c->head), ml = strlen(c->mid);
+	size_t tl = strlen(c->tail), used = 0, i;
+	char *s;
+
+	s = malloc(hl * c->nhead + ml + tl * c->ntail + 1);
+	assert_non_null(s);
+	for (i = 0; i < c->nhead; i++, used += hl)
+		memcpy(s + used, c->head, hl);
+	memcpy(s + used, c->mid, ml);
+	used += ml;
+	for (i = 0; i < c->ntail; i++, used += tl)
+		memcpy(s + used, c->tail, tl);
+	s[used] = '\0';
+	return s;
+}
+
+static void
+segments_never_split_a_pair(void **state)
+{
+	const struct segment_case *c;
+	struct smstext_segments seg;
+	size_t i, part;
+	char *s;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < NROWS(segment_cases); i++) {
+		c = &segment_cases[i];
+		s = build_text(c);
+		memset(&seg, 0xa5, sizeof(seg));
+		rc = smstext_segments(s, &seg);
+		free(s);
+		if (rc != 0)
+			fail_msg("%s: segments failed", c->name);
+		if (seg.encoding != c->encoding || seg.units != c->units ||
+		    seg.segments != c->segments)
+			fail_msg("%s: expected %s/%zu units/%u segments, got "
+			    "%s/%zu/%u", c->name, enc_name(c->encoding),
+			    c->units, c->segments, enc_name(seg.encoding),
+			    seg.units, seg.segments);
+		/* The naive count, for rows whose point is to differ. */
+		part = c->encoding == SMSTEXT_GSM7 ? 153 : 67;
+		if (c->naive != (c->units + part - 1) / part)
+			fail_msg("%s: naive column is wrong", c->name);
+	}
+}
+
+static void
+segments_reject_invalid_utf8(void **state)
+{
+	struct smstext_segments seg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NROWS(invalid_texts); i++)
+		if (smstext_segments(invalid_texts[i], &seg) != -1)
+			fail_msg("invalid text %zu was segmented", i);
+	assert_int_equal(smstext_segments(NULL, &seg), -1);
+	assert_int_equal(smstext_segments("a", NULL), -1);
+}
+
 int
 main(void)
 {
@@ -424,6 +562,8 @@ main(void)
 		cmocka_unit_test(fold_vietnamese_strips_tones_and_d_stroke),
 		cmocka_unit_test(folded_vietnamese_measures_gsm7),
 		cmocka_unit_test(nfc_composes_decomposed_input),
+		cmocka_unit_test(segments_never_split_a_pair),
+		cmocka_unit_test(segments_reject_invalid_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

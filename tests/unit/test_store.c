@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -106,8 +107,8 @@ new_database_is_migrated_to_latest_in_wal(void **state)
 	store_close(st);
 }
 
-/* A version 1 database (rebuilt here by undoing step 2) migrates to the
- * latest with its rows intact. */
+/* A version 1 database (rebuilt here by undoing steps 3 and 2) migrates
+ * to the latest with its rows intact. */
 static void
 version_1_database_migrates_keeping_its_rows(void **state)
 {
@@ -121,6 +122,8 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
+	    "DROP INDEX tasks_msisdn; DROP INDEX sessions_msisdn;"
+	    "ALTER TABLE tasks DROP COLUMN alerted_at;"
 	    "DROP INDEX inbound_unprocessed;"
 	    "DROP INDEX inbound_concat;"
 	    "DROP INDEX inbound_recent;"
@@ -141,6 +144,159 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
 	    "processed_at IS NULL AND body = 'body'"), 1);
 	assert_int_equal(query_int("SELECT count(*) FROM outbound"), 0);
+	store_close(st);
+}
+
+/* A version 2 outbox row gets its send key, and old urgent tasks do not
+ * alert again after the upgrade. */
+static void
+version_2_outbound_rows_get_send_keys(void **state)
+{
+	struct store *st = fresh("v2.db");
+	sqlite3 *db;
+
+	(void)state;
+	store_close(st);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "DROP INDEX tasks_msisdn; DROP INDEX sessions_msisdn;"
+	    "DROP INDEX outbound_send_key; DROP INDEX outbound_channel_due;"
+	    "DROP INDEX delivery_reports_key;"
+	    "ALTER TABLE tasks DROP COLUMN alerted_at;"
+	    "ALTER TABLE outbound DROP COLUMN send_key;"
+	    "ALTER TABLE outbound DROP COLUMN task_id;"
+	    "ALTER TABLE outbound DROP COLUMN segments;"
+	    "ALTER TABLE outbound DROP COLUMN encoding;"
+	    "ALTER TABLE outbound DROP COLUMN sent_at;"
+	    "ALTER TABLE delivery_reports DROP COLUMN send_key;"
+	    "INSERT INTO tasks(priority, caller, msisdn, channel, created_at, "
+	    "updated_at) VALUES ('urgent', 'c_1', '+84912345678', 'c', 't', "
+	    "'t');"
+	    "INSERT INTO outbound(channel, msisdn, caller, body, purpose, "
+	    "created_at, updated_at) VALUES ('c', '+84912345678', 'c_1', 'x', "
+	    "'reply', 't', 't'), ('c', '+84912345678', 'c_1', 'y', 'reply', "
+	    "'t', 't');"
+	    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	st = fresh("v2.db");
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(query_int("SELECT count(DISTINCT send_key) FROM "
+	    "outbound WHERE length(send_key) = 16"), 2);
+	assert_int_equal(query_int("SELECT count(*) FROM tasks WHERE "
+	    "alerted_at IS NULL"), 0);
+	store_close(st);
+}
+
+static int64_t
+outbound_id_by_body(const char *body)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT id FROM outbound WHERE body = "
+	    "'%s'", body);
+	return query_int(sql);
+}
+
+static int
+count_due(const struct store_outbox_row *row, void *arg)
+{
+	(void)row;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The outbox's path through the states, reports that overtake the
+ * send's answer, and a report naming our key resolving an unknown. */
+static void
+outbox_rows_move_through_their_states(void **state)
+{
+	struct store *st = fresh("outbox.db");
+	struct store_outbox_change c = { 0 };
+	char err[256], text[64], key[64];
+	bool applied, matched;
+	int64_t a, b, n;
+	int due = 0;
+
+	(void)state;
+	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
+	    "first", "reply", 0, 0), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
+	    "second", "reply", 0, 0), 0);
+	a = outbound_id_by_body("first");
+	b = outbound_id_by_body("second");
+	assert_int_equal(store_outbox_due(st, "ch", 10, count_due, &due, err,
+	    sizeof(err)), 0);
+	assert_int_equal(due, 2);
+	due = 0;
+	assert_int_equal(store_outbox_due(st, "other", 10, count_due, &due,
+	    err, sizeof(err)), 0);
+	assert_int_equal(due, 0);
+
+	/* Claimed once only. */
+	c.op = STORE_OUTBOX_CLAIM;
+	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
+	assert_true(applied);
+	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
+	assert_false(applied);
+	assert_int_equal(query_int("SELECT attempts FROM outbound WHERE "
+	    "body = 'first'"), 1);
+
+	/* A report overtakes the answer: applied when the answer comes. */
+	assert_int_equal(store_dlr_record(st, "ch", "REF-A", "", "delivered",
+	    "", &matched, err, sizeof(err)), 0);
+	assert_false(matched);
+	c = (struct store_outbox_change){ .op = STORE_OUTBOX_SENT,
+	    .provider_ref = "REF-A", .segments = 2, .encoding = "gsm7" };
+	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
+	assert_true(applied);
+	query_text("SELECT status || ' ' || segments FROM outbound WHERE "
+	    "body = 'first'", text, sizeof(text));
+	assert_string_equal(text, "delivered 2");
+
+	/* An ambiguous send: unknown until a report names our key. */
+	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
+	assert_int_equal(store_outbox_update(st, b, &c, &applied), 0);
+	c = (struct store_outbox_change){ .op = STORE_OUTBOX_UNKNOWN,
+	    .reason = "timeout" };
+	assert_int_equal(store_outbox_update(st, b, &c, &applied), 0);
+	assert_true(applied);
+	query_text("SELECT send_key FROM outbound WHERE body = 'second'", key,
+	    sizeof(key));
+	assert_int_equal(strlen(key), 16);
+	assert_int_equal(store_dlr_record(st, "ch", "REF-B", key, "sent", "",
+	    &matched, err, sizeof(err)), 0);
+	assert_true(matched);
+	query_text("SELECT status || ' ' || provider_ref FROM outbound WHERE "
+	    "body = 'second'", text, sizeof(text));
+	assert_string_equal(text, "sent REF-B");
+
+	/* A retry is pending again, not due before its time. */
+	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
+	    "third", "reply", 0, 0), 0);
+	a = outbound_id_by_body("third");
+	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
+	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
+	c = (struct store_outbox_change){ .op = STORE_OUTBOX_RETRY,
+	    .reason = "HTTP 503", .at = (double)time(NULL) + 3600 };
+	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
+	assert_true(applied);
+	due = 0;
+	assert_int_equal(store_outbox_due(st, "ch", 10, count_due, &due, err,
+	    sizeof(err)), 0);
+	assert_int_equal(due, 0);
+
+	/* Left mid-send: unknown, or pending when a resend is safe. */
+	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
+	    "fourth", "reply", 0, 0), 0);
+	a = outbound_id_by_body("fourth");
+	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
+	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
+	assert_int_equal(store_outbox_recover(st, "ch", false, &n), 0);
+	assert_int_equal(n, 1);
+	query_text("SELECT status FROM outbound WHERE body = 'fourth'", text,
+	    sizeof(text));
+	assert_string_equal(text, "unknown");
 	store_close(st);
 }
 
@@ -434,6 +590,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(new_database_is_migrated_to_latest_in_wal),
 		cmocka_unit_test(version_1_database_migrates_keeping_its_rows),
+		cmocka_unit_test(version_2_outbound_rows_get_send_keys),
+		cmocka_unit_test(outbox_rows_move_through_their_states),
 		cmocka_unit_test(database_from_newer_schema_is_refused),
 		cmocka_unit_test(inbound_is_unique_per_channel_and_provider_id),
 		cmocka_unit_test(finished_request_creates_one_task_and_audit_row),

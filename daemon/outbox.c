@@ -1,0 +1,940 @@
+#include "outbox.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "config.h"
+#include "http_client.h"
+#include "log.h"
+#include "privacy.h"
+#include "provider.h"
+#include "schedule.h"
+#include "smstext.h"
+#include "store.h"
+
+/* The pseudo-channel that carries alerts.url POSTs. */
+#define ALERT_LANE "@alerts"
+/* Rows looked at per channel per turn: bounds one turn's work. */
+#define PICK_MAX 32
+/* Look at the table at least this often (rows queued by hotlinectl). */
+#define IDLE_SECONDS 30.0
+
+struct lane {
+	char name[64];
+	const struct config_channel *channel;   /* NULL for ALERT_LANE */
+	size_t in_flight;
+	double tokens;
+	double refilled_at;       /* monotonic seconds */
+};
+
+struct outbox {
+	struct event_base *base;
+	const struct config *cfg;
+	struct store *store;
+	struct http_client *http;
+	struct event *timer;
+	struct lane *lanes;
+	size_t nlanes;
+	size_t in_flight;
+	bool stopping;
+	bool recovered;
+};
+
+/* One request in flight; owned by the outbox until its answer. */
+struct send {
+	struct outbox *ob;
+	int64_t id;
+	char lane[64];
+	char caller[PRIVACY_PSEUDONYM_SIZE + 1];
+	const struct provider *provider;        /* NULL: ALERT_LANE */
+	int attempts;             /* including this one */
+	unsigned segments;
+	const char *encoding;
+};
+
+/* A due row, copied out of the store's cursor. */
+struct pick {
+	struct store_outbox_row row;
+	char *strings;            /* one allocation behind row's strings */
+	enum { PICK_SEND, PICK_BLOCK, PICK_DEFER } verdict;
+	const char *reason;
+	double at;
+};
+
+static double
+monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+random01(void)
+{
+	return (double)arc4random() / 4294967296.0;
+}
+
+static double
+lane_rate(const struct lane *lane)
+{
+	if (lane->channel == NULL || lane->channel->rate_limit_per_second <= 0)
+		return 10.0;
+	return lane->channel->rate_limit_per_second;
+}
+
+static void
+lane_refill(struct lane *lane, double now)
+{
+	double rate = lane_rate(lane);
+	/* A burst of one second's worth, at least one message. */
+	double burst = rate < 1.0 ? 1.0 : rate;
+
+	lane->tokens += (now - lane->refilled_at) * rate;
+	if (lane->tokens > burst)
+		lane->tokens = burst;
+	lane->refilled_at = now;
+}
+
+static struct lane *
+lane_find(struct outbox *ob, const char *name)
+{
+	for (size_t i = 0; i < ob->nlanes; i++)
+		if (strcmp(ob->lanes[i].name, name) == 0)
+			return &ob->lanes[i];
+	return NULL;
+}
+
+/* Lanes for cfg's channels, keeping counters of lanes that remain. */
+static int
+lanes_build(struct outbox *ob, const struct config *cfg)
+{
+	size_t n = cfg->nchannels + 1, i;
+	struct lane *lanes = calloc(n, sizeof(*lanes)), *old;
+	double now = monotonic_now();
+
+	if (lanes == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct lane *l = &lanes[i];
+
+		if (i < cfg->nchannels) {
+			l->channel = &cfg->channels[i];
+			snprintf(l->name, sizeof(l->name), "%s",
+			    cfg->channels[i].name);
+		} else
+			snprintf(l->name, sizeof(l->name), "%s", ALERT_LANE);
+		l->tokens = 1.0;
+		l->refilled_at = now;
+		if ((old = lane_find(ob, l->name)) != NULL) {
+			l->in_flight = old->in_flight;
+			l->tokens = old->tokens;
+			l->refilled_at = old->refilled_at;
+		}
+	}
+	free(ob->lanes);
+	ob->lanes = lanes;
+	ob->nlanes = n;
+	return 0;
+}
+
+static void
+arm(struct outbox *ob, double seconds)
+{
+	struct timeval tv;
+
+	if (ob->stopping)
+		return;
+	if (seconds < 0.01)
+		seconds = 0.01;
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	evtimer_add(ob->timer, &tv);
+}
+
+void
+outbox_kick(struct outbox *ob)
+{
+	if (ob != NULL && !ob->stopping)
+		event_active(ob->timer, EV_TIMEOUT, 0);
+}
+
+static void
+log_row(enum log_level level, const char *event, const char *lane,
+    const char *caller, int64_t id, int attempts, const char *k1,
+    const char *v1, const char *k2, const char *v2)
+{
+	char idbuf[24], attbuf[16];
+
+	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+	snprintf(attbuf, sizeof(attbuf), "%d", attempts);
+	log_event(level, event, "channel", lane, "caller",
+	    caller && caller[0] ? caller : "-", "out_id", idbuf, "attempt",
+	    attbuf, k1, v1, k2, v2, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers                                                             */
+
+static void
+apply(struct outbox *ob, int64_t id, const struct store_outbox_change *c)
+{
+	bool applied;
+
+	if (store_outbox_update(ob->store, id, c, &applied) < 0) {
+		char idbuf[24];
+
+		/* The row stays `sending`; the next start settles it. */
+		snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+		log_event(LOG_ERROR, "store.failed", "op", "outbox_update",
+		    "out_id", idbuf, NULL);
+	}
+}
+
+/* A failed try: again later, or given up. */
+static void
+retry_or_fail(struct outbox *ob, struct send *s, const char *reason,
+    long retry_after)
+{
+	struct store_outbox_change c = { .reason = reason };
+	char why[192], delay[32];
+
+	if ((unsigned)s->attempts >= ob->cfg->outbox_max_attempts) {
+		snprintf(why, sizeof(why), "gave up after %d attempts: %s",
+		    s->attempts, reason);
+		c.op = STORE_OUTBOX_FAILED;
+		c.reason = why;
+		apply(ob, s->id, &c);
+		log_row(LOG_WARN, "outbox.failed", s->lane, s->caller, s->id,
+		    s->attempts, "reason", why, NULL, NULL);
+		return;
+	}
+	c.op = STORE_OUTBOX_RETRY;
+	c.at = wall_now() + schedule_backoff((unsigned)s->attempts,
+	    ob->cfg->outbox_max_delay, random01(), retry_after);
+	snprintf(delay, sizeof(delay), "%.3f", c.at - wall_now());
+	apply(ob, s->id, &c);
+	log_row(LOG_INFO, "outbox.retry", s->lane, s->caller, s->id,
+	    s->attempts, "reason", reason, "delay", delay);
+}
+
+/* The request may have reached the caller's phone. */
+static void
+ambiguous(struct outbox *ob, struct send *s, const char *reason)
+{
+	struct store_outbox_change c = { .op = STORE_OUTBOX_UNKNOWN,
+	    .reason = reason };
+
+	if (s->provider == NULL || s->provider->send_idempotent) {
+		/* The receiver drops a repeated key: resending is safe. */
+		retry_or_fail(ob, s, reason, -1);
+		return;
+	}
+	apply(ob, s->id, &c);
+	log_row(LOG_WARN, "outbox.unknown", s->lane, s->caller, s->id,
+	    s->attempts, "reason", reason, NULL, NULL);
+}
+
+static void
+send_done(const struct http_client_response *resp, void *arg)
+{
+	struct send *s = arg;
+	struct outbox *ob = s->ob;
+	struct lane *lane = lane_find(ob, s->lane);
+	struct send_answer ans = { .verdict = SEND_UNKNOWN };
+	struct store_outbox_change c = { 0 };
+	char why[192], status[16];
+
+	ob->in_flight--;
+	if (lane != NULL && lane->in_flight > 0)
+		lane->in_flight--;
+	if (resp->result == HTTP_CLIENT_CANCELLED) {
+		/* Shutting down: the row stays `sending` for the next start. */
+		free(s);
+		return;
+	}
+	snprintf(status, sizeof(status), "%ld", resp->status);
+	switch (resp->result) {
+	case HTTP_CLIENT_NOT_SENT:
+		snprintf(why, sizeof(why), "not sent: %s", resp->error);
+		retry_or_fail(ob, s, why, -1);
+		goto out;
+	case HTTP_CLIENT_AMBIGUOUS:
+		snprintf(why, sizeof(why), "no answer: %s", resp->error);
+		ambiguous(ob, s, why);
+		goto out;
+	default:
+		break;
+	}
+	if (resp->status == 429 || resp->status >= 500) {
+		snprintf(why, sizeof(why), "HTTP %ld", resp->status);
+		retry_or_fail(ob, s, why, resp->retry_after);
+		goto out;
+	}
+	if (s->provider == NULL) {
+		/* An alert receiver: any 2xx took it. */
+		ans.verdict = resp->status >= 200 && resp->status < 300 ?
+		    SEND_ACCEPTED : SEND_REJECTED;
+		snprintf(ans.reason, sizeof(ans.reason), "HTTP %ld",
+		    resp->status);
+	} else if (resp->status >= 200 && resp->status < 500) {
+		const struct config_channel *ch = lane ? lane->channel : NULL;
+
+		if (ch != NULL)
+			s->provider->send_parse(ch, resp->status, resp->body,
+			    resp->body_len, &ans);
+	}
+	switch (ans.verdict) {
+	case SEND_ACCEPTED:
+		c.op = STORE_OUTBOX_SENT;
+		c.provider_ref = ans.provider_ref;
+		c.segments = s->segments;
+		c.encoding = s->encoding;
+		apply(ob, s->id, &c);
+		log_row(LOG_INFO, "outbox.sent", s->lane, s->caller, s->id,
+		    s->attempts, "status", status, "segments",
+		    s->segments == 1 ? "1" : s->segments == 2 ? "2" : "3+");
+		break;
+	case SEND_RETRY:
+		retry_or_fail(ob, s, ans.reason[0] ? ans.reason : "throttled",
+		    resp->retry_after);
+		break;
+	case SEND_REJECTED:
+		c.op = STORE_OUTBOX_FAILED;
+		c.reason = ans.reason[0] ? ans.reason : "refused";
+		apply(ob, s->id, &c);
+		log_row(LOG_WARN, "outbox.failed", s->lane, s->caller, s->id,
+		    s->attempts, "status", status, "reason", c.reason);
+		break;
+	case SEND_UNKNOWN:
+		if (ans.reason[0] != '\0')
+			snprintf(why, sizeof(why), "HTTP %ld: %s", resp->status,
+			    ans.reason);
+		else
+			snprintf(why, sizeof(why), "unreadable answer (HTTP "
+			    "%ld)", resp->status);
+		ambiguous(ob, s, why);
+		break;
+	}
+out:
+	free(s);
+	outbox_kick(ob);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+
+/* "t=UNIX,v1=HEX" over t "." body, as the json provider signs. */
+static void
+alert_signature(const char *secret, time_t t, const char *body, char *out,
+    size_t outlen)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1], *signed_text;
+	size_t len = strlen(body) + 32;
+
+	hex[0] = '\0';
+	if ((signed_text = malloc(len)) != NULL) {
+		snprintf(signed_text, len, "%lld.%s", (long long)t, body);
+		if (HMAC(EVP_sha256(), secret, (int)strlen(secret),
+		    (const unsigned char *)signed_text, strlen(signed_text),
+		    mac, &maclen) == NULL)
+			maclen = 0;
+		free(signed_text);
+	}
+	for (unsigned int i = 0; i < maclen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+	snprintf(out, outlen, "X-Hotline-Signature: t=%lld,v1=%s",
+	    (long long)t, hex);
+}
+
+/* The first word of the message a V-COM MT answers: its command code. */
+static void
+first_word(const char *s, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	while (s != NULL && isspace((unsigned char)*s))
+		s++;
+	while (s != NULL && *s != '\0' && !isspace((unsigned char)*s) &&
+	    n + 1 < outlen)
+		out[n++] = *s++;
+	out[n] = '\0';
+}
+
+static void
+send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
+{
+	const struct config_channel *ch = lane->channel;
+	const struct provider *prov = ch ? ch->provider : NULL;
+	struct store_outbox_change c = { 0 };
+	struct smstext_segments seg = { .segments = 1 };
+	struct send_http http = { 0 };
+	struct http_client_request req = { 0 };
+	const char *headers[PROVIDER_SEND_HEADERS + 1];
+	char why[256], keyword[64], sig[256];
+	char *folded = NULL;
+	const char *text = p->row.body;
+	struct send *s;
+	size_t i;
+
+	if (ch != NULL && ch->fold_vietnamese &&
+	    (folded = smstext_fold_vietnamese(text)) != NULL)
+		text = folded;
+	if (smstext_segments(text, &seg) < 0)
+		seg.segments = 0;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto not_sent;
+	s->ob = ob;
+	s->id = p->row.id;
+	s->provider = prov;
+	s->attempts = p->row.attempts + 1;
+	s->segments = seg.segments;
+	s->encoding = seg.encoding == SMSTEXT_UCS2 ? "ucs2" : "gsm7";
+	snprintf(s->lane, sizeof(s->lane), "%s", lane->name);
+	snprintf(s->caller, sizeof(s->caller), "%s",
+	    p->row.caller ? p->row.caller : "");
+
+	if (ch != NULL && prov->send_build == NULL) {
+		/* console: the log and the database are the network. */
+		c.op = STORE_OUTBOX_DELIVERED;
+		c.segments = s->segments;
+		c.encoding = s->encoding;
+		apply(ob, s->id, &c);
+		log_row(LOG_INFO, "outbox.delivered", s->lane, s->caller, s->id,
+		    s->attempts, "encoding", s->encoding, NULL, NULL);
+		free(s);
+		free(folded);
+		return;
+	}
+
+	if (ch != NULL) {
+		struct send_request sr = {
+			.channel = ch->name,
+			.to = p->row.msisdn,
+			.text = text,
+			.unicode = seg.encoding == SMSTEXT_UCS2,
+			.send_key = p->row.send_key,
+			.reply_to = p->row.reply_to,
+			.reply_keyword = keyword,
+			.now = time(NULL),
+		};
+
+		first_word(p->row.reply_body, keyword, sizeof(keyword));
+		if (prov->send_build(ch, &sr, &http, why, sizeof(why)) < 0) {
+			c.op = STORE_OUTBOX_FAILED;
+			c.reason = why;
+			apply(ob, s->id, &c);
+			log_row(LOG_WARN, "outbox.failed", s->lane, s->caller,
+			    s->id, s->attempts, "reason", why, NULL, NULL);
+			goto done;
+		}
+		for (i = 0; i < http.nheaders; i++)
+			headers[i] = http.headers[i];
+		if (http.content_type != NULL) {
+			snprintf(sig, sizeof(sig), "Content-Type: %s",
+			    http.content_type);
+			headers[i++] = sig;
+		}
+		req.url = http.url;
+		req.headers = headers;
+		req.nheaders = i;
+		req.body = http.body;
+		req.body_len = http.body_len;
+		req.userpwd = http.userpwd[0] ? http.userpwd : NULL;
+	} else {
+		if (ob->cfg->alert_url == NULL || ob->cfg->alert_secret == NULL) {
+			c.op = STORE_OUTBOX_FAILED;
+			c.reason = "alerts.url is no longer configured";
+			apply(ob, s->id, &c);
+			goto done;
+		}
+		alert_signature(ob->cfg->alert_secret, time(NULL), p->row.body,
+		    sig, sizeof(sig));
+		headers[0] = "Content-Type: application/json";
+		headers[1] = sig;
+		req.url = ob->cfg->alert_url;
+		req.headers = headers;
+		req.nheaders = 2;
+		req.body = p->row.body;
+		req.body_len = strlen(p->row.body);
+	}
+	req.method = "POST";
+	req.connect_timeout_ms = (long)ob->cfg->outbox_connect_timeout * 1000;
+	req.timeout_ms = (long)ob->cfg->outbox_timeout * 1000;
+	if (http_client_send(ob->http, &req, send_done, s, why,
+	    sizeof(why)) < 0) {
+		retry_or_fail(ob, s, why, -1);
+		goto done;
+	}
+	lane->in_flight++;
+	ob->in_flight++;
+	log_row(LOG_DEBUG, "outbox.sending", s->lane, s->caller, s->id,
+	    s->attempts, "encoding", s->encoding, NULL, NULL);
+	provider_send_http_clear(&http);
+	free(folded);
+	return;
+done:
+	provider_send_http_clear(&http);
+	free(folded);
+	free(s);
+	return;
+not_sent:
+	free(folded);
+	c.op = STORE_OUTBOX_RETRY;
+	c.reason = "out of memory";
+	c.at = wall_now() + 1;
+	apply(ob, p->row.id, &c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Choosing what to send                                               */
+
+static char *
+dup_or_null(const char *s, char **cursor)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = *cursor;
+	strcpy(d, s);
+	*cursor += strlen(s) + 1;
+	return d;
+}
+
+struct collect {
+	struct pick *picks;
+	size_t count;
+	bool failed;
+};
+
+static int
+collect_row(const struct store_outbox_row *r, void *arg)
+{
+	struct collect *col = arg;
+	struct pick *p = &col->picks[col->count];
+	const char *f[] = { r->msisdn, r->caller, r->body, r->purpose,
+	    r->send_key, r->preferred_time, r->reply_to, r->reply_body };
+	size_t need = 0, i;
+	char *cur;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		need += f[i] ? strlen(f[i]) + 1 : 0;
+	if ((p->strings = cur = malloc(need + 1)) == NULL) {
+		col->failed = true;
+		return 1;
+	}
+	p->row = *r;
+	p->row.msisdn = dup_or_null(r->msisdn, &cur);
+	p->row.caller = dup_or_null(r->caller, &cur);
+	p->row.body = dup_or_null(r->body, &cur);
+	p->row.purpose = dup_or_null(r->purpose, &cur);
+	p->row.send_key = dup_or_null(r->send_key, &cur);
+	p->row.preferred_time = dup_or_null(r->preferred_time, &cur);
+	p->row.reply_to = dup_or_null(r->reply_to, &cur);
+	p->row.reply_body = dup_or_null(r->reply_body, &cur);
+	col->count++;
+	return 0;
+}
+
+static bool
+purpose_is(const struct pick *p, const char *purpose)
+{
+	return p->row.purpose != NULL && strcmp(p->row.purpose, purpose) == 0;
+}
+
+/* The send-time checks, on every attempt. */
+static void
+judge(const struct outbox *ob, struct pick *p, time_t now)
+{
+	const struct config_window *w;
+	bool confirmation = purpose_is(p, "opt_out_confirmation");
+	time_t open;
+
+	p->verdict = PICK_SEND;
+	if (purpose_is(p, "alert")) {
+		/* To a counsellor on call: at once, unless they opted out. */
+		if (p->row.opted_out) {
+			p->verdict = PICK_BLOCK;
+			p->reason = "opted_out";
+		}
+		return;
+	}
+	if (p->row.opted_out && !confirmation) {
+		p->verdict = PICK_BLOCK;
+		p->reason = "opted_out";
+		return;
+	}
+	if (p->row.safe_to_sms == STORE_ANSWER_NO && !confirmation) {
+		p->verdict = PICK_BLOCK;
+		p->reason = "unsafe_to_text";
+		return;
+	}
+	if (p->row.last_contact > 0 &&
+	    (double)now - p->row.last_contact <=
+	    (double)ob->cfg->outbox_conversation)
+		return;
+	if ((w = config_window_for(ob->cfg, p->row.preferred_time)) == NULL)
+		return;
+	if ((open = schedule_window_next(w->start_min, w->end_min, now)) >
+	    now) {
+		p->verdict = PICK_DEFER;
+		p->reason = "waiting for the caller's contact window";
+		p->at = (double)open;
+	}
+}
+
+/* One batch of lane's due rows: judged, claimed in one transaction,
+ * then sent.  Returns how many rows were looked at, -1 on error. */
+static int
+lane_batch(struct outbox *ob, struct lane *lane, size_t want)
+{
+	struct pick picks[PICK_MAX];
+	struct collect col = { .picks = picks };
+	struct store_outbox_change c = { 0 };
+	char err[256];
+	time_t now = time(NULL);
+	bool applied, ok = true;
+	size_t i;
+
+	if (want > PICK_MAX)
+		want = PICK_MAX;
+	if (store_outbox_due(ob->store, lane->name, want, collect_row, &col,
+	    err, sizeof(err)) < 0 || col.failed) {
+		log_event(LOG_ERROR, "store.failed", "op", "outbox_due",
+		    "error", col.failed ? "out of memory" : err, NULL);
+		ok = false;
+		goto out;
+	}
+	if (col.count == 0)
+		goto out;
+	for (i = 0; i < col.count; i++)
+		judge(ob, &picks[i], now);
+
+	/* Claims are committed before anything leaves. */
+	if (store_txn_begin(ob->store, err, sizeof(err)) < 0) {
+		ok = false;
+		goto out;
+	}
+	for (i = 0; i < col.count && ok; i++) {
+		struct pick *p = &picks[i];
+
+		c = (struct store_outbox_change){ .reason = p->reason,
+		    .at = p->at };
+		c.op = p->verdict == PICK_SEND ? STORE_OUTBOX_CLAIM :
+		    p->verdict == PICK_BLOCK ? STORE_OUTBOX_BLOCK :
+		    STORE_OUTBOX_DEFER;
+		if (store_outbox_update(ob->store, p->row.id, &c,
+		    &applied) < 0)
+			ok = false;
+		else if (!applied) {
+			p->verdict = PICK_DEFER;   /* taken meanwhile: skip */
+			p->reason = NULL;
+		}
+	}
+	if (!ok || store_txn_commit(ob->store, err, sizeof(err)) < 0) {
+		store_txn_rollback(ob->store);
+		log_event(LOG_ERROR, "store.failed", "op", "outbox_claim",
+		    NULL);
+		ok = false;
+		goto out;
+	}
+	for (i = 0; i < col.count; i++) {
+		struct pick *p = &picks[i];
+
+		if (p->verdict == PICK_BLOCK)
+			log_row(LOG_INFO, "outbox.blocked", lane->name,
+			    p->row.caller, p->row.id, p->row.attempts,
+			    "reason", p->reason, NULL, NULL);
+		else if (p->verdict == PICK_DEFER && p->reason != NULL)
+			log_row(LOG_INFO, "outbox.deferred", lane->name,
+			    p->row.caller, p->row.id, p->row.attempts,
+			    "reason", "contact_window", NULL, NULL);
+		else if (p->verdict == PICK_SEND) {
+			lane->tokens -= 1.0;
+			send_start(ob, lane, p);
+		}
+	}
+out:
+	for (i = 0; i < col.count; i++)
+		free(picks[i].strings);
+	return ok ? (int)col.count : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Alerts                                                              */
+
+struct alert_ids {
+	int64_t ids[16];
+	size_t count;
+};
+
+static int
+collect_alert(int64_t task_id, const char *created_at, void *arg)
+{
+	struct alert_ids *a = arg;
+
+	(void)created_at;
+	a->ids[a->count++] = task_id;
+	return 0;
+}
+
+static const char *
+alert_channel(const struct config *cfg)
+{
+	if (cfg->alert_channel != NULL)
+		return cfg->alert_channel;
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		if (cfg->channels[i].provider->send_build != NULL)
+			return cfg->channels[i].name;
+	return cfg->channels[0].name;
+}
+
+/* Render the urgent_alert template: {task} and {link} only. */
+static void
+alert_text(const struct config *cfg, int64_t task_id, const char *link,
+    char *out, size_t outlen)
+{
+	const char *t = config_template(cfg, "urgent_alert", NULL);
+	char id[24];
+	size_t used = 0;
+
+	snprintf(id, sizeof(id), "%" PRId64, task_id);
+	for (; t != NULL && *t != '\0' && used + 1 < outlen; t++) {
+		const char *sub = NULL;
+
+		if (strncmp(t, "{task}", 6) == 0)
+			sub = id, t += 5;
+		else if (strncmp(t, "{link}", 6) == 0)
+			sub = link, t += 5;
+		if (sub == NULL) {
+			out[used++] = *t;
+			continue;
+		}
+		used += (size_t)snprintf(out + used, outlen - used, "%s", sub);
+		if (used >= outlen)
+			used = outlen - 1;
+	}
+	out[used] = '\0';
+	/* An empty {link} leaves a trailing space. */
+	while (used > 0 && out[used - 1] == ' ')
+		out[--used] = '\0';
+}
+
+static int
+alert_queue(struct outbox *ob, int64_t task_id)
+{
+	const struct config *cfg = ob->cfg;
+	char link[512] = "", text[640], pseud[PRIVACY_PSEUDONYM_SIZE];
+	char *body = NULL;
+	json_t *js;
+	int rc = 0;
+
+	if (cfg->alert_link != NULL)
+		snprintf(link, sizeof(link), "%s#task-%" PRId64,
+		    cfg->alert_link, task_id);
+	alert_text(cfg, task_id, link, text, sizeof(text));
+	for (size_t i = 0; i < cfg->nalert_sms && rc == 0; i++) {
+		if (privacy_pseudonym(cfg->pseudonym_key,
+		    cfg->pseudonym_key_len, cfg->alert_sms[i], pseud) < 0)
+			return -1;
+		rc = store_outbound_add(ob->store, alert_channel(cfg),
+		    cfg->alert_sms[i], pseud, text, "alert", 0, task_id);
+	}
+	if (rc == 0 && cfg->alert_url != NULL) {
+		js = json_pack("{s:s, s:I, s:s, s:s}", "event",
+		    "urgent_request", "task_id", (json_int_t)task_id,
+		    "priority", "urgent", "link", link);
+		if (js == NULL ||
+		    (body = json_dumps(js, JSON_COMPACT)) == NULL)
+			rc = -1;
+		else
+			rc = store_outbound_add(ob->store, ALERT_LANE, "", "",
+			    body, "alert", 0, task_id);
+		free(body);
+		json_decref(js);
+	}
+	return rc == 0 ? store_alert_done(ob->store, task_id) : -1;
+}
+
+static void
+alerts_sweep(struct outbox *ob)
+{
+	struct alert_ids a = { .count = 0 };
+	char err[256], id[24];
+
+	if (store_alerts_due(ob->store, 16, collect_alert, &a) < 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "alerts_due", NULL);
+		return;
+	}
+	for (size_t i = 0; i < a.count; i++) {
+		snprintf(id, sizeof(id), "%" PRId64, a.ids[i]);
+		if (store_txn_begin(ob->store, err, sizeof(err)) < 0 ||
+		    alert_queue(ob, a.ids[i]) < 0 ||
+		    store_txn_commit(ob->store, err, sizeof(err)) < 0) {
+			store_txn_rollback(ob->store);
+			log_event(LOG_ERROR, "store.failed", "op",
+			    "alert_queue", "task", id, NULL);
+			return;
+		}
+		log_event(LOG_WARN, "alert.queued", "task", id, "sms",
+		    ob->cfg->nalert_sms > 0 ? "yes" : "no", "url",
+		    ob->cfg->alert_url ? "yes" : "no", NULL);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The pump                                                            */
+
+static void
+recover(struct outbox *ob)
+{
+	int64_t n;
+	char count[24];
+
+	for (size_t i = 0; i < ob->nlanes; i++) {
+		const struct lane *l = &ob->lanes[i];
+		bool resend = l->channel == NULL ||
+		    l->channel->provider->send_idempotent ||
+		    l->channel->provider->send_build == NULL;
+
+		if (store_outbox_recover(ob->store, l->name, resend, &n) < 0) {
+			log_event(LOG_ERROR, "store.failed", "op",
+			    "outbox_recover", "channel", l->name, NULL);
+			continue;
+		}
+		if (n > 0) {
+			snprintf(count, sizeof(count), "%" PRId64, n);
+			log_event(LOG_WARN, "outbox.recovered", "channel",
+			    l->name, "rows", count, "now",
+			    resend ? "pending" : "unknown", NULL);
+		}
+	}
+	ob->recovered = true;
+}
+
+static void
+pump(evutil_socket_t fd, short what, void *arg)
+{
+	struct outbox *ob = arg;
+	double next = IDLE_SECONDS, now = monotonic_now(), due, wall;
+	size_t i;
+	int n;
+
+	(void)fd;
+	(void)what;
+	if (ob->stopping)
+		return;
+	if (!ob->recovered)
+		recover(ob);
+	alerts_sweep(ob);
+	for (i = 0; i < ob->nlanes; i++) {
+		struct lane *l = &ob->lanes[i];
+		size_t cap = ob->cfg->outbox_max_in_flight;
+
+		lane_refill(l, now);
+		while (l->in_flight < cap && l->tokens >= 1.0) {
+			size_t want = cap - l->in_flight;
+
+			if ((double)want > l->tokens)
+				want = (size_t)l->tokens;
+			if ((n = lane_batch(ob, l, want)) <= 0)
+				break;
+		}
+		if (l->tokens < 1.0) {
+			double wait = (1.0 - l->tokens) / lane_rate(l);
+
+			if (wait < next)
+				next = wait;
+		}
+	}
+	wall = wall_now();
+	if (store_outbox_next_due(ob->store, &due) == 0 && due > 0 &&
+	    due - wall < next)
+		next = due - wall;
+	arm(ob, next);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                            */
+
+struct outbox *
+outbox_new(struct event_base *base, const struct config *cfg,
+    struct store *store, struct http_client *client)
+{
+	struct outbox *ob = calloc(1, sizeof(*ob));
+
+	if (ob == NULL)
+		return NULL;
+	ob->base = base;
+	ob->cfg = cfg;
+	ob->store = store;
+	ob->http = client;
+	if ((ob->timer = evtimer_new(base, pump, ob)) == NULL ||
+	    lanes_build(ob, cfg) < 0) {
+		outbox_free(ob);
+		return NULL;
+	}
+	return ob;
+}
+
+void
+outbox_free(struct outbox *ob)
+{
+	if (ob == NULL)
+		return;
+	if (ob->timer != NULL)
+		event_free(ob->timer);
+	free(ob->lanes);
+	free(ob);
+}
+
+void
+outbox_set_config(struct outbox *ob, const struct config *cfg)
+{
+	if (lanes_build(ob, cfg) < 0) {
+		log_event(LOG_ERROR, "outbox.reload_failed", "error",
+		    "out of memory", NULL);
+		return;
+	}
+	ob->cfg = cfg;
+	outbox_kick(ob);
+}
+
+void
+outbox_stop(struct outbox *ob)
+{
+	ob->stopping = true;
+	evtimer_del(ob->timer);
+}
+
+size_t
+outbox_in_flight(const struct outbox *ob)
+{
+	return ob->in_flight;
+}

@@ -1,0 +1,56 @@
+/*
+ * outbox: sends the `outbound` rows, through each channel's provider,
+ * from the event loop.
+ *
+ * A row is claimed (status sending, one more attempt) in a committed
+ * transaction before its request leaves, so a crash leaves a trace: at
+ * the next start, rows left sending are sent again where the provider
+ * drops a repeated key, else marked unknown until a delivery report
+ * naming our key settles them.  The caller must never get a text twice.
+ *
+ * Send-time checks, on every attempt: no text to a number that opted out
+ * or whose task says texting is unsafe (except the one opt-out
+ * confirmation); replies go at once while the caller is in a
+ * conversation, anything later only inside the contact window they chose
+ * (outbox.contact_windows, in the process's TZ, set to the hotline's).
+ * Failures are retried with backoff and full jitter up to
+ * outbox.max_attempts; a provider's permanent refusal fails at once.
+ * Each channel has at most outbox.max_in_flight requests out and sends
+ * at most rate_limit_per_second.
+ *
+ * Urgent tasks are announced here too: alerts.sms numbers get the
+ * urgent_alert template (a task number and link, never the caller's
+ * number) and alerts.url a signed JSON POST, both as outbox rows.
+ */
+#ifndef HOTLINE_OUTBOX_H
+#define HOTLINE_OUTBOX_H
+
+#include <stddef.h>
+
+struct config;
+struct event_base;
+struct http_client;
+struct store;
+
+struct outbox;
+
+/* Borrowed: base, config (see outbox_set_config), store and client
+ * outlive the outbox.  NULL when out of memory.  The caller owns it. */
+struct outbox *outbox_new(struct event_base *base,
+    const struct config *config, struct store *store,
+    struct http_client *client);
+void outbox_free(struct outbox *outbox);
+
+/* Rows were queued or a caller's state changed: look again soon. */
+void outbox_kick(struct outbox *outbox);
+
+/* A reloaded config (the old one may be freed after this returns). */
+void outbox_set_config(struct outbox *outbox, const struct config *config);
+
+/* Start no new sends (shutdown); what is in flight runs on. */
+void outbox_stop(struct outbox *outbox);
+
+/* Requests sent and not yet answered. */
+size_t outbox_in_flight(const struct outbox *outbox);
+
+#endif
