@@ -774,7 +774,8 @@ alert_queue(struct outbox *ob, int64_t task_id)
 		    (body = json_dumps(js, JSON_COMPACT)) == NULL)
 			rc = -1;
 		else
-			rc = store_outbound_add(ob->store, ALERT_LANE, "", "",
+			/* No number and no caller: "-" in their place. */
+			rc = store_outbound_add(ob->store, ALERT_LANE, "-", "-",
 			    body, "alert", 0, task_id);
 		free(body);
 		json_decref(js);
@@ -794,12 +795,14 @@ alerts_sweep(struct outbox *ob)
 	}
 	for (size_t i = 0; i < a.count; i++) {
 		snprintf(id, sizeof(id), "%" PRId64, a.ids[i]);
+		err[0] = '\0';
 		if (store_txn_begin(ob->store, err, sizeof(err)) < 0 ||
 		    alert_queue(ob, a.ids[i]) < 0 ||
 		    store_txn_commit(ob->store, err, sizeof(err)) < 0) {
 			store_txn_rollback(ob->store);
 			log_event(LOG_ERROR, "store.failed", "op",
-			    "alert_queue", "task", id, NULL);
+			    "alert_queue", "task", id, "error", err[0] ? err :
+			    "queueing the alert rows", NULL);
 			return;
 		}
 		log_event(LOG_WARN, "alert.queued", "task", id, "sms",

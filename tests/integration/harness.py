@@ -51,7 +51,9 @@ def default_config(tmp):
             {"name": "at", "provider": "africastalking",
              "username": "hotline", "api_key": {"env": "HL_TEST_AT_KEY"},
              "callback_token": {"env": "HL_TEST_AT_TOKEN"},
-             "short_code": "1567", "fold_vietnamese": True},
+             "short_code": "1567", "fold_vietnamese": True,
+             # Nothing leaves the machine: a port nobody listens on.
+             "send_url": "http://127.0.0.1:9"},
             {"name": "unfolded", "provider": "console",
              "fold_vietnamese": False},
         ],
