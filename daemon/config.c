@@ -978,8 +978,8 @@ load_outbox(struct load *ld, struct config *cfg, json_t *obj)
 		    &cfg->outbox_conversation);
 		if ((v = json_object_get(obj, "discreet")) != NULL) {
 			if (!json_is_boolean(v))
-				problem(ld, "outbox.discreet", "must be true or "
-				    "false, not %s", type_name(v));
+				problem(ld, "outbox.discreet", "must be true "
+				    "or false, not %s", type_name(v));
 			else
 				discreet = json_is_true(v);
 		}

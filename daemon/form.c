@@ -141,7 +141,8 @@ form_encode(const char *const *pairs, size_t npairs, size_t *len)
 
 	for (i = 0; i < 2 * npairs; i += 2)
 		if (pairs[i + 1] != NULL)
-			need += 3 * (strlen(pairs[i]) + strlen(pairs[i + 1])) + 2;
+			need += 3 * (strlen(pairs[i]) +
+			    strlen(pairs[i + 1])) + 2;
 	if ((out = malloc(need)) == NULL)
 		return NULL;
 	for (i = 0; i < 2 * npairs; i += 2) {

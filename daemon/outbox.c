@@ -467,7 +467,8 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 		req.body_len = http.body_len;
 		req.userpwd = http.userpwd[0] ? http.userpwd : NULL;
 	} else {
-		if (ob->cfg->alert_url == NULL || ob->cfg->alert_secret == NULL) {
+		if (ob->cfg->alert_url == NULL ||
+		    ob->cfg->alert_secret == NULL) {
 			c.op = STORE_OUTBOX_FAILED;
 			c.reason = "alerts.url is no longer configured";
 			apply(ob, s->id, &c);

@@ -212,5 +212,15 @@ provider_reason_set(char *reason, size_t len, const char *words)
 		}
 		p += run;
 	}
+	/* Cut back to whole characters: a reason is stored, logged and
+	 * served as JSON. */
+	while (used > 0 && !smstext_utf8_valid(reason, used))
+		used--;
 	reason[used] = '\0';
+}
+
+void
+provider_send_reason(struct send_answer *out, const char *words)
+{
+	provider_reason_set(out->reason, sizeof(out->reason), words);
 }

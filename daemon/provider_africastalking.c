@@ -302,22 +302,6 @@ fail:
 	return -1;
 }
 
-/*
- * The provider's words as the reason (digit runs masked), cut back to
- * whole UTF-8 characters: a reason is stored, logged and served as JSON.
- */
-static void
-at_reason(struct send_answer *out, const char *words)
-{
-	size_t n;
-
-	provider_reason_set(out->reason, sizeof(out->reason), words);
-	n = strlen(out->reason);
-	while (n > 0 && !smstext_utf8_valid(out->reason, n))
-		n--;
-	out->reason[n] = '\0';
-}
-
 /* AT answers an error before the recipients (bad key, bad username…)
  * as plain text: the reason quotes its first line. */
 static void
@@ -342,7 +326,7 @@ at_send_http_error(long status, const char *body, size_t body_len,
 	    SEND_REJECTED;
 	snprintf(words, sizeof(words), "HTTP %ld%s%s", status,
 	    n > 0 ? ": " : "", line);
-	at_reason(out, words);
+	provider_send_reason(out, words);
 }
 
 /*
@@ -369,12 +353,12 @@ at_send_recipient(const json_t *root, struct send_answer *out)
 	    msg != NULL && msg[0] != '\0') {
 		out->verdict = strcmp(msg, "InsufficientBalance") == 0 ?
 		    SEND_RETRY : SEND_REJECTED;
-		at_reason(out, msg);
+		provider_send_reason(out, msg);
 		return;
 	}
 	if (!json_is_integer(code)) {
 		out->verdict = SEND_UNKNOWN;
-		at_reason(out, "unreadable answer: no "
+		provider_send_reason(out, "unreadable answer: no "
 		    "SMSMessageData.Recipients[0].statusCode");
 		return;
 	}
@@ -386,8 +370,8 @@ at_send_recipient(const json_t *root, struct send_answer *out)
 		if (id == NULL || id[0] == '\0' ||
 		    strlen(id) >= sizeof(out->provider_ref)) {
 			out->verdict = SEND_UNKNOWN;
-			at_reason(out, "unreadable answer: accepted without "
-			    "a usable messageId");
+			provider_send_reason(out, "unreadable answer: "
+			    "accepted without a usable messageId");
 			return;
 		}
 		out->verdict = SEND_ACCEPTED;
@@ -406,7 +390,7 @@ at_send_recipient(const json_t *root, struct send_answer *out)
 	snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT "%s%s",
 	    json_integer_value(code), words != NULL ? " " : "",
 	    words != NULL ? words : "");
-	at_reason(out, buf);
+	provider_send_reason(out, buf);
 }
 
 static void

@@ -602,7 +602,7 @@ es_send_parse(const struct config_channel *ch, long status, const char *body,
 	text = json_is_string(msg) ? json_string_value(msg) : "";
 	snprintf(words, sizeof(words), "%s%s%s", code,
 	    text[0] != '\0' ? " " : "", text);
-	provider_reason_set(out->reason, sizeof(out->reason), words);
+	provider_send_reason(out, words);
 	json_decref(root);
 }
 

@@ -525,22 +525,6 @@ fail:
 }
 
 /*
- * The provider's words as the reason (digit runs masked), cut back to
- * whole UTF-8 characters: a reason is stored, logged and served as JSON.
- */
-static void
-tw_reason(struct send_answer *out, const char *words)
-{
-	size_t n;
-
-	provider_reason_set(out->reason, sizeof(out->reason), words);
-	n = strlen(out->reason);
-	while (n > 0 && !smstext_utf8_valid(out->reason, n))
-		n--;
-	out->reason[n] = '\0';
-}
-
-/*
  * Twilio's answer (§2.4): the new Message with its sid, or an error
  * {"code": 21211, "message": "…", "more_info": …, "status": 400}.
  */
@@ -562,7 +546,8 @@ tw_send_parse(const struct config_channel *ch, long status, const char *body,
 		if (sid == NULL || sid[0] == '\0' ||
 		    strlen(sid) >= sizeof(out->provider_ref)) {
 			out->verdict = SEND_UNKNOWN;
-			tw_reason(out, "unreadable answer: no message sid");
+			provider_send_reason(out,
+			    "unreadable answer: no message sid");
 		} else {
 			out->verdict = SEND_ACCEPTED;
 			memcpy(out->provider_ref, sid, strlen(sid) + 1);
@@ -576,7 +561,7 @@ tw_send_parse(const struct config_channel *ch, long status, const char *body,
 	code = json_object_get(root, "code");
 	if (!json_is_integer(code)) {
 		snprintf(words, sizeof(words), "HTTP %ld", status);
-		tw_reason(out, words);
+		provider_send_reason(out, words);
 		goto done;
 	}
 	if ((c = json_integer_value(code)) == TW_CODE_THROTTLED)
@@ -584,7 +569,7 @@ tw_send_parse(const struct config_channel *ch, long status, const char *body,
 	msg = json_string_value(json_object_get(root, "message"));
 	snprintf(words, sizeof(words), "%" JSON_INTEGER_FORMAT "%s%s", c,
 	    msg != NULL ? " " : "", msg != NULL ? msg : "");
-	tw_reason(out, words);
+	provider_send_reason(out, words);
 done:
 	json_decref(root);
 }

@@ -475,7 +475,7 @@ vc_send_parse(const struct config_channel *ch, long status, const char *body,
 		    strcmp(code, "108") == 0 ? SEND_REJECTED : SEND_RETRY;
 		snprintf(words, sizeof(words), "%s%s%s", code,
 		    message[0] != '\0' ? " " : "", message);
-		provider_reason_set(out->reason, sizeof(out->reason), words);
+		provider_send_reason(out, words);
 	}
 	json_decref(root);
 }

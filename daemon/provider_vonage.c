@@ -782,22 +782,6 @@ fail:
 }
 
 /*
- * The provider's words as the reason (digit runs masked), cut back to
- * whole UTF-8 characters: a reason is stored, logged and served as JSON.
- */
-static void
-vg_reason(struct send_answer *out, const char *words)
-{
-	size_t n;
-
-	provider_reason_set(out->reason, sizeof(out->reason), words);
-	n = strlen(out->reason);
-	while (n > 0 && !smstext_utf8_valid(out->reason, n))
-		n--;
-	out->reason[n] = '\0';
-}
-
-/*
  * messages[0] of a 2xx answer: {"message-count":"1","messages":[{"to":…,
  * "message-id":…,"status":"0",…}]}.  Status "0" is taken; 1 Throttled
  * and 5 Internal Error may pass later; the rest (… 14 Invalid Signature
@@ -822,7 +806,8 @@ vg_send_message(const json_t *root, struct send_answer *out)
 		status = json_string_value(st);
 	if (status == NULL || status[0] == '\0') {
 		out->verdict = SEND_UNKNOWN;
-		vg_reason(out, "unreadable answer: no messages[0].status");
+		provider_send_reason(out,
+		    "unreadable answer: no messages[0].status");
 		return;
 	}
 	if (strcmp(status, "0") == 0) {
@@ -830,8 +815,8 @@ vg_send_message(const json_t *root, struct send_answer *out)
 		if (id == NULL || id[0] == '\0' ||
 		    strlen(id) >= sizeof(out->provider_ref)) {
 			out->verdict = SEND_UNKNOWN;
-			vg_reason(out, "unreadable answer: accepted without "
-			    "a usable message-id");
+			provider_send_reason(out, "unreadable answer: "
+			    "accepted without a usable message-id");
 			return;
 		}
 		out->verdict = SEND_ACCEPTED;
@@ -843,7 +828,7 @@ vg_send_message(const json_t *root, struct send_answer *out)
 	text = json_string_value(json_object_get(m, "error-text"));
 	snprintf(words, sizeof(words), "status %s%s%s", status,
 	    text != NULL ? ": " : "", text != NULL ? text : "");
-	vg_reason(out, words);
+	provider_send_reason(out, words);
 }
 
 static void
@@ -861,7 +846,7 @@ vg_send_parse(const struct config_channel *ch, long status, const char *body,
 		out->verdict = status == 429 || status >= 500 ? SEND_RETRY :
 		    SEND_REJECTED;
 		snprintf(words, sizeof(words), "HTTP %ld", status);
-		vg_reason(out, words);
+		provider_send_reason(out, words);
 		return;
 	}
 	root = body != NULL ? json_loadb(body, body_len, 0, NULL) : NULL;

@@ -31,7 +31,7 @@ struct config_channel {
 	char *name;
 	const struct provider *provider;
 	char *language;           /* NULL: the menu's default */
-	bool fold_vietnamese;     /* default off; on: texts and pages in GSM-7 */
+	bool fold_vietnamese;     /* off by default; on: GSM-7 texts, pages */
 	char *default_country;    /* calling code for national numbers */
 	char *send_url;           /* NULL: the provider's own */
 	double rate_limit_per_second;

@@ -245,8 +245,11 @@ void provider_send_http_clear(struct send_http *http);
 
 /* Shared by adapters: copy a provider's error words into reason, with
  * every run of 6 or more digits (a phone number a provider echoed)
- * replaced by "…", so a reason is safe to log and store. */
+ * replaced by "…" and control characters by spaces, cut to whole UTF-8
+ * characters, so a reason is safe to log, store and serve as JSON. */
 void provider_reason_set(char *reason, size_t len, const char *words);
+/* The same into an answer's reason. */
+void provider_send_reason(struct send_answer *out, const char *words);
 
 /* Shared by adapters: is `peer` a loopback address? */
 bool provider_peer_is_loopback(const char *peer);

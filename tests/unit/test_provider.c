@@ -276,6 +276,40 @@ registry_finds_providers_by_name(void **state)
 	assert_non_null(strstr(provider_names(), "africastalking"));
 }
 
+/* A provider's words are safe to log: echoed numbers masked, control
+ * characters gone, never cut inside a character. */
+static void
+reason_masks_numbers_and_keeps_whole_characters(void **state)
+{
+	char r[16];
+
+	(void)state;
+	provider_reason_set(r, sizeof(r), "bad +84912345678");
+	assert_string_equal(r, "bad \xe2\x80\xa6");
+	provider_reason_set(r, sizeof(r), "code 12345\nx");
+	assert_string_equal(r, "code 12345 x");
+	/* Room for 15 bytes: five whole "ệ" (3 bytes each); with room for
+	 * 5, "ab " and no half character. */
+	provider_reason_set(r, sizeof(r), "ệệệệệệ");
+	assert_string_equal(r, "ệệệệệ");
+	provider_reason_set(r, 6, "ab ệệ");
+	assert_string_equal(r, "ab ");
+}
+
+static void
+form_encode_escapes_all_but_unreserved(void **state)
+{
+	const char *pairs[] = { "to", "+84 9", "m", "a&b=c~ đ", "skip", NULL };
+	size_t len;
+	char *s = form_encode(pairs, 3, &len);
+
+	(void)state;
+	assert_non_null(s);
+	assert_string_equal(s, "to=%2B84+9&m=a%26b%3Dc~+%C4%91");
+	assert_int_equal(len, strlen(s));
+	free(s);
+}
+
 int
 main(void)
 {
@@ -288,6 +322,8 @@ main(void)
 		cmocka_unit_test(form_decodes_plus_percent_and_repeats),
 		cmocka_unit_test(form_refuses_too_many_fields),
 		cmocka_unit_test(registry_finds_providers_by_name),
+		cmocka_unit_test(reason_masks_numbers_and_keeps_whole_characters),
+		cmocka_unit_test(form_encode_escapes_all_but_unreserved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
