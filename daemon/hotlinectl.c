@@ -32,7 +32,7 @@ usage(FILE *out)
 	    "commands:\n"
 	    "  queue                     open callback tasks, urgent first "
 	    "(shows numbers; each is audited)\n"
-	    "  stats                     tasks by status\n"
+	    "  stats                     tasks and outbound texts by status\n"
 	    "  simulate [--channel NAME] walk the menu as a caller would\n");
 }
 
@@ -152,6 +152,8 @@ cmd_stats(struct store *st)
 {
 	static const char *const statuses[] = { "pending", "claimed",
 	    "closed" };
+	static const char *const outbox_statuses[] = { "pending", "sending",
+	    "sent", "delivered", "failed", "unknown" };
 	char why[256];
 
 	for (size_t i = 0; i < 3; i++) {
@@ -163,6 +165,16 @@ cmd_stats(struct store *st)
 			return 1;
 		}
 		printf("%-8s %" PRId64 "\n", statuses[i], n);
+	}
+	/* The outbox: what waits, what failed, what no report settled. */
+	for (size_t i = 0; i < 6; i++) {
+		int64_t n;
+
+		if (store_outbox_count(st, outbox_statuses[i], &n) < 0) {
+			fprintf(stderr, "hotlinectl: cannot count the outbox\n");
+			return 1;
+		}
+		printf("outbox_%-9s %" PRId64 "\n", outbox_statuses[i], n);
 	}
 	return 0;
 }

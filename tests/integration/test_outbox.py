@@ -246,6 +246,9 @@ class Outbox(DaemonTestCase):
             self.assertLess(gap, min(2 ** (n - 1), 2) + 0.5, gaps)
         time.sleep(2.5)
         self.assertEqual(len(self.fa.requests("at")), 4)   # it stopped
+        # Counted, for the operator.
+        self.assertRegex(self.daemon.ctl("stats").stdout,
+                         r"(?m)^outbox_failed\s+1$")
 
     def test_429_waits_for_retry_after(self):
         self.fa.script("twilio", ("429", 2), "ok")
@@ -418,3 +421,21 @@ class Outbox(DaemonTestCase):
         self.assertTrue(all(r["status"] == "sent" for r in js))
         keys = [d["key"] for d in self.fa.deliveries("json")]
         self.assertEqual(sorted(keys), sorted(r["send_key"] for r in js))
+
+    def test_sigterm_waits_a_bounded_time_and_leaves_the_rest(self):
+        self.daemon.config["outbox"]["timeout_seconds"] = 60
+        self.fa.script("twilio", "hang")
+        self.queue([("tw", PHONE, "hello", "message")])
+        self.fa.wait_for(1, "twilio")
+        started = time.monotonic()
+        self.assertEqual(self.daemon.stop(), 0)
+        # The drain gives in-flight sends a bounded time, not 60 s.
+        self.assertLess(time.monotonic() - started, 15)
+        self.assertEqual(self.outbound()[0]["status"], "sending")
+        # The next start cannot know whether it went out: unknown, and
+        # Twilio is not asked again.
+        self.daemon.start()
+        row = self.wait_status(("unknown",))[0]
+        self.assertEqual(row["last_error"], "interrupted mid-send")
+        time.sleep(1)
+        self.assertEqual(len(self.fa.requests("twilio")), 1)
