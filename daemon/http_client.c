@@ -672,6 +672,17 @@ http_client_send(struct http_client *client,
 		    curl_easy_strerror(cc));
 		goto fail;
 	}
+	/* libcurl resends a request, unasked, when a reused connection dies
+	 * before an answer; a fresh connection it does not retry. */
+	if (req->fresh_connection &&
+	    ((cc = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT,
+	    1L)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(e, CURLOPT_FORBID_REUSE,
+	    1L)) != CURLE_OK)) {
+		snprintf(err, errlen, "libcurl refused a fresh connection: %s",
+		    curl_easy_strerror(cc));
+		goto fail;
+	}
 	/* Arms the timer at 0: the transfer starts from the loop, so cb can
 	 * never run inside this call. */
 	if ((mc = curl_multi_add_handle(client->multi, e)) != CURLM_OK) {

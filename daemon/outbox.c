@@ -485,6 +485,8 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 		req.body_len = strlen(p->row.body);
 	}
 	req.method = "POST";
+	/* Connections are reused only where a duplicate is dropped. */
+	req.fresh_connection = prov != NULL && !prov->send_idempotent;
 	req.connect_timeout_ms = (long)ob->cfg->outbox_connect_timeout * 1000;
 	req.timeout_ms = (long)ob->cfg->outbox_timeout * 1000;
 	if (http_client_send(ob->http, &req, send_done, s, why,

@@ -43,6 +43,10 @@ struct http_client_request {
 	                                   or NULL */
 	long connect_timeout_ms;
 	long timeout_ms;                /* the whole exchange */
+	/* A new connection, not kept afterwards.  libcurl quietly resends
+	 * a request whose reused connection dies before an answer; where a
+	 * resend could reach a phone twice, that must not happen. */
+	bool fresh_connection;
 };
 
 enum http_client_result {

@@ -23,6 +23,13 @@ rejects and "ok" accepts (or, for eSMS, V-COM and json, recognises a
 repeated idempotency key and answers it as that provider does).
 
 A secret missing from `secrets` is not checked.
+
+Beware libcurl's own retry: when a *reused* keep-alive connection is
+closed without a single byte of answer, libcurl silently resends the
+request once on a fresh connection.  So a scripted "close" on a reused
+connection is invisible to the daemon (the fake records "close" then the
+next answer, usually "ok": the send arrives twice).  Script
+("close", "close") for the daemon to see the failure.
 """
 
 import base64
@@ -272,8 +279,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeAggregator/1.0"
-    sys_version = ""
     timeout = 120  # an idle keep-alive connection is closed after this
+
+    def version_string(self):
+        return self.server_version
 
     def log_message(self, format, *args):
         pass  # request lines may carry phone numbers; stay quiet

@@ -298,6 +298,20 @@ class Outbox(DaemonTestCase):
                          reqs[1].fields["RequestId"])
         self.assertEqual(len(self.fa.deliveries("esms")), 1)
 
+    def test_dropped_connection_is_not_resent_by_libcurl_either(self):
+        # One at a time, so a kept connection would be reused for the
+        # second send, and libcurl would resend it on its own when the
+        # connection dies.  Twilio sends use fresh connections instead.
+        self.daemon.config["outbox"]["max_in_flight"] = 1
+        self.fa.script("twilio", "ok", "close")
+        self.queue([("tw", PHONE, "first", "message"),
+                    ("tw", PHONE, "second", "message")])
+        rows = self.wait_status(("sent", "unknown"))
+        self.assertEqual([r["status"] for r in rows], ["sent", "unknown"])
+        time.sleep(1)
+        self.assertEqual([r.answer for r in self.fa.requests("twilio")],
+                         ["ok", "close"])
+
     def test_opt_out_and_unsafe_are_checked_at_send_time(self):
         self.queue([("at2", PHONE, "queued before the opt-out", "message"),
                     ("at2", OTHER, "to a caller who said no texts",
