@@ -2,7 +2,9 @@
 """make bench: USSD hop and durable inbound SMS throughput and latency of
 the real hotlined (release build, real SQLite file, synchronous=FULL),
 with and without group commit, against a bare libevent server on the
-same machine, driven by wrk over loopback.
+same machine, driven by wrk over loopback; then the outbox (outbox_bench.py):
+outbound sends per second to the fake aggregator with 500 rows queued,
+and USSD hop latency while those sends run.
 
 Figures, not assertions: these machines are shared and noisy.  Each
 load run is bounded (DURATION seconds) and only targets 127.0.0.1.
@@ -23,6 +25,7 @@ os.environ.setdefault("HOTLINED", "build/hotlined")
 os.environ.setdefault("HOTLINECTL", "build/hotlinectl")
 
 from harness import ROOT, Daemon  # noqa: E402
+import outbox_bench  # noqa: E402
 
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -157,6 +160,7 @@ def main():
         single, stored1 = run_hotlined(tmp, sms_script, "/v1/sms/console",
                                        SMS_CONNECTIONS,
                                        ["--no-group-commit"])
+        outbox = outbox_bench.measure(tmp, wrk)
 
     print("hotline gateway benchmark: wrk -t2 over loopback, %ds per run, "
           "%d cores" % (DURATION, os.cpu_count()))
@@ -181,6 +185,7 @@ def main():
                                         grouped[0] / max(single[0], 1)))
     print("non-2xx: %d and %d; rows stored: %d and %d"
           % (grouped[2], single[2], stored, stored1))
+    outbox_bench.report(outbox, row, DURATION)
 
 
 if __name__ == "__main__":
