@@ -952,11 +952,14 @@ load_outbox(struct load *ld, struct config *cfg, json_t *obj)
 	json_t *v;
 	bool discreet = true;
 
-	cfg->outbox_max_attempts = 8;
-	cfg->outbox_max_delay = 3600;
+	/* An aggregator down for an hour delays texts: 25 tries with waits
+	 * doubling to 10 minutes span about an hour and a half. */
+	cfg->outbox_max_attempts = 25;
+	cfg->outbox_max_delay = 600;
 	cfg->outbox_max_in_flight = 4;
-	cfg->outbox_connect_timeout = 5;
-	cfg->outbox_timeout = 20;
+	/* Within the 10 s a stopping daemon gives sends in flight. */
+	cfg->outbox_connect_timeout = 3;
+	cfg->outbox_timeout = 8;
 	cfg->outbox_conversation = 300;
 	if (obj != NULL && !json_is_object(obj)) {
 		problem(ld, "outbox", "must be an object");

@@ -220,19 +220,28 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 			log_event(LOG_WARN, "config.restart_needed", "why",
 			    "listen and database change only on restart",
 			    NULL);
-		d->app.config = fresh;
-		set_timezone(fresh);
-		outbox_set_config(d->app.outbox, fresh);
-		config_free(old);
-		log_set_level(fresh->log_level);
-		log_event(LOG_INFO, "config.reloaded", "path", d->config_path,
-		    NULL);
+		/* TZ is read by the resolver's threads: set once. */
+		if (strcmp(fresh->timezone, old->timezone) != 0)
+			log_event(LOG_WARN, "config.restart_needed", "why",
+			    "timezone changes only on restart", NULL);
+		if (outbox_set_config(d->app.outbox, fresh) < 0) {
+			log_event(LOG_ERROR, "config.reload_failed", "error",
+			    "out of memory", NULL);
+			config_free(fresh);
+		} else {
+			d->app.config = fresh;
+			config_free(old);
+			log_set_level(fresh->log_level);
+			log_event(LOG_INFO, "config.reloaded", "path",
+			    d->config_path, NULL);
+		}
 	}
 	free(errs);
 	sdnotify("READY=1");
 }
 
-/* Contact windows are in the hotline's local time; logs stay in UTC. */
+/* Contact windows are in the hotline's local time; logs stay in UTC.
+ * Once, before any resolver thread reads the environment. */
 static void
 set_timezone(const struct config *cfg)
 {

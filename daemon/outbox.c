@@ -30,13 +30,22 @@
 #define PICK_MAX 32
 /* Look at the table at least this often (rows queued by hotlinectl). */
 #define IDLE_SECONDS 30.0
+/* Batches per channel in one turn of the loop: USSD hops wait meanwhile. */
+#define BATCHES_PER_TURN 4
+/* A provider drops a repeated key for a day (eSMS: 24 h); resend an
+ * ambiguous send only well inside that. */
+#define RESEND_WINDOW_SECONDS (20 * 3600.0)
+/* A Retry-After beyond this is a provider's mistake, not a plan. */
+#define RETRY_AFTER_MAX 86400
 
 struct lane {
+	struct outbox *ob;
 	char name[64];
 	const struct config_channel *channel;   /* NULL for ALERT_LANE */
 	size_t in_flight;
 	double tokens;
 	double refilled_at;       /* monotonic seconds */
+	bool recovered;           /* rows left mid-send settled */
 };
 
 struct outbox {
@@ -49,7 +58,6 @@ struct outbox {
 	size_t nlanes;
 	size_t in_flight;
 	bool stopping;
-	bool recovered;
 };
 
 /* One request in flight; owned by the outbox until its answer. */
@@ -60,6 +68,7 @@ struct send {
 	char caller[PRIVACY_PSEUDONYM_SIZE + 1];
 	const struct provider *provider;        /* NULL: ALERT_LANE */
 	int attempts;             /* including this one */
+	double created;           /* when the row was queued */
 	unsigned segments;
 	const char *encoding;
 };
@@ -146,12 +155,14 @@ lanes_build(struct outbox *ob, const struct config *cfg)
 			    cfg->channels[i].name);
 		} else
 			snprintf(l->name, sizeof(l->name), "%s", ALERT_LANE);
+		l->ob = ob;
 		l->tokens = 1.0;
 		l->refilled_at = now;
 		if ((old = lane_find(ob, l->name)) != NULL) {
 			l->in_flight = old->in_flight;
 			l->tokens = old->tokens;
 			l->refilled_at = old->refilled_at;
+			l->recovered = old->recovered;
 		}
 	}
 	free(ob->lanes);
@@ -167,6 +178,10 @@ arm(struct outbox *ob, double seconds)
 
 	if (ob->stopping)
 		return;
+	if (seconds <= 0) {
+		event_active(ob->timer, EV_TIMEOUT, 0);
+		return;
+	}
 	if (seconds < 0.01)
 		seconds = 0.01;
 	tv.tv_sec = (time_t)seconds;
@@ -231,6 +246,8 @@ retry_or_fail(struct outbox *ob, struct send *s, const char *reason,
 		    s->attempts, "reason", why, NULL, NULL);
 		return;
 	}
+	if (retry_after > RETRY_AFTER_MAX)
+		retry_after = RETRY_AFTER_MAX;
 	c.op = STORE_OUTBOX_RETRY;
 	c.at = wall_now() + schedule_backoff((unsigned)s->attempts,
 	    ob->cfg->outbox_max_delay, random01(), retry_after);
@@ -247,7 +264,8 @@ ambiguous(struct outbox *ob, struct send *s, const char *reason)
 	struct store_outbox_change c = { .op = STORE_OUTBOX_UNKNOWN,
 	    .reason = reason };
 
-	if (s->provider == NULL || s->provider->send_idempotent) {
+	if ((s->provider == NULL || s->provider->send_idempotent) &&
+	    wall_now() - s->created < RESEND_WINDOW_SECONDS) {
 		/* The receiver drops a repeated key: resending is safe. */
 		retry_or_fail(ob, s, reason, -1);
 		return;
@@ -288,9 +306,19 @@ send_done(const struct http_client_response *resp, void *arg)
 	default:
 		break;
 	}
-	if (resp->status == 429 || resp->status >= 500) {
+	/* Not taken: throttled, overloaded, failed, or timed out before
+	 * reading us.  A gateway's 502 or 504 may hide a backend that took
+	 * the message: that is ambiguous. */
+	if (resp->status == 429 || resp->status == 408 ||
+	    resp->status == 500 || resp->status == 503) {
 		snprintf(why, sizeof(why), "HTTP %ld", resp->status);
 		retry_or_fail(ob, s, why, resp->retry_after);
+		goto out;
+	}
+	if (resp->status >= 500) {
+		snprintf(why, sizeof(why), "HTTP %ld from a gateway",
+		    resp->status);
+		ambiguous(ob, s, why);
 		goto out;
 	}
 	if (s->provider == NULL) {
@@ -413,6 +441,7 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 	s->id = p->row.id;
 	s->provider = prov;
 	s->attempts = p->row.attempts + 1;
+	s->created = p->row.created;
 	s->segments = seg.segments;
 	s->encoding = seg.encoding == SMSTEXT_UCS2 ? "ucs2" : "gsm7";
 	snprintf(s->lane, sizeof(s->lane), "%s", lane->name);
@@ -598,7 +627,10 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 		p->reason = "unsafe_to_text";
 		return;
 	}
-	if (p->row.last_contact > 0 &&
+	/* A reply while the caller is writing goes at once; anything else
+	 * (a counsellor's message) waits for their window. */
+	if ((purpose_is(p, "reply") || confirmation) &&
+	    p->row.last_contact > 0 &&
 	    (double)now - p->row.last_contact <=
 	    (double)ob->cfg->outbox_conversation)
 		return;
@@ -770,7 +802,11 @@ alert_queue(struct outbox *ob, int64_t task_id)
 		    cfg->alert_sms[i], pseud, text, "alert", 0, task_id);
 	}
 	if (rc == 0 && cfg->alert_url != NULL) {
-		js = json_pack("{s:s, s:I, s:s, s:s}", "event",
+		char id[32];
+
+		/* The receiver's idempotency key: a resend repeats it. */
+		snprintf(id, sizeof(id), "urgent-%" PRId64, task_id);
+		js = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", id, "event",
 		    "urgent_request", "task_id", (json_int_t)task_id,
 		    "priority", "urgent", "link", link);
 		if (js == NULL ||
@@ -817,72 +853,91 @@ alerts_sweep(struct outbox *ob)
 /* ------------------------------------------------------------------ */
 /* The pump                                                            */
 
-static void
-recover(struct outbox *ob)
+/* Settle rows a stopped daemon left mid-send on lane l; false on a
+ * store error (tried again next turn). */
+static bool
+lane_recover(struct lane *l)
 {
-	int64_t n;
+	struct outbox *ob = l->ob;
+	bool resend = l->channel == NULL ||
+	    l->channel->provider->send_idempotent ||
+	    l->channel->provider->send_build == NULL;
 	char count[24];
+	int64_t n;
 
-	for (size_t i = 0; i < ob->nlanes; i++) {
-		const struct lane *l = &ob->lanes[i];
-		bool resend = l->channel == NULL ||
-		    l->channel->provider->send_idempotent ||
-		    l->channel->provider->send_build == NULL;
-
-		if (store_outbox_recover(ob->store, l->name, resend, &n) < 0) {
-			log_event(LOG_ERROR, "store.failed", "op",
-			    "outbox_recover", "channel", l->name, NULL);
-			continue;
-		}
-		if (n > 0) {
-			snprintf(count, sizeof(count), "%" PRId64, n);
-			log_event(LOG_WARN, "outbox.recovered", "channel",
-			    l->name, "rows", count, "now",
-			    resend ? "pending" : "unknown", NULL);
-		}
+	if (store_outbox_recover(ob->store, l->name, resend, &n) < 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "outbox_recover",
+		    "channel", l->name, NULL);
+		return false;
 	}
-	ob->recovered = true;
+	if (n > 0) {
+		snprintf(count, sizeof(count), "%" PRId64, n);
+		log_event(LOG_WARN, "outbox.recovered", "channel", l->name,
+		    "rows", count, NULL);
+	}
+	l->recovered = true;
+	return true;
+}
+
+/*
+ * One lane's turn: send what is due within its in-flight cap and rate,
+ * a bounded number of batches.  Returns seconds until the lane wants
+ * another turn; a lane at its cap is woken by an answer instead.
+ */
+static double
+lane_turn(struct lane *l, double now)
+{
+	struct outbox *ob = l->ob;
+	size_t cap = ob->cfg->outbox_max_in_flight;
+	double due;
+	int batches = 0, n = 0;
+
+	if (!l->recovered && !lane_recover(l))
+		return 1.0;
+	lane_refill(l, now);
+	while (l->in_flight < cap && l->tokens >= 1.0 &&
+	    batches++ < BATCHES_PER_TURN) {
+		size_t want = cap - l->in_flight;
+
+		if ((double)want > l->tokens)
+			want = (size_t)l->tokens;
+		if ((n = lane_batch(ob, l, want)) <= 0)
+			break;
+	}
+	if (n < 0)
+		return 1.0;             /* the store failed: back off */
+	if (l->in_flight >= cap)
+		return IDLE_SECONDS;
+	if (n > 0 && batches > BATCHES_PER_TURN)
+		return 0.0;             /* more due: after other events */
+	if (store_outbox_next_due(ob->store, l->name, &due) < 0)
+		return 1.0;
+	if (due <= 0)
+		return IDLE_SECONDS;
+	due -= wall_now();
+	if (l->tokens < 1.0) {
+		double wait = (1.0 - l->tokens) / lane_rate(l);
+
+		if (due < wait)
+			due = wait;
+	}
+	return due;
 }
 
 static void
 pump(evutil_socket_t fd, short what, void *arg)
 {
 	struct outbox *ob = arg;
-	double next = IDLE_SECONDS, now = monotonic_now(), due, wall;
-	size_t i;
-	int n;
+	double next = IDLE_SECONDS, now = monotonic_now(), wait;
 
 	(void)fd;
 	(void)what;
 	if (ob->stopping)
 		return;
-	if (!ob->recovered)
-		recover(ob);
 	alerts_sweep(ob);
-	for (i = 0; i < ob->nlanes; i++) {
-		struct lane *l = &ob->lanes[i];
-		size_t cap = ob->cfg->outbox_max_in_flight;
-
-		lane_refill(l, now);
-		while (l->in_flight < cap && l->tokens >= 1.0) {
-			size_t want = cap - l->in_flight;
-
-			if ((double)want > l->tokens)
-				want = (size_t)l->tokens;
-			if ((n = lane_batch(ob, l, want)) <= 0)
-				break;
-		}
-		if (l->tokens < 1.0) {
-			double wait = (1.0 - l->tokens) / lane_rate(l);
-
-			if (wait < next)
-				next = wait;
-		}
-	}
-	wall = wall_now();
-	if (store_outbox_next_due(ob->store, &due) == 0 && due > 0 &&
-	    due - wall < next)
-		next = due - wall;
+	for (size_t i = 0; i < ob->nlanes; i++)
+		if ((wait = lane_turn(&ob->lanes[i], now)) < next)
+			next = wait;
 	arm(ob, next);
 }
 
@@ -920,16 +975,14 @@ outbox_free(struct outbox *ob)
 	free(ob);
 }
 
-void
+int
 outbox_set_config(struct outbox *ob, const struct config *cfg)
 {
-	if (lanes_build(ob, cfg) < 0) {
-		log_event(LOG_ERROR, "outbox.reload_failed", "error",
-		    "out of memory", NULL);
-		return;
-	}
+	if (lanes_build(ob, cfg) < 0)
+		return -1;
 	ob->cfg = cfg;
 	outbox_kick(ob);
+	return 0;
 }
 
 void

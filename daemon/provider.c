@@ -183,15 +183,22 @@ provider_send_http_clear(struct send_http *http)
 void
 provider_reason_set(char *reason, size_t len, const char *words)
 {
-	size_t used = 0, run, i;
+	size_t used = 0, run, end, digits;
 	const char *p = words;
+	unsigned char c;
 
 	if (len == 0)
 		return;
 	while (*p != '\0' && used + 1 < len) {
-		for (run = 0; p[run] >= '0' && p[run] <= '9'; run++)
-			;
-		if (run >= 6) {
+		/* A number as people write it: digits with spaces, dashes,
+		 * dots or brackets between them ("+84 91-234 5678"). */
+		for (run = end = digits = 0; p[run] != '\0' &&
+		    strchr("0123456789 -.()", p[run]) != NULL; run++)
+			if (p[run] >= '0' && p[run] <= '9') {
+				digits++;
+				end = run + 1;
+			}
+		if (digits >= 6 && p[0] >= '0' && p[0] <= '9') {
 			/* "…" is three bytes; stop rather than cut it. */
 			if (used + 4 > len)
 				break;
@@ -199,18 +206,12 @@ provider_reason_set(char *reason, size_t len, const char *words)
 				used--;
 			memcpy(reason + used, "\xe2\x80\xa6", 3);
 			used += 3;
-			p += run;
+			p += end;
 			continue;
 		}
-		if (run == 0)
-			run = 1;
-		for (i = 0; i < run && used + 1 < len; i++) {
-			unsigned char c = (unsigned char)p[i];
-
-			/* Control characters would break a log line. */
-			reason[used++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-		}
-		p += run;
+		c = (unsigned char)*p++;
+		/* Control characters would break a log line. */
+		reason[used++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 	}
 	/* Cut back to whole characters: a reason is stored, logged and
 	 * served as JSON. */

@@ -367,37 +367,6 @@ tw_sms_ack(struct provider_reply *out)
 	return 0;
 }
 
-/* TwiML answering the sender in the same request (§2.2), XML-escaped. */
-static int
-tw_sms_ack_reply(const char *text, struct provider_reply *out)
-{
-	static const char head[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-	    "<Response><Message>";
-	static const char tail[] = "</Message></Response>";
-	size_t n = 0, cap = sizeof(out->body);
-
-	out->content_type = "text/xml";
-	if (sizeof(head) - 1 >= cap)
-		return -1;
-	memcpy(out->body, head, sizeof(head) - 1);
-	n = sizeof(head) - 1;
-	for (const char *p = text; *p; p++) {
-		const char *esc = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" :
-		    *p == '>' ? "&gt;" : NULL;
-		size_t len = esc ? strlen(esc) : 1;
-
-		if (n + len + sizeof(tail) > cap)
-			return -1;
-		if (esc)
-			memcpy(out->body + n, esc, len);
-		else
-			out->body[n] = *p;
-		n += len;
-	}
-	memcpy(out->body + n, tail, sizeof(tail));
-	return 0;
-}
-
 /* Letters, digits and "-._~": what goes into a URL as it is. */
 static bool
 tw_url_safe(const char *s)
@@ -582,7 +551,6 @@ const struct provider provider_twilio = {
 	.ussd_format = NULL,
 	.sms_parse = tw_sms_parse,
 	.sms_ack = tw_sms_ack,
-	.sms_ack_reply = tw_sms_ack_reply,
 	.dlr_parse = tw_dlr_parse,
 	.send_build = tw_send_build,
 	.send_parse = tw_send_parse,

@@ -6,7 +6,6 @@
 
 #include "app.h"
 #include "config.h"
-#include "conversation.h"
 #include "http.h"
 #include "inbox.h"
 #include "log.h"
@@ -27,32 +26,6 @@ struct sms_pending {
 	size_t text_len;
 };
 
-/*
- * Until the outbox sends texts itself, a provider that can carry the
- * reply in its acknowledgement (Twilio) does: the message is processed
- * now and its queued reply, if any, goes back in this answer, marked
- * sent so the outbox never sends it twice.  0 when reply holds it.
- */
-static int
-reply_inline(struct sms_pending *p, struct provider_reply *reply)
-{
-	char why[256], *body = NULL;
-	int rc = -1;
-
-	if (conversation_process(p->app->store, p->app->config,
-	    CONVERSATION_INLINE_BATCH, why, sizeof(why)) < 0 ||
-	    store_outbound_take_inline(p->app->store, p->channel, p->id,
-	    &body, why, sizeof(why)) < 0) {
-		log_event(LOG_WARN, "sms.inline_reply_failed", "req",
-		    http_request_id(p->req), "error", why, NULL);
-		return -1;
-	}
-	if (body != NULL)
-		rc = p->provider->sms_ack_reply(body, reply);
-	free(body);
-	return rc;
-}
-
 static void
 stored_cb(enum inbox_result result, void *arg)
 {
@@ -69,12 +42,6 @@ stored_cb(enum inbox_result result, void *arg)
 		    p->channel, "caller", p->caller, NULL);
 		log_event(LOG_DEBUG, "sms.text", "req", http_request_id(p->req),
 		    "bytes", len, NULL);
-		if (result == INBOX_STORED && p->provider->sms_ack_reply &&
-		    reply_inline(p, &reply) == 0) {
-			http_reply(p->req, 200, reply.content_type, reply.body,
-			    strlen(reply.body));
-			break;
-		}
 		if (p->provider->sms_ack(&reply) < 0) {
 			http_reply(p->req, 200, "text/plain", "", 0);
 			break;

@@ -149,6 +149,10 @@ static const char *const migrations[] = {
 	 * row, the same on every attempt, so a report can name a send whose
 	 * answer never came; alerted_at marks urgent tasks whose alerts are
 	 * queued. */
+	/* Nothing sent rows before: a page queued weeks ago must not
+	 * reach a phone someone else may read now. */
+	"UPDATE outbound SET status = 'failed', last_error = 'queued "
+	"before the outbox existed' WHERE status = 'pending';"
 	"ALTER TABLE outbound ADD COLUMN send_key TEXT;"
 	"UPDATE outbound SET send_key = lower(hex(randomblob(8)));"
 	"CREATE UNIQUE INDEX outbound_send_key ON outbound(send_key);"
@@ -165,7 +169,36 @@ static const char *const migrations[] = {
 	"UPDATE tasks SET alerted_at = updated_at;"
 	"CREATE INDEX tasks_msisdn ON tasks(msisdn, id);"
 	"CREATE INDEX sessions_msisdn ON sessions(msisdn, updated_at);",
+	/* 3 -> 4: the counsellors' API: tokens (hashes only), the first
+	 * call's time for statistics. */
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('counsellor','supervisor',"
+	"    'admin')),"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  created_at TEXT NOT NULL,"
+	"  revoked_at TEXT"
+	");"
+	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
+	"  WHERE revoked_at IS NULL;"
+	"ALTER TABLE tasks ADD COLUMN first_completed_at TEXT;"
+	"CREATE INDEX audit_action ON audit(action, at);"
+	"CREATE INDEX outbound_caller ON outbound(msisdn, id);"
+	"CREATE INDEX tasks_alert_due ON tasks(id) WHERE priority = 'urgent' "
+	"AND alerted_at IS NULL;",
 };
+
+/* The columns task_from_row reads, in its order. */
+#define TASK_COLUMNS \
+	"id, status, priority, caller, msisdn, channel, language, topic, " \
+	"safe_to_call, safe_to_sms, preferred_time, created_at, updated_at, " \
+	"claimed_by, attempts, lease_expires_at, retry_at, outcome, " \
+	"closed_at, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END"
+/* Who may act on a claimed task: its holder while the lease lives, or
+ * a privileged actor (?2 actor, ?3 privileged). */
+#define MAY_ACT "(?3 OR (status = 'claimed' AND claimed_by = ?2 AND " \
+	"lease_expires_at > " NOW "))"
 
 enum stmt {
 	STMT_BEGIN,
@@ -199,7 +232,6 @@ enum stmt {
 	STMT_OPTOUT_CONFIRMED,
 	STMT_OUTBOUND_ADD,
 	STMT_OUTBOUND_RECENT,
-	STMT_OUTBOUND_TAKE_INLINE,
 	STMT_DLR_INSERT,
 	STMT_DLR_APPLY,
 	STMT_OUTBOX_DUE,
@@ -217,6 +249,28 @@ enum stmt {
 	STMT_OUTBOX_COUNT,
 	STMT_ALERTS_DUE,
 	STMT_ALERTS_DONE,
+	STMT_TOKEN_ADD,
+	STMT_TOKEN_REVOKE,
+	STMT_TOKEN_FIND,
+	STMT_TOKEN_LIST,
+	STMT_QUEUE_CLAIM_NEXT,
+	STMT_QUEUE_CLAIM,
+	STMT_QUEUE_RELEASE,
+	STMT_QUEUE_CLOSE,
+	STMT_QUEUE_RETRY,
+	STMT_QUEUE_MAY_ACT,
+	STMT_QUEUE_STATUS,
+	STMT_NOTE_ADD,
+	STMT_TASK_GET,
+	STMT_TASK_PAGE,
+	STMT_TASK_NOTES,
+	STMT_CALLER_MESSAGES,
+	STMT_AUDIT_PAGE,
+	STMT_STAT_OPEN_URGENT,
+	STMT_STAT_OPEN_NORMAL,
+	STMT_STAT_OLDEST_PENDING,
+	STMT_STAT_MEDIAN_FIRST_CALL,
+	STMT_OUTCOMES_SINCE,
 	STMT_COUNT_
 };
 
@@ -262,11 +316,9 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "preferred_time, created_at, updated_at) VALUES ("
 	    "CASE WHEN ?1 THEN 'urgent' ELSE 'normal' END, ?2, ?3, ?4, ?5, "
 	    "?6, ?7, ?8, ?9, " NOW ", " NOW ") RETURNING id",
-	[STMT_TASKS_OPEN] = "SELECT id, status, priority, caller, msisdn, "
-	    "channel, language, topic, safe_to_call, safe_to_sms, "
-	    "preferred_time, created_at, updated_at, claimed_by, attempts "
-	    "FROM tasks WHERE status != 'closed' "
-	    "ORDER BY priority = 'urgent' DESC, created_at, id",
+	[STMT_TASKS_OPEN] = "SELECT " TASK_COLUMNS " FROM tasks WHERE "
+	    "status != 'closed' ORDER BY priority = 'urgent' DESC, created_at, "
+	    "id",
 	[STMT_TASKS_COUNT] = "SELECT count(*) FROM tasks WHERE status = ?1",
 	[STMT_AUDIT_ADD] = "INSERT INTO audit(at, actor, action, task_id, "
 	    "detail) VALUES (" NOW ", ?1, ?2, NULLIF(?3, 0), ?4)",
@@ -358,15 +410,20 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "ELSE 3 END RETURNING id",
 	/* What the send-time checks need, with each due row: the caller's
 	 * opt-out, their latest task's answers, when they last wrote or
-	 * dialled, and the message a V-COM MT answers. */
+	 * dialled, and the message a V-COM MT answers.  Texting is unsafe
+	 * when the caller's latest answer to that question said so, even
+	 * on an older task. */
 	[STMT_OUTBOX_DUE] = "SELECT o.id, o.msisdn, o.caller, o.body, "
 	    "o.purpose, o.send_key, o.attempts, COALESCE(o.task_id, 0), "
 	    "EXISTS (SELECT 1 FROM optouts WHERE msisdn = o.msisdn), "
-	    "t.safe_to_sms, t.preferred_time, "
+	    "(SELECT safe_to_sms FROM tasks WHERE msisdn = o.msisdn AND "
+	    "safe_to_sms IS NOT NULL ORDER BY id DESC LIMIT 1), "
+	    "t.preferred_time, "
 	    "(julianday(max(COALESCE((SELECT max(stored_at) FROM inbound "
 	    "WHERE msisdn = o.msisdn), ''), COALESCE((SELECT max(updated_at) "
 	    "FROM sessions WHERE msisdn = o.msisdn), ''))) - 2440587.5) * "
-	    "86400.0, mo.provider_msg_id, mo.body "
+	    "86400.0, mo.provider_msg_id, mo.body, "
+	    "(julianday(o.created_at) - 2440587.5) * 86400.0 "
 	    "FROM outbound o LEFT JOIN tasks t ON t.id = (SELECT id FROM "
 	    "tasks WHERE msisdn = o.msisdn ORDER BY status != 'closed' DESC, "
 	    "id DESC LIMIT 1) LEFT JOIN inbound mo ON mo.id = "
@@ -376,7 +433,8 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "o.next_attempt_at <= " NOW_MS " ORDER BY o.next_attempt_at, o.id "
 	    "LIMIT ?2",
 	[STMT_OUTBOX_NEXT_DUE] = "SELECT (julianday(min(next_attempt_at)) - "
-	    "2440587.5) * 86400.0 FROM outbound WHERE status = 'pending'",
+	    "2440587.5) * 86400.0 FROM outbound WHERE channel = ?1 AND "
+	    "status = 'pending'",
 	[STMT_OUTBOX_CLAIM] = "UPDATE outbound SET status = 'sending', "
 	    "attempts = attempts + 1, updated_at = " NOW " WHERE id = ?1 AND "
 	    "status = 'pending'",
@@ -419,10 +477,12 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "last_error = ?2, updated_at = " NOW " WHERE id = ?1 AND status = "
 	    "'pending'",
 	/* Rows a stopped daemon left mid-send.  Where a resend cannot reach
-	 * the caller twice (the provider drops a repeated key) they are sent
-	 * again; elsewhere they wait for a report naming their key. */
+	 * the caller twice (the provider drops a repeated key, for a day)
+	 * they are sent again; elsewhere they wait for a report naming their
+	 * key. */
 	[STMT_OUTBOX_RECOVER] = "UPDATE outbound SET status = CASE WHEN ?2 "
-	    "THEN 'pending' ELSE 'unknown' END, last_error = "
+	    "AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', "
+	    "'-20 hours') THEN 'pending' ELSE 'unknown' END, last_error = "
 	    "'interrupted mid-send', next_attempt_at = " NOW_MS ", "
 	    "updated_at = " NOW " WHERE channel = ?1 AND status = 'sending'",
 	[STMT_OUTBOX_COUNT] = "SELECT count(*) FROM outbound WHERE status = "
@@ -431,10 +491,82 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "priority = 'urgent' AND alerted_at IS NULL ORDER BY id LIMIT ?1",
 	[STMT_ALERTS_DONE] = "UPDATE tasks SET alerted_at = " NOW " WHERE "
 	    "id = ?1",
-	[STMT_OUTBOUND_TAKE_INLINE] = "UPDATE outbound SET status = 'sent', "
-	    "provider_ref = 'inline:' || id, updated_at = " NOW " WHERE "
-	    "status = 'pending' AND inbound_id = (SELECT id FROM inbound "
-	    "WHERE channel = ?1 AND provider_msg_id = ?2) RETURNING body",
+	[STMT_TOKEN_ADD] = "INSERT INTO tokens(name, role, hash, created_at) "
+	    "VALUES (?1, ?2, ?3, " NOW ") ON CONFLICT DO NOTHING",
+	[STMT_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = " NOW " WHERE "
+	    "name = ?1 AND revoked_at IS NULL",
+	[STMT_TOKEN_FIND] = "SELECT name, role, hash FROM tokens WHERE "
+	    "hash = ?1 AND revoked_at IS NULL",
+	[STMT_TOKEN_LIST] = "SELECT name, role, created_at, revoked_at FROM "
+	    "tokens ORDER BY revoked_at IS NOT NULL, name, id",
+	/* One statement: the choice and the claim cannot be split by a
+	 * second counsellor's request. */
+	[STMT_QUEUE_CLAIM_NEXT] = "UPDATE tasks SET status = 'claimed', "
+	    "claimed_by = ?1, lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ',"
+	    " 'now', '+' || ?2 || ' seconds'), updated_at = " NOW " WHERE id = "
+	    "(SELECT id FROM tasks WHERE (status = 'pending' AND (retry_at IS "
+	    "NULL OR retry_at <= " NOW ")) OR (status = 'claimed' AND "
+	    "lease_expires_at <= " NOW ") ORDER BY priority = 'urgent' DESC, "
+	    "created_at, id LIMIT 1) RETURNING id",
+	[STMT_QUEUE_CLAIM] = "UPDATE tasks SET status = 'claimed', "
+	    "claimed_by = ?2, lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ',"
+	    " 'now', '+' || ?4 || ' seconds'), updated_at = " NOW " WHERE id = "
+	    "?1 AND (status = 'pending' OR (status = 'claimed' AND (?3 OR "
+	    "claimed_by = ?2 OR lease_expires_at <= " NOW ")))",
+	[STMT_QUEUE_RELEASE] = "UPDATE tasks SET status = 'pending', "
+	    "claimed_by = NULL, lease_expires_at = NULL, updated_at = " NOW
+	    " WHERE id = ?1 AND status = 'claimed' AND " MAY_ACT,
+	[STMT_QUEUE_CLOSE] = "UPDATE tasks SET status = 'closed', outcome = "
+	    "?4, attempts = attempts + ?5, closed_at = " NOW ", "
+	    "lease_expires_at = NULL, first_completed_at = COALESCE("
+	    "first_completed_at, " NOW "), safe_to_sms = CASE WHEN ?4 = "
+	    "'unsafe' THEN 0 ELSE safe_to_sms END, updated_at = " NOW
+	    " WHERE id = ?1 AND status = 'claimed' AND " MAY_ACT,
+	[STMT_QUEUE_RETRY] = "UPDATE tasks SET status = 'pending', "
+	    "attempts = attempts + 1, retry_at = COALESCE(?4, strftime("
+	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '+' || (900 * (attempts + 1)) || "
+	    "' seconds')), claimed_by = NULL, lease_expires_at = NULL, "
+	    "first_completed_at = COALESCE(first_completed_at, " NOW "), "
+	    "updated_at = " NOW " WHERE id = ?1 AND status = 'claimed' AND "
+	    MAY_ACT " AND attempts + 1 < ?5",
+	[STMT_QUEUE_MAY_ACT] = "SELECT 1 FROM tasks WHERE id = ?1 AND "
+	    "status = 'claimed' AND " MAY_ACT,
+	[STMT_QUEUE_STATUS] = "SELECT status FROM tasks WHERE id = ?1",
+	[STMT_NOTE_ADD] = "INSERT INTO task_notes(task_id, author, text, "
+	    "created_at) VALUES (?1, ?2, ?3, " NOW ") RETURNING id",
+	[STMT_TASK_GET] = "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1",
+	/* Keyset paging in queue order: rows added later never shift a
+	 * page already read. */
+	[STMT_TASK_PAGE] = "SELECT " TASK_COLUMNS " FROM tasks WHERE "
+	    "CASE ?1 WHEN 'all' THEN 1 WHEN 'open' THEN status != 'closed' "
+	    "ELSE status = ?1 END AND (CASE priority WHEN 'urgent' THEN 0 "
+	    "ELSE 1 END, created_at, id) > (?2, ?3, ?4) ORDER BY priority = "
+	    "'urgent' DESC, created_at, id LIMIT ?5",
+	[STMT_TASK_NOTES] = "SELECT id, author, text, created_at FROM "
+	    "task_notes WHERE task_id = ?1 ORDER BY id",
+	/* Parts of a concatenated SMS are shown joined, once. */
+	[STMT_CALLER_MESSAGES] = "SELECT 'in', body, stored_at, NULL, id "
+	    "FROM inbound WHERE msisdn = ?1 AND concat_ref IS NULL UNION ALL "
+	    "SELECT 'out', body, created_at, status, id FROM outbound WHERE "
+	    "msisdn = ?1 ORDER BY 3, 1, 5",
+	[STMT_AUDIT_PAGE] = "SELECT id, at, actor, action, COALESCE(task_id, "
+	    "0), detail FROM audit WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC "
+	    "LIMIT ?2",
+	[STMT_STAT_OPEN_URGENT] = "SELECT count(*) FROM tasks WHERE status != "
+	    "'closed' AND priority = 'urgent'",
+	[STMT_STAT_OPEN_NORMAL] = "SELECT count(*) FROM tasks WHERE status != "
+	    "'closed' AND priority = 'normal'",
+	[STMT_STAT_OLDEST_PENDING] = "SELECT COALESCE(CAST(strftime('%s', "
+	    "'now') - strftime('%s', min(created_at)) AS INTEGER), -1) FROM "
+	    "tasks WHERE status = 'pending'",
+	[STMT_STAT_MEDIAN_FIRST_CALL] = "SELECT COALESCE((SELECT d FROM "
+	    "(SELECT strftime('%s', first_completed_at) - strftime('%s', "
+	    "created_at) AS d FROM tasks WHERE first_completed_at IS NOT NULL "
+	    "ORDER BY d) LIMIT 1 OFFSET (SELECT (count(*) - 1) / 2 FROM tasks "
+	    "WHERE first_completed_at IS NOT NULL)), -1)",
+	[STMT_OUTCOMES_SINCE] = "SELECT count(*) FROM audit WHERE action = "
+	    "'task.completed' AND detail = ?1 AND at >= strftime("
+	    "'%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch')",
 	[STMT_OUTBOUND_RECENT] = "SELECT count(*) FROM outbound WHERE "
 	    "msisdn = ?1 AND purpose = ?2 AND created_at > strftime("
 	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')",
@@ -1165,44 +1297,6 @@ store_outbound_add(struct store *st, const char *channel,
 }
 
 int
-store_outbound_take_inline(struct store *st, const char *channel,
-    const char *provider_msg_id, char **body, char *err, size_t errlen)
-{
-	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_TAKE_INLINE];
-	int rc;
-
-	*body = NULL;
-	if (begin(st, err, errlen) < 0)
-		return -1;
-	bind_text(s, 1, channel);
-	bind_text(s, 2, provider_msg_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		const char *b = (const char *)sqlite3_column_text(s, 0);
-
-		if (b != NULL && (*body = strdup(b)) == NULL)
-			rc = SQLITE_NOMEM;
-		else
-			rc = sqlite3_step(s);
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE) {
-		db_error(st, "taking an inline reply", err, errlen);
-		rollback(st);
-		free(*body);
-		*body = NULL;
-		return -1;
-	}
-	if (commit(st, err, errlen) < 0) {
-		free(*body);
-		*body = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-int
 store_outbound_recent(struct store *st, const char *msisdn,
     const char *purpose, unsigned seconds, int64_t *count)
 {
@@ -1276,6 +1370,7 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 			.last_contact = sqlite3_column_double(s, 11),
 			.reply_to = (const char *)sqlite3_column_text(s, 12),
 			.reply_body = (const char *)sqlite3_column_text(s, 13),
+			.created = sqlite3_column_double(s, 14),
 		};
 
 		if ((ret = cb(&r, arg)) != 0)
@@ -1291,10 +1386,13 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 }
 
 int
-store_outbox_next_due(struct store *st, double *when)
+store_outbox_next_due(struct store *st, const char *channel, double *when)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_NEXT_DUE];
-	int rc = sqlite3_step(s);
+	int rc;
+
+	bind_text(s, 1, channel);
+	rc = sqlite3_step(s);
 
 	*when = 0;
 	if (rc == SQLITE_ROW) {
@@ -1302,6 +1400,7 @@ store_outbox_next_due(struct store *st, double *when)
 		rc = sqlite3_step(s);
 	}
 	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -25,8 +25,6 @@ struct store;
  * (The idle time after which the next text starts over, and the interval
  * between automatic replies to a flood, come from the config's "sms".) */
 #define CONVERSATION_FLOOD_MESSAGES 10
-/* A batch processed while a webhook waits for its inline reply. */
-#define CONVERSATION_INLINE_BATCH 16
 #define CONVERSATION_FLOOD_WINDOW 60
 
 /* Process up to `limit` stored, unprocessed messages in one transaction.

@@ -34,8 +34,9 @@ struct store;
 
 struct outbox;
 
-/* Borrowed: base, config (see outbox_set_config), store and client
- * outlive the outbox.  NULL when out of memory.  The caller owns it. */
+/* Borrowed: base, config (see outbox_set_config), store and client.
+ * Free the client first: its cancelled requests report to the outbox.
+ * NULL when out of memory.  The caller owns the result. */
 struct outbox *outbox_new(struct event_base *base,
     const struct config *config, struct store *store,
     struct http_client *client);
@@ -44,8 +45,9 @@ void outbox_free(struct outbox *outbox);
 /* Rows were queued or a caller's state changed: look again soon. */
 void outbox_kick(struct outbox *outbox);
 
-/* A reloaded config (the old one may be freed after this returns). */
-void outbox_set_config(struct outbox *outbox, const struct config *config);
+/* A reloaded config: 0, and the old one may be freed; -1 (out of
+ * memory) and the outbox keeps using the old one. */
+int outbox_set_config(struct outbox *outbox, const struct config *config);
 
 /* Start no new sends (shutdown); what is in flight runs on. */
 void outbox_stop(struct outbox *outbox);

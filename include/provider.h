@@ -176,10 +176,6 @@ struct provider {
 	 * stored (answering nothing to the sender); also sent for a
 	 * recorded delivery report. */
 	int (*sms_ack)(struct provider_reply *out);
-	/* NULL unless the provider can carry a reply to the sender in the
-	 * acknowledgement itself (Twilio's TwiML <Message>).  -1 when the
-	 * text does not fit. */
-	int (*sms_ack_reply)(const char *text, struct provider_reply *out);
 	/* NULL when the provider sends no delivery reports we read. */
 	enum provider_verdict (*dlr_parse)(const struct config_channel *channel,
 	    const struct provider_input *in, struct dlr_report *out,

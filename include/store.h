@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -199,12 +199,6 @@ int store_optout_confirmed(struct store *store, const char *msisdn);
 int store_outbound_add(struct store *store, const char *channel,
     const char *msisdn, const char *caller, const char *body,
     const char *purpose, int64_t inbound_id, int64_t task_id);
-/* The reply queued for inbound message (channel, provider id), taken
- * to be carried in the webhook's own answer: marked sent in the same
- * transaction so the outbox never sends it too.  *body is malloc'd
- * (caller frees), NULL when there is none. */
-int store_outbound_take_inline(struct store *store, const char *channel,
-    const char *provider_msg_id, char **body, char *err, size_t errlen);
 
 /* Automatic replies queued for msisdn within the last `seconds`. */
 int store_outbound_recent(struct store *store, const char *msisdn,
@@ -249,6 +243,7 @@ struct store_outbox_row {
 	                             else of the caller's latest on the
 	                             channel */
 	const char *reply_body;   /* that message's text */
+	double created;           /* unix time the row was queued */
 };
 
 typedef int (*store_outbox_cb)(const struct store_outbox_row *row,
@@ -259,9 +254,10 @@ typedef int (*store_outbox_cb)(const struct store_outbox_row *row,
 int store_outbox_due(struct store *store, const char *channel, size_t limit,
     store_outbox_cb cb, void *arg, char *err, size_t errlen);
 
-/* When the earliest pending row falls due (unix time, fractional), or 0
- * when nothing is pending. */
-int store_outbox_next_due(struct store *store, double *when);
+/* When channel's earliest pending row falls due (unix time,
+ * fractional), or 0 when nothing is pending. */
+int store_outbox_next_due(struct store *store, const char *channel,
+    double *when);
 
 enum store_outbox_op {
 	STORE_OUTBOX_CLAIM,       /* pending -> sending, attempts + 1 */
@@ -327,6 +323,11 @@ struct store_task {
 	const char *updated_at;
 	const char *claimed_by;
 	int attempts;
+	const char *lease_expires_at;
+	const char *retry_at;
+	const char *outcome;
+	const char *closed_at;
+	int priority_rank;        /* 0 urgent, 1 normal: the list order */
 };
 
 typedef int (*store_task_cb)(const struct store_task *task, void *arg);
@@ -346,4 +347,105 @@ int store_audit_tasks(struct store *store, const char *actor,
     const char *action, const int64_t *task_ids, size_t count,
     const char *detail, char *err, size_t errlen);
 
+/*
+ * Counsellor API tokens.  Only a hash of a token is stored (the caller
+ * hashes); a name is unique among tokens not revoked.
+ */
+enum store_result {
+	STORE_RESULT_OK,
+	STORE_RESULT_NOT_FOUND,
+	STORE_RESULT_CONFLICT,    /* held by another, closed, or a name
+	                             already in use */
+	STORE_RESULT_ERROR,
+};
+
+enum store_result store_token_add(struct store *store, const char *name,
+    const char *role, const char *hash);
+enum store_result store_token_revoke(struct store *store, const char *name);
+/* The live token with this hash: name and role copied out. */
+enum store_result store_token_find(struct store *store, const char *hash,
+    char *name, size_t namelen, char *role, size_t rolelen);
+typedef int (*store_token_cb)(const char *name, const char *role,
+    const char *created_at, const char *revoked_at, void *arg);
+int store_token_list(struct store *store, store_token_cb cb, void *arg);
+
+/*
+ * The callback queue.  `actor` is the token's name; `privileged` lets a
+ * supervisor act on a task another holds.  Each call is one transaction.
+ */
+
+/* Claim the most urgent, then oldest, task that is pending and due, or
+ * claimed with an expired lease.  *task_id 0 when there is none. */
+int store_queue_claim_next(struct store *store, const char *actor,
+    unsigned lease_seconds, int64_t *task_id);
+/* Claim task id (a live lease of another: CONFLICT unless privileged). */
+enum store_result store_queue_claim(struct store *store, int64_t id,
+    const char *actor, bool privileged, unsigned lease_seconds);
+enum store_result store_queue_release(struct store *store, int64_t id,
+    const char *actor, bool privileged);
+
+struct store_completion {
+	const char *outcome;      /* reached, no_answer, wrong_number,
+	                             unsafe */
+	const char *note;         /* or NULL */
+	const char *retry_at;     /* no_answer: "YYYY-MM-DDTHH:MM:SSZ" or
+	                             NULL for the default backoff */
+	unsigned max_attempts;
+};
+enum store_result store_queue_complete(struct store *store, int64_t id,
+    const char *actor, bool privileged, const struct store_completion *c);
+enum store_result store_queue_note(struct store *store, int64_t id,
+    const char *actor, bool privileged, const char *text,
+    int64_t *note_id);
+/* May actor act on task id (hold its live lease, or privileged)? */
+enum store_result store_queue_may_act(struct store *store, int64_t id,
+    const char *actor, bool privileged);
+
+/* One task, or STORE_RESULT_NOT_FOUND. */
+enum store_result store_task_get(struct store *store, int64_t id,
+    store_task_cb cb, void *arg);
+
+/* A page of tasks in queue order after (rank, created_at, id) (rank -1:
+ * from the start).  status: "pending", "claimed", "closed", "open" or
+ * "all". */
+struct store_task_cursor {
+	int rank;
+	char created_at[32];
+	int64_t id;
+};
+int store_task_page(struct store *store, const char *status,
+    const struct store_task_cursor *after, size_t limit, store_task_cb cb,
+    void *arg);
+
+typedef int (*store_note_cb)(int64_t id, const char *author,
+    const char *text, const char *created_at, void *arg);
+int store_task_notes(struct store *store, int64_t task_id, store_note_cb cb,
+    void *arg);
+
+/* The caller's texts and ours, oldest first: direction "in" or "out",
+ * status NULL for "in". */
+typedef int (*store_message_cb)(const char *direction, const char *text,
+    const char *at, const char *status, void *arg);
+int store_caller_messages(struct store *store, const char *msisdn,
+    store_message_cb cb, void *arg);
+
+/* Audit entries newest first, below id `before` (0: from the newest). */
+typedef int (*store_audit_cb)(int64_t id, const char *at,
+    const char *actor, const char *action, int64_t task_id,
+    const char *detail, void *arg);
+int store_audit_page(struct store *store, int64_t before, size_t limit,
+    store_audit_cb cb, void *arg);
+
+/* A count from a fixed set of statistics queries. */
+enum store_stat {
+	STORE_STAT_OPEN_URGENT,
+	STORE_STAT_OPEN_NORMAL,
+	STORE_STAT_OLDEST_PENDING_SECONDS,    /* -1: none */
+	STORE_STAT_MEDIAN_FIRST_CALL_SECONDS, /* -1: none */
+};
+int store_stat(struct store *store, enum store_stat which, int64_t *value);
+/* Tasks closed or attempted today (local day starting at the unix time
+ * day_start) with outcome. */
+int store_outcomes_since(struct store *store, const char *outcome,
+    double day_start, int64_t *count);
 #endif

@@ -245,6 +245,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # Sixteen connections at once must not overflow the accept queue.
+    request_queue_size = 128
 
     def __init__(self, fake):
         self.fake = fake
@@ -279,6 +281,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeAggregator/1.0"
+    # Headers and body go in two writes: without this every answer on a
+    # kept connection waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     timeout = 120  # an idle keep-alive connection is closed after this
 
     def version_string(self):

@@ -139,7 +139,9 @@ class Outbox(DaemonTestCase):
                 "INSERT INTO outbound(channel, msisdn, caller, body, purpose,"
                 " send_key, next_attempt_at, created_at, updated_at) VALUES "
                 "(?, ?, 'c_test', ?, ?, lower(hex(randomblob(8))), "
-                "strftime('%Y-%m-%dT%H:%M:%fZ','now'), 't', 't')",
+                "strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
+                "strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
+                "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
                 (channel, msisdn, body, purpose))
         con.commit()
         con.close()

@@ -97,7 +97,7 @@ valid_config_loads_with_defaults(void **state)
 	assert_int_equal(c->pseudonym_key_len, 32);
 	assert_int_equal(c->nchannels, 1);
 	assert_false(c->channels[0].fold_vietnamese);
-	assert_int_equal(c->outbox_max_attempts, 8);
+	assert_int_equal(c->outbox_max_attempts, 25);
 	assert_int_equal(config_window_for(c, "evening")->start_min, 18 * 60);
 	assert_int_equal(config_window_for(c, "now")->start_min, 8 * 60);
 	assert_string_equal(config_template(c, "urgent_alert", "en"),

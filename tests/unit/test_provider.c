@@ -288,6 +288,10 @@ reason_masks_numbers_and_keeps_whole_characters(void **state)
 	assert_string_equal(r, "bad \xe2\x80\xa6");
 	provider_reason_set(r, sizeof(r), "code 12345\nx");
 	assert_string_equal(r, "code 12345 x");
+	provider_reason_set(r, sizeof(r), "to +84 91-234.5678!");
+	assert_string_equal(r, "to \xe2\x80\xa6!");
+	provider_reason_set(r, sizeof(r), "(091) 234 567 x");
+	assert_string_equal(r, "(\xe2\x80\xa6 x");
 	/* Room for 15 bytes: five whole "ệ" (3 bytes each); with room for
 	 * 5, "ab " and no half character. */
 	provider_reason_set(r, sizeof(r), "ệệệệệệ");

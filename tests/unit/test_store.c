@@ -122,6 +122,9 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
+	    "DROP TABLE tokens; DROP INDEX audit_action;"
+	    "DROP INDEX tasks_alert_due;"
+	    "ALTER TABLE tasks DROP COLUMN first_completed_at;"
 	    "DROP INDEX tasks_msisdn; DROP INDEX sessions_msisdn;"
 	    "ALTER TABLE tasks DROP COLUMN alerted_at;"
 	    "DROP INDEX inbound_unprocessed;"
@@ -159,6 +162,9 @@ version_2_outbound_rows_get_send_keys(void **state)
 	store_close(st);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    "DROP TABLE tokens; DROP INDEX audit_action;"
+	    "DROP INDEX tasks_alert_due; DROP INDEX outbound_caller;"
+	    "ALTER TABLE tasks DROP COLUMN first_completed_at;"
 	    "DROP INDEX tasks_msisdn; DROP INDEX sessions_msisdn;"
 	    "DROP INDEX outbound_send_key; DROP INDEX outbound_channel_due;"
 	    "DROP INDEX delivery_reports_key;"
@@ -185,6 +191,9 @@ version_2_outbound_rows_get_send_keys(void **state)
 	    "outbound WHERE length(send_key) = 16"), 2);
 	assert_int_equal(query_int("SELECT count(*) FROM tasks WHERE "
 	    "alerted_at IS NULL"), 0);
+	/* Nothing sent them then; nothing sends them weeks late now. */
+	assert_int_equal(query_int("SELECT count(*) FROM outbound WHERE "
+	    "status = 'failed' AND last_error LIKE 'queued before%'"), 2);
 	store_close(st);
 }
 
