@@ -32,8 +32,13 @@ MODULES := $(filter-out daemon/hotlined.c daemon/hotlinectl.c, \
              $(wildcard daemon/*.c))
 HEADERS := $(wildcard include/*.h)
 
-REL_OBJS := $(MODULES:daemon/%.c=$(BUILD)/rel/%.o)
-SAN_OBJS := $(MODULES:daemon/%.c=$(BUILD)/san/%.o)
+# The web console's files, compiled into the daemon.
+CONSOLE_FILES := $(wildcard console/*.html console/*.css console/*.js)
+
+REL_OBJS := $(MODULES:daemon/%.c=$(BUILD)/rel/%.o) \
+            $(BUILD)/rel/console_assets.o
+SAN_OBJS := $(MODULES:daemon/%.c=$(BUILD)/san/%.o) \
+            $(BUILD)/san/console_assets.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
@@ -76,6 +81,15 @@ $(BUILD)/rel/%.o: daemon/%.c $(HEADERS) Makefile | $(BUILD)/rel
 $(BUILD)/san/%.o: daemon/%.c $(HEADERS) Makefile | $(BUILD)/san
 	$(CC) $(CFLAGS_SAN) -c -o $@ $<
 
+$(BUILD)/console_assets.c: $(CONSOLE_FILES) tools/embed_console.py | $(BUILD)/rel
+	python3 tools/embed_console.py $@ $(CONSOLE_FILES)
+
+$(BUILD)/rel/console_assets.o: $(BUILD)/console_assets.c include/console.h
+	$(CC) $(CFLAGS_REL) -c -o $@ $<
+
+$(BUILD)/san/console_assets.o: $(BUILD)/console_assets.c include/console.h | $(BUILD)/san
+	$(CC) $(CFLAGS_SAN) -c -o $@ $<
+
 $(BUILD)/hotlined: $(BUILD)/rel/hotlined.o $(REL_OBJS)
 	$(CC) $(LDFLAGS_REL) -o $@ $^ $(LIBS)
 
@@ -111,6 +125,7 @@ check-config: all var/pseudonym.key
 # Unit tests, then integration tests against the real (sanitized) daemon.
 test: deps $(UNIT_BINS) $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory browser-test
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
@@ -120,6 +135,30 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
 	  timeout 900 python3 tests/integration/run.py
+
+# The web console in a real browser: Debian's headless Chromium driven by
+# playwright-core (pinned in tests/browser/package-lock.json) against the
+# sanitized daemon.  Installs Chromium, Node and npm from Debian, and
+# playwright-core from npm, when missing.  Screenshot: tests/output/.
+.PHONY: browser-test
+CHROMIUM    := /usr/bin/chromium
+BROWSER_DIR := tests/browser
+
+browser-test: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@[ -d $(BROWSER_DIR)/node_modules/playwright-core ] || \
+	  (cd $(BROWSER_DIR) && npm ci --no-audit --no-fund)
+	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
+	  CHROMIUM=$(CHROMIUM) timeout 600 python3 $(BROWSER_DIR)/run_console_test.py
 
 $(BUILD)/bench-bare: tests/bench/bare.c | $(BUILD)/rel
 	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)

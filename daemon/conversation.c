@@ -176,7 +176,7 @@ queue_reply(struct store *st, const struct config *cfg,
 		}
 	}
 	return store_outbound_add(st, p->channel, p->msisdn, p->caller, text,
-	    purpose, p->id, p->task_id);
+	    purpose, p->id, p->task_id, NULL);
 }
 
 static int

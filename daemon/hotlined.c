@@ -20,8 +20,11 @@
 
 #include <event2/event.h>
 
+#include "api.h"
 #include "app.h"
+#include "auth.h"
 #include "config.h"
+#include "console.h"
 #include "conversation.h"
 #include "http.h"
 #include "http_client.h"
@@ -285,6 +288,7 @@ run(struct daemon *d)
 	    sizeof(why))) == NULL ||
 	    (d->app.outbox = outbox_new(d->app.base, cfg, d->app.store,
 	    d->app.http_client)) == NULL ||
+	    (d->app.auth_limiter = auth_limiter_new()) == NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_hup, SIGHUP, reload_cb) < 0) {
@@ -302,6 +306,8 @@ run(struct daemon *d)
 	    HTTP_GET, sms_inbound_cb, &d->app) < 0 ||
 	    http_server_route(d->app.http, "/v1/dlr/{channel}", HTTP_POST |
 	    HTTP_GET, sms_dlr_cb, &d->app) < 0 ||
+	    api_routes(d->app.http, &d->app) < 0 ||
+	    console_routes(d->app.http) < 0 ||
 	    http_server_listen(d->app.http, cfg->listen_host,
 	    cfg->listen_port, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
@@ -332,6 +338,7 @@ out:
 	 * the next start settles them. */
 	http_client_free(d->app.http_client);
 	outbox_free(d->app.outbox);
+	auth_limiter_free(d->app.auth_limiter);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

@@ -1607,6 +1607,40 @@ menu_goto_urgent(const struct menu *menu, struct menu_state *state)
 	return true;
 }
 
+bool
+menu_describe(const struct menu *menu, const char *field, const char *value,
+    const char *language, const char **question, const char **label)
+{
+	enum menu_field f = MENU_FIELD_NONE;
+	size_t li = language_index(menu, language), n, o;
+
+	if (li == SIZE_MAX)
+		li = menu->default_language;
+	for (n = 0; n < sizeof(field_names) / sizeof(field_names[0]); n++)
+		if (strcmp(field_names[n].name, field) == 0)
+			f = field_names[n].field;
+	for (n = 0; f != MENU_FIELD_NONE && n < menu->nnodes; n++) {
+		const struct menu_node *node = &menu->nodes[n];
+
+		if (node->field != f)
+			continue;
+		for (o = 0; o < node->noptions; o++) {
+			const struct menu_option *opt = &node->options[o];
+			bool match = f == MENU_FIELD_SAFE_TO_CALL ||
+			    f == MENU_FIELD_SAFE_TO_SMS ?
+			    strcmp(value, opt->flag ? "true" : "false") == 0 :
+			    strcmp(value, opt->value) == 0;
+
+			if (match) {
+				*question = node->text[li];
+				*label = opt->label[li];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 const char *
 menu_default_language(const struct menu *menu)
 {

@@ -799,7 +799,7 @@ alert_queue(struct outbox *ob, int64_t task_id)
 		    cfg->pseudonym_key_len, cfg->alert_sms[i], pseud) < 0)
 			return -1;
 		rc = store_outbound_add(ob->store, alert_channel(cfg),
-		    cfg->alert_sms[i], pseud, text, "alert", 0, task_id);
+		    cfg->alert_sms[i], pseud, text, "alert", 0, task_id, NULL);
 	}
 	if (rc == 0 && cfg->alert_url != NULL) {
 		char id[32];
@@ -815,7 +815,7 @@ alert_queue(struct outbox *ob, int64_t task_id)
 		else
 			/* No number and no caller: "-" in their place. */
 			rc = store_outbound_add(ob->store, ALERT_LANE, "-", "-",
-			    body, "alert", 0, task_id);
+			    body, "alert", 0, task_id, NULL);
 		free(body);
 		json_decref(js);
 	}

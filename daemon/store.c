@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include "privacy.h"
+
 #define BUSY_TIMEOUT_MS 5000
 #define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
 /* The outbox schedules to the millisecond (a first retry comes after
@@ -1280,11 +1282,12 @@ store_optout_confirmed(struct store *st, const char *msisdn)
 int
 store_outbound_add(struct store *st, const char *channel,
     const char *msisdn, const char *caller, const char *body,
-    const char *purpose, int64_t inbound_id, int64_t task_id)
+    const char *purpose, int64_t inbound_id, int64_t task_id, int64_t *id)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_ADD];
-	int64_t id;
+	int64_t row = 0;
 	bool found;
+	int rc;
 
 	bind_text(s, 1, channel);
 	bind_text(s, 2, msisdn);
@@ -1293,7 +1296,10 @@ store_outbound_add(struct store *st, const char *channel,
 	bind_text(s, 5, purpose);
 	sqlite3_bind_int64(s, 6, inbound_id);
 	sqlite3_bind_int64(s, 7, task_id);
-	return step_id(s, &id, &found);
+	rc = step_id(s, &row, &found);
+	if (id != NULL)
+		*id = found ? row : 0;
+	return rc;
 }
 
 int
@@ -1627,4 +1633,447 @@ store_audit_tasks(struct store *st, const char *actor, const char *action,
 			return -1;
 		}
 	return commit(st, err, errlen);
+}
+
+/* ------------------------------------------------------------------ */
+/* Counsellor API: tokens                                              */
+
+enum store_result
+store_token_add(struct store *st, const char *name, const char *role,
+    const char *hash)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TOKEN_ADD];
+
+	bind_text(s, 1, name);
+	bind_text(s, 2, role);
+	bind_text(s, 3, hash);
+	if (step_done(st, s) < 0)
+		return STORE_RESULT_ERROR;
+	return sqlite3_changes(st->db) > 0 ? STORE_RESULT_OK :
+	    STORE_RESULT_CONFLICT;
+}
+
+enum store_result
+store_token_revoke(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TOKEN_REVOKE];
+
+	bind_text(s, 1, name);
+	if (step_done(st, s) < 0)
+		return STORE_RESULT_ERROR;
+	return sqlite3_changes(st->db) > 0 ? STORE_RESULT_OK :
+	    STORE_RESULT_NOT_FOUND;
+}
+
+enum store_result
+store_token_find(struct store *st, const char *hash, char *name,
+    size_t namelen, char *role, size_t rolelen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TOKEN_FIND];
+	enum store_result r = STORE_RESULT_NOT_FOUND;
+	int rc;
+
+	bind_text(s, 1, hash);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(s, 2);
+
+		/* Found by its index; compared again in constant time. */
+		if (h != NULL && privacy_equal(hash, h)) {
+			snprintf(name, namelen, "%s",
+			    (const char *)sqlite3_column_text(s, 0));
+			snprintf(role, rolelen, "%s",
+			    (const char *)sqlite3_column_text(s, 1));
+			r = STORE_RESULT_OK;
+		}
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? r : STORE_RESULT_ERROR;
+}
+
+int
+store_token_list(struct store *st, store_token_cb cb, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TOKEN_LIST];
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(column_str(s, 0), column_str(s, 1),
+		    column_str(s, 2), column_str(s, 3), arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Counsellor API: the queue                                           */
+
+static void
+task_from_row(sqlite3_stmt *s, struct store_task *t)
+{
+	*t = (struct store_task){
+		.id = sqlite3_column_int64(s, 0),
+		.status = column_str(s, 1),
+		.priority = column_str(s, 2),
+		.caller = column_str(s, 3),
+		.msisdn = column_str(s, 4),
+		.channel = column_str(s, 5),
+		.language = column_str(s, 6),
+		.topic = column_str(s, 7),
+		.safe_to_call = column_answer(s, 8),
+		.safe_to_sms = column_answer(s, 9),
+		.preferred_time = column_str(s, 10),
+		.created_at = column_str(s, 11),
+		.updated_at = column_str(s, 12),
+		.claimed_by = column_str(s, 13),
+		.attempts = sqlite3_column_int(s, 14),
+		.lease_expires_at = column_str(s, 15),
+		.retry_at = column_str(s, 16),
+		.outcome = column_str(s, 17),
+		.closed_at = column_str(s, 18),
+		.priority_rank = sqlite3_column_int(s, 19),
+	};
+}
+
+/* Why an UPDATE guarded by MAY_ACT changed nothing: no such task, or
+ * one the actor may not touch (CONFLICT). */
+static enum store_result
+why_unchanged(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_STATUS];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_ROW)
+		return STORE_RESULT_CONFLICT;
+	return rc == SQLITE_DONE ? STORE_RESULT_NOT_FOUND :
+	    STORE_RESULT_ERROR;
+}
+
+/* Run a one-statement change guarded by MAY_ACT in its own
+ * transaction, with an audit row when it changed something. */
+static enum store_result
+guarded(struct store *st, sqlite3_stmt *s, int64_t id, const char *actor,
+    const char *action, const char *detail)
+{
+	char why[256];
+	enum store_result r = STORE_RESULT_OK;
+
+	if (begin(st, why, sizeof(why)) < 0) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		return STORE_RESULT_ERROR;
+	}
+	if (step_done(st, s) < 0)
+		r = STORE_RESULT_ERROR;
+	else if (sqlite3_changes(st->db) == 0)
+		r = why_unchanged(st, id);
+	else if (audit_add(st, actor, action, id, detail) < 0)
+		r = STORE_RESULT_ERROR;
+	if (r == STORE_RESULT_ERROR || commit(st, why, sizeof(why)) < 0) {
+		rollback(st);
+		return STORE_RESULT_ERROR;
+	}
+	return r;
+}
+
+int
+store_queue_claim_next(struct store *st, const char *actor,
+    unsigned lease_seconds, int64_t *task_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_CLAIM_NEXT];
+	char why[256];
+	bool found;
+
+	*task_id = 0;
+	if (begin(st, why, sizeof(why)) < 0)
+		return -1;
+	bind_text(s, 1, actor);
+	sqlite3_bind_int(s, 2, (int)lease_seconds);
+	if (step_id(s, task_id, &found) < 0 ||
+	    (found && audit_add(st, actor, "task.claimed", *task_id,
+	    NULL) < 0)) {
+		rollback(st);
+		*task_id = 0;
+		return -1;
+	}
+	if (!found)
+		*task_id = 0;
+	return commit(st, why, sizeof(why));
+}
+
+enum store_result
+store_queue_claim(struct store *st, int64_t id, const char *actor,
+    bool privileged, unsigned lease_seconds)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_CLAIM];
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	sqlite3_bind_int(s, 4, (int)lease_seconds);
+	return guarded(st, s, id, actor, "task.claimed", NULL);
+}
+
+enum store_result
+store_queue_release(struct store *st, int64_t id, const char *actor,
+    bool privileged)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_RELEASE];
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	return guarded(st, s, id, actor, "task.released", NULL);
+}
+
+static int
+note_add(struct store *st, int64_t id, const char *actor, const char *text,
+    int64_t *note_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_NOTE_ADD];
+	bool found;
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, actor);
+	sqlite3_bind_text(s, 3, text, -1, SQLITE_TRANSIENT);
+	return step_id(s, note_id, &found) < 0 || !found ? -1 : 0;
+}
+
+enum store_result
+store_queue_complete(struct store *st, int64_t id, const char *actor,
+    bool privileged, const struct store_completion *c)
+{
+	sqlite3_stmt *s;
+	const char *recorded = c->outcome;
+	char why[256];
+	int64_t note_id;
+	enum store_result r = STORE_RESULT_OK;
+
+	if (begin(st, why, sizeof(why)) < 0)
+		return STORE_RESULT_ERROR;
+	if (strcmp(c->outcome, "no_answer") == 0) {
+		/* Tried again later, until the attempts run out. */
+		s = st->stmt[STMT_QUEUE_RETRY];
+		sqlite3_bind_int64(s, 1, id);
+		bind_text(s, 2, actor);
+		sqlite3_bind_int(s, 3, privileged);
+		bind_text(s, 4, c->retry_at);
+		sqlite3_bind_int(s, 5, (int)c->max_attempts);
+		if (step_done(st, s) < 0) {
+			r = STORE_RESULT_ERROR;
+			goto out;
+		}
+		if (sqlite3_changes(st->db) > 0)
+			goto done;
+		recorded = "unreached";
+	}
+	s = st->stmt[STMT_QUEUE_CLOSE];
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	bind_text(s, 4, recorded);
+	sqlite3_bind_int(s, 5, recorded != c->outcome);
+	if (step_done(st, s) < 0) {
+		r = STORE_RESULT_ERROR;
+		goto out;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		r = why_unchanged(st, id);
+		goto out;
+	}
+done:
+	if (audit_add(st, actor, "task.completed", id, recorded) < 0 ||
+	    (c->note != NULL && c->note[0] != '\0' &&
+	    note_add(st, id, actor, c->note, &note_id) < 0))
+		r = STORE_RESULT_ERROR;
+out:
+	if (r != STORE_RESULT_OK || commit(st, why, sizeof(why)) < 0) {
+		rollback(st);
+		return r == STORE_RESULT_OK ? STORE_RESULT_ERROR : r;
+	}
+	return r;
+}
+
+enum store_result
+store_queue_may_act(struct store *st, int64_t id, const char *actor,
+    bool privileged)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_MAY_ACT];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_ROW)
+		return STORE_RESULT_OK;
+	if (rc != SQLITE_DONE)
+		return STORE_RESULT_ERROR;
+	return why_unchanged(st, id);
+}
+
+enum store_result
+store_queue_note(struct store *st, int64_t id, const char *actor,
+    bool privileged, const char *text, int64_t *note_id)
+{
+	char why[256];
+	enum store_result r;
+
+	if (begin(st, why, sizeof(why)) < 0)
+		return STORE_RESULT_ERROR;
+	if ((r = store_queue_may_act(st, id, actor, privileged)) ==
+	    STORE_RESULT_OK && (note_add(st, id, actor, text, note_id) < 0 ||
+	    audit_add(st, actor, "task.noted", id, NULL) < 0))
+		r = STORE_RESULT_ERROR;
+	if (r != STORE_RESULT_OK || commit(st, why, sizeof(why)) < 0) {
+		rollback(st);
+		return r == STORE_RESULT_OK ? STORE_RESULT_ERROR : r;
+	}
+	return r;
+}
+
+enum store_result
+store_task_get(struct store *st, int64_t id, store_task_cb cb, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_GET];
+	enum store_result r = STORE_RESULT_NOT_FOUND;
+	struct store_task t;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		task_from_row(s, &t);
+		r = cb(&t, arg) == 0 ? STORE_RESULT_OK : STORE_RESULT_ERROR;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? r : STORE_RESULT_ERROR;
+}
+
+int
+store_task_page(struct store *st, const char *status,
+    const struct store_task_cursor *after, size_t limit, store_task_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_PAGE];
+	struct store_task t;
+	int rc, ret = 0;
+
+	bind_text(s, 1, status);
+	sqlite3_bind_int(s, 2, after ? after->rank : -1);
+	sqlite3_bind_text(s, 3, after ? after->created_at : "", -1,
+	    SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, after ? after->id : 0);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		task_from_row(s, &t);
+		if ((ret = cb(&t, arg)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int
+store_task_notes(struct store *st, int64_t task_id, store_note_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_NOTES];
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(s, 1, task_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(sqlite3_column_int64(s, 0), column_str(s, 1),
+		    column_str(s, 2), column_str(s, 3), arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int
+store_caller_messages(struct store *st, const char *msisdn,
+    store_message_cb cb, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_CALLER_MESSAGES];
+	int rc, ret = 0;
+
+	bind_text(s, 1, msisdn);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(column_str(s, 0), column_str(s, 1),
+		    column_str(s, 2), column_str(s, 3), arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int
+store_audit_page(struct store *st, int64_t before, size_t limit,
+    store_audit_cb cb, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_AUDIT_PAGE];
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(s, 1, before);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(sqlite3_column_int64(s, 0), column_str(s, 1),
+		    column_str(s, 2), column_str(s, 3),
+		    sqlite3_column_int64(s, 4), column_str(s, 5), arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int
+store_stat(struct store *st, enum store_stat which, int64_t *value)
+{
+	static const enum stmt stat_stmt[] = {
+		[STORE_STAT_OPEN_URGENT] = STMT_STAT_OPEN_URGENT,
+		[STORE_STAT_OPEN_NORMAL] = STMT_STAT_OPEN_NORMAL,
+		[STORE_STAT_OLDEST_PENDING_SECONDS] = STMT_STAT_OLDEST_PENDING,
+		[STORE_STAT_MEDIAN_FIRST_CALL_SECONDS] =
+		    STMT_STAT_MEDIAN_FIRST_CALL,
+	};
+
+	return count_query(st->stmt[stat_stmt[which]], value);
+}
+
+int
+store_outcomes_since(struct store *st, const char *outcome,
+    double day_start, int64_t *count)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTCOMES_SINCE];
+
+	bind_text(s, 1, outcome);
+	sqlite3_bind_double(s, 2, day_start);
+	return count_query(s, count);
+}
+
+int
+store_audit_add(struct store *st, const char *actor, const char *action,
+    int64_t task_id, const char *detail)
+{
+	return audit_add(st, actor, action, task_id, detail);
 }

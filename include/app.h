@@ -5,6 +5,7 @@
 #ifndef HOTLINE_APP_H
 #define HOTLINE_APP_H
 
+struct auth_limiter;
 struct config;
 struct event_base;
 struct http_client;
@@ -21,6 +22,7 @@ struct app {
 	struct inbox *inbox;      /* group commit of inbound messages */
 	struct http_client *http_client;
 	struct outbox *outbox;    /* sends the outbound rows */
+	struct auth_limiter *auth_limiter;  /* failed API logins */
 };
 
 #endif

@@ -101,6 +101,18 @@ bool menu_goto_urgent(const struct menu *menu, struct menu_state *state);
 const char *menu_string(const struct menu *menu, const char *name,
     const struct menu_state *state);
 
+/*
+ * A stored answer in plain words, for counsellors: the question of the
+ * first node that asks `field` ("topic", "safe_to_call", …) and the
+ * label of the option whose value is `value` ("counselling", "true"),
+ * in `language` (NULL or unknown: the default).  False when the menu
+ * asks no such question or has no such option; the strings are
+ * borrowed from the menu.
+ */
+bool menu_describe(const struct menu *menu, const char *field,
+    const char *value, const char *language, const char **question,
+    const char **label);
+
 /* The language pages are shown in before the caller picks one. */
 const char *menu_default_language(const struct menu *menu);
 

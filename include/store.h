@@ -195,10 +195,12 @@ int store_optout_confirmed(struct store *store, const char *msisdn);
 /* Queue an outbound text (the outbox sends it).  inbound_id (0: none)
  * ties a reply to what it answers, so a reprocessed message never gets
  * a second reply; task_id (0: the caller's open task, if any) ties it to
- * a callback task. */
+ * a callback task.  *id (when id is not NULL): the new row, 0 when the
+ * reply was queued before. */
 int store_outbound_add(struct store *store, const char *channel,
     const char *msisdn, const char *caller, const char *body,
-    const char *purpose, int64_t inbound_id, int64_t task_id);
+    const char *purpose, int64_t inbound_id, int64_t task_id,
+    int64_t *id);
 
 /* Automatic replies queued for msisdn within the last `seconds`. */
 int store_outbound_recent(struct store *store, const char *msisdn,
@@ -340,6 +342,10 @@ int store_tasks_open_foreach(struct store *store, store_task_cb cb,
 /* Count tasks with the given status ("pending", …) into *count. */
 int store_tasks_count(struct store *store, const char *status,
     int64_t *count, char *err, size_t errlen);
+
+/* One audit row, inside an open transaction (or on its own). */
+int store_audit_add(struct store *store, const char *actor,
+    const char *action, int64_t task_id, const char *detail);
 
 /* Append audit rows, one per task id, in one transaction: who did what
  * to which task.  All are written or none. */

@@ -229,9 +229,9 @@ outbox_rows_move_through_their_states(void **state)
 
 	(void)state;
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "first", "reply", 0, 0), 0);
+	    "first", "reply", 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "second", "reply", 0, 0), 0);
+	    "second", "reply", 0, 0, NULL), 0);
 	a = outbound_id_by_body("first");
 	b = outbound_id_by_body("second");
 	assert_int_equal(store_outbox_due(st, "ch", 10, count_due, &due, err,
@@ -282,7 +282,7 @@ outbox_rows_move_through_their_states(void **state)
 
 	/* A retry is pending again, not due before its time. */
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "third", "reply", 0, 0), 0);
+	    "third", "reply", 0, 0, NULL), 0);
 	a = outbound_id_by_body("third");
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
@@ -297,7 +297,7 @@ outbox_rows_move_through_their_states(void **state)
 
 	/* Left mid-send: unknown, or pending when a resend is safe. */
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "fourth", "reply", 0, 0), 0);
+	    "fourth", "reply", 0, 0, NULL), 0);
 	a = outbound_id_by_body("fourth");
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
