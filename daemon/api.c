@@ -650,6 +650,35 @@ release_cb(struct http_request *req, void *arg)
 	reply_task(req, app, id, 200);
 }
 
+/*
+ * A caller who said texting is safe learns that we tried, from the
+ * discreet missed_call template in their language; the outbox sends it
+ * inside their contact window.  Failing to queue it fails nothing.
+ */
+static void
+tell_missed_call(struct http_request *req, struct app *app, int64_t id)
+{
+	struct task_copy c;
+	const char *text;
+
+	memset(&c, 0, sizeof(c));
+	if (store_task_get(app->store, id, copy_task, &c) !=
+	    STORE_RESULT_OK)
+		return;
+	if (c.safe_to_sms == STORE_ANSWER_YES &&
+	    config_channel_find(app->config, c.channel) != NULL &&
+	    (text = config_template(app->config, "missed_call",
+	    c.language[0] ? c.language : NULL)) != NULL) {
+		if (store_outbound_add(app->store, c.channel, c.msisdn,
+		    c.caller, text, "missed_call", 0, id, NULL) < 0)
+			log_event(LOG_ERROR, "store.failed", "req",
+			    http_request_id(req), "op", "missed_call", NULL);
+		else
+			outbox_kick(app->outbox);
+	}
+	json_decref(c.plain);
+}
+
 static void
 complete_cb(struct http_request *req, void *arg)
 {
@@ -697,6 +726,8 @@ complete_cb(struct http_request *req, void *arg)
 	}
 	log_event(LOG_INFO, "task.completed", "req", http_request_id(req),
 	    "outcome", c.outcome, "by", p.name, NULL);
+	if (strcmp(c.outcome, "no_answer") == 0)
+		tell_missed_call(req, app, id);
 	reply_task(req, app, id, 200);
 out:
 	json_decref(doc);
