@@ -2,27 +2,50 @@
  * hotlinectl: the operator's command line.
  *
  *   hotlinectl -c FILE [--database PATH] queue
+ *   hotlinectl -c FILE [--database PATH] next [--as NAME]
+ *   hotlinectl -c FILE [--database PATH] show ID
+ *   hotlinectl -c FILE [--database PATH] complete ID OUTCOME
+ *       [--note TEXT] [--retry-at TIME]
  *   hotlinectl -c FILE [--database PATH] stats
+ *   hotlinectl -c FILE [--database PATH] token add NAME --role ROLE
+ *   hotlinectl -c FILE [--database PATH] token revoke NAME
+ *   hotlinectl -c FILE [--database PATH] token list
  *   hotlinectl -c FILE simulate [--channel NAME]
  *
- * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error.
+ * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error,
+ * 3 nothing to do (`next` found the queue empty).
+ *
+ * The operator runs this as the service user, with the database in
+ * reach: the CLI acts as a supervisor would, and every number it shows
+ * is audited first.
  */
 #include <getopt.h>
 #include <stdbool.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "menu.h"
 #include "smstext.h"
 #include "store.h"
 
 #define CONFIG_ERR_SIZE 16384
+
+#define EXIT_USAGE 2
+#define EXIT_NOTHING 3            /* next: the queue is empty */
+
+#define NAME_MAX_LEN 64           /* a token's name */
+#define NOTE_MAX 4096             /* as the API allows */
+#define MAX_ARGS 4
 
 static void
 usage(FILE *out)
@@ -32,9 +55,87 @@ usage(FILE *out)
 	    "commands:\n"
 	    "  queue                     open callback tasks, urgent first "
 	    "(shows numbers; each is audited)\n"
+	    "  next [--as NAME]          claim the most urgent due task and "
+	    "show it\n"
+	    "                            (as token NAME, so its holder can "
+	    "go on in the API)\n"
+	    "  show ID                   a task, its notes and the caller's "
+	    "messages\n"
+	    "                            (shows the number; audited)\n"
+	    "  complete ID OUTCOME [--note TEXT] [--retry-at TIME]\n"
+	    "                            record a call: reached, no_answer, "
+	    "wrong_number\n"
+	    "                            or unsafe; no_answer tries again at "
+	    "TIME (RFC 3339,\n"
+	    "                            e.g. 2026-11-29T10:00:00+07:00) or "
+	    "after a backoff\n"
 	    "  stats                     tasks and outbound texts by status\n"
-	    "  simulate [--channel NAME] walk the menu as a caller would\n");
+	    "  token add NAME --role ROLE\n"
+	    "                            an API token for NAME (counsellor, "
+	    "supervisor or\n"
+	    "                            admin), printed once\n"
+	    "  token revoke NAME         revoke NAME's token at once\n"
+	    "  token list                tokens: name, role, created, "
+	    "revoked\n"
+	    "  simulate [--channel NAME] walk the menu as a caller would\n"
+	    "exit codes: 0 done, 1 failed, 2 usage error, 3 nothing to do "
+	    "(next: empty queue)\n");
 }
+
+/* What the command line asked for. */
+enum option_bit {
+	OPT_CHANNEL = 1 << 0,
+	OPT_ROLE = 1 << 1,
+	OPT_AS = 1 << 2,
+	OPT_NOTE = 1 << 3,
+	OPT_RETRY_AT = 1 << 4,
+};
+
+enum command_id {
+	CMD_QUEUE,
+	CMD_NEXT,
+	CMD_SHOW,
+	CMD_COMPLETE,
+	CMD_STATS,
+	CMD_TOKEN_ADD,
+	CMD_TOKEN_REVOKE,
+	CMD_TOKEN_LIST,
+	CMD_SIMULATE,
+};
+
+static const struct command {
+	enum command_id id;
+	const char *name;
+	const char *sub;          /* the second word ("token add"), or NULL */
+	size_t nargs;             /* arguments after the words */
+	unsigned opts;            /* the options it takes */
+	const char *synopsis;
+} commands[] = {
+	{ CMD_QUEUE, "queue", NULL, 0, 0, "queue" },
+	{ CMD_NEXT, "next", NULL, 0, OPT_AS, "next [--as NAME]" },
+	{ CMD_SHOW, "show", NULL, 1, 0, "show ID" },
+	{ CMD_COMPLETE, "complete", NULL, 2, OPT_NOTE | OPT_RETRY_AT,
+	    "complete ID OUTCOME [--note TEXT] [--retry-at TIME]" },
+	{ CMD_STATS, "stats", NULL, 0, 0, "stats" },
+	{ CMD_TOKEN_ADD, "token", "add", 1, OPT_ROLE,
+	    "token add NAME --role counsellor|supervisor|admin" },
+	{ CMD_TOKEN_REVOKE, "token", "revoke", 1, 0, "token revoke NAME" },
+	{ CMD_TOKEN_LIST, "token", "list", 0, 0, "token list" },
+	{ CMD_SIMULATE, "simulate", NULL, 0, OPT_CHANNEL,
+	    "simulate [--channel NAME]" },
+};
+
+struct invocation {
+	const struct command *cmd;
+	const char *args[MAX_ARGS];
+	size_t nargs;
+	unsigned opts;            /* the options given */
+	const char *channel;
+	const char *role;
+	const char *as;
+	const char *note;
+	const char *retry_at;
+};
 
 static const char *
 answer_name(enum store_answer a)
@@ -48,6 +149,12 @@ answer_name(enum store_answer a)
 		return "yes";
 	}
 	return "-";
+}
+
+static const char *
+or_dash(const char *s)
+{
+	return s ? s : "-";
 }
 
 /* The queue as printed, held back until its audit rows are committed. */
@@ -147,6 +254,609 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Checking what the operator typed                                    */
+
+/* A token's name, also what `next --as` claims as: 1-64 characters of
+ * [A-Za-z0-9._-], so it prints and logs as it is. */
+static bool
+name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+		    *s == '-'))
+			return false;
+	return true;
+}
+
+/* A task id: a positive decimal number, nothing else. */
+static bool
+id_parse(const char *s, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v <= 0 || v == LLONG_MAX)
+		return false;
+	*id = v;
+	return true;
+}
+
+/* n decimal digits at s into *v. */
+static bool
+digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+static int
+days_in_month(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+
+	if (month == 2 && year % 4 == 0 && (year % 100 != 0 ||
+	    year % 400 == 0))
+		return 29;
+	return days[month - 1];
+}
+
+/*
+ * An RFC 3339 time ("2026-11-29T10:00:00Z", "2026-11-29T17:00:00+07:00",
+ * a fraction of a second allowed and dropped) as the store keeps times:
+ * "YYYY-MM-DDTHH:MM:SSZ" in UTC, so they compare as strings.  Parsed by
+ * hand rather than with strptime, which takes one-digit fields and a
+ * 31st of February.
+ */
+static bool
+rfc3339_utc(const char *s, char out[21])
+{
+	struct tm tm = { 0 };
+	int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
+	const char *p;
+	time_t t;
+
+	if (strlen(s) < 20 || !digits(s, 4, &year) || s[4] != '-' ||
+	    !digits(s + 5, 2, &mon) || s[7] != '-' ||
+	    !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
+	    !digits(s + 11, 2, &hour) || s[13] != ':' ||
+	    !digits(s + 14, 2, &min) || s[16] != ':' ||
+	    !digits(s + 17, 2, &sec))
+		return false;
+	if (mon < 1 || mon > 12 || day < 1 ||
+	    day > days_in_month(year, mon) || hour > 23 || min > 59 ||
+	    sec > 60)
+		return false;
+	p = s + 19;
+	if (*p == '.') {
+		if (p[1] < '0' || p[1] > '9')
+			return false;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		if (!digits(p + 1, 2, &oh) || p[3] != ':' ||
+		    !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			return false;
+		p += 6;
+	} else
+		return false;
+	if (*p != '\0')
+		return false;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return false;
+	t -= (time_t)sign * (oh * 3600 + om * 60);
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 70 ||
+	    tm.tm_year > 9999 - 1900)
+		return false;
+	return strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 20;
+}
+
+static bool
+outcome_valid(const char *s)
+{
+	return strcmp(s, "reached") == 0 || strcmp(s, "no_answer") == 0 ||
+	    strcmp(s, "wrong_number") == 0 || strcmp(s, "unsafe") == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Printing what callers and counsellors wrote                         */
+
+/* The next UTF-8 character at s: its code point and length, or 0 when
+ * the bytes are not well-formed. */
+static size_t
+utf8_next(const unsigned char *s, unsigned *cp)
+{
+	size_t n;
+	unsigned min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		*cp = s[0] & 0x1f;
+		min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		*cp = s[0] & 0x0f;
+		min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		*cp = s[0] & 0x07;
+		min = 0x10000;
+	} else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * Text someone else wrote, onto the operator's terminal: a caller's SMS
+ * must not be able to move the cursor, retitle the window or reorder
+ * the line, so control characters (C0, DEL, C1) and bidirectional
+ * overrides print as '?', as do bytes that are not UTF-8.  Line breaks
+ * continue the text on a new line under `indent`.
+ */
+static void
+print_text(FILE *out, const char *text, const char *indent)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	unsigned cp;
+	size_t n;
+
+	while (*s != '\0') {
+		if (*s == '\r' || *s == '\n') {
+			if (s[0] == '\r' && s[1] == '\n')
+				s++;
+			fprintf(out, "\n%s", indent);
+			s++;
+			continue;
+		}
+		if (*s == '\t') {
+			fputc(' ', out);
+			s++;
+			continue;
+		}
+		if ((n = utf8_next(s, &cp)) == 0) {
+			fputc('?', out);
+			s++;
+			continue;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+		    (cp >= 0x200e && cp <= 0x200f) ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
+			fputc('?', out);
+		else
+			fwrite(s, 1, n, out);
+		s += n;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* One task, in full                                                   */
+
+struct task_view {
+	FILE *out;
+	char msisdn[32];
+};
+
+static int
+render_task_cb(const struct store_task *t, void *arg)
+{
+	struct task_view *v = arg;
+	FILE *out = v->out;
+
+	snprintf(v->msisdn, sizeof(v->msisdn), "%s", or_dash(t->msisdn));
+	fprintf(out, "task            %" PRId64 "\n", t->id);
+	fprintf(out, "status          %s\n", or_dash(t->status));
+	fprintf(out, "priority        %s\n", or_dash(t->priority));
+	fprintf(out, "caller          %s\n", or_dash(t->caller));
+	fprintf(out, "number          %s\n", or_dash(t->msisdn));
+	fprintf(out, "channel         %s\n", or_dash(t->channel));
+	fprintf(out, "language        %s\n", or_dash(t->language));
+	fprintf(out, "topic           %s\n", or_dash(t->topic));
+	fprintf(out, "safe to call    %s\n", answer_name(t->safe_to_call));
+	fprintf(out, "safe to text    %s\n", answer_name(t->safe_to_sms));
+	fprintf(out, "preferred time  %s\n", or_dash(t->preferred_time));
+	fprintf(out, "created         %s\n", or_dash(t->created_at));
+	fprintf(out, "updated         %s\n", or_dash(t->updated_at));
+	fprintf(out, "claimed by      %s\n", or_dash(t->claimed_by));
+	fprintf(out, "lease until     %s\n", or_dash(t->lease_expires_at));
+	fprintf(out, "attempts        %d\n", t->attempts);
+	fprintf(out, "retry at        %s\n", or_dash(t->retry_at));
+	fprintf(out, "outcome         %s\n", or_dash(t->outcome));
+	fprintf(out, "closed          %s\n", or_dash(t->closed_at));
+	return 0;
+}
+
+struct list_view {
+	FILE *out;
+	size_t count;
+};
+
+static int
+render_note_cb(int64_t id, const char *author, const char *text,
+    const char *created_at, void *arg)
+{
+	struct list_view *v = arg;
+
+	(void)id;
+	if (v->count++ == 0)
+		fprintf(v->out, "\nnotes:\n");
+	fprintf(v->out, "  %s  %s: ", or_dash(created_at), or_dash(author));
+	print_text(v->out, text ? text : "", "      ");
+	fputc('\n', v->out);
+	return 0;
+}
+
+static int
+render_message_cb(const char *direction, const char *text, const char *at,
+    const char *status, void *arg)
+{
+	struct list_view *v = arg;
+	char dir[32];
+
+	if (v->count++ == 0)
+		fprintf(v->out, "\nmessages (oldest first):\n");
+	if (status != NULL)
+		snprintf(dir, sizeof(dir), "%s %s", or_dash(direction), status);
+	else
+		snprintf(dir, sizeof(dir), "%s", or_dash(direction));
+	fprintf(v->out, "  %-24s  %-13s  ", or_dash(at), dir);
+	print_text(v->out, text ? text : "", "      ");
+	fputc('\n', v->out);
+	return 0;
+}
+
+/*
+ * Print task id with its notes and the caller's messages.  The number
+ * is on it, so the page is put together first, the audit row written,
+ * and only then is anything printed: no audit, no number.
+ */
+static int
+show_task(struct store *st, int64_t id, const char *actor,
+    const char *detail)
+{
+	struct task_view v = { 0 };
+	struct list_view notes = { 0 }, msgs = { 0 };
+	enum store_result r;
+	char *page = NULL, why[256] = "";
+	size_t len = 0;
+	int rc = 1;
+
+	if ((v.out = open_memstream(&page, &len)) == NULL) {
+		fprintf(stderr, "hotlinectl: out of memory\n");
+		return 1;
+	}
+	notes.out = msgs.out = v.out;
+	if ((r = store_task_get(st, id, render_task_cb, &v)) ==
+	    STORE_RESULT_NOT_FOUND) {
+		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
+		goto out;
+	}
+	if (r != STORE_RESULT_OK ||
+	    store_task_notes(st, id, render_note_cb, &notes) != 0 ||
+	    store_caller_messages(st, v.msisdn, render_message_cb,
+	    &msgs) != 0) {
+		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
+		    id);
+		goto out;
+	}
+	if (notes.count == 0)
+		fprintf(v.out, "\nnotes: none\n");
+	if (msgs.count == 0)
+		fprintf(v.out, "\nmessages: none\n");
+	if (fclose(v.out) != 0) {
+		v.out = NULL;
+		fprintf(stderr, "hotlinectl: out of memory\n");
+		goto out;
+	}
+	v.out = NULL;
+	if (store_audit_tasks(st, actor, "number.revealed", &id, 1, detail,
+	    why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: could not record the audit trail, "
+		    "so no number is shown: %s\n", why);
+		goto out;
+	}
+	if (fwrite(page, 1, len, stdout) != len || fflush(stdout) != 0)
+		fprintf(stderr, "hotlinectl: could not print task %" PRId64
+		    "\n", id);
+	else
+		rc = 0;
+out:
+	if (v.out != NULL)
+		fclose(v.out);
+	free(page);
+	return rc;
+}
+
+static int
+cmd_show(struct store *st, int64_t id)
+{
+	char actor[64];
+
+	return show_task(st, id, operator_name(actor, sizeof(actor)),
+	    "hotlinectl show");
+}
+
+/*
+ * Claim the next task and show it.  With --as the claim is made in a
+ * token's name, so that counsellor can go on from the API; the number is
+ * still shown here, so its audit row names the operator who saw it.
+ */
+static int
+cmd_next(struct store *st, const struct config *cfg, const char *as)
+{
+	char op[64], detail[128];
+	const char *actor;
+	int64_t id;
+
+	operator_name(op, sizeof(op));
+	actor = as ? as : op;
+	if (store_queue_claim_next(st, actor, cfg->lease_seconds, &id) < 0) {
+		fprintf(stderr, "hotlinectl: could not claim a task (is the "
+		    "database writable?)\n");
+		return 1;
+	}
+	if (id == 0) {
+		fprintf(stderr, "hotlinectl: the queue is empty\n");
+		return EXIT_NOTHING;
+	}
+	snprintf(detail, sizeof(detail), "hotlinectl next%s%s",
+	    as ? " --as " : "", as ? as : "");
+	if (show_task(st, id, op, detail) != 0) {
+		fprintf(stderr, "hotlinectl: task %" PRId64 " is claimed by "
+		    "%s; try `hotlinectl show %" PRId64 "`\n", id, actor, id);
+		return 1;
+	}
+	return 0;
+}
+
+/* What `complete` needs to know of a task before and after. */
+struct task_state {
+	char status[16];
+	char claimed_by[128];
+	char lease[32];
+	char retry_at[32];
+	char outcome[32];
+	int attempts;
+};
+
+static int
+task_state_cb(const struct store_task *t, void *arg)
+{
+	struct task_state *s = arg;
+
+	snprintf(s->status, sizeof(s->status), "%s", or_dash(t->status));
+	snprintf(s->claimed_by, sizeof(s->claimed_by), "%s",
+	    or_dash(t->claimed_by));
+	snprintf(s->lease, sizeof(s->lease), "%s",
+	    or_dash(t->lease_expires_at));
+	snprintf(s->retry_at, sizeof(s->retry_at), "%s",
+	    or_dash(t->retry_at));
+	snprintf(s->outcome, sizeof(s->outcome), "%s", or_dash(t->outcome));
+	s->attempts = t->attempts;
+	return 0;
+}
+
+static void
+now_utc(char out[21])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
+		out[0] = '\0';
+}
+
+static int
+complete_failed(enum store_result r, int64_t id)
+{
+	switch (r) {
+	case STORE_RESULT_OK:
+		return 0;
+	case STORE_RESULT_NOT_FOUND:
+		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
+		break;
+	case STORE_RESULT_CONFLICT:
+		fprintf(stderr, "hotlinectl: task %" PRId64 " is closed\n",
+		    id);
+		break;
+	case STORE_RESULT_ERROR:
+		fprintf(stderr, "hotlinectl: could not record the outcome "
+		    "of task %" PRId64 " (is the database writable?)\n", id);
+		break;
+	}
+	return 1;
+}
+
+/*
+ * Record a call.  The operator acts as a supervisor: a task another
+ * holds is completed over their claim (and said so), and a pending task
+ * is claimed first, since the store completes only claimed tasks.
+ */
+static int
+cmd_complete(struct store *st, const struct config *cfg, int64_t id,
+    const char *outcome, const char *note, const char *retry_at)
+{
+	struct store_completion c = {
+		.outcome = outcome,
+		.note = note,
+		.retry_at = retry_at,
+		.max_attempts = cfg->max_attempts,
+	};
+	struct task_state before = { 0 }, after = { 0 };
+	enum store_result r;
+	char actor[64], now[21];
+
+	operator_name(actor, sizeof(actor));
+	if ((r = store_task_get(st, id, task_state_cb, &before)) !=
+	    STORE_RESULT_OK)
+		return complete_failed(r, id);
+	if (strcmp(before.status, "closed") == 0)
+		return complete_failed(STORE_RESULT_CONFLICT, id);
+	if (strcmp(before.status, "pending") == 0 &&
+	    (r = store_queue_claim(st, id, actor, true,
+	    cfg->lease_seconds)) != STORE_RESULT_OK)
+		return complete_failed(r, id);
+	now_utc(now);
+	if (strcmp(before.status, "claimed") == 0 &&
+	    strcmp(before.claimed_by, actor) != 0 &&
+	    strcmp(before.lease, now) > 0)
+		fprintf(stderr, "hotlinectl: note: task %" PRId64 " was held "
+		    "by %s; completed over their claim\n", id,
+		    before.claimed_by);
+	if ((r = store_queue_complete(st, id, actor, true, &c)) !=
+	    STORE_RESULT_OK) {
+		if (strcmp(before.status, "pending") == 0 &&
+		    r == STORE_RESULT_ERROR)
+			fprintf(stderr, "hotlinectl: task %" PRId64 " stays "
+			    "claimed by %s until its lease ends\n", id, actor);
+		return complete_failed(r, id);
+	}
+	if (store_task_get(st, id, task_state_cb, &after) !=
+	    STORE_RESULT_OK) {
+		/* Recorded; only the summary is missing. */
+		printf("task %" PRId64 ": %s recorded\n", id, outcome);
+		return 0;
+	}
+	if (strcmp(after.status, "closed") == 0)
+		printf("task %" PRId64 " closed: %s (attempts %d)\n", id,
+		    after.outcome, after.attempts);
+	else
+		printf("task %" PRId64 " back in the queue: attempt %d of %u, "
+		    "retry at %s\n", id, after.attempts, cfg->max_attempts,
+		    after.retry_at);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tokens                                                              */
+
+/* A new token for name: only its hash is stored, the token itself is
+ * printed once and forgotten. */
+static int
+cmd_token_add(struct store *st, const char *name, enum auth_role role)
+{
+	char token[AUTH_TOKEN_SIZE], hash[AUTH_HASH_SIZE];
+	enum store_result r;
+	int rc = 1;
+
+	if (auth_token_new(token) < 0) {
+		fprintf(stderr, "hotlinectl: cannot read the system's random "
+		    "source\n");
+		return 1;
+	}
+	auth_token_hash(token, hash);
+	switch ((r = store_token_add(st, name, auth_role_name(role), hash))) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_CONFLICT:
+		fprintf(stderr, "hotlinectl: a live token named %s exists; "
+		    "revoke it first\n", name);
+		goto out;
+	case STORE_RESULT_NOT_FOUND:
+	case STORE_RESULT_ERROR:
+		fprintf(stderr, "hotlinectl: could not store the token (is "
+		    "the database writable?)\n");
+		goto out;
+	}
+	printf("%s\n", token);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hotlinectl: could not print the token; revoke "
+		    "%s and add it again\n", name);
+		goto out;
+	}
+	fprintf(stderr, "hotlinectl: token for %s (%s) created; it is shown "
+	    "only this once and cannot be recovered\n", name,
+	    auth_role_name(role));
+	rc = 0;
+out:
+	explicit_bzero(token, sizeof(token));
+	return rc;
+}
+
+static int
+cmd_token_revoke(struct store *st, const char *name)
+{
+	switch (store_token_revoke(st, name)) {
+	case STORE_RESULT_OK:
+		printf("token %s revoked\n", name);
+		return 0;
+	case STORE_RESULT_NOT_FOUND:
+	case STORE_RESULT_CONFLICT:
+		fprintf(stderr, "hotlinectl: no live token named %s (see "
+		    "`hotlinectl token list`)\n", name);
+		return 1;
+	case STORE_RESULT_ERROR:
+		break;
+	}
+	fprintf(stderr, "hotlinectl: could not revoke the token (is the "
+	    "database writable?)\n");
+	return 1;
+}
+
+static int
+print_token_cb(const char *name, const char *role, const char *created_at,
+    const char *revoked_at, void *arg)
+{
+	size_t *count = arg;
+
+	if ((*count)++ == 0)
+		printf("%-24s %-10s %-20s %s\n", "NAME", "ROLE", "CREATED",
+		    "REVOKED");
+	printf("%-24s %-10s %-20s %s\n", or_dash(name), or_dash(role),
+	    or_dash(created_at), or_dash(revoked_at));
+	return 0;
+}
+
+static int
+cmd_token_list(struct store *st)
+{
+	size_t count = 0;
+
+	if (store_token_list(st, print_token_cb, &count) != 0) {
+		fprintf(stderr, "hotlinectl: cannot list the tokens\n");
+		return 1;
+	}
+	if (count == 0)
+		printf("(no tokens)\n");
+	return 0;
+}
+
 static int
 cmd_stats(struct store *st)
 {
@@ -222,6 +932,207 @@ cmd_simulate(const struct config *cfg, const char *channel)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* The command line                                                    */
+
+/* A usage error: what was wrong, then the usage.  Returns EXIT_USAGE. */
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hotlinectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* Take one option into inv.  0, or -1 when it is not one of ours. */
+static int
+take_option(int ch, const char *arg, struct config_overrides *ov,
+    struct invocation *inv)
+{
+	unsigned bit;
+
+	switch (ch) {
+	case 'd':
+		ov->database = arg;
+		return 0;
+	case 'n':
+		bit = OPT_CHANNEL;
+		inv->channel = arg;
+		break;
+	case 'r':
+		bit = OPT_ROLE;
+		inv->role = arg;
+		break;
+	case 'a':
+		bit = OPT_AS;
+		inv->as = arg;
+		break;
+	case 'N':
+		bit = OPT_NOTE;
+		inv->note = arg;
+		break;
+	case 'R':
+		bit = OPT_RETRY_AT;
+		inv->retry_at = arg;
+		break;
+	default:
+		return -1;
+	}
+	inv->opts |= bit;
+	return 0;
+}
+
+/* Find the command inv names and check its arguments and options
+ * against it.  0, or a usage error's exit code. */
+static int
+resolve(const char *name, struct invocation *inv)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} optnames[] = {
+		{ OPT_CHANNEL, "--channel" }, { OPT_ROLE, "--role" },
+		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
+		{ OPT_RETRY_AT, "--retry-at" },
+	};
+	const struct command *c = NULL;
+	bool known = false;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) != 0)
+			continue;
+		known = true;
+		if (commands[i].sub == NULL || (inv->nargs > 0 &&
+		    strcmp(commands[i].sub, inv->args[0]) == 0)) {
+			c = &commands[i];
+			break;
+		}
+	}
+	if (c == NULL)
+		return usage_error(known ? "%s: add, revoke or list?" :
+		    "unknown command \"%s\"", name);
+	if (c->sub != NULL) {
+		inv->nargs--;
+		memmove(inv->args, inv->args + 1,
+		    inv->nargs * sizeof(inv->args[0]));
+	}
+	if (inv->nargs != c->nargs)
+		return usage_error("usage: hotlinectl -c FILE %s",
+		    c->synopsis);
+	for (size_t i = 0; i < sizeof(optnames) / sizeof(optnames[0]); i++)
+		if ((inv->opts & optnames[i].bit) && !(c->opts &
+		    optnames[i].bit)) {
+			fprintf(stderr, "hotlinectl: %s does not take %s\n",
+			    c->synopsis, optnames[i].name);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	inv->cmd = c;
+	return 0;
+}
+
+/* What the command's arguments say, checked before anything is opened:
+ * a usage error changes nothing. */
+static int
+check_arguments(const struct invocation *inv, int64_t *id,
+    enum auth_role *role, char retry_at[21])
+{
+	switch (inv->cmd->id) {
+	case CMD_QUEUE:
+	case CMD_STATS:
+	case CMD_TOKEN_LIST:
+	case CMD_SIMULATE:
+		return 0;
+	case CMD_NEXT:
+		if (inv->as != NULL && !name_valid(inv->as))
+			return usage_error("--as \"%s\": a token's name, 1-64 "
+			    "characters of A-Z a-z 0-9 . _ -", inv->as);
+		return 0;
+	case CMD_SHOW:
+		if (!id_parse(inv->args[0], id))
+			return usage_error("\"%s\" is not a task id",
+			    inv->args[0]);
+		return 0;
+	case CMD_COMPLETE:
+		if (!id_parse(inv->args[0], id))
+			return usage_error("\"%s\" is not a task id",
+			    inv->args[0]);
+		if (!outcome_valid(inv->args[1]))
+			return usage_error("outcome \"%s\": one of reached, "
+			    "no_answer, wrong_number, unsafe", inv->args[1]);
+		if (inv->note != NULL && strlen(inv->note) > NOTE_MAX)
+			return usage_error("--note: at most %d bytes", NOTE_MAX);
+		if (inv->note != NULL &&
+		    !smstext_utf8_valid(inv->note, strlen(inv->note)))
+			return usage_error("--note: not valid UTF-8");
+		if (inv->retry_at != NULL &&
+		    strcmp(inv->args[1], "no_answer") != 0)
+			return usage_error("--retry-at goes with no_answer, not "
+			    "%s", inv->args[1]);
+		if (inv->retry_at != NULL &&
+		    !rfc3339_utc(inv->retry_at, retry_at))
+			return usage_error("--retry-at \"%s\": an RFC 3339 time "
+			    "such as 2026-11-29T10:00:00Z or "
+			    "2026-11-29T17:00:00+07:00", inv->retry_at);
+		return 0;
+	case CMD_TOKEN_ADD:
+		if (!name_valid(inv->args[0]))
+			return usage_error("token name \"%s\": 1-64 characters "
+			    "of A-Z a-z 0-9 . _ -", inv->args[0]);
+		if (inv->role == NULL)
+			return usage_error("token add %s: --role counsellor, "
+			    "supervisor or admin is required", inv->args[0]);
+		if ((*role = auth_role_parse(inv->role)) == AUTH_NONE)
+			return usage_error("--role \"%s\": counsellor, "
+			    "supervisor or admin", inv->role);
+		return 0;
+	case CMD_TOKEN_REVOKE:
+		if (!name_valid(inv->args[0]))
+			return usage_error("token name \"%s\": 1-64 characters "
+			    "of A-Z a-z 0-9 . _ -", inv->args[0]);
+		return 0;
+	}
+	return 0;
+}
+
+static int
+run(const struct invocation *inv, const struct config *cfg,
+    struct store *st, int64_t id, enum auth_role role,
+    const char *retry_at)
+{
+	switch (inv->cmd->id) {
+	case CMD_QUEUE:
+		return cmd_queue(st);
+	case CMD_NEXT:
+		return cmd_next(st, cfg, inv->as);
+	case CMD_SHOW:
+		return cmd_show(st, id);
+	case CMD_COMPLETE:
+		return cmd_complete(st, cfg, id, inv->args[1], inv->note,
+		    inv->retry_at ? retry_at : NULL);
+	case CMD_STATS:
+		return cmd_stats(st);
+	case CMD_TOKEN_ADD:
+		return cmd_token_add(st, inv->args[0], role);
+	case CMD_TOKEN_REVOKE:
+		return cmd_token_revoke(st, inv->args[0]);
+	case CMD_TOKEN_LIST:
+		return cmd_token_list(st);
+	case CMD_SIMULATE:
+		break;
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -229,15 +1140,22 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "database", required_argument, NULL, 'd' },
 		{ "channel", required_argument, NULL, 'n' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "as", required_argument, NULL, 'a' },
+		{ "note", required_argument, NULL, 'N' },
+		{ "retry-at", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* The CLI reads no secret: it needs the database and the menu. */
 	struct config_overrides ov = { .skip_secrets = true };
-	const char *path = NULL, *channel = NULL, *cmd;
+	struct invocation inv = { 0 };
+	const char *path = NULL, *cmd;
 	struct config *cfg;
 	struct store *st;
-	char *errs, why[512];
+	enum auth_role role = AUTH_NONE;
+	int64_t id = 0;
+	char *errs, why[512], retry_at[21] = "";
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
@@ -245,43 +1163,50 @@ main(int argc, char **argv)
 		case 'c':
 			path = optarg;
 			break;
-		case 'd':
-			ov.database = optarg;
-			break;
-		case 'n':
-			channel = optarg;
-			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			if (take_option(ch, optarg, &ov, &inv) < 0) {
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			break;
 		}
 	}
 	if (path == NULL || optind >= argc) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	cmd = argv[optind++];
-	/* Options may also follow the command ("simulate --channel x"). */
-	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
-		if (ch == 'n')
-			channel = optarg;
-		else if (ch == 'd')
-			ov.database = optarg;
-		else {
+	/*
+	 * Options may also follow the command, mixed with its arguments
+	 * ("complete 12 reached --note …"); after "--" everything is an
+	 * argument, so a note may be given as "--note -- -…" too.
+	 */
+	while (optind < argc) {
+		int at = optind;
+
+		if ((ch = getopt_long(argc, argv, "+c:h", longopts,
+		    NULL)) == -1) {
+			bool rest = optind > at;    /* "--" */
+
+			do {
+				if (inv.nargs == MAX_ARGS)
+					return usage_error("too many arguments "
+					    "to %s", cmd);
+				inv.args[inv.nargs++] = argv[optind++];
+			} while (rest && optind < argc);
+			continue;
+		}
+		if (take_option(ch, optarg, &ov, &inv) < 0) {
 			usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || (strcmp(cmd, "queue") != 0 &&
-	    strcmp(cmd, "stats") != 0 && strcmp(cmd, "simulate") != 0)) {
-		fprintf(stderr, "hotlinectl: unknown command or extra "
-		    "arguments\n");
-		usage(stderr);
-		return 2;
-	}
+	if ((rc = resolve(cmd, &inv)) != 0 ||
+	    (rc = check_arguments(&inv, &id, &role, retry_at)) != 0)
+		return rc;
 
 	umask(077);
 	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL)
@@ -294,8 +1219,8 @@ main(int argc, char **argv)
 	}
 	free(errs);
 
-	if (strcmp(cmd, "simulate") == 0) {
-		rc = cmd_simulate(cfg, channel);
+	if (inv.cmd->id == CMD_SIMULATE) {
+		rc = cmd_simulate(cfg, inv.channel);
 		config_free(cfg);
 		return rc;
 	}
@@ -305,7 +1230,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	rc = strcmp(cmd, "queue") == 0 ? cmd_queue(st) : cmd_stats(st);
+	rc = run(&inv, cfg, st, id, role, retry_at);
 	store_close(st);
 	config_free(cfg);
 	return rc;
