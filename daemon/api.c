@@ -110,7 +110,9 @@ authenticate(struct http_request *req, struct app *app, struct principal *p)
 		p->role = auth_role_parse(role);
 		p->privileged = p->role == AUTH_SUPERVISOR ||
 		    p->role == AUTH_ADMIN;
-		return p->role != AUTH_NONE;
+		if (p->role != AUTH_NONE)
+			return true;
+		break;
 	case STORE_RESULT_ERROR:
 		reply_store_error(req, "token_find");
 		return false;
