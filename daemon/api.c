@@ -1,4 +1,3 @@
-#define _XOPEN_SOURCE 700	/* strptime */
 #include "api.h"
 
 #include <inttypes.h>
@@ -14,11 +13,13 @@
 #include "app.h"
 #include "auth.h"
 #include "config.h"
+#include "followup.h"
 #include "form.h"
 #include "http.h"
 #include "log.h"
 #include "menu.h"
 #include "outbox.h"
+#include "rfc3339.h"
 #include "smstext.h"
 #include "store.h"
 
@@ -218,38 +219,6 @@ text_field(struct http_request *req, json_t *doc, const char *name,
 	}
 	http_reply_error(req, 400, "bad_field", msg);
 	return false;
-}
-
-/* RFC 3339 ("2026-11-29T10:00:00Z", "…+07:00", fractions allowed) to
- * the store's UTC form.  false when it is not one. */
-static bool
-rfc3339_utc(const char *s, char *out, size_t outlen)
-{
-	struct tm tm = { 0 };
-	const char *p;
-	int oh = 0, om = 0, sign = 0;
-	time_t t;
-
-	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
-		return false;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if ((*p == '+' || *p == '-') &&
-	    sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && strlen(p) == 6) {
-		sign = *p == '+' ? 1 : -1;
-		p += 6;
-	} else
-		return false;
-	if (*p != '\0' || oh > 23 || om > 59)
-		return false;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return false;
-	t -= sign * (oh * 3600 + om * 60);
-	gmtime_r(&t, &tm);
-	return strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -652,35 +621,6 @@ release_cb(struct http_request *req, void *arg)
 	reply_task(req, app, id, 200);
 }
 
-/*
- * A caller who said texting is safe learns that we tried, from the
- * discreet missed_call template in their language; the outbox sends it
- * inside their contact window.  Failing to queue it fails nothing.
- */
-static void
-tell_missed_call(struct http_request *req, struct app *app, int64_t id)
-{
-	struct task_copy c;
-	const char *text;
-
-	memset(&c, 0, sizeof(c));
-	if (store_task_get(app->store, id, copy_task, &c) !=
-	    STORE_RESULT_OK)
-		return;
-	if (c.safe_to_sms == STORE_ANSWER_YES &&
-	    config_channel_find(app->config, c.channel) != NULL &&
-	    (text = config_template(app->config, "missed_call",
-	    c.language[0] ? c.language : NULL)) != NULL) {
-		if (store_outbound_add(app->store, c.channel, c.msisdn,
-		    c.caller, text, "missed_call", 0, id, NULL) < 0)
-			log_event(LOG_ERROR, "store.failed", "req",
-			    http_request_id(req), "op", "missed_call", NULL);
-		else
-			outbox_kick(app->outbox);
-	}
-	json_decref(c.plain);
-}
-
 static void
 complete_cb(struct http_request *req, void *arg)
 {
@@ -692,7 +632,7 @@ complete_cb(struct http_request *req, void *arg)
 	struct principal p;
 	struct store_completion c = { 0 };
 	const char *outcome, *retry;
-	char retry_utc[32];
+	char retry_utc[RFC3339_UTC_SIZE];
 	enum store_result r;
 	json_t *doc;
 	int64_t id;
@@ -713,7 +653,7 @@ complete_cb(struct http_request *req, void *arg)
 		goto out;
 	}
 	if (retry != NULL && (strcmp(outcome, "no_answer") != 0 ||
-	    !rfc3339_utc(retry, retry_utc, sizeof(retry_utc)))) {
+	    !rfc3339_to_utc(retry, retry_utc))) {
 		http_reply_error(req, 400, "bad_field", "retry_at: an RFC 3339 "
 		    "time (\"2026-11-29T10:00:00Z\"), only with no_answer");
 		goto out;
@@ -728,8 +668,12 @@ complete_cb(struct http_request *req, void *arg)
 	}
 	log_event(LOG_INFO, "task.completed", "req", http_request_id(req),
 	    "outcome", c.outcome, "by", p.name, NULL);
-	if (strcmp(c.outcome, "no_answer") == 0)
-		tell_missed_call(req, app, id);
+	if (strcmp(c.outcome, "no_answer") == 0) {
+		if (followup_missed_call(app->store, app->config, id) < 0)
+			log_event(LOG_ERROR, "store.failed", "req",
+			    http_request_id(req), "op", "missed_call", NULL);
+		outbox_kick(app->outbox);
+	}
 	reply_task(req, app, id, 200);
 out:
 	json_decref(doc);

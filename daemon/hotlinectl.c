@@ -20,8 +20,8 @@
  * is audited first.
  */
 #include <getopt.h>
-#include <stdbool.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -34,7 +34,9 @@
 
 #include "auth.h"
 #include "config.h"
+#include "followup.h"
 #include "menu.h"
+#include "rfc3339.h"
 #include "smstext.h"
 #include "store.h"
 
@@ -288,91 +290,6 @@ id_parse(const char *s, int64_t *id)
 		return false;
 	*id = v;
 	return true;
-}
-
-/* n decimal digits at s into *v. */
-static bool
-digits(const char *s, int n, int *v)
-{
-	*v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		*v = *v * 10 + (s[i] - '0');
-	}
-	return true;
-}
-
-static int
-days_in_month(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-
-	if (month == 2 && year % 4 == 0 && (year % 100 != 0 ||
-	    year % 400 == 0))
-		return 29;
-	return days[month - 1];
-}
-
-/*
- * An RFC 3339 time ("2026-11-29T10:00:00Z", "2026-11-29T17:00:00+07:00",
- * a fraction of a second allowed and dropped) as the store keeps times:
- * "YYYY-MM-DDTHH:MM:SSZ" in UTC, so they compare as strings.  Parsed by
- * hand rather than with strptime, which takes one-digit fields and a
- * 31st of February.
- */
-static bool
-rfc3339_utc(const char *s, char out[21])
-{
-	struct tm tm = { 0 };
-	int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
-	const char *p;
-	time_t t;
-
-	if (strlen(s) < 20 || !digits(s, 4, &year) || s[4] != '-' ||
-	    !digits(s + 5, 2, &mon) || s[7] != '-' ||
-	    !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
-	    !digits(s + 11, 2, &hour) || s[13] != ':' ||
-	    !digits(s + 14, 2, &min) || s[16] != ':' ||
-	    !digits(s + 17, 2, &sec))
-		return false;
-	if (mon < 1 || mon > 12 || day < 1 ||
-	    day > days_in_month(year, mon) || hour > 23 || min > 59 ||
-	    sec > 60)
-		return false;
-	p = s + 19;
-	if (*p == '.') {
-		if (p[1] < '0' || p[1] > '9')
-			return false;
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	}
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-') {
-		sign = *p == '+' ? 1 : -1;
-		if (!digits(p + 1, 2, &oh) || p[3] != ':' ||
-		    !digits(p + 4, 2, &om) || oh > 23 || om > 59)
-			return false;
-		p += 6;
-	} else
-		return false;
-	if (*p != '\0')
-		return false;
-	tm.tm_year = year - 1900;
-	tm.tm_mon = mon - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hour;
-	tm.tm_min = min;
-	tm.tm_sec = sec;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return false;
-	t -= (time_t)sign * (oh * 3600 + om * 60);
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 70 ||
-	    tm.tm_year > 9999 - 1900)
-		return false;
-	return strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 20;
 }
 
 static bool
@@ -753,6 +670,10 @@ cmd_complete(struct store *st, const struct config *cfg, int64_t id,
 		printf("task %" PRId64 ": %s recorded\n", id, outcome);
 		return 0;
 	}
+	if (strcmp(outcome, "no_answer") == 0 &&
+	    followup_missed_call(st, cfg, id) < 0)
+		fprintf(stderr, "hotlinectl: note: could not queue the "
+		    "missed_call text for task %" PRId64 "\n", id);
 	if (strcmp(after.status, "closed") == 0)
 		printf("task %" PRId64 " closed: %s (attempts %d)\n", id,
 		    after.outcome, after.attempts);
@@ -1070,18 +991,19 @@ check_arguments(const struct invocation *inv, int64_t *id,
 			return usage_error("outcome \"%s\": one of reached, "
 			    "no_answer, wrong_number, unsafe", inv->args[1]);
 		if (inv->note != NULL && strlen(inv->note) > NOTE_MAX)
-			return usage_error("--note: at most %d bytes", NOTE_MAX);
+			return usage_error("--note: at most %d bytes",
+			    NOTE_MAX);
 		if (inv->note != NULL &&
 		    !smstext_utf8_valid(inv->note, strlen(inv->note)))
 			return usage_error("--note: not valid UTF-8");
 		if (inv->retry_at != NULL &&
 		    strcmp(inv->args[1], "no_answer") != 0)
-			return usage_error("--retry-at goes with no_answer, not "
-			    "%s", inv->args[1]);
+			return usage_error("--retry-at goes with "
+			    "no_answer, not %s", inv->args[1]);
 		if (inv->retry_at != NULL &&
-		    !rfc3339_utc(inv->retry_at, retry_at))
-			return usage_error("--retry-at \"%s\": an RFC 3339 time "
-			    "such as 2026-11-29T10:00:00Z or "
+		    !rfc3339_to_utc(inv->retry_at, retry_at))
+			return usage_error("--retry-at \"%s\": an RFC 3339 "
+			    "time such as 2026-11-29T10:00:00Z or "
 			    "2026-11-29T17:00:00+07:00", inv->retry_at);
 		return 0;
 	case CMD_TOKEN_ADD:

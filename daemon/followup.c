@@ -1,0 +1,52 @@
+#include "followup.h"
+
+#include <stdio.h>
+
+#include "config.h"
+#include "store.h"
+
+struct task_contact {
+	char channel[64];
+	char msisdn[40];
+	char caller[32];
+	char language[16];
+	enum store_answer safe_to_sms;
+};
+
+static int
+contact_cb(const struct store_task *t, void *arg)
+{
+	struct task_contact *c = arg;
+
+	snprintf(c->channel, sizeof(c->channel), "%s", t->channel);
+	snprintf(c->msisdn, sizeof(c->msisdn), "%s", t->msisdn);
+	snprintf(c->caller, sizeof(c->caller), "%s", t->caller);
+	snprintf(c->language, sizeof(c->language), "%s",
+	    t->language ? t->language : "");
+	c->safe_to_sms = t->safe_to_sms;
+	return 0;
+}
+
+int
+followup_missed_call(struct store *st, const struct config *cfg,
+    int64_t task_id)
+{
+	struct task_contact c = { .safe_to_sms = STORE_ANSWER_UNKNOWN };
+	const char *text;
+
+	switch (store_task_get(st, task_id, contact_cb, &c)) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_NOT_FOUND:
+		return 0;
+	default:
+		return -1;
+	}
+	if (c.safe_to_sms != STORE_ANSWER_YES ||
+	    config_channel_find(cfg, c.channel) == NULL ||
+	    (text = config_template(cfg, "missed_call",
+	    c.language[0] ? c.language : NULL)) == NULL)
+		return 0;
+	return store_outbound_add(st, c.channel, c.msisdn, c.caller, text,
+	    "missed_call", 0, task_id, NULL);
+}
