@@ -53,6 +53,7 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
 	struct event *converse_ev;    /* process stored SMS */
 	struct timespec drain_deadline;
+	time_t leases_checked;    /* monotonic seconds */
 	bool draining;
 	bool no_group_commit;     /* benchmarks: one commit per message */
 };
@@ -105,6 +106,30 @@ readyz_cb(struct http_request *req, void *arg)
 	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
+/* A counsellor who took a task and went away gives it back when the
+ * lease runs out. */
+static void
+expire_leases(struct daemon *d)
+{
+	struct timespec now;
+	int64_t n;
+	char count[24];
+
+	/* Once per sweep, not after every commit of a flood. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - d->leases_checked < CONVERSE_SWEEP_SECONDS)
+		return;
+	d->leases_checked = now.tv_sec;
+	if (store_queue_expire_leases(d->app.store, &n) < 0)
+		log_event(LOG_ERROR, "store.failed", "op", "expire_leases",
+		    NULL);
+	else if (n > 0) {
+		snprintf(count, sizeof(count), "%lld", (long long)n);
+		log_event(LOG_INFO, "task.lease_expired", "tasks", count,
+		    NULL);
+	}
+}
+
 /* Stored messages are processed after their requests are answered, in
  * batches; a failed pass is retried by the periodic sweep. */
 static void
@@ -119,6 +144,7 @@ converse_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	n = conversation_process(d->app.store, d->app.config, CONVERSE_BATCH,
 	    why, sizeof(why));
+	expire_leases(d);
 	if (n < 0)
 		log_event(LOG_ERROR, "conversation.failed", "error", why, NULL);
 	if (n > 0)

@@ -261,6 +261,7 @@ enum stmt {
 	STMT_QUEUE_CLOSE,
 	STMT_QUEUE_RETRY,
 	STMT_QUEUE_MAY_ACT,
+	STMT_QUEUE_EXPIRE,
 	STMT_QUEUE_STATUS,
 	STMT_NOTE_ADD,
 	STMT_TASK_GET,
@@ -531,6 +532,10 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "first_completed_at = COALESCE(first_completed_at, " NOW "), "
 	    "updated_at = " NOW " WHERE id = ?1 AND status = 'claimed' AND "
 	    MAY_ACT " AND attempts + 1 < ?5",
+	[STMT_QUEUE_EXPIRE] = "UPDATE tasks SET status = 'pending', "
+	    "claimed_by = NULL, lease_expires_at = NULL, updated_at = " NOW
+	    " WHERE status = 'claimed' AND lease_expires_at <= " NOW
+	    " RETURNING id",
 	[STMT_QUEUE_MAY_ACT] = "SELECT 1 FROM tasks WHERE id = ?1 AND "
 	    "status = 'claimed' AND " MAY_ACT,
 	[STMT_QUEUE_STATUS] = "SELECT status FROM tasks WHERE id = ?1",
@@ -2076,4 +2081,33 @@ store_audit_add(struct store *st, const char *actor, const char *action,
     int64_t task_id, const char *detail)
 {
 	return audit_add(st, actor, action, task_id, detail);
+}
+
+int
+store_queue_expire_leases(struct store *st, int64_t *count)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_EXPIRE];
+	int64_t ids[64];
+	size_t n = 0;
+	char why[256];
+	int rc;
+
+	*count = 0;
+	if (begin(st, why, sizeof(why)) < 0)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (n < sizeof(ids) / sizeof(ids[0]))
+			ids[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	/* Audited after the statement is done with its rows. */
+	for (size_t i = 0; rc == SQLITE_DONE && i < n; i++)
+		if (audit_add(st, "daemon", "task.lease_expired", ids[i],
+		    NULL) < 0)
+			rc = SQLITE_ERROR;
+	if (rc != SQLITE_DONE || commit(st, why, sizeof(why)) < 0) {
+		rollback(st);
+		return -1;
+	}
+	*count = (int64_t)n;
+	return 0;
 }

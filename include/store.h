@@ -384,6 +384,9 @@ int store_token_list(struct store *store, store_token_cb cb, void *arg);
  * claimed with an expired lease.  *task_id 0 when there is none. */
 int store_queue_claim_next(struct store *store, const char *actor,
     unsigned lease_seconds, int64_t *task_id);
+/* Tasks whose lease ran out go back to pending (an audit row each);
+ * *count says how many. */
+int store_queue_expire_leases(struct store *store, int64_t *count);
 /* Claim task id (a live lease of another: CONFLICT unless privileged). */
 enum store_result store_queue_claim(struct store *store, int64_t id,
     const char *actor, bool privileged, unsigned lease_seconds);

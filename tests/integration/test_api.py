@@ -348,6 +348,26 @@ class Queue(ApiCase):
                                   "lan"))["id"] for _ in range(3)]
         self.assertEqual(order, [urgent, newer, older])
 
+    def test_an_expired_lease_returns_the_task_to_pending(self):
+        self.token("lan")
+        tid = self.request_callback(PHONE, "lapse")
+        self.assertEqual(self.ok(self.api("POST", "/v1/callbacks/next",
+                                          "lan"))["id"], tid)
+        self.sql("UPDATE tasks SET lease_expires_at = "
+                 "'2000-01-01T00:00:00Z' WHERE id = ?", tid)
+        deadline = time.monotonic() + 20
+        while True:
+            t = self.ok(self.api("GET", "/v1/callbacks?status=all",
+                                 "lan"))["tasks"][0]
+            if t["status"] == "pending":
+                break
+            self.assertLess(time.monotonic(), deadline, "lease never lapsed")
+            time.sleep(0.2)
+        self.assertIsNone(t["claimed_by"])
+        audit = self.daemon.rows("SELECT actor FROM audit WHERE action = "
+                                 "'task.lease_expired' AND task_id = ?", tid)
+        self.assertEqual(audit, [{"actor": "daemon"}])
+
     def test_an_expired_lease_lets_another_counsellor_take_the_task(self):
         self.token("lan")
         self.token("minh")
