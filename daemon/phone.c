@@ -108,3 +108,15 @@ phone_normalize(
 	out[1 + nnum] = '\0';
 	return 0;
 }
+
+bool
+phone_is_e164(const char *s)
+{
+	size_t n = 0;
+
+	if (*s++ != '+')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		n++;
+	return *s == '\0' && n >= 1 && n <= 15;
+}

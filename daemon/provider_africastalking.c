@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "form.h"
+#include "phone.h"
 #include "privacy.h"
 #include "smstext.h"
 
@@ -215,19 +216,6 @@ at_ussd_format(bool end, const char *text, struct provider_reply *out)
 	return n < 0 || (size_t)n >= sizeof(out->body) ? -1 : 0;
 }
 
-/* "+" and 1 to 15 digits: AT takes numbers in E.164 (§1.5). */
-static bool
-at_e164(const char *s)
-{
-	size_t n = 0;
-
-	if (*s++ != '+')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++)
-		n++;
-	return *s == '\0' && n >= 1 && n <= 15;
-}
-
 /*
  * Send (§1.5): a form post to the channel's send_url (the API base), else
  * to AT's live API or, for the username "sandbox", its sandbox.  One
@@ -255,7 +243,7 @@ at_send_build(const struct config_channel *ch, const struct send_request *req,
 		    "send");
 		goto fail;
 	}
-	if (!at_e164(req->to)) {
+	if (!phone_is_e164(req->to)) {
 		snprintf(err, errlen, "recipient is not an E.164 number");
 		goto fail;
 	}

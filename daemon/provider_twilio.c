@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "form.h"
+#include "phone.h"
 #include "smstext.h"
 
 #define TW_FORM "application/x-www-form-urlencoded"
@@ -380,19 +381,6 @@ tw_url_safe(const char *s)
 	return true;
 }
 
-/* "+" and 1 to 15 digits. */
-static bool
-tw_e164(const char *s)
-{
-	size_t n = 0;
-
-	if (*s++ != '+')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++)
-		n++;
-	return *s == '\0' && n >= 1 && n <= 15;
-}
-
 /* The length of a URL base without one trailing '/'. */
 static size_t
 tw_base_len(const char *base)
@@ -445,7 +433,7 @@ tw_send_build(const struct config_channel *ch, const struct send_request *req,
 		    "letters, digits, '-', '.', '_' or '~'");
 		goto fail;
 	}
-	if (!tw_e164(req->to)) {
+	if (!phone_is_e164(req->to)) {
 		snprintf(err, errlen, "recipient is not an E.164 number");
 		goto fail;
 	}

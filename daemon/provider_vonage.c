@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "form.h"
+#include "phone.h"
 #include "privacy.h"
 #include "smstext.h"
 
@@ -699,19 +700,6 @@ vg_sms_ack(struct provider_reply *out)
 	return 0;
 }
 
-/* "+" and 1 to 15 digits. */
-static bool
-vg_e164(const char *s)
-{
-	size_t n = 0;
-
-	if (*s++ != '+')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++)
-		n++;
-	return *s == '\0' && n >= 1 && n <= 15;
-}
-
 /*
  * Send (§3.1 "Outbound"): a form post to /sms/json under the channel's
  * send_url (the API base), else rest.nexmo.com.  The key and secret go in
@@ -751,7 +739,7 @@ vg_send_build(const struct config_channel *ch, const struct send_request *req,
 		    "number or sender name) to send");
 		goto fail;
 	}
-	if (!vg_e164(req->to)) {
+	if (!phone_is_e164(req->to)) {
 		snprintf(err, errlen, "recipient is not an E.164 number");
 		goto fail;
 	}

@@ -5,6 +5,7 @@
 #ifndef HOTLINE_PHONE_H
 #define HOTLINE_PHONE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Longest E.164 number is 15 digits; plus '+' and NUL. */
@@ -21,5 +22,8 @@
  */
 int phone_normalize(const char *in, const char *default_cc, char *out,
     size_t outlen);
+
+/* Is s an E.164 number as stored: "+" and 1 to 15 digits? */
+bool phone_is_e164(const char *s);
 
 #endif
