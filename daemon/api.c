@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -93,15 +94,11 @@ authenticate(struct http_request *req, struct app *app, struct principal *p)
 	unsigned retry_after;
 	double now = monotonic();
 
-	if (auth_limiter_blocked(app->auth_limiter, peer, now,
-	    &retry_after)) {
-		snprintf(wait, sizeof(wait), "%u", retry_after);
-		http_add_header(req, "Retry-After", wait);
-		http_reply_error(req, 429, "too_many_attempts", "too many "
-		    "failed sign-ins from this address; wait and retry");
-		return false;
-	}
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 ||
+	/* A valid token always passes: behind a proxy or a shared NAT
+	 * every counsellor has one address, and 256 bits need no guessing
+	 * limit; what the limit stops is an address trying token after
+	 * token. */
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 ||
 	    !auth_token_well_formed(h + 7))
 		goto refused;
 	auth_token_hash(h + 7, hash);
@@ -121,6 +118,14 @@ authenticate(struct http_request *req, struct app *app, struct principal *p)
 		break;
 	}
 refused:
+	if (auth_limiter_blocked(app->auth_limiter, peer, now,
+	    &retry_after)) {
+		snprintf(wait, sizeof(wait), "%u", retry_after);
+		http_add_header(req, "Retry-After", wait);
+		http_reply_error(req, 429, "too_many_attempts", "too many "
+		    "failed sign-ins from this address; wait and retry");
+		return false;
+	}
 	auth_limiter_failed(app->auth_limiter, peer, now);
 	log_event(LOG_WARN, "api.unauthorized", "req", http_request_id(req),
 	    NULL);
@@ -334,6 +339,9 @@ reveal(struct http_request *req, struct app *app, const struct principal *p,
 {
 	char why[256];
 
+	/* A HEAD answer carries no body: nothing shown, nothing audited. */
+	if (http_request_method(req) == HTTP_HEAD)
+		return true;
 	if (store_audit_tasks(app->store, p->name, "number.revealed", &id, 1,
 	    "api", why, sizeof(why)) < 0) {
 		reply_store_error(req, "audit");
@@ -548,6 +556,41 @@ reply_claimed(struct http_request *req, struct app *app,
 	reply_json(req, 200, c.plain);
 }
 
+/*
+ * A counsellor works one task at a time: while they hold a live lease
+ * they can take no other, so a stolen token cannot walk the queue for
+ * its numbers.  Supervisors are not held to it.  true when p may take
+ * task `want` (0: the next); false with the request answered.
+ */
+static bool
+may_take(struct http_request *req, struct app *app,
+    const struct principal *p, int64_t want)
+{
+	int64_t held;
+	char msg[160];
+
+	if (p->privileged)
+		return true;
+	/* No such task is a 404 before it is anything else. */
+	if (want != 0) {
+		struct task_copy c;
+
+		if (!load_task(req, app, want, &c))
+			return false;
+		json_decref(c.plain);
+	}
+	if (store_queue_held(app->store, p->name, &held) < 0) {
+		reply_store_error(req, "queue_held");
+		return false;
+	}
+	if (held == 0 || held == want)
+		return true;
+	snprintf(msg, sizeof(msg), "you hold task %" PRId64 ": complete or "
+	    "release it before taking another", held);
+	http_reply_error(req, 409, "conflict", msg);
+	return false;
+}
+
 static void
 next_cb(struct http_request *req, void *arg)
 {
@@ -561,6 +604,8 @@ next_cb(struct http_request *req, void *arg)
 	    (doc = body_object(req, none)) == NULL)
 		return;
 	json_decref(doc);
+	if (!may_take(req, app, &p, 0))
+		return;
 	if (store_queue_claim_next(app->store, p.name,
 	    app->config->lease_seconds, &id) < 0) {
 		reply_store_error(req, "claim_next");
@@ -581,9 +626,10 @@ claim_cb(struct http_request *req, void *arg)
 	enum store_result r;
 	int64_t id;
 
-	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0)
+	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
+	    !may_take(req, app, &p, id))
 		return;
-	r = store_queue_claim(app->store, id, p.name, p.privileged,
+	r = store_queue_claim(app->store, id, p.name,
 	    app->config->lease_seconds);
 	if (r != STORE_RESULT_OK) {
 		reply_refused(req, r, "claim");
@@ -621,6 +667,20 @@ release_cb(struct http_request *req, void *arg)
 	reply_task(req, app, id, 200);
 }
 
+/* A retry in the past means now; beyond a month, a task forgotten. */
+static bool
+retry_in_range(const char *utc)
+{
+	char limit[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	t += 30 * 86400;
+	gmtime_r(&t, &tm);
+	strftime(limit, sizeof(limit), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return strcmp(utc, limit) <= 0;
+}
+
 static void
 complete_cb(struct http_request *req, void *arg)
 {
@@ -656,6 +716,11 @@ complete_cb(struct http_request *req, void *arg)
 	    !rfc3339_to_utc(retry, retry_utc))) {
 		http_reply_error(req, 400, "bad_field", "retry_at: an RFC 3339 "
 		    "time (\"2026-11-29T10:00:00Z\"), only with no_answer");
+		goto out;
+	}
+	if (retry != NULL && !retry_in_range(retry_utc)) {
+		http_reply_error(req, 400, "bad_field", "retry_at: at most 30 "
+		    "days ahead");
 		goto out;
 	}
 	c.outcome = outcomes[i];
@@ -717,7 +782,7 @@ messages_cb(struct http_request *req, void *arg)
 	struct principal p;
 	struct task_copy c = { 0 };
 	const char *text;
-	bool opted_out = false, confirmed;
+	bool opted_out = false, confirmed, unsafe;
 	enum store_result r;
 	int64_t id, out_id = 0;
 	json_t *doc;
@@ -745,7 +810,12 @@ messages_cb(struct http_request *req, void *arg)
 		    "of texts (STOP); call instead if it is safe");
 		goto out;
 	}
-	if (c.safe_to_sms == STORE_ANSWER_NO) {
+	if (store_caller_unsafe_to_text(app->store, c.msisdn, &unsafe) < 0) {
+		reply_store_error(req, "unsafe_get");
+		goto out;
+	}
+	/* The caller's latest answer, on any task, as the outbox reads it. */
+	if (unsafe) {
 		http_reply_error(req, 409, "unsafe_to_text", "the caller said "
 		    "texting them is not safe");
 		goto out;

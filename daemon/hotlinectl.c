@@ -646,7 +646,7 @@ cmd_complete(struct store *st, const struct config *cfg, int64_t id,
 	if (strcmp(before.status, "closed") == 0)
 		return complete_failed(STORE_RESULT_CONFLICT, id);
 	if (strcmp(before.status, "pending") == 0 &&
-	    (r = store_queue_claim(st, id, actor, true,
+	    (r = store_queue_claim(st, id, actor,
 	    cfg->lease_seconds)) != STORE_RESULT_OK)
 		return complete_failed(r, id);
 	now_utc(now);

@@ -262,6 +262,8 @@ enum stmt {
 	STMT_QUEUE_RETRY,
 	STMT_QUEUE_MAY_ACT,
 	STMT_QUEUE_EXPIRE,
+	STMT_QUEUE_HELD,
+	STMT_CALLER_UNSAFE,
 	STMT_QUEUE_STATUS,
 	STMT_NOTE_ADD,
 	STMT_TASK_GET,
@@ -511,11 +513,13 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "NULL OR retry_at <= " NOW ")) OR (status = 'claimed' AND "
 	    "lease_expires_at <= " NOW ") ORDER BY priority = 'urgent' DESC, "
 	    "created_at, id LIMIT 1) RETURNING id",
+	/* A live lease is never taken over, not even by a supervisor (who
+	 * may complete or release it instead). */
 	[STMT_QUEUE_CLAIM] = "UPDATE tasks SET status = 'claimed', "
 	    "claimed_by = ?2, lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ',"
-	    " 'now', '+' || ?4 || ' seconds'), updated_at = " NOW " WHERE id = "
-	    "?1 AND (status = 'pending' OR (status = 'claimed' AND (?3 OR "
-	    "claimed_by = ?2 OR lease_expires_at <= " NOW ")))",
+	    " 'now', '+' || ?3 || ' seconds'), updated_at = " NOW " WHERE id = "
+	    "?1 AND (status = 'pending' OR (status = 'claimed' AND "
+	    "(claimed_by = ?2 OR lease_expires_at <= " NOW ")))",
 	[STMT_QUEUE_RELEASE] = "UPDATE tasks SET status = 'pending', "
 	    "claimed_by = NULL, lease_expires_at = NULL, updated_at = " NOW
 	    " WHERE id = ?1 AND status = 'claimed' AND " MAY_ACT,
@@ -534,8 +538,13 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    MAY_ACT " AND attempts + 1 < ?5",
 	[STMT_QUEUE_EXPIRE] = "UPDATE tasks SET status = 'pending', "
 	    "claimed_by = NULL, lease_expires_at = NULL, updated_at = " NOW
-	    " WHERE status = 'claimed' AND lease_expires_at <= " NOW
-	    " RETURNING id",
+	    " WHERE id IN (SELECT id FROM tasks WHERE status = 'claimed' AND "
+	    "lease_expires_at <= " NOW " LIMIT 64) RETURNING id",
+	[STMT_QUEUE_HELD] = "SELECT id FROM tasks WHERE status = 'claimed' "
+	    "AND claimed_by = ?1 AND lease_expires_at > " NOW " LIMIT 1",
+	[STMT_CALLER_UNSAFE] = "SELECT COALESCE((SELECT safe_to_sms = 0 FROM "
+	    "tasks WHERE msisdn = ?1 AND safe_to_sms IS NOT NULL ORDER BY id "
+	    "DESC LIMIT 1), 0)",
 	[STMT_QUEUE_MAY_ACT] = "SELECT 1 FROM tasks WHERE id = ?1 AND "
 	    "status = 'claimed' AND " MAY_ACT,
 	[STMT_QUEUE_STATUS] = "SELECT status FROM tasks WHERE id = ?1",
@@ -1815,14 +1824,13 @@ store_queue_claim_next(struct store *st, const char *actor,
 
 enum store_result
 store_queue_claim(struct store *st, int64_t id, const char *actor,
-    bool privileged, unsigned lease_seconds)
+    unsigned lease_seconds)
 {
 	sqlite3_stmt *s = st->stmt[STMT_QUEUE_CLAIM];
 
 	sqlite3_bind_int64(s, 1, id);
 	bind_text(s, 2, actor);
-	sqlite3_bind_int(s, 3, privileged);
-	sqlite3_bind_int(s, 4, (int)lease_seconds);
+	sqlite3_bind_int(s, 3, (int)lease_seconds);
 	return guarded(st, s, id, actor, "task.claimed", NULL);
 }
 
@@ -2109,5 +2117,33 @@ store_queue_expire_leases(struct store *st, int64_t *count)
 		return -1;
 	}
 	*count = (int64_t)n;
+	return 0;
+}
+
+int
+store_queue_held(struct store *st, const char *actor, int64_t *task_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_HELD];
+	bool found;
+
+	bind_text(s, 1, actor);
+	if (step_id(s, task_id, &found) < 0)
+		return -1;
+	if (!found)
+		*task_id = 0;
+	return 0;
+}
+
+int
+store_caller_unsafe_to_text(struct store *st, const char *msisdn,
+    bool *unsafe)
+{
+	sqlite3_stmt *s = st->stmt[STMT_CALLER_UNSAFE];
+	int64_t v = 0;
+
+	bind_text(s, 1, msisdn);
+	if (count_query(s, &v) < 0)
+		return -1;
+	*unsafe = v != 0;
 	return 0;
 }

@@ -384,12 +384,20 @@ int store_token_list(struct store *store, store_token_cb cb, void *arg);
  * claimed with an expired lease.  *task_id 0 when there is none. */
 int store_queue_claim_next(struct store *store, const char *actor,
     unsigned lease_seconds, int64_t *task_id);
-/* Tasks whose lease ran out go back to pending (an audit row each);
- * *count says how many. */
+/* Tasks whose lease ran out go back to pending (an audit row each), at
+ * most 64 a call; *count says how many. */
 int store_queue_expire_leases(struct store *store, int64_t *count);
-/* Claim task id (a live lease of another: CONFLICT unless privileged). */
+/* Claim task id; CONFLICT when it is closed or another holds a live
+ * lease (nobody takes a lease over). */
 enum store_result store_queue_claim(struct store *store, int64_t id,
-    const char *actor, bool privileged, unsigned lease_seconds);
+    const char *actor, unsigned lease_seconds);
+/* The task actor holds a live lease on, or 0. */
+int store_queue_held(struct store *store, const char *actor,
+    int64_t *task_id);
+/* Did the caller's latest answer say texting is unsafe (on any of
+ * their tasks, as the outbox decides)? */
+int store_caller_unsafe_to_text(struct store *store, const char *msisdn,
+    bool *unsafe);
 enum store_result store_queue_release(struct store *store, int64_t id,
     const char *actor, bool privileged);
 

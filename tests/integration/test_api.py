@@ -305,8 +305,13 @@ class Queue(ApiCase):
                 r = self.api("POST", "/v1/callbacks/next", who)
                 if r.status != 200:
                     failures.append(r.status)
-                else:
-                    got[who].append(r.json()["id"])
+                    return
+                got[who].append(r.json()["id"])
+                # One task at a time: finish it before the next.
+                r = self.api("POST", "/v1/callbacks/%d/complete" %
+                             got[who][-1], who, {"outcome": "reached"})
+                if r.status != 200:
+                    failures.append(r.status)
             except Exception as e:          # reported below
                 failures.append(repr(e))
 
@@ -344,8 +349,13 @@ class Queue(ApiCase):
                  "WHERE id = ?", older)
         urgent = self.insert_tasks(1, prefix="+8490001")[0]
         self.sql("UPDATE tasks SET priority = 'urgent' WHERE id = ?", urgent)
-        order = [self.ok(self.api("POST", "/v1/callbacks/next",
-                                  "lan"))["id"] for _ in range(3)]
+        order = []
+        for _ in range(3):
+            order.append(self.ok(self.api("POST", "/v1/callbacks/next",
+                                          "lan"))["id"])
+            # One task at a time: done with it before the next.
+            self.ok(self.api("POST", "/v1/callbacks/%d/complete" % order[-1],
+                             "lan", {"outcome": "reached"}))
         self.assertEqual(order, [urgent, newer, older])
 
     def test_an_expired_lease_returns_the_task_to_pending(self):
@@ -603,9 +613,46 @@ class Tokens(ApiCase):
         for i in range(10):
             r = self.api("GET", "/v1/callbacks", "hl_%043d" % i)
             self.assert_error(r, 401, "unauthorized")
-        r = self.api("GET", "/v1/callbacks", "lan")
+        r = self.api("GET", "/v1/callbacks", "hl_%043d" % 11)
         self.assert_error(r, 429, "too_many_attempts")
         self.assertGreater(int(r.headers["Retry-After"]), 0)
+        # A colleague behind the same address still signs in.
+        self.ok(self.api("GET", "/v1/callbacks", "lan"))
+
+    def test_a_counsellor_holds_one_task_at_a_time(self):
+        self.token("lan")
+        first = self.request_callback(PHONE, "one")
+        second = self.request_callback(OTHER, "two")
+        self.assertEqual(self.ok(self.api("POST", "/v1/callbacks/next",
+                                          "lan"))["id"], first)
+        before = len(self.reveals())
+        # A stolen token cannot walk the queue for its numbers.
+        self.assert_error(self.api("POST", "/v1/callbacks/next", "lan"),
+                          409, "conflict")
+        self.assert_error(self.api("POST", "/v1/callbacks/%d/claim" % second,
+                                   "lan"), 409, "conflict")
+        self.assertEqual(len(self.reveals()), before)
+        # Released, the next one may be taken.
+        self.ok(self.api("POST", "/v1/callbacks/%d/release" % first, "lan"))
+        self.ok(self.api("POST", "/v1/callbacks/%d/claim" % second, "lan"))
+
+    def test_head_shows_and_audits_nothing(self):
+        self.token("sup", "supervisor")
+        tid = self.request_callback(PHONE, "head")
+        before = len(self.reveals())
+        r = self.api("HEAD", "/v1/callbacks/%d" % tid, "sup")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(self.reveals()), before)
+
+    def test_a_supervisor_does_not_take_over_a_live_lease(self):
+        self.token("lan")
+        self.token("sup", "supervisor")
+        tid = self.request_callback(PHONE, "takeover")
+        self.ok(self.api("POST", "/v1/callbacks/next", "lan"))
+        self.assert_error(self.api("POST", "/v1/callbacks/%d/claim" % tid,
+                                   "sup"), 409, "conflict")
+        # It may release it (say the counsellor left) or complete it.
+        self.ok(self.api("POST", "/v1/callbacks/%d/release" % tid, "sup"))
 
 
 class BadInput(ApiCase):
@@ -696,13 +743,20 @@ class BadInput(ApiCase):
                                         "retry_at": bad}),
                               400, "bad_field", "retry_at")
         self.assert_unchanged(before)
+        # Beyond a month is a task forgotten.
+        self.assert_error(self.api("POST", c, "lan",
+                                   {"outcome": "no_answer",
+                                    "retry_at": "2099-06-01T10:00:00Z"}),
+                          400, "bad_field", "retry_at")
+        self.assert_unchanged(before)
         # An offset is turned into the store's UTC form.
+        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 3 * 86400))
         t = self.ok(self.api("POST", c, "lan",
                              {"outcome": "no_answer",
-                              "retry_at": "2030-06-01T17:30:00+07:00"}))
-        self.assertEqual(t["retry_at"], "2030-06-01T10:30:00Z")
+                              "retry_at": day + "T17:30:00+07:00"}))
+        self.assertEqual(t["retry_at"], day + "T10:30:00Z")
         self.assertEqual(self.task_row(self.tid)["retry_at"],
-                         "2030-06-01T10:30:00Z")
+                         day + "T10:30:00Z")
 
     def test_pending_task_needs_a_claim_before_notes_or_outcome(self):
         tid = self.tid
@@ -759,6 +813,8 @@ class Texting(ApiCase):
             "POST", "/v1/callbacks/%d/messages" % tid, "lan",
             {"text": "hello"}), 409, "unsafe_to_text")
         self.assert_unchanged(before)
+        self.ok(self.api("POST", "/v1/callbacks/%d/complete" % tid, "lan",
+                         {"outcome": "reached"}))
         # Also when a counsellor recorded it as unsafe.
         other = self.request_callback(OTHER, "unsafe2")
         self.ok(self.api("POST", "/v1/callbacks/next", "lan"))
