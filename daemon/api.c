@@ -547,6 +547,9 @@ reply_claimed(struct http_request *req, struct app *app,
 	if (!load_task(req, app, id, &c))
 		return;
 	if (!reveal(req, app, p, id, &c)) {
+		/* Not shown, so not theirs: a claim nobody saw would hide
+		 * the task until its lease ran out. */
+		store_queue_release(app->store, id, p->name, false);
 		json_decref(c.plain);
 		return;
 	}
