@@ -10,7 +10,9 @@
  * URL.  A caller's number is shown only when the API sends it (to the
  * counsellor holding the task), and each such answer is audited by the
  * daemon, so the page fetches a task's detail only when asked to: on
- * opening, taking or refreshing it, never on a timer.
+ * opening, taking or refreshing it, never on a timer.  The number
+ * leaves the page when the lease ends (a timer at lease_expires_at, in
+ * the server's time) or when the queue shows the task changed hands.
  */
 (function () {
   'use strict';
@@ -124,6 +126,9 @@
       claimed: 'Bạn đã nhận yêu cầu #{0}.',
       release: 'Trả lại hàng đợi',
       released: 'Yêu cầu #{0} đã trở lại hàng đợi.',
+      lease_ended: 'Đã hết thời gian giữ yêu cầu #{0}; số điện thoại đã được ẩn. Nhận lại yêu cầu nếu cần gọi.',
+      task_moved: 'Yêu cầu #{0} vừa được trả lại, được người khác nhận hoặc đã đóng; số điện thoại đã được ẩn.',
+      hold_other: 'Bạn đang giữ yêu cầu #{0}: hãy lưu kết quả hoặc trả lại hàng đợi trước khi nhận yêu cầu khác.',
       refresh: 'Tải lại',
       close_task: 'Đóng',
       err_network: 'Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại.',
@@ -236,6 +241,9 @@
       claimed: 'You took request #{0}.',
       release: 'Give back to the queue',
       released: 'Request #{0} is back in the queue.',
+      lease_ended: 'The hold on request #{0} has ended; the number is hidden. Take the request again to call.',
+      task_moved: 'Request #{0} was given back, taken by someone else or closed; the number is hidden.',
+      hold_other: 'You hold request #{0}: save its outcome or give it back before taking another.',
       refresh: 'Refresh',
       close_task: 'Close',
       err_network: 'Cannot reach the server. Check the connection and try again.',
@@ -262,6 +270,9 @@
     pollTimer: null,
     polling: false,
     pollAgain: false,
+    taskSeq: 0,          /* bumped whenever the task on screen is replaced */
+    leaseTimer: null,    /* hides the number when the task's lease ends */
+    clockSkew: 0,        /* the server's clock minus ours, in ms */
     generation: 0        /* bumped on sign-out: late answers are dropped */
   };
 
@@ -407,6 +418,7 @@
       init.body = JSON.stringify(body);
     }
     return fetch(apiUrl(path), init).then(function (res) {
+      learnClock(res);
       return res.text().then(function (text) {
         var data = null;
         if (text) {
@@ -430,6 +442,15 @@
       throw new ApiError(0, 'network', t('err_network'));
     });
   }
+
+  /* Leases are in the server's time; a phone's clock may be off by
+   * more than a lease lasts.  The Date header has whole seconds. */
+  function learnClock(res) {
+    var server = Date.parse(res.headers.get('Date') || '');
+    if (!isNaN(server)) state.clockSkew = server + 500 - Date.now();
+  }
+
+  function serverNow() { return Date.now() + state.clockSkew; }
 
   /* Runs an action with its button disabled, so a double tap cannot
    * claim two tasks; shows the API's message if it fails. */
@@ -532,6 +553,8 @@
     state.me = null;
     state.queue = null;
     state.task = null;
+    state.taskSeq++;
+    armLease();
     store(KEY_TOKEN, null);
     store(KEY_ME, null);
     store(KEY_TASK, null);
@@ -570,9 +593,15 @@
     }
     state.polling = true;
     state.pollAgain = false;
+    var seq = state.taskSeq;
     return api('GET', 'callbacks?status=open&limit=200').then(function (r) {
       state.queue = r.data && Array.isArray(r.data.tasks) ? r.data : { tasks: [], next_cursor: null };
       state.queue.fetchedAt = new Date();
+      /* A list asked for before the task on screen was last answered
+       * for (a claim, say) may be older than it: only a later one
+       * says anything about it. */
+      if (seq === state.taskSeq) checkTask();
+      armLease();
       renderQueue();
     }).catch(function (err) {
       if (err && err.code !== 'stale') sayError(err);
@@ -643,6 +672,102 @@
     $('queue-updated').textContent = t('queue_updated', fmtTime(q.fetchedAt.toISOString()));
   }
 
+  function queueRowFor(id) {
+    var tasks = state.queue ? state.queue.tasks : [];
+    for (var i = 0; i < tasks.length; i++) {
+      if (tasks[i].id === id) return tasks[i];
+    }
+    return null;
+  }
+
+  /* The list against the task on screen: when the task changed hands
+   * since it was shown (released, taken by someone else, lease run
+   * out and given back, closed), its number leaves the page. */
+  function checkTask() {
+    var task = state.task;
+    var q = state.queue;
+    if (!task || !q || task.status === 'closed') return;
+    var row = queueRowFor(task.id);
+    if (!row) {
+      /* Not in the whole open list: closed.  Beyond a partial list:
+       * not known (the lease timer still runs). */
+      if (q.next_cursor) return;
+      hideNumber(task, 'task_moved');
+      task.status = 'closed';
+      renderTask();
+      return;
+    }
+    var moved = row.status !== task.status ||
+      (row.claimed_by || null) !== (task.claimed_by || null);
+    if (!moved && row.lease_expires_at === task.lease_expires_at) return;
+    var ended = leaseEnd(task);
+    var key = ended !== null && ended <= serverNow() ? 'lease_ended' : 'task_moved';
+    Object.keys(row).forEach(function (k) {
+      if (k !== 'msisdn') task[k] = row[k];
+    });
+    if (moved) hideNumber(task, key);
+    renderTask();
+  }
+
+  /* When the task's lease runs out, in the server's time. */
+  function leaseEnd(task) {
+    if (!task || task.status !== 'claimed' || !task.lease_expires_at) return null;
+    var end = Date.parse(task.lease_expires_at);
+    return isNaN(end) ? null : end;
+  }
+
+  /* A timer at the end of the lease of the task on screen, when it
+   * is held by us or shows a number; re-armed at most a minute ahead,
+   * so a corrected clock or a woken phone is caught up with. */
+  function armLease() {
+    if (state.leaseTimer !== null) window.clearTimeout(state.leaseTimer);
+    state.leaseTimer = null;
+    var task = state.task;
+    if (!task || task.lapsed) return;
+    var mine = state.me !== null && task.claimed_by === state.me;
+    if (!mine && typeof task.msisdn !== 'string') return;
+    var end = leaseEnd(task);
+    if (end === null) return;
+    var wait = end - serverNow();
+    if (wait <= 0) {
+      hideNumber(task, 'lease_ended');
+      renderTask();
+      return;
+    }
+    state.leaseTimer = window.setTimeout(armLease, Math.min(wait + 250, 60000));
+  }
+
+  /* The task is no longer held as it was when shown: no number, and
+   * no actions of a holder until it is claimed (or refreshed) again. */
+  function hideNumber(task, key) {
+    var shown = typeof task.msisdn === 'string';
+    delete task.msisdn;
+    task.lapsed = true;
+    if (state.task === task) {
+      if (state.leaseTimer !== null) window.clearTimeout(state.leaseTimer);
+      state.leaseTimer = null;
+    }
+    if (shown) say(t(key, task.id), 'info');
+  }
+
+  /* next and claim answer 409 while we hold another task: name it in
+   * the page's words when the list shows which. */
+  function explainConflict(wanted) {
+    return function (err) {
+      if (err && err.status === 409 && err.code === 'conflict' && state.me !== null) {
+        var tasks = state.queue ? state.queue.tasks : [];
+        for (var i = 0; i < tasks.length; i++) {
+          var end = leaseEnd(tasks[i]);
+          if (tasks[i].id !== wanted && tasks[i].claimed_by === state.me &&
+              end !== null && end > serverNow()) {
+            throw new ApiError(409, 'conflict', t('hold_other', tasks[i].id));
+          }
+        }
+      }
+      throw err;
+    };
+  }
+
   function onQueueClick(ev) {
     var button = ev.target.closest('button[data-task-id]');
     if (!button) return;
@@ -664,7 +789,7 @@
         say(t('claimed', r.data.id), 'ok');
         refreshQueue();
         return openTask(r.data.id);
-      });
+      }, explainConflict(null));
     });
   }
 
@@ -693,15 +818,19 @@
       });
     }
     state.task = task;
+    state.taskSeq++;
     store(KEY_TASK, String(task.id));
     if (!same) resetForms();
     renderTask();
     renderQueue();
+    armLease();
     if (!same) $('task-detail').scrollIntoView({ block: 'start' });
   }
 
   function closeTask() {
     state.task = null;
+    state.taskSeq++;
+    armLease();
     store(KEY_TASK, null);
     resetForms();
     renderTask();
@@ -802,11 +931,14 @@
 
     var open = task.status !== 'closed';
     /* Held by us, or a supervisor's view (the number is sent to the
-     * holder and to supervisors only); the API has the last word. */
-    var held = task.status === 'claimed' &&
+     * holder and to supervisors only); the API has the last word.  A
+     * lapsed task (lease over, or changed hands) must be claimed or
+     * refreshed again first. */
+    var live = !task.lapsed;
+    var held = live && task.status === 'claimed' &&
       ((state.me !== null && task.claimed_by === state.me) || typeof task.msisdn === 'string');
     show($('held-actions'), open && held);
-    show($('release'), open && task.status === 'claimed');
+    show($('release'), open && live && task.status === 'claimed');
     show($('claim'), open && !held);
     show(section, true);
   }
@@ -965,6 +1097,7 @@
 
   function claim() {
     if (!state.task) return;
+    var id = state.task.id;
     busy($('claim'), function () {
       hush();
       return api('POST', taskPath('claim')).then(function (r) {
@@ -972,7 +1105,7 @@
         showTask(r.data);
         say(t('claimed', r.data.id), 'ok');
         return refreshQueue();
-      });
+      }, explainConflict(id));
     });
   }
 

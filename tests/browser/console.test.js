@@ -11,7 +11,9 @@
  *   CONSOLE_TOKEN   a counsellor's token
  *   TEST_PLAN       JSON: {task, opted_out_task, number, other_number,
  *                   answers: {vi: [...], en: [...]}, note, outcome_note,
- *                   sms, screenshot}
+ *                   sms, screenshot, database}
+ *                   (database: the daemon's SQLite file, which the test
+ *                   changes behind the page's back, through python3)
  *   CHROMIUM        the browser (default /usr/bin/chromium)
  *
  * Exit status 0 only when every step passed; each step prints a TAP-like
@@ -22,6 +24,7 @@
 
 const path = require('path');
 const fs = require('fs');
+const { execFileSync } = require('child_process');
 const { chromium } = require('playwright-core');
 
 const BASE = required('CONSOLE_URL').replace(/\/+$/, '');
@@ -37,6 +40,21 @@ function required(name) {
     process.exit(2);
   }
   return v;
+}
+
+/* What another counsellor, a supervisor or the clock does to a task
+ * meanwhile, written straight into the daemon's database. */
+const SQL_PY = [
+  'import sqlite3, sys',
+  'con = sqlite3.connect(sys.argv[1], timeout=10)',
+  'with con:',
+  '    con.execute(sys.argv[2], sys.argv[3:])',
+  'con.close()',
+].join('\n');
+
+function sql(statement, ...args) {
+  execFileSync('python3', ['-c', SQL_PY, PLAN.database, statement, ...args.map(String)],
+    { stdio: ['ignore', 'ignore', 'inherit'], timeout: 15000 });
 }
 
 class Failure extends Error {}
@@ -154,6 +172,14 @@ async function main() {
       assert(await page.evaluate(() => document.documentElement.lang) === 'vi', 'default language is not vi');
       assert((await text('#sign-in')) === 'Đăng nhập', 'sign-in button is not in Vietnamese');
       assert(await page.locator('#app').isHidden(), 'the queue shows before signing in');
+      const field = await page.evaluate(() => {
+        const input = document.getElementById('token');
+        return { type: input.type, autocomplete: input.getAttribute('autocomplete'),
+          method: input.form.getAttribute('method') };
+      });
+      assert(field.type === 'password', 'the token field is not a password field');
+      assert(field.autocomplete === 'one-time-code', 'the token field invites a password manager');
+      assert(field.method === 'post', 'the sign-in form would put the token in a URL');
       await noHorizontalScroll();
     });
 
@@ -221,6 +247,42 @@ async function main() {
       assert((await text('#held-actions')).includes('Lưu kết quả'), 'no outcome form');
       assert(await page.locator('#complete').isVisible(), 'the complete button is hidden');
       await noHorizontalScroll();
+    });
+
+    await step('"take next" while holding a task is refused in the page\'s words', async () => {
+      await page.locator(`#queue li[data-task-id="${PLAN.task}"][data-status="claimed"]`).waitFor();
+      const [res] = await Promise.all([
+        apiResponse((r) => r.url().endsWith('/callbacks/next')),
+        page.click('#take-next'),
+      ]);
+      assert(res.status() === 409, `next while holding answered ${res.status()}`);
+      await page.locator('#message[data-kind="error"]').waitFor();
+      assert((await message()).text === `Bạn đang giữ yêu cầu #${PLAN.task}: hãy lưu kết quả ` +
+        'hoặc trả lại hàng đợi trước khi nhận yêu cầu khác.', 'the refusal does not name the task held');
+      assert(await detail(PLAN.task).isVisible(), 'the task held left the screen');
+      assert(await page.locator('#tel-link').count() === 1, 'the number of the task held went away');
+    });
+
+    await step('when the lease runs out the number leaves the page; claiming again brings it back', async () => {
+      // A lease a few seconds ahead: the page learns it from the next
+      // poll and hides the number on its own timer, between polls.
+      sql("UPDATE tasks SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+8 seconds') " +
+        'WHERE id = ?', PLAN.task);
+      await page.locator('#tel-link').waitFor({ state: 'detached', timeout: 25000 });
+      assert(!containsNumber(await bodyText(), PLAN.number), 'the number stays after the lease ended');
+      assert((await message()).text === `Đã hết thời gian giữ yêu cầu #${PLAN.task}; số điện thoại ` +
+        'đã được ẩn. Nhận lại yêu cầu nếu cần gọi.', 'no notice that the lease ended');
+      assert(await page.locator('#held-actions').isHidden(), 'the outcome form stays after the lease ended');
+      assert(await page.locator('#claim').isVisible(), 'no claim button after the lease ended');
+      const [res] = await Promise.all([
+        apiResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/claim')),
+        page.click('#claim'),
+      ]);
+      assert(res.status() === 200, `claiming again answered ${res.status()}`);
+      await page.locator('#tel-link').waitFor();
+      assert(await page.locator('#tel-link').getAttribute('href') === 'tel:' + PLAN.number,
+        'the number is not back after claiming again');
+      assert(await page.locator('#complete').isVisible(), 'the outcome form is not back');
     });
 
     await step('switching to English relabels the page and the answers', async () => {
@@ -321,6 +383,22 @@ async function main() {
       await page.locator('#tel-link').waitFor();
       assert(await page.locator('#tel-link').getAttribute('href') === 'tel:' + PLAN.other_number,
         'the claimed task does not link its number');
+    });
+
+    await step('a task given back behind the page\'s back loses its number at the next poll', async () => {
+      // As a supervisor's release or a lapsed lease the daemon swept.
+      sql("UPDATE tasks SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL " +
+        'WHERE id = ?', PLAN.opted_out_task);
+      await page.locator('#tel-link').waitFor({ state: 'detached', timeout: 15000 });
+      assert(!containsNumber(await bodyText(), PLAN.other_number), 'the number stays after the task moved');
+      assert((await message()).text.startsWith(`Yêu cầu #${PLAN.opted_out_task} vừa được trả lại`),
+        'no notice that the task moved');
+      assert(await page.locator('#held-actions').isHidden(), 'the outcome form stays after the task moved');
+      await page.locator(`#task-detail[data-task-id="${PLAN.opted_out_task}"][data-status="pending"]`).waitFor();
+      assert(await page.locator('#claim').isVisible(), 'no claim button after the task moved');
+
+      await page.click('#claim');
+      await page.locator('#tel-link').waitFor();
       await page.selectOption('#outcome', 'wrong_number');
       const [done] = await Promise.all([
         apiResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/complete')),

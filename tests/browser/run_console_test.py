@@ -5,9 +5,12 @@ Starts hotlined (tests/integration/harness.py: a fresh database, port 0),
 makes a counsellor token with hotlinectl, files two callback tasks by
 USSD (the second from a caller who texted STOP), then runs
 console.test.js: headless Chromium (Debian's package) driven by
-playwright-core signs in, takes the next task, reads the answers, notes,
-texts the caller, records "reached", meets the opt-out refusal, releases,
-claims and closes the second task.  Afterwards the database must show
+playwright-core signs in, takes the next task, is refused a second one
+while holding it, sees the number leave when the lease runs out (the test
+ages the lease in the database) and claims again, reads the answers,
+notes, texts the caller, records "reached", meets the opt-out refusal,
+releases, claims the second task, sees its number leave when it is given
+back behind the page's back (in the database), claims and closes it.  Afterwards the database must show
 what the page did, and the daemon's log no phone number.
 
 Screenshot: tests/output/console.png (console-failure.png on a failure).
@@ -127,6 +130,9 @@ class ConsoleInBrowser(DaemonTestCase):
             "outcome_note": "Đã nói chuyện; người gọi an toàn",
             "sms": "Chào bạn, tư vấn viên sẽ gọi lại trong chiều nay.",
             "screenshot": SCREENSHOT,
+            # The test ages a lease and gives a task back behind the
+            # page's back, as the clock or a supervisor would.
+            "database": self.daemon.db_path,
         }
         os.makedirs(OUTPUT, exist_ok=True)
         env = dict(os.environ, CONSOLE_URL=self.daemon.url(""),
