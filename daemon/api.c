@@ -492,8 +492,8 @@ list_cb(struct http_request *req, void *arg)
 			;
 		if (statuses[i] == NULL) {
 			form_clear(&q);
-			http_reply_error(req, 400, "bad_field", "status: one of "
-			    "pending, claimed, closed, open, all");
+			http_reply_error(req, 400, "bad_field", "status: one "
+			    "of pending, claimed, closed, open, all");
 			return;
 		}
 		status = statuses[i];

@@ -937,7 +937,8 @@ load_templates(struct load *ld, struct config *cfg, json_t *obj,
 				    cfg->templates[i].language[j]);
 				problem(ld, p, "mentions \"%s\": a text read "
 				    "over a caller's shoulder must be discreet "
-				    "(set outbox.discreet to false to allow it)",
+				    "(set outbox.discreet to false to allow "
+				    "it)",
 				    w);
 			}
 }

@@ -802,7 +802,8 @@ cmd_stats(struct store *st)
 		int64_t n;
 
 		if (store_outbox_count(st, outbox_statuses[i], &n) < 0) {
-			fprintf(stderr, "hotlinectl: cannot count the outbox\n");
+			fprintf(stderr,
+			    "hotlinectl: cannot count the outbox\n");
 			return 1;
 		}
 		printf("outbox_%-9s %" PRId64 "\n", outbox_statuses[i], n);

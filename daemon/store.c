@@ -395,8 +395,8 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_OUTBOUND_ADD] = "INSERT INTO outbound(channel, msisdn, caller, "
 	    "body, purpose, inbound_id, task_id, send_key, next_attempt_at, "
 	    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "NULLIF(?6, 0), COALESCE(NULLIF(?7, 0), (SELECT id FROM tasks WHERE msisdn = ?2 "
-	    "AND status != 'closed')), lower(hex(randomblob(8))), " NOW_MS ", "
+	    "NULLIF(?6, 0), COALESCE(NULLIF(?7, 0), (SELECT id FROM tasks "
+	    "WHERE msisdn = ?2 AND status != 'closed')), lower(hex(randomblob(8))), " NOW_MS ", "
 	    NOW ", " NOW ") ON CONFLICT(inbound_id) DO NOTHING RETURNING id",
 	[STMT_DLR_INSERT] = "INSERT INTO delivery_reports(channel, "
 	    "provider_ref, status, reason, received_at, send_key) VALUES (?1, "

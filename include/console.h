@@ -1,6 +1,7 @@
 /*
- * console: the counsellors' web page (the files in console/), built into the daemon
- * and served at /console/ with a strict Content-Security-Policy.
+ * console: the counsellors' web page (the files in console/), built
+ * into the daemon and served at /console/ with a strict
+ * Content-Security-Policy.
  */
 #ifndef HOTLINE_CONSOLE_H
 #define HOTLINE_CONSOLE_H
