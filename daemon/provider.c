@@ -1,6 +1,7 @@
 #include "provider.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,4 +225,19 @@ void
 provider_send_reason(struct send_answer *out, const char *words)
 {
 	provider_reason_set(out->reason, sizeof(out->reason), words);
+}
+
+bool
+provider_url_join(char *out, size_t outlen, const char *base,
+    const char *path)
+{
+	size_t n = strlen(base);
+	int w;
+
+	if (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n > INT_MAX)
+		return false;
+	w = snprintf(out, outlen, "%.*s%s", (int)n, base, path);
+	return w >= 0 && (size_t)w < outlen;
 }

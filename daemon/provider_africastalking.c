@@ -234,7 +234,6 @@ at_send_build(const struct config_channel *ch, const struct send_request *req,
 		"message", req->text,
 		"from", config_channel_value(ch, "short_code"),
 	};
-	size_t baselen;
 	int n;
 
 	memset(out, 0, sizeof(*out));
@@ -249,16 +248,12 @@ at_send_build(const struct config_channel *ch, const struct send_request *req,
 	}
 	if (base == NULL)
 		base = strcmp(user, "sandbox") == 0 ? AT_SANDBOX : AT_LIVE;
-	baselen = strlen(base);
-	if (baselen > 0 && base[baselen - 1] == '/')
-		baselen--;
-	if (baselen + sizeof(AT_SEND_PATH) > sizeof(out->url)) {
+	if (!provider_url_join(out->url, sizeof(out->url), base,
+	    AT_SEND_PATH)) {
 		snprintf(err, errlen, "send_url is too long: the send URL "
 		    "holds at most %zu bytes", sizeof(out->url) - 1);
 		goto fail;
 	}
-	memcpy(out->url, base, baselen);
-	memcpy(out->url + baselen, AT_SEND_PATH, sizeof(AT_SEND_PATH));
 	/* A CR or LF would end the header and start another. */
 	for (const char *c = key; *c != '\0'; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f) {

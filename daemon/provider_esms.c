@@ -20,7 +20,6 @@
  */
 #include "provider.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,22 +370,6 @@ es_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	return PROVIDER_OK;
 }
 
-/* A URL "base" + "path" into out; one '/' at the end of base is dropped
- * (path starts with one).  false when it does not fit. */
-static bool
-es_url(char *out, size_t outlen, const char *base, const char *path)
-{
-	size_t n = strlen(base);
-	int w;
-
-	if (n > 0 && base[n - 1] == '/')
-		n--;
-	if (n > INT_MAX)
-		return false;
-	w = snprintf(out, outlen, "%.*s%s", (int)n, base, path);
-	return w >= 0 && (size_t)w < outlen;
-}
-
 /*
  * CallbackUrl: public_url + "/v1/dlr/" + channel + "?token=" + the token,
  * %-escaped as es_dlr_verify will decode it.  NULL (no report asked for)
@@ -414,7 +397,7 @@ es_callback_url(const struct config_channel *ch, const char *channel,
 	w = snprintf(path, sizeof(path), "/v1/dlr/%s?%s", channel, query);
 	if (w >= 0 && (size_t)w < sizeof(path)) {
 		len = strlen(base) + strlen(path) + 1;
-		if ((url = malloc(len)) != NULL && !es_url(url, len, base,
+		if ((url = malloc(len)) != NULL && !provider_url_join(url, len, base,
 		    path)) {
 			free(url);
 			url = NULL;
@@ -458,7 +441,7 @@ es_send_build(const struct config_channel *ch, const struct send_request *req,
 		    "resend");
 		return -1;
 	}
-	if (!es_url(out->url, sizeof(out->url), ch->send_url != NULL ?
+	if (!provider_url_join(out->url, sizeof(out->url), ch->send_url != NULL ?
 	    ch->send_url : ES_SEND_BASE, ES_SEND_PATH)) {
 		snprintf(err, errlen, "send_url is too long");
 		return -1;

@@ -19,7 +19,6 @@
  */
 #include "provider.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -328,8 +327,7 @@ vc_send_build(const struct config_channel *ch, const struct send_request *req,
 	const char *base = ch->send_url != NULL ? ch->send_url : VC_SEND_BASE;
 	char time_sent[32], checksum[VC_B64_LEN + 1];
 	json_t *root = NULL;
-	size_t n;
-	int rc = -1, w;
+	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (req->reply_to == NULL || req->reply_to[0] == '\0') {
@@ -348,13 +346,8 @@ vc_send_build(const struct config_channel *ch, const struct send_request *req,
 		    "resend");
 		return -1;
 	}
-	/* One '/' at the end of the base would double the path's. */
-	n = strlen(base);
-	if (n > 0 && base[n - 1] == '/')
-		n--;
-	w = n > INT_MAX ? -1 : snprintf(out->url, sizeof(out->url), "%.*s%s",
-	    (int)n, base, VC_SEND_PATH);
-	if (w < 0 || (size_t)w >= sizeof(out->url)) {
+	if (!provider_url_join(out->url, sizeof(out->url), base,
+	    VC_SEND_PATH)) {
 		snprintf(err, errlen, "send_url is too long");
 		return -1;
 	}

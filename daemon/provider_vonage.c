@@ -724,7 +724,6 @@ vg_send_build(const struct config_channel *ch, const struct send_request *req,
 		"client-ref", req->send_key,
 		"status-report-req", "1",
 	};
-	size_t baselen;
 
 	memset(out, 0, sizeof(*out));
 	if (key == NULL || secret == NULL) {
@@ -743,16 +742,12 @@ vg_send_build(const struct config_channel *ch, const struct send_request *req,
 		snprintf(err, errlen, "recipient is not an E.164 number");
 		goto fail;
 	}
-	baselen = strlen(base);
-	if (baselen > 0 && base[baselen - 1] == '/')
-		baselen--;
-	if (baselen + sizeof(VG_SEND_PATH) > sizeof(out->url)) {
+	if (!provider_url_join(out->url, sizeof(out->url), base,
+	    VG_SEND_PATH)) {
 		snprintf(err, errlen, "send_url is too long: the send URL "
 		    "holds at most %zu bytes", sizeof(out->url) - 1);
 		goto fail;
 	}
-	memcpy(out->url, base, baselen);
-	memcpy(out->url + baselen, VG_SEND_PATH, sizeof(VG_SEND_PATH));
 	snprintf(out->headers[0], sizeof(out->headers[0]),
 	    "Accept: application/json");
 	out->nheaders = 1;

@@ -236,6 +236,11 @@ bool provider_form_copy(const struct form *form, const char *name,
 /* Is `entry` an IPv4/IPv6 address or an IPv4 CIDR (allow_ips)? */
 bool provider_address_valid(const char *entry);
 
+/* Shared by adapters: "base" + "path" into out, one '/' at the end of
+ * base dropped (path starts with one).  false when it does not fit. */
+bool provider_url_join(char *out, size_t outlen, const char *base,
+    const char *path);
+
 /* Free what send_build allocated; the struct may be reused. */
 void provider_send_http_clear(struct send_http *http);
 
