@@ -351,6 +351,82 @@ reveal(struct http_request *req, struct app *app, const struct principal *p,
 	return true;
 }
 
+/* The rolling window of the reveal limit. */
+#define REVEAL_WINDOW_SECONDS 3600
+
+/* The first refusal in an hour is audited, logged and sent to the
+ * counsellors on call; later ones only answered. */
+static void
+reveal_limit_reached(struct http_request *req, struct app *app,
+    const struct principal *p, unsigned limit)
+{
+	char why[256], detail[32];
+	bool told;
+
+	if (store_audit_recent(app->store, p->name, "security.reveal_limit",
+	    REVEAL_WINDOW_SECONDS, &told) < 0) {
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(req), "op", "audit_recent", NULL);
+		return;
+	}
+	if (told)
+		return;
+	snprintf(detail, sizeof(detail), "limit=%u", limit);
+	if (store_txn_begin(app->store, why, sizeof(why)) < 0 ||
+	    store_audit_add(app->store, p->name, "security.reveal_limit", 0,
+	    detail) < 0 ||
+	    outbox_alert_security(app->outbox, "reveal_limit", p->name) < 0 ||
+	    store_txn_commit(app->store, why, sizeof(why)) < 0) {
+		store_txn_rollback(app->store);
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(req), "op", "reveal_limit_alert", NULL);
+	}
+	log_event(LOG_WARN, "security.reveal_limit", "req",
+	    http_request_id(req), "token", p->name, "limit", detail + 6,
+	    NULL);
+}
+
+/*
+ * May p see (or text) the number of `caller` (a pseudonym; NULL: a task
+ * not chosen yet)?  A token sees at most its hourly limit of distinct
+ * callers, counted from the audit trail, so releasing a task refunds
+ * nothing and a restart forgets nothing; a caller it saw within the hour
+ * costs nothing more.  false with the request answered (429).
+ */
+static bool
+reveal_allowed(struct http_request *req, struct app *app,
+    const struct principal *p, const char *caller)
+{
+	unsigned limit = p->privileged ?
+	    app->config->supervisor_max_reveals_per_hour :
+	    app->config->max_reveals_per_hour;
+	struct store_reveals r;
+	char msg[320], wait[24];
+	int64_t left;
+
+	if (store_reveals_recent(app->store, p->name, caller,
+	    REVEAL_WINDOW_SECONDS, &r) < 0) {
+		reply_store_error(req, "reveals_recent");
+		return false;
+	}
+	if (r.includes_caller || r.distinct < (int64_t)limit)
+		return true;
+	reveal_limit_reached(req, app, p, limit);
+	left = r.oldest + REVEAL_WINDOW_SECONDS - (int64_t)time(NULL);
+	if (left < 1)
+		left = 1;
+	snprintf(wait, sizeof(wait), "%" PRId64, left);
+	http_add_header(req, "Retry-After", wait);
+	snprintf(msg, sizeof(msg), "this token has seen the numbers of %"
+	    PRId64 " callers in the last hour, its limit (queue.%s): work "
+	    "the tasks already seen, or try again in %" PRId64 " minutes; "
+	    "supervisors were told", r.distinct, p->privileged ?
+	    "supervisor_max_reveals_per_hour" : "max_reveals_per_hour",
+	    (left + 59) / 60);
+	http_reply_error(req, 429, "reveal_limit", msg);
+	return false;
+}
+
 /* Load task id into c; false with the request answered. */
 static bool
 load_task(struct http_request *req, struct app *app, int64_t id,
@@ -607,7 +683,10 @@ next_cb(struct http_request *req, void *arg)
 	    (doc = body_object(req, none)) == NULL)
 		return;
 	json_decref(doc);
-	if (!may_take(req, app, &p, 0))
+	/* The next task is not known before it is claimed: at the limit,
+	 * no claim. */
+	if (!may_take(req, app, &p, 0) ||
+	    !reveal_allowed(req, app, &p, NULL))
 		return;
 	if (store_queue_claim_next(app->store, p.name,
 	    app->config->lease_seconds, &id) < 0) {
@@ -626,11 +705,17 @@ claim_cb(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
 	struct principal p;
+	struct task_copy c;
 	enum store_result r;
 	int64_t id;
+	bool allowed;
 
 	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
-	    !may_take(req, app, &p, id))
+	    !may_take(req, app, &p, id) || !load_task(req, app, id, &c))
+		return;
+	allowed = reveal_allowed(req, app, &p, c.caller);
+	json_decref(c.plain);
+	if (!allowed)
 		return;
 	r = store_queue_claim(app->store, id, p.name,
 	    app->config->lease_seconds);
@@ -801,7 +886,9 @@ messages_cb(struct http_request *req, void *arg)
 		reply_refused(req, r, "may_act");
 		goto out;
 	}
-	if (!load_task(req, app, id, &c))
+	/* Texting a caller uses their number as seeing it does. */
+	if (!load_task(req, app, id, &c) ||
+	    !reveal_allowed(req, app, &p, c.caller))
 		goto out;
 	if (store_optout_get(app->store, c.msisdn, &opted_out,
 	    &confirmed) < 0) {
@@ -895,6 +982,7 @@ get_cb(struct http_request *req, void *arg)
 	json_t *answers = json_array();
 	char why[128];
 	int64_t id;
+	bool holder;
 
 	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0)
 		goto fail;
@@ -932,9 +1020,13 @@ get_cb(struct http_request *req, void *arg)
 		reply_store_error(req, "task_detail");
 		goto fail;
 	}
-	/* The number: to the lease holder and to supervisors, audited. */
-	if ((p.privileged || holds_lease(&p, &c)) &&
-	    !reveal(req, app, &p, id, &c)) {
+	/* The number: to the lease holder (counted when they claimed) and
+	 * to supervisors within their limit, audited. */
+	holder = holds_lease(&p, &c);
+	if ((!holder && p.privileged &&
+	    http_request_method(req) != HTTP_HEAD &&
+	    !reveal_allowed(req, app, &p, c.caller)) ||
+	    ((holder || p.privileged) && !reveal(req, app, &p, id, &c))) {
 		json_decref(c.plain);
 		goto fail;
 	}

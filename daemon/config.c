@@ -852,6 +852,11 @@ static const struct {
 	/* To a caller a counsellor could not reach. */
 	{ "missed_call", "Chúng tôi đã gọi cho bạn. Chúng tôi sẽ gọi lại.",
 	    "We tried to call you. We will try again." },
+	/* To the counsellors on call: a token reached its reveal limit;
+	 * {token} is its name, never a caller. */
+	{ "security_alert", "Cảnh báo bảo mật: mã {token} đã xem quá nhiều "
+	    "số. {link}", "Security: token {token} hit its limit of numbers "
+	    "seen. {link}" },
 };
 
 static void
@@ -902,7 +907,7 @@ load_templates(struct load *ld, struct config *cfg, json_t *obj,
 				t = &cfg->templates[i];
 		if (t == NULL) {
 			problem(ld, p, "unknown template (known: urgent_alert, "
-			    "missed_call)");
+			    "missed_call, security_alert)");
 			continue;
 		}
 		if (!json_is_object(v)) {
@@ -1005,7 +1010,8 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	    "auto_reply_interval_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const queue_keys[] = { "lease_seconds",
-	    "max_attempts", NULL };
+	    "max_attempts", "max_reveals_per_hour",
+	    "supervisor_max_reveals_per_hour", NULL };
 	static const char *const privacy_keys[] = { "retention_days",
 	    "pseudonym_key", NULL };
 	char host[256], why[256];
@@ -1061,6 +1067,8 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 
 	cfg->lease_seconds = 900;
 	cfg->max_attempts = 5;
+	cfg->max_reveals_per_hour = 12;
+	cfg->supervisor_max_reveals_per_hour = 120;
 	if ((v = json_object_get(root, "queue")) != NULL) {
 		if (!json_is_object(v))
 			problem(ld, "queue", "must be an object");
@@ -1070,6 +1078,11 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 			    &cfg->lease_seconds);
 			get_uint(ld, "queue", v, "max_attempts", 1, 100,
 			    &cfg->max_attempts);
+			get_uint(ld, "queue", v, "max_reveals_per_hour", 1,
+			    1000, &cfg->max_reveals_per_hour);
+			get_uint(ld, "queue", v,
+			    "supervisor_max_reveals_per_hour", 1, 10000,
+			    &cfg->supervisor_max_reveals_per_hour);
 		}
 	}
 

@@ -750,21 +750,21 @@ alert_channel(const struct config *cfg)
 	return cfg->channels[0].name;
 }
 
-/* Render the urgent_alert template: {task} and {link} only. */
+/* Render an alert template: {task}, {token} and {link} only. */
 static void
-alert_text(const struct config *cfg, int64_t task_id, const char *link,
-    char *out, size_t outlen)
+alert_text(const struct config *cfg, const char *template, const char *task,
+    const char *token, const char *link, char *out, size_t outlen)
 {
-	const char *t = config_template(cfg, "urgent_alert", NULL);
-	char id[24];
+	const char *t = config_template(cfg, template, NULL);
 	size_t used = 0;
 
-	snprintf(id, sizeof(id), "%" PRId64, task_id);
 	for (; t != NULL && *t != '\0' && used + 1 < outlen; t++) {
 		const char *sub = NULL;
 
 		if (strncmp(t, "{task}", 6) == 0)
-			sub = id, t += 5;
+			sub = task, t += 5;
+		else if (strncmp(t, "{token}", 7) == 0)
+			sub = token, t += 6;
 		else if (strncmp(t, "{link}", 6) == 0)
 			sub = link, t += 5;
 		if (sub == NULL) {
@@ -781,34 +781,25 @@ alert_text(const struct config *cfg, int64_t task_id, const char *link,
 		out[--used] = '\0';
 }
 
+/* Queue `text` to every alerts.sms number and `js` (owned, consumed) to
+ * alerts.url, inside the caller's transaction. */
 static int
-alert_queue(struct outbox *ob, int64_t task_id)
+alert_rows(struct outbox *ob, const char *text, json_t *js, int64_t task_id)
 {
 	const struct config *cfg = ob->cfg;
-	char link[512] = "", text[640], pseud[PRIVACY_PSEUDONYM_SIZE];
-	char *body = NULL;
-	json_t *js;
+	char pseud[PRIVACY_PSEUDONYM_SIZE], *body = NULL;
 	int rc = 0;
 
-	if (cfg->alert_link != NULL)
-		snprintf(link, sizeof(link), "%s#task-%" PRId64,
-		    cfg->alert_link, task_id);
-	alert_text(cfg, task_id, link, text, sizeof(text));
 	for (size_t i = 0; i < cfg->nalert_sms && rc == 0; i++) {
 		if (privacy_pseudonym(cfg->pseudonym_key,
 		    cfg->pseudonym_key_len, cfg->alert_sms[i], pseud) < 0)
-			return -1;
-		rc = store_outbound_add(ob->store, alert_channel(cfg),
-		    cfg->alert_sms[i], pseud, text, "alert", 0, task_id, NULL);
+			rc = -1;
+		else
+			rc = store_outbound_add(ob->store, alert_channel(cfg),
+			    cfg->alert_sms[i], pseud, text, "alert", 0,
+			    task_id, NULL);
 	}
 	if (rc == 0 && cfg->alert_url != NULL) {
-		char id[32];
-
-		/* The receiver's idempotency key: a resend repeats it. */
-		snprintf(id, sizeof(id), "urgent-%" PRId64, task_id);
-		js = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", id, "event",
-		    "urgent_request", "task_id", (json_int_t)task_id,
-		    "priority", "urgent", "link", link);
 		if (js == NULL ||
 		    (body = json_dumps(js, JSON_COMPACT)) == NULL)
 			rc = -1;
@@ -816,10 +807,50 @@ alert_queue(struct outbox *ob, int64_t task_id)
 			/* No number and no caller: "-" in their place. */
 			rc = store_outbound_add(ob->store, ALERT_LANE, "-", "-",
 			    body, "alert", 0, task_id, NULL);
-		free(body);
-		json_decref(js);
 	}
-	return rc == 0 ? store_alert_done(ob->store, task_id) : -1;
+	free(body);
+	json_decref(js);
+	return rc;
+}
+
+static int
+alert_queue(struct outbox *ob, int64_t task_id)
+{
+	const struct config *cfg = ob->cfg;
+	char link[512] = "", text[640], task[24], id[32];
+
+	if (cfg->alert_link != NULL)
+		snprintf(link, sizeof(link), "%s#task-%" PRId64,
+		    cfg->alert_link, task_id);
+	snprintf(task, sizeof(task), "%" PRId64, task_id);
+	alert_text(cfg, "urgent_alert", task, "", link, text, sizeof(text));
+	/* The receiver's idempotency key: a resend repeats it. */
+	snprintf(id, sizeof(id), "urgent-%" PRId64, task_id);
+	if (alert_rows(ob, text, json_pack("{s:s, s:s, s:I, s:s, s:s}", "id",
+	    id, "event", "urgent_request", "task_id", (json_int_t)task_id,
+	    "priority", "urgent", "link", link), task_id) < 0)
+		return -1;
+	return store_alert_done(ob->store, task_id);
+}
+
+int
+outbox_alert_security(struct outbox *ob, const char *event,
+    const char *token)
+{
+	const struct config *cfg = ob->cfg;
+	char text[640], id[160];
+	time_t now = time(NULL);
+
+	alert_text(cfg, "security_alert", "", token, cfg->alert_link ?
+	    cfg->alert_link : "", text, sizeof(text));
+	/* One event per token and hour: a resend repeats the key. */
+	snprintf(id, sizeof(id), "%s-%s-%lld", event, token,
+	    (long long)(now / 3600));
+	if (alert_rows(ob, text, json_pack("{s:s, s:s, s:s}", "id", id,
+	    "event", event, "token", token), 0) < 0)
+		return -1;
+	outbox_kick(ob);
+	return 0;
 }
 
 static void

@@ -271,6 +271,8 @@ enum stmt {
 	STMT_TASK_NOTES,
 	STMT_CALLER_MESSAGES,
 	STMT_AUDIT_PAGE,
+	STMT_REVEALS_RECENT,
+	STMT_AUDIT_RECENT,
 	STMT_STAT_OPEN_URGENT,
 	STMT_STAT_OPEN_NORMAL,
 	STMT_STAT_OLDEST_PENDING,
@@ -568,6 +570,19 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_AUDIT_PAGE] = "SELECT id, at, actor, action, COALESCE(task_id, "
 	    "0), detail FROM audit WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC "
 	    "LIMIT ?2",
+	/* Per caller seen (shown or texted) by ?1 in the last ?2 seconds,
+	 * the latest time: how many, whether ?3 is one, and when the
+	 * earliest of them leaves the window. */
+	[STMT_REVEALS_RECENT] = "SELECT count(*), COALESCE(max(caller = ?3), "
+	    "0), COALESCE(CAST(strftime('%s', min(last)) AS INTEGER), 0) FROM "
+	    "(SELECT t.caller AS caller, max(a.at) AS last FROM audit a JOIN "
+	    "tasks t ON t.id = a.task_id WHERE a.action IN "
+	    "('number.revealed', 'task.texted') AND a.at > strftime("
+	    "'%Y-%m-%dT%H:%M:%SZ', 'now', printf('-%d seconds', ?2)) AND "
+	    "a.actor = ?1 GROUP BY t.caller)",
+	[STMT_AUDIT_RECENT] = "SELECT count(*) FROM audit WHERE action = ?2 "
+	    "AND at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', printf('-%d "
+	    "seconds', ?3)) AND actor = ?1",
 	[STMT_STAT_OPEN_URGENT] = "SELECT count(*) FROM tasks WHERE status != "
 	    "'closed' AND priority = 'urgent'",
 	[STMT_STAT_OPEN_NORMAL] = "SELECT count(*) FROM tasks WHERE status != "
@@ -2089,6 +2104,44 @@ store_audit_add(struct store *st, const char *actor, const char *action,
     int64_t task_id, const char *detail)
 {
 	return audit_add(st, actor, action, task_id, detail);
+}
+
+int
+store_reveals_recent(struct store *st, const char *actor, const char *caller,
+    unsigned seconds, struct store_reveals *out)
+{
+	sqlite3_stmt *s = st->stmt[STMT_REVEALS_RECENT];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	bind_text(s, 1, actor);
+	sqlite3_bind_int64(s, 2, seconds);
+	bind_text(s, 3, caller);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		out->distinct = sqlite3_column_int64(s, 0);
+		out->includes_caller = sqlite3_column_int(s, 1) != 0;
+		out->oldest = sqlite3_column_int64(s, 2);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_audit_recent(struct store *st, const char *actor, const char *action,
+    unsigned seconds, bool *found)
+{
+	sqlite3_stmt *s = st->stmt[STMT_AUDIT_RECENT];
+	int64_t n;
+	bool row;
+
+	bind_text(s, 1, actor);
+	bind_text(s, 2, action);
+	sqlite3_bind_int64(s, 3, seconds);
+	if (step_id(s, &n, &row) < 0 || !row)
+		return -1;
+	*found = n > 0;
+	return 0;
 }
 
 int

@@ -69,6 +69,10 @@ struct config {
 	size_t nchannels;
 	unsigned lease_seconds;
 	unsigned max_attempts;
+	/* Distinct callers' numbers one token may see (or text) in a
+	 * rolling hour: a stolen token is worth little. */
+	unsigned max_reveals_per_hour;             /* counsellors */
+	unsigned supervisor_max_reveals_per_hour;  /* supervisors, admins */
 	unsigned sms_idle_seconds;        /* sms.session_idle_seconds */
 	unsigned sms_reply_interval;      /* sms.auto_reply_interval_seconds */
 	unsigned retention_days;

@@ -49,6 +49,16 @@ void outbox_kick(struct outbox *outbox);
  * memory) and the outbox keeps using the old one. */
 int outbox_set_config(struct outbox *outbox, const struct config *config);
 
+/*
+ * Tell the counsellors on call (alerts.sms: the security_alert template;
+ * alerts.url: {"id", "event", "token"}) of a security event such as
+ * "reveal_limit", naming the token, never a caller.  Queued inside the
+ * caller's open transaction when there is one.  0, or -1 on a store
+ * error.  event and token are borrowed.
+ */
+int outbox_alert_security(struct outbox *outbox, const char *event,
+    const char *token);
+
 /* Start no new sends (shutdown); what is in flight runs on. */
 void outbox_stop(struct outbox *outbox);
 

@@ -353,6 +353,24 @@ int store_audit_tasks(struct store *store, const char *actor,
     const char *action, const int64_t *task_ids, size_t count,
     const char *detail, char *err, size_t errlen);
 
+/* Callers whose numbers one actor saw or texted in a rolling window. */
+struct store_reveals {
+	int64_t distinct;         /* callers (pseudonyms) seen */
+	bool includes_caller;     /* the caller asked about is one of them */
+	int64_t oldest;           /* unix time of the earliest caller's
+	                             latest sighting; 0: none */
+};
+
+/* From the audit trail (number.revealed, task.texted) of the last
+ * `seconds`: how many distinct callers `actor` saw, and whether `caller`
+ * (a pseudonym; NULL: none) is among them.  0, or -1 on error. */
+int store_reveals_recent(struct store *store, const char *actor,
+    const char *caller, unsigned seconds, struct store_reveals *out);
+
+/* Did `actor` write an audit row `action` in the last `seconds`? */
+int store_audit_recent(struct store *store, const char *actor,
+    const char *action, unsigned seconds, bool *found);
+
 /*
  * Counsellor API tokens.  Only a hash of a token is stored (the caller
  * hashes); a name is unique among tokens not revoked.

@@ -293,6 +293,10 @@ class Cycle(ApiCase):
 class Queue(ApiCase):
 
     def test_fifty_pairs_of_concurrent_next_never_share_a_task(self):
+        # Fifty callers each: above the default hourly reveal limit.
+        self.daemon.stop()
+        self.daemon.config["queue"]["max_reveals_per_hour"] = 51
+        self.daemon.start()
         self.token("lan")
         self.token("minh")
         ids = set(self.insert_tasks(100))
