@@ -14,9 +14,6 @@
 
 #include "log.h"
 
-/* A polite client of each aggregator: further transfers to a host wait in
- * curl's queue for a free connection, their timeout already running. */
-#define MAX_HOST_CONNECTIONS 8L
 /* A Retry-After beyond a year is nonsense; capping it keeps a caller that
  * adds it to a clock from overflowing. */
 #define RETRY_AFTER_MAX (366L * 24 * 60 * 60)
@@ -469,8 +466,15 @@ http_client_new(struct event_base *base, char *err, size_t errlen)
 	    curl_timer_cb) != CURLM_OK ||
 	    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA,
 	    client) != CURLM_OK ||
+	    /* No queue inside curl: a request handed over leaves at once.
+	     * A transfer waiting here for a free connection would look sent
+	     * to the outbox, which claimed its row, and a crash would write
+	     * it off as unknown.  Callers cap their own concurrency (the
+	     * outbox: outbox.max_in_flight per channel). */
 	    curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    MAX_HOST_CONNECTIONS) != CURLM_OK) {
+	    0L) != CURLM_OK ||
+	    curl_multi_setopt(client->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+	    0L) != CURLM_OK) {
 		snprintf(err, errlen, "libcurl refused a multi option");
 		goto fail;
 	}

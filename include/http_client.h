@@ -6,7 +6,9 @@
  *
  * No call blocks the loop: name resolution is asynchronous (checked at
  * start-up), there is no thread per request, and connections are kept
- * and reused per host by the one multi handle.  Redirects are never
+ * and reused per host by the one multi handle.  Every request starts at
+ * once: the client queues nothing and caps nothing, so whoever sends
+ * limits their own concurrency (and knows a started request has left).  Redirects are never
  * followed; only http and https are spoken (the config allows plain http
  * for loopback addresses only).
  */

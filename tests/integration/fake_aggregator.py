@@ -446,6 +446,11 @@ class FakeAggregator:
         with self._lock:
             self._scripts[p].extend(kinds)
 
+    def unscript(self, provider):
+        """Drop the scripted answers not yet consumed."""
+        with self._lock:
+            self._scripts[_canon(provider)].clear()
+
     def pending_script(self, provider):
         """Scripted answers not yet consumed."""
         with self._lock:
