@@ -131,6 +131,23 @@ struct menu_option {
 	size_t next;			/* index into menu->nodes */
 };
 
+/* The budgets menus are compiled for: SMS (no paging) and USSD. */
+#define MENU_BUDGETS 2
+
+/*
+ * A node's pages in one language, folding mode and budget, laid out once
+ * when the menu is parsed: a hop copies a page instead of folding,
+ * measuring and paginating the same text again.
+ */
+struct menu_pages {
+	char **page;		/* npages: lines joined by '\n', the more
+				   line included */
+	size_t *nlines;		/* lines on each page */
+	size_t npages;
+	char *invalid;		/* shown above a page when reserve_invalid */
+	bool reserve_invalid;
+};
+
 struct menu_node {
 	char name[MENU_NAME_SIZE];
 	char *text[MENU_MAX_LANGUAGES];
@@ -138,6 +155,7 @@ struct menu_node {
 	struct menu_option *options;
 	size_t noptions;
 	enum menu_action action;
+	struct menu_pages compiled[MENU_MAX_LANGUAGES][2][MENU_BUDGETS];
 };
 
 struct menu {
@@ -1452,6 +1470,116 @@ layout_build(const struct menu *menu, const struct menu_node *node,
 	return paginate(lay, max);
 }
 
+/* The compiled pages for opts, or NULL for a budget not compiled. */
+static const struct menu_pages *
+compiled_pages(const struct menu_node *node, size_t li,
+    const struct menu_render_opts *opts)
+{
+	size_t max = opts != NULL ? opts->max_octets : 0;
+	size_t fold = opts != NULL && opts->fold_vietnamese ? 1 : 0;
+
+	if (max == 0)
+		return &node->compiled[li][fold][0];
+	if (max == SMSTEXT_USSD_OCTETS)
+		return &node->compiled[li][fold][1];
+	return NULL;
+}
+
+static void
+pages_clear(struct menu_pages *mp)
+{
+	for (size_t i = 0; i < mp->npages; i++)
+		free(mp->page[i]);
+	free(mp->page);
+	free(mp->nlines);
+	free(mp->invalid);
+	memset(mp, 0, sizeof(*mp));
+}
+
+/* Join a page's lines as page_add would, into a new string; *lines
+ * set to how many. */
+static char *
+page_join(const struct layout *lay, size_t page, size_t *lines)
+{
+	size_t i, len = 0, at = 0, n = 0;
+	bool more = page + 1 < lay->npages;
+	char *s;
+
+	for (i = lay->first[page]; i < lay->first[page + 1]; i++)
+		len += lay->piece[i].len + 1;
+	if (more)
+		len += strlen(lay->more) + 1;
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = lay->first[page]; i < lay->first[page + 1]; i++) {
+		if (n++ > 0)
+			s[at++] = '\n';
+		memcpy(s + at, lay->piece[i].s, lay->piece[i].len);
+		at += lay->piece[i].len;
+	}
+	if (more) {
+		if (n++ > 0)
+			s[at++] = '\n';
+		memcpy(s + at, lay->more, strlen(lay->more));
+		at += strlen(lay->more);
+	}
+	s[at] = '\0';
+	*lines = n;
+	return s;
+}
+
+static bool
+pages_compile(const struct menu *menu, const struct menu_node *node,
+    size_t li, const struct menu_render_opts *opts, struct menu_pages *mp)
+{
+	struct layout lay;
+	bool ok = false;
+
+	memset(mp, 0, sizeof(*mp));
+	if (layout_build(menu, node, li, opts, &lay) != LAYOUT_OK)
+		goto done;
+	if ((mp->page = calloc(lay.npages, sizeof(*mp->page))) == NULL ||
+	    (mp->nlines = calloc(lay.npages, sizeof(*mp->nlines))) == NULL ||
+	    (mp->invalid = strdup(lay.invalid)) == NULL)
+		goto done;
+	mp->reserve_invalid = lay.reserve_invalid;
+	for (; mp->npages < lay.npages; mp->npages++)
+		if ((mp->page[mp->npages] = page_join(&lay, mp->npages,
+		    &mp->nlines[mp->npages])) == NULL)
+			goto done;
+	ok = true;
+done:
+	layout_clear(&lay);
+	if (!ok)
+		pages_clear(mp);
+	return ok;
+}
+
+/* Lay out every node for every language, folding mode and budget. */
+static bool
+menu_compile(struct menu *menu)
+{
+	static const size_t budgets[MENU_BUDGETS] = { 0,
+	    SMSTEXT_USSD_OCTETS };
+	size_t n, li, f, b;
+
+	for (n = 0; n < menu->nnodes; n++)
+		for (li = 0; li < menu->nlanguages; li++)
+			for (f = 0; f < 2; f++)
+				for (b = 0; b < MENU_BUDGETS; b++) {
+					struct menu_render_opts o = {
+						.fold_vietnamese = f == 1,
+						.max_octets = budgets[b],
+					};
+
+					if (!pages_compile(menu,
+					    &menu->nodes[n], li, &o,
+					    &menu->nodes[n].compiled[li][f][b]))
+						return false;
+				}
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Public interface                                                    */
 
@@ -1538,6 +1666,8 @@ menu_parse(const char *json, size_t len, char *err, size_t errlen)
 	check_reachable(&ps);
 	if (ps.problems == 0 && !check_layouts(&ps))
 		goto nomem;
+	if (ps.problems == 0 && !menu_compile(ps.menu))
+		goto nomem;
 	ok = ps.problems == 0;
 	goto done;
 nomem:
@@ -1573,6 +1703,10 @@ menu_free(struct menu *menu)
 			for (l = 0; l < MENU_MAX_LANGUAGES; l++)
 				free(node->options[j].label[l]);
 		free(node->options);
+		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+			for (j = 0; j < 2 * MENU_BUDGETS; j++)
+				pages_clear(&node->compiled[l][j / MENU_BUDGETS]
+				    [j % MENU_BUDGETS]);
 	}
 	free(menu->nodes);
 	free(menu);
@@ -1700,9 +1834,12 @@ static size_t
 page_count(const struct menu *menu, const struct menu_node *node,
     size_t li, const struct menu_render_opts *opts)
 {
+	const struct menu_pages *mp = compiled_pages(node, li, opts);
 	struct layout lay;
 	size_t n = 1;
 
+	if (mp != NULL)
+		return mp->npages > 0 ? mp->npages : 1;
 	if (layout_build(menu, node, li, opts, &lay) == LAYOUT_OK)
 		n = lay.npages;
 	layout_clear(&lay);
@@ -1839,6 +1976,34 @@ page_add(struct page_out *po, const char *s, size_t len)
 
 int
 menu_render(const struct menu *menu, const struct menu_state *state,
+    const struct menu_render_opts *opts, char *out, size_t outlen)
+{
+	const struct menu_node *node = state_node(menu, state);
+	const struct menu_pages *mp;
+	struct page_out po = { .out = out, .outlen = outlen };
+	const char *page;
+
+	if (node == NULL || (mp = compiled_pages(node,
+	    state_language(menu, state), opts)) == NULL)
+		return menu_render_fresh(menu, state, opts, out, outlen);
+	if (out == NULL || outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (state->page >= mp->npages)
+		return -1;
+	page = mp->page[state->page];
+	if ((state->invalid && mp->reserve_invalid &&
+	    !page_add(&po, mp->invalid, strlen(mp->invalid))) ||
+	    (mp->nlines[state->page] > 0 &&
+	    !page_add(&po, page, strlen(page)))) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+menu_render_fresh(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts, char *out, size_t outlen)
 {
 	const struct menu_node *node = state_node(menu, state);

@@ -167,4 +167,13 @@ enum menu_action menu_current_action(const struct menu *menu,
 int menu_render(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts, char *out, size_t outlen);
 
+/*
+ * menu_render, laid out anew on every call.  menu_render copies pages
+ * compiled at parse time for the budgets the daemon uses (0 and
+ * SMSTEXT_USSD_OCTETS) and comes here for any other; tests call it to
+ * check the compiled pages are the same bytes.
+ */
+int menu_render_fresh(const struct menu *menu, const struct menu_state *state,
+    const struct menu_render_opts *opts, char *out, size_t outlen);
+
 #endif

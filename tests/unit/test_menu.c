@@ -1510,6 +1510,60 @@ a_full_err_buffer_is_cut_safely(void **state)
 	assert_null(menu_parse(NULL, 0, err, sizeof(err)));
 }
 
+/*
+ * The pages compiled at parse time are the bytes the renderer makes:
+ * every node, language, folding mode and compiled budget, every page,
+ * with and without the invalid line, and into buffers too small.
+ */
+static void
+compiled_pages_match_the_fresh_renderer(void **state)
+{
+	static const size_t budgets[] = { 0, SMSTEXT_USSD_OCTETS };
+	static const size_t outlens[] = { PAGE_SIZE, 40, 1 };
+	const struct menu *m = *state;
+	char a[PAGE_SIZE], b[PAGE_SIZE];
+	size_t nd, l, f, bu, o, compared = 0;
+	unsigned p;
+
+	for (nd = 0; nd < NROWS(shipped_nodes); nd++)
+	for (l = 0; l < NROWS(shipped_languages); l++)
+	for (f = 0; f < 2; f++)
+	for (bu = 0; bu < NROWS(budgets); bu++)
+	for (o = 0; o < NROWS(outlens); o++)
+	for (p = 0; p < MAX_PAGES; p++) {
+		const struct menu_render_opts opts = { .fold_vietnamese = f,
+		    .max_octets = budgets[bu] };
+		struct menu_state st = at_node(m, shipped_nodes[nd],
+		    shipped_languages[l]);
+		int ra, rb, inv;
+
+		st.page = p;
+		for (inv = 0; inv < 2; inv++) {
+			st.invalid = inv;
+			memset(a, 'x', sizeof(a));
+			memset(b, 'y', sizeof(b));
+			ra = menu_render(m, &st, &opts, a, outlens[o]);
+			rb = menu_render_fresh(m, &st, &opts, b, outlens[o]);
+			assert_int_equal(ra, rb);
+			assert_string_equal(a, b);
+			compared++;
+		}
+		if (ra != 0 && outlens[o] == PAGE_SIZE)
+			break;            /* past the node's last page */
+	}
+	assert_true(compared > NROWS(shipped_nodes) * 2 * 2 * 2 * 2);
+	/* A budget not compiled is laid out on the call. */
+	{
+		const struct menu_render_opts opts = { .max_octets = 100 };
+		struct menu_state st = at_node(m, "language", "vi");
+
+		assert_int_equal(menu_render(m, &st, &opts, a, sizeof(a)), 0);
+		assert_int_equal(menu_render_fresh(m, &st, &opts, b,
+		    sizeof(b)), 0);
+		assert_string_equal(a, b);
+	}
+}
+
 int
 main(void)
 {
@@ -1531,6 +1585,7 @@ main(void)
 		cmocka_unit_test(pages_do_not_depend_on_a_typo),
 		cmocka_unit_test(no_budget_renders_the_whole_node),
 		cmocka_unit_test(render_refuses_what_it_cannot_do),
+		cmocka_unit_test(compiled_pages_match_the_fresh_renderer),
 	};
 	const struct CMUnitTest inline_menus[] = {
 		cmocka_unit_test(
