@@ -45,6 +45,8 @@ def default_config(tmp):
         "menu": MENU,
         "timezone": "Asia/Ho_Chi_Minh",
         "log": {"level": "debug", "format": "logfmt"},
+        # The console channel is refused without it.
+        "development": True,
         "channels": [
             {"name": "console", "provider": "console",
              "fold_vietnamese": True},
