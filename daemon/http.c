@@ -541,19 +541,50 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(srv->listener);
 }
 
+/*
+ * The listener's callback argument is evhttp's (evhttp_bind_listener
+ * sets it), so its error callback finds the server here.  A process has
+ * one server, a test a few.
+ */
+#define MAX_SERVERS 8
+static struct http_server *servers[MAX_SERVERS];
+
+static struct http_server *
+server_of(const struct evhttp *evhttp)
+{
+	for (size_t i = 0; i < MAX_SERVERS; i++)
+		if (servers[i] != NULL && servers[i]->evhttp == evhttp)
+			return servers[i];
+	return NULL;
+}
+
+/* Replace srv by as in the table; false when srv is not there. */
+static bool
+server_register(struct http_server *srv, struct http_server *as)
+{
+	for (size_t i = 0; i < MAX_SERVERS; i++)
+		if (servers[i] == srv) {
+			servers[i] = as;
+			return true;
+		}
+	return false;
+}
+
 /* accept() failed for a reason other than a client giving up: most
  * often no descriptor is left.  Retrying at once would spin (the
  * listening socket stays readable), so accepting pauses. */
 static void
 accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct http_server *srv = arg;
+	struct http_server *srv = server_of(arg);
 	struct timeval pause = { 0, ACCEPT_PAUSE_MS * 1000 };
 	int err = EVUTIL_SOCKET_ERROR();
 
+	evconnlistener_disable(lev);
+	if (srv == NULL)
+		return;
 	throttle_log(&srv->accept_failed, LOG_ERROR, "http.accept_failed",
 	    "error", evutil_socket_error_to_string(err), NULL, NULL);
-	evconnlistener_disable(lev);
 	evtimer_add(srv->resume_ev, &pause);
 }
 
@@ -562,6 +593,7 @@ http_server_free(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
+	(void)server_register(srv, NULL);
 	if (srv->resume_ev != NULL)
 		event_free(srv->resume_ev);
 	/* Closes the listener and every connection, and so forgets each
@@ -1133,7 +1165,8 @@ http_server_listen(struct http_server *srv, const char *host,
 		    "or not an address of this machine)", host, port);
 		return -1;
 	}
-	if ((srv->resume_ev = evtimer_new(srv->base, resume_cb, srv)) ==
+	if (!server_register(NULL, srv) ||
+	    (srv->resume_ev = evtimer_new(srv->base, resume_cb, srv)) ==
 	    NULL ||
 	    (srv->bound = evhttp_bind_listener(srv->evhttp, srv->listener)) ==
 	    NULL) {

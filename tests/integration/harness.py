@@ -108,6 +108,8 @@ class Daemon:
         self.port = None
         self.logfile = None
         self.extra_args = []
+        # Run in the child before exec (e.g. to lower RLIMIT_NOFILE).
+        self.preexec_fn = None
 
     @property
     def db_path(self):
@@ -124,7 +126,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [HOTLINED, "-c", self.config_path] + self.extra_args,
             stdout=self.logfile,
-            stderr=self.logfile, env=self.env, cwd=self.tmp)
+            stderr=self.logfile, env=self.env, cwd=self.tmp,
+            preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = re.search(r"event=daemon\.listening .*port=(\d+)",
