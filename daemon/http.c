@@ -313,6 +313,10 @@ http_server_new(struct event_base *base, const struct http_limits *limits)
 	srv->base = base;
 	srv->limits = *limits;
 	srv->limits.trusted_proxies = NULL;
+	if (srv->limits.max_connections == 0)
+		srv->limits.max_connections = SIZE_MAX;
+	if (srv->limits.max_connections_per_peer == 0)
+		srv->limits.max_connections_per_peer = SIZE_MAX;
 	for (size_t i = 0; i < limits->ntrusted_proxies; i++)
 		if (!range_parse(limits->trusted_proxies[i],
 		    &srv->trusted[srv->ntrusted++])) {
@@ -392,7 +396,8 @@ deadline_arm(struct http_conn *c)
 {
 	struct timeval tv = { c->server->limits.deadline_seconds, 0 };
 
-	evtimer_add(c->deadline, &tv);
+	if (tv.tv_sec > 0)
+		evtimer_add(c->deadline, &tv);
 }
 
 static size_t

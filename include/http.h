@@ -42,11 +42,11 @@ struct http_limits {
 	int timeout_seconds;      /* between two bytes; idle keep-alive */
 	/* A request's headers and body must all arrive within this many
 	 * seconds of the connection waiting for it: a client that trickles
-	 * a byte at a time does not extend it. */
+	 * a byte at a time does not extend it.  0: none. */
 	int deadline_seconds;
 	/* Connections open at once, in all and from one TCP peer (a trusted
 	 * proxy counts only towards the total).  Over either, a new
-	 * connection is closed as soon as it is accepted. */
+	 * connection is closed as soon as it is accepted.  0: no limit. */
 	size_t max_connections;
 	size_t max_connections_per_peer;
 	/* Addresses / CIDRs whose X-Forwarded-For is believed (copied). */
