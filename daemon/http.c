@@ -124,7 +124,9 @@ struct http_request {
 	/* NULL once the connection closed: the reply goes nowhere. */
 	struct http_conn *conn;
 	TAILQ_ENTRY(http_request) entry;
-	const struct route *route;
+	/* The route's pattern (a literal, outliving the server: a reply
+	 * may come after the server is freed). */
+	const char *pattern;
 	struct http_param params[MAX_PARAMS];
 	size_t nparams;
 	char *body;
@@ -833,7 +835,7 @@ access_log(struct http_request *req, int status)
 	snprintf(ms, sizeof(ms), "%lld.%03lld", us / 1000, us % 1000);
 	log_event(status >= 500 ? LOG_WARN : LOG_INFO, "http.request",
 	    "req", req->id, "method", http_request_method_name(req),
-	    "route", req->route ? req->route->pattern : "-",
+	    "route", req->pattern ? req->pattern : "-",
 	    "status", st, "ms", ms, NULL);
 }
 
@@ -1127,7 +1129,7 @@ dispatch_cb(struct evhttp_request *ev, void *arg)
 		if (r->methods & method_of(req->cmd) ||
 		    (method_of(req->cmd) == HTTP_HEAD &&
 		    r->methods & HTTP_GET)) {
-			req->route = r;
+			req->pattern = r->pattern;
 			r->cb(req, r->arg);
 			return;
 		}
