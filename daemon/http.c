@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -14,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -483,7 +481,11 @@ adopt(struct http_server *srv, struct bufferevent *bev)
 		range_format(&a, peer, sizeof(peer));
 	trusted = known && addr_trusted(srv, &a);
 
-	if (fd < 0 || srv->nconns >= srv->limits.max_connections) {
+	if (fd < 0) {
+		evhttp_connection_free(evcon);
+		return;
+	}
+	if (srv->nconns >= srv->limits.max_connections) {
 		throttle_log(&srv->refused_total, LOG_WARN,
 		    "http.connection_refused", "reason", "max_connections",
 		    "peer", peer);

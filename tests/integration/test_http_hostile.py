@@ -499,6 +499,18 @@ class TrustedProxies(DaemonTestCase):
         # 127.0.0.2 is no trusted proxy: its header is not believed.
         self.assertEqual(self.hop(OTHER, "203.0.113.7", "s6"), 403)
 
+    def test_sign_in_throttle_sees_the_client_behind_the_proxy(self):
+        def get(i, client):
+            return http(self.daemon.port, "GET", "/v1/callbacks", headers=[
+                ("Authorization", "Bearer hl_%043d" % i),
+                ("X-Forwarded-For", client)])[0]
+
+        for i in range(10):
+            self.assertEqual(get(i, "198.51.100.1"), 401)
+        self.assertEqual(get(10, "198.51.100.1"), 429)
+        # Another client through the same proxy is not held back.
+        self.assertEqual(get(11, "198.51.100.2"), 401)
+
     def test_trusted_proxies_must_be_addresses(self):
         self.daemon.stop()
         self.daemon.config["http"] = {"trusted_proxies": ["nginx"]}
