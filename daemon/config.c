@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "http.h"
 #include "menu.h"
 #include "provider.h"
 #include "smstext.h"
@@ -21,6 +22,15 @@
 #define MENU_FILE_MAX (1024 * 1024)
 #define SECRET_FILE_MAX (64 * 1024)
 #define PSEUDONYM_KEY_MIN 16
+/* A secret of ours (one we choose and give an aggregator, or that signs
+ * what we send) is at least this long: 128 bits of a random token. */
+#define SECRET_MIN 16
+/* Defaults under "http"; they stay well below the usual 1,024 open
+ * files, which the daemon raises to the hard limit at start. */
+#define HTTP_MAX_CONNECTIONS 512
+#define HTTP_MAX_CONNECTIONS_PER_PEER 64
+#define HTTP_REQUEST_DEADLINE 20
+#define HTTP_MAX_TRUSTED 32
 
 /* Loading state: where problems are collected, and what relative paths
  * resolve against. */
@@ -224,7 +234,7 @@ read_file(const char *path, size_t max, size_t *lenp, char *why,
  * lose one trailing newline.
  */
 static char *
-get_secret(struct load *ld, const char *path, json_t *v)
+get_secret_raw(struct load *ld, const char *path, json_t *v)
 {
 	const char *env, *file;
 	char why[PATH_MAX + 64], full[PATH_MAX];
@@ -283,6 +293,61 @@ get_secret(struct load *ld, const char *path, json_t *v)
 		problem(ld, path, "a secret must be {\"env\": \"NAME\"} or "
 		    "{\"file\": \"path\"}");
 	return NULL;
+}
+
+/* A secret value; min > 0: one of ours, which must be at least that
+ * long.  Whitespace alone is no secret (an empty line in a file). */
+static char *
+get_secret_min(struct load *ld, const char *path, json_t *v, size_t min)
+{
+	char *val = get_secret_raw(ld, path, v);
+	size_t len;
+
+	if (val == NULL)
+		return NULL;
+	len = strlen(val);
+	if (strspn(val, " \t\r\n\v\f") == len) {
+		problem(ld, path, "the secret is only whitespace; put the "
+		    "value itself in it");
+		goto refused;
+	}
+	if (len < min) {
+		problem(ld, path, "the secret is %zu bytes; use at least %zu "
+		    "random bytes (e.g. `openssl rand -hex 32`)", len, min);
+		goto refused;
+	}
+	return val;
+refused:
+	explicit_bzero(val, len);
+	free(val);
+	return NULL;
+}
+
+/*
+ * Which provider secrets are ours.  A token we put in the callback URL
+ * and a key we share with a relay are chosen by the operator: a weak one
+ * works with the real aggregator and goes unnoticed, so it is refused.
+ * Credentials an aggregator issues (API keys, Twilio's auth token,
+ * Vonage's secrets, eSMS's and VCOM's keys) come in the aggregator's own
+ * shape, and a wrong one fails against the aggregator itself: only
+ * whitespace is refused.
+ */
+static size_t
+secret_min(const struct provider *p, const char *key)
+{
+	static const struct {
+		const char *provider, *key;
+	} ours[] = {
+		{ "africastalking", "callback_token" },
+		{ "esms", "callback_token" },
+		{ "json", "secret" },
+	};
+
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strcmp(p->name, ours[i].provider) == 0 &&
+		    strcmp(key, ours[i].key) == 0)
+			return SECRET_MIN;
+	return 0;
 }
 
 int
@@ -480,7 +545,8 @@ load_channel_values(struct load *ld, const char *path, json_t *obj,
 			break;
 		}
 		case PROVIDER_KEY_SECRET:
-			if ((cv->value = get_secret(ld, p, v)) == NULL)
+			if ((cv->value = get_secret_min(ld, p, v,
+			    secret_min(ch->provider, k->name))) == NULL)
 				continue;
 			break;
 		case PROVIDER_KEY_STRING_LIST:
@@ -685,6 +751,56 @@ load_timezone(struct load *ld, struct config *cfg, const char *tz)
 }
 
 static void
+load_http(struct load *ld, struct config *cfg, json_t *obj)
+{
+	static const char *const keys[] = { "max_connections",
+	    "max_connections_per_peer", "request_deadline_seconds",
+	    "trusted_proxies", NULL };
+	json_t *v, *item;
+	size_t i;
+
+	cfg->http_max_connections = HTTP_MAX_CONNECTIONS;
+	cfg->http_max_connections_per_peer = HTTP_MAX_CONNECTIONS_PER_PEER;
+	cfg->http_request_deadline = HTTP_REQUEST_DEADLINE;
+	if (obj == NULL)
+		return;
+	if (!json_is_object(obj)) {
+		problem(ld, "http", "must be an object");
+		return;
+	}
+	check_keys(ld, "http", obj, keys);
+	get_uint(ld, "http", obj, "max_connections", 1, 1000000,
+	    &cfg->http_max_connections);
+	get_uint(ld, "http", obj, "max_connections_per_peer", 1, 1000000,
+	    &cfg->http_max_connections_per_peer);
+	get_uint(ld, "http", obj, "request_deadline_seconds", 1, 300,
+	    &cfg->http_request_deadline);
+	if ((v = json_object_get(obj, "trusted_proxies")) == NULL)
+		return;
+	if (!json_is_array(v) || json_array_size(v) > HTTP_MAX_TRUSTED) {
+		problem(ld, "http.trusted_proxies", "must be an array of at "
+		    "most %d addresses or CIDRs", HTTP_MAX_TRUSTED);
+		return;
+	}
+	if ((cfg->http_trusted_proxies = calloc(json_array_size(v) + 1,
+	    sizeof(char *))) == NULL)
+		abort();
+	json_array_foreach(v, i, item) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "http.trusted_proxies[%zu]", i);
+		if (!json_is_string(item) ||
+		    !http_address_valid(json_string_value(item))) {
+			problem(ld, p, "must be an IP address or CIDR like "
+			    "\"127.0.0.1\" or \"10.0.0.0/8\"");
+			continue;
+		}
+		cfg->http_trusted_proxies[cfg->http_ntrusted_proxies++] =
+		    xstrdup(json_string_value(item));
+	}
+}
+
+static void
 load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 {
 	static const char *const keys[] = { "sms", "channel", "url", "secret",
@@ -735,8 +851,8 @@ load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 			problem(ld, "alerts.secret", "missing (required with "
 			    "alerts.url: the alert is signed with it)");
 		else
-			cfg->alert_secret = get_secret(ld, "alerts.secret",
-			    secret);
+			cfg->alert_secret = get_secret_min(ld,
+			    "alerts.secret", secret, SECRET_MIN);
 	} else if (json_object_get(alerts, "secret") != NULL)
 		problem(ld, "alerts.secret", "set without alerts.url");
 	if ((s = get_string(ld, "alerts", alerts, "console_url", false))) {
@@ -1005,7 +1121,7 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 {
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
-	    "alerts", "sms", "outbox", NULL };
+	    "alerts", "sms", "outbox", "http", "development", NULL };
 	static const char *const sms_keys[] = { "session_idle_seconds",
 	    "auto_reply_interval_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
@@ -1115,7 +1231,8 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 		if (key == NULL)
 			problem(ld, "privacy.pseudonym_key", "missing "
 			    "(required)");
-		else if ((s = get_secret(ld, "privacy.pseudonym_key", key))) {
+		else if ((s = get_secret_min(ld, "privacy.pseudonym_key", key,
+		    0))) {
 			cfg->pseudonym_key = (unsigned char *)s;
 			cfg->pseudonym_key_len = strlen(s);
 			if (cfg->pseudonym_key_len < PSEUDONYM_KEY_MIN)
@@ -1148,6 +1265,28 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 		    "channels", cfg->alert_channel);
 	load_outbox(ld, cfg, json_object_get(root, "outbox"));
 
+	load_http(ld, cfg, json_object_get(root, "http"));
+	if ((v = json_object_get(root, "development")) != NULL) {
+		if (!json_is_boolean(v))
+			problem(ld, "development", "must be true or false, not "
+			    "%s", type_name(v));
+		else
+			cfg->development = json_is_true(v);
+	}
+	/* The console channel takes unauthenticated requests from
+	 * loopback, and a reverse proxy on this host that adds no header
+	 * makes every request loopback: only where that is meant. */
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		if (cfg->channels[i].provider == &provider_console &&
+		    !cfg->development) {
+			char p[64];
+
+			snprintf(p, sizeof(p), "channels[%zu].provider", i);
+			problem(ld, p, "the console channel takes requests "
+			    "without authentication, for development only; "
+			    "set \"development\": true at the top level to "
+			    "allow it, never in production");
+		}
 	/* The console channel trusts loopback peers; listening elsewhere
 	 * would let the network reach it. */
 	for (size_t i = 0; cfg->listen_host != NULL && i < cfg->nchannels; i++)
@@ -1259,6 +1398,9 @@ config_free(struct config *cfg)
 		free(cfg->alert_secret);
 	}
 	free(cfg->alert_link);
+	for (size_t i = 0; i < cfg->http_ntrusted_proxies; i++)
+		free(cfg->http_trusted_proxies[i]);
+	free(cfg->http_trusted_proxies);
 	for (size_t i = 0; i < cfg->nwindows; i++)
 		free(cfg->windows[i].name);
 	free(cfg->windows);

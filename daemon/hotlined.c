@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <event2/event.h>
@@ -35,8 +36,12 @@
 #include "sms.h"
 #include "store.h"
 #include "ussd.h"
+#include "webhook.h"
 
 #define MAX_BODY (64 * 1024)
+/* Descriptors kept for the database, the log, outbound sends and
+ * accept() itself beyond the connection limit. */
+#define FD_RESERVE 64
 #define REQUEST_TIMEOUT_SECONDS 15
 #define DRAIN_SECONDS 10
 #define CONFIG_ERR_SIZE 16384
@@ -59,6 +64,8 @@ struct daemon {
 };
 
 static void set_timezone(const struct config *cfg);
+static bool http_settings_equal(const struct config *a,
+    const struct config *b);
 
 static void
 usage(FILE *out)
@@ -145,6 +152,7 @@ converse_cb(evutil_socket_t fd, short what, void *arg)
 	n = conversation_process(d->app.store, d->app.config, CONVERSE_BATCH,
 	    why, sizeof(why));
 	expire_leases(d);
+	webhook_auth_flush(false);
 	if (n < 0)
 		log_event(LOG_ERROR, "conversation.failed", "error", why, NULL);
 	if (n > 0)
@@ -190,11 +198,18 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 	    outbox_in_flight(d->app.outbox);
 	if (left == 0 || seconds_left(&d->drain_deadline) <= 0) {
 		if (left > 0) {
-			char n[24];
+			char nh[24], no[24];
 
-			snprintf(n, sizeof(n), "%zu", left);
+			/* What was really left: replies not yet written to
+			 * clients still connected, and sends still out (they
+			 * are retried at the next start). */
+			snprintf(nh, sizeof(nh), "%zu",
+			    http_server_inflight(d->app.http));
+			snprintf(no, sizeof(no), "%zu",
+			    outbox_in_flight(d->app.outbox));
 			log_event(LOG_WARN, "daemon.drain_timeout",
-			    "unsent", n, NULL);
+			    "unanswered_requests", nh, "sends_in_flight", no,
+			    NULL);
 		}
 		event_base_loopexit(d->app.base, NULL);
 		return;
@@ -249,6 +264,9 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 			log_event(LOG_WARN, "config.restart_needed", "why",
 			    "listen and database change only on restart",
 			    NULL);
+		if (!http_settings_equal(fresh, old))
+			log_event(LOG_WARN, "config.restart_needed", "why",
+			    "http settings change only on restart", NULL);
 		/* TZ is read by the resolver's threads: set once. */
 		if (strcmp(fresh->timezone, old->timezone) != 0)
 			log_event(LOG_WARN, "config.restart_needed", "why",
@@ -286,13 +304,75 @@ add_signal(struct daemon *d, struct event **ev, int sig,
 	return *ev == NULL || evsignal_add(*ev, NULL) < 0 ? -1 : 0;
 }
 
+static bool
+http_settings_equal(const struct config *a, const struct config *b)
+{
+	if (a->http_max_connections != b->http_max_connections ||
+	    a->http_max_connections_per_peer !=
+	    b->http_max_connections_per_peer ||
+	    a->http_request_deadline != b->http_request_deadline ||
+	    a->http_ntrusted_proxies != b->http_ntrusted_proxies)
+		return false;
+	for (size_t i = 0; i < a->http_ntrusted_proxies; i++)
+		if (strcmp(a->http_trusted_proxies[i],
+		    b->http_trusted_proxies[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Every connection is a descriptor: take all the kernel allows this
+ * process (the unit sets LimitNOFILE), and say so when the connection
+ * limit does not fit under it. */
+static void
+raise_file_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	char have[24], want[24];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = { rl.rlim_max, rl.rlim_max };
+
+		/* Refused under a seccomp filter: the unit's LimitNOFILE
+		 * already set both. */
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)cfg->http_max_connections + FD_RESERVE > rl.rlim_cur) {
+		snprintf(have, sizeof(have), "%llu",
+		    (unsigned long long)rl.rlim_cur);
+		snprintf(want, sizeof(want), "%u", cfg->http_max_connections);
+		log_event(LOG_WARN, "daemon.file_limit_low", "open_files",
+		    have, "max_connections", want, "fix", "lower "
+		    "http.max_connections or raise LimitNOFILE; beyond the "
+		    "limit, accepting pauses", NULL);
+	}
+}
+
 static int
 run(struct daemon *d)
 {
-	struct http_limits limits = { MAX_BODY, REQUEST_TIMEOUT_SECONDS };
 	struct config *cfg = d->app.config;
+	struct http_limits limits = {
+		.max_body = MAX_BODY,
+		.timeout_seconds = REQUEST_TIMEOUT_SECONDS,
+		.deadline_seconds = (int)cfg->http_request_deadline,
+		.max_connections = cfg->http_max_connections,
+		.max_connections_per_peer = cfg->http_max_connections_per_peer,
+		.trusted_proxies = cfg->http_trusted_proxies,
+		.ntrusted_proxies = cfg->http_ntrusted_proxies,
+	};
 	char why[512], port[8];
 	int rc = 1;
+
+	raise_file_limit(cfg);
+	if (cfg->development)
+		log_event(LOG_WARN, "daemon.development", "why",
+		    "\"development\": true; the console channel takes "
+		    "unauthenticated requests from this host; never in "
+		    "production", NULL);
 
 	if (http_client_global_init(why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
@@ -365,6 +445,7 @@ out:
 	http_client_free(d->app.http_client);
 	outbox_free(d->app.outbox);
 	auth_limiter_free(d->app.auth_limiter);
+	webhook_auth_flush(true);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

@@ -1,8 +1,12 @@
 /*
  * console: the development channel.  It speaks Africa's Talking's USSD
  * and SMS form posts without a token, but only from loopback, so `make run`
- * works
- * with no aggregator account and no way in from the network.
+ * works with no aggregator account and no way in from the network.
+ *
+ * A reverse proxy on the same host makes every request loopback, and
+ * nginx's plain proxy_pass adds no header to tell: so the config refuses
+ * a console channel unless it says "development": true, and here any
+ * header a proxy adds refuses the request.
  */
 #include "provider.h"
 
@@ -14,7 +18,9 @@ console_verify(const struct config_channel *ch,
 {
 	(void)ch;
 	/* Behind a local reverse proxy every peer is loopback: a request
-	 * the proxy forwarded comes from the network, not from this host. */
+	 * the proxy forwarded comes from the network, not from this host.
+	 * in->forwarded is any of Via, Forwarded, X-Forwarded-*, X-Real-IP,
+	 * X-Client-IP, True-Client-IP, CF-Connecting-IP. */
 	if (in->forwarded) {
 		snprintf(err, errlen, "the console channel does not accept "
 		    "requests forwarded by a proxy");

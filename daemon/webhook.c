@@ -1,5 +1,7 @@
 #include "webhook.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "http.h"
@@ -21,9 +23,7 @@ webhook_input(struct http_request *req, struct provider_input *in)
 		.query = http_request_query(req),
 		.content_type = http_request_header(req, "Content-Type"),
 		.peer = http_request_peer(req),
-		.forwarded = http_request_header(req, "Forwarded") != NULL ||
-		    http_request_header(req, "X-Forwarded-For") != NULL ||
-		    http_request_header(req, "X-Real-IP") != NULL,
+		.forwarded = http_request_forwarded(req),
 		.header = header_of,
 		.header_ctx = req,
 		.now = time(NULL),
@@ -63,11 +63,109 @@ code_of(enum provider_verdict v)
 	return "bad_request";
 }
 
+/*
+ * Failed authentications, per channel and source.  Someone guessing a
+ * token sends thousands: each is answered, but only the first of an
+ * interval is logged, and the rest as a count.  The table is small and
+ * fixed; when it is full the oldest entry is summarised and reused.
+ * Module state, because the whole process shares one log.
+ */
+#define AUTH_SLOTS 64
+#define AUTH_INTERVAL_SECONDS 60
+
+struct auth_slot {
+	char channel[64];
+	char source[48];
+	time_t since;             /* monotonic seconds; 0: free */
+	unsigned long count;      /* failures not yet logged */
+};
+
+static struct auth_slot auth_slots[AUTH_SLOTS];
+
+static time_t
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1;	/* never 0, which marks a free slot */
+}
+
+static void
+auth_summary(struct auth_slot *s)
+{
+	char n[24], secs[16];
+
+	if (s->count == 0)
+		return;
+	snprintf(n, sizeof(n), "%lu", s->count);
+	snprintf(secs, sizeof(secs), "%d", AUTH_INTERVAL_SECONDS);
+	log_event(LOG_WARN, "webhook.auth_failures", "channel", s->channel,
+	    "source", s->source, "count", n, "interval_seconds", secs, NULL);
+	s->count = 0;
+}
+
+/* True when this failure is only counted; false when it is the first
+ * of its interval, to be logged in full. */
+static bool
+auth_failure_counted(const char *channel, const char *source)
+{
+	struct auth_slot *s, *oldest = &auth_slots[0];
+	time_t now = mono_seconds();
+
+	for (size_t i = 0; i < AUTH_SLOTS; i++) {
+		s = &auth_slots[i];
+		if (s->since != 0 && strcmp(s->channel, channel) == 0 &&
+		    strcmp(s->source, source) == 0) {
+			if (now - s->since < AUTH_INTERVAL_SECONDS) {
+				s->count++;
+				return true;
+			}
+			auth_summary(s);
+			s->since = now;
+			return false;
+		}
+		if (oldest->since != 0 &&
+		    (s->since == 0 || s->since < oldest->since))
+			oldest = s;
+	}
+	auth_summary(oldest);
+	snprintf(oldest->channel, sizeof(oldest->channel), "%s", channel);
+	snprintf(oldest->source, sizeof(oldest->source), "%s", source);
+	oldest->since = now;
+	oldest->count = 0;
+	return false;
+}
+
+void
+webhook_auth_flush(bool all)
+{
+	time_t now = mono_seconds();
+
+	for (size_t i = 0; i < AUTH_SLOTS; i++) {
+		struct auth_slot *s = &auth_slots[i];
+
+		if (s->since == 0 ||
+		    (!all && now - s->since < AUTH_INTERVAL_SECONDS))
+			continue;
+		auth_summary(s);
+		s->since = 0;
+	}
+}
+
 void
 webhook_refuse(struct http_request *req, const char *event,
     const char *channel, enum provider_verdict v, const char *why)
 {
-	log_event(LOG_WARN, event, "req", http_request_id(req), "channel",
-	    channel, "reason", why, NULL);
+	const char *source = http_request_peer(req);
+
+	if (v != PROVIDER_FORBIDDEN)
+		log_event(LOG_WARN, event, "req", http_request_id(req),
+		    "channel", channel, "reason", why, NULL);
+	else if (!auth_failure_counted(channel, source))
+		log_event(LOG_WARN, event, "req", http_request_id(req),
+		    "channel", channel, "source", source, "reason", why,
+		    "note", "further failures from this source are counted "
+		    "into webhook.auth_failures", NULL);
 	http_reply_error(req, status_of(v), code_of(v), why);
 }

@@ -97,6 +97,15 @@ struct config {
 	size_t nwindows;
 	struct config_template *templates;
 	size_t ntemplates;
+	/* "development": true allows the console channel, which takes
+	 * unauthenticated requests from loopback. */
+	bool development;
+	/* http */
+	unsigned http_max_connections;
+	unsigned http_max_connections_per_peer;
+	unsigned http_request_deadline;   /* seconds for a whole request */
+	char **http_trusted_proxies;      /* addresses / CIDRs */
+	size_t http_ntrusted_proxies;
 };
 
 /* Command-line values that win over the file (NULL: keep the file's). */

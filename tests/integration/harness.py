@@ -45,6 +45,8 @@ def default_config(tmp):
         "menu": MENU,
         "timezone": "Asia/Ho_Chi_Minh",
         "log": {"level": "debug", "format": "logfmt"},
+        # The console channel is refused without it.
+        "development": True,
         "channels": [
             {"name": "console", "provider": "console",
              "fold_vietnamese": True},
@@ -106,6 +108,8 @@ class Daemon:
         self.port = None
         self.logfile = None
         self.extra_args = []
+        # Run in the child before exec (e.g. to lower RLIMIT_NOFILE).
+        self.preexec_fn = None
 
     @property
     def db_path(self):
@@ -122,7 +126,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [HOTLINED, "-c", self.config_path] + self.extra_args,
             stdout=self.logfile,
-            stderr=self.logfile, env=self.env, cwd=self.tmp)
+            stderr=self.logfile, env=self.env, cwd=self.tmp,
+            preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = re.search(r"event=daemon\.listening .*port=(\d+)",

@@ -70,8 +70,10 @@ write_config(const char *json)
 	return path;
 }
 
-#define BASE_PRIVACY \
+#define PRIVACY_ONLY \
 	"\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}}"
+/* Most configs here have a console channel, which needs development. */
+#define BASE_PRIVACY "\"development\": true, " PRIVACY_ONLY
 #define CONSOLE "{\"name\": \"console\", \"provider\": \"console\"}"
 
 static struct config *
@@ -105,6 +107,11 @@ valid_config_loads_with_defaults(void **state)
 	assert_string_equal(c->channels[0].default_country, "84");
 	assert_ptr_equal(c->channels[0].provider, &provider_console);
 	assert_non_null(c->menu);
+	assert_true(c->development);
+	assert_int_equal(c->http_max_connections, 512);
+	assert_int_equal(c->http_max_connections_per_peer, 64);
+	assert_int_equal(c->http_request_deadline, 20);
+	assert_int_equal(c->http_ntrusted_proxies, 0);
 	config_free(c);
 }
 
@@ -239,6 +246,56 @@ static const struct bad_case bad_cases[] = {
 	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
 	  "\"sms\": {\"session_idle_seconds\": 0}}",
 	  "sms.session_idle_seconds: must be between 1 and 604800" },
+	{ "console channel without development",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " PRIVACY_ONLY "}",
+	  "channels[0].provider: the console channel takes requests "
+	  "without authentication" },
+	{ "development that is no boolean",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], \"development\": 1, "
+	  PRIVACY_ONLY "}", "development: must be true or false" },
+	{ "callback token of ours too short",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"at\", \"provider\": "
+	  "\"africastalking\", \"username\": \"u\", \"api_key\": "
+	  "{\"env\": \"HOTLINE_TEST_LONG_KEY\"}, \"callback_token\": "
+	  "{\"env\": \"HOTLINE_TEST_SHORT_KEY\"}}], " PRIVACY_ONLY "}",
+	  "channels[0].callback_token: the secret is 5 bytes; use at least "
+	  "16" },
+	{ "json provider secret that is only whitespace",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"j\", \"provider\": "
+	  "\"json\", \"secret\": {\"env\": \"HOTLINE_TEST_BLANK_KEY\"}}], "
+	  PRIVACY_ONLY "}",
+	  "channels[0].secret: the secret is only whitespace" },
+	{ "provider-issued key that is only whitespace",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [{\"name\": \"at\", \"provider\": "
+	  "\"africastalking\", \"username\": \"u\", \"api_key\": "
+	  "{\"env\": \"HOTLINE_TEST_BLANK_KEY\"}, \"callback_token\": "
+	  "{\"env\": \"HOTLINE_TEST_LONG_KEY\"}}], " PRIVACY_ONLY "}",
+	  "channels[0].api_key: the secret is only whitespace" },
+	{ "alert secret too short",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"alerts\": {\"url\": \"https://a.example/\", \"secret\": "
+	  "{\"env\": \"HOTLINE_TEST_SHORT_KEY\"}}}",
+	  "alerts.secret: the secret is 5 bytes" },
+	{ "trusted proxy that is no address",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"http\": {\"trusted_proxies\": [\"10.0.0.0/8\", \"proxy\"]}}",
+	  "http.trusted_proxies[1]: must be an IP address or CIDR" },
+	{ "connection limit of zero",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"http\": {\"max_connections\": 0}}",
+	  "http.max_connections: must be between 1 and 1000000" },
+	{ "unknown http key",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"http\": {\"timeout\": 5}}", "http.timeout: unknown key" },
 	{ "not JSON",
 	  "{\"listen\": ", "line 1" },
 };
@@ -250,6 +307,8 @@ each_mistake_names_its_path(void **state)
 
 	(void)state;
 	setenv("HOTLINE_TEST_SHORT_KEY", "short", 1);
+	setenv("HOTLINE_TEST_LONG_KEY", "a-long-enough-test-secret", 1);
+	setenv("HOTLINE_TEST_BLANK_KEY", " \t  \t  \t  \t  \t  ", 1);
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]);
 	    i++) {
 		struct config *c = load(bad_cases[i].json, err, sizeof(err));
@@ -343,7 +402,7 @@ provider_keys_are_resolved(void **state)
 	size_t n;
 
 	(void)state;
-	setenv("HOTLINE_TEST_TOKEN", "s3cret-token", 1);
+	setenv("HOTLINE_TEST_TOKEN", "s3cret-token-0123456", 1);
 	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", "
 	    "\"menu\": \"%MENU%\", \"channels\": [{\"name\": \"at\", "
 	    "\"provider\": \"africastalking\", \"username\": \"hl\", "
@@ -351,18 +410,27 @@ provider_keys_are_resolved(void **state)
 	    "\"callback_token\": {\"env\": \"HOTLINE_TEST_TOKEN\"}, "
 	    "\"allow_ips\": [\"10.0.0.0/8\", \"127.0.0.1\"], "
 	    "\"fold_vietnamese\": false, \"default_country\": \"254\"}], "
-	    BASE_PRIVACY "}", err, sizeof(err));
+	    "\"http\": {\"max_connections\": 100, "
+	    "\"max_connections_per_peer\": 5, \"request_deadline_seconds\": 7, "
+	    "\"trusted_proxies\": [\"127.0.0.1\", \"fd00::/8\"]}, "
+	    PRIVACY_ONLY "}", err, sizeof(err));
 	assert_non_null(c);
 	ch = config_channel_find(c, "at");
 	assert_non_null(ch);
 	assert_null(config_channel_find(c, "nope"));
 	assert_string_equal(config_channel_value(ch, "callback_token"),
-	    "s3cret-token");
+	    "s3cret-token-0123456");
 	assert_string_equal(config_channel_value(ch, "username"), "hl");
 	assert_non_null(config_channel_list(ch, "allow_ips", &n));
 	assert_int_equal(n, 2);
 	assert_false(ch->fold_vietnamese);
 	assert_string_equal(ch->default_country, "254");
+	assert_false(c->development);
+	assert_int_equal(c->http_max_connections, 100);
+	assert_int_equal(c->http_max_connections_per_peer, 5);
+	assert_int_equal(c->http_request_deadline, 7);
+	assert_int_equal(c->http_ntrusted_proxies, 2);
+	assert_string_equal(c->http_trusted_proxies[1], "fd00::/8");
 	config_free(c);
 }
 

@@ -56,7 +56,8 @@ setup(void **state)
 	assert_non_null(f = fopen(path, "w"));
 	fprintf(f, "{\"listen\": \"127.0.0.1:0\", \"database\": \"%s/db\", "
 	    "\"menu\": \"%s/config/menu.json\", \"log\": {\"level\": "
-	    "\"debug\"}, \"channels\": [{\"name\": \"console\", "
+	    "\"debug\"}, \"development\": true, "
+	    "\"channels\": [{\"name\": \"console\", "
 	    "\"provider\": \"console\"}], \"privacy\": {\"pseudonym_key\": "
 	    "{\"file\": \"key\"}}}", fx->dir, cwd);
 	fclose(f);
