@@ -158,7 +158,7 @@ class SignedProviders(DaemonTestCase):
 
     def test_json_delivery_report_is_signed_and_recorded(self):
         body = json.dumps({"id": "out-9", "status": "failed",
-                           "reason": "absent subscriber"}).encode()
+                           "reason": "absent_subscriber"}).encode()
         t = int(time.time())
         mac = hmac.new(JSON_SECRET.encode(), str(t).encode() + b"." + body,
                        hashlib.sha256).hexdigest()
@@ -173,7 +173,7 @@ class SignedProviders(DaemonTestCase):
         self.assertEqual(self.daemon.rows(
             "SELECT provider_ref, status, reason FROM delivery_reports"),
             [{"provider_ref": "out-9", "status": "failed",
-              "reason": "absent subscriber"}])
+              "reason": "absent_subscriber"}])
 
     def test_json_malformed_body_is_400_naming_the_field(self):
         r = self.signed_json(None, raw=b'{"id": "a", "from": "+84912345678"}')
