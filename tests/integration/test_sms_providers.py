@@ -89,7 +89,8 @@ class SignedProviders(DaemonTestCase):
                          [{"priority": "urgent"}])
 
     def test_twilio_status_callback_updates_the_message(self):
-        params = {"MessageSid": "SMdlr1", "MessageStatus": "delivered",
+        params = {"MessageSid": "SM" + "d" * 32,
+                  "MessageStatus": "delivered",
                   "AccountSid": TW_SID, "To": PHONE, "ApiVersion":
                   "2010-04-01"}
         sig = self.twilio_signature("/v1/dlr/tw", params)
@@ -106,7 +107,7 @@ class SignedProviders(DaemonTestCase):
         self.assertEqual(r.status, 403)
         self.assertEqual(self.daemon.rows(
             "SELECT channel, provider_ref, status FROM delivery_reports"),
-            [{"channel": "tw", "provider_ref": "SMdlr1",
+            [{"channel": "tw", "provider_ref": "SM" + "d" * 32,
               "status": "delivered"}])
 
     def test_twilio_bad_signature_is_403_and_stores_nothing(self):
