@@ -32,7 +32,7 @@
  * another sender keeps its smsid, the idempotency key, so it is dropped
  * as a duplicate once the genuine one is stored; only a copy that
  * overtakes the genuine request in transit could name another number,
- * so the URL must be https.
+ * so the URL must be https, and allow_ips can hold eSMS's addresses.
  * receiverTime is not compared with our clock: §4.1 states no window.
  */
 #include "provider.h"
@@ -77,6 +77,10 @@ static const struct provider_key es_keys[] = {
 	/* The base URL eSMS reaches us at; with callback_token set, each
 	 * send asks for a delivery report at its /v1/dlr/CHANNEL. */
 	{ "public_url", PROVIDER_KEY_STRING, false },
+	/* eSMS's API checks our address (code 140); set, this checks
+	 * theirs, narrowing who could send an MO with an altered, unsigned
+	 * sender. */
+	{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -292,8 +296,16 @@ es_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
 {
 	enum provider_verdict v;
+	char *const *ips;
 	struct form f;
+	size_t nips;
 
+	ips = config_channel_list(ch, "allow_ips", &nips);
+	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
+		snprintf(err, errlen, "source address is not in this "
+		    "channel's allow_ips");
+		return PROVIDER_FORBIDDEN;
+	}
 	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
 	v = es_check(ch, &f, err, errlen);

@@ -17,7 +17,7 @@
  * type and telco.  V-COM documents no way to sign them, so this is the
  * residual risk: whoever reads one genuine push in transit can resend it
  * with another message (a "STOP" the caller never sent), so the URL must
- * be https.  A resent copy carries the same request_id, the idempotency
+ * be https, and allow_ips can hold V-COM's addresses.  A resent copy carries the same request_id, the idempotency
  * key, and is dropped as a duplicate when the genuine push came first; a
  * copy that overtakes it would need the request itself, not a re-split.
  * An MT reply goes to the MO's request_id, which V-COM maps to the phone
@@ -60,6 +60,10 @@ static const struct provider_key vc_keys[] = {
 	{ "client_id", PROVIDER_KEY_STRING, true },
 	{ "secure_key", PROVIDER_KEY_SECRET, true },
 	{ "service_id", PROVIDER_KEY_STRING, false },
+	/* V-COM's own answer 108 ("request from IP is not allowed") shows
+	 * the practice: its pushes come from known addresses.  Set, they
+	 * narrow who could send a push with an altered, unsigned message. */
+	{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -322,8 +326,16 @@ vc_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
 {
 	enum provider_verdict v;
+	char *const *ips;
 	json_t *root;
+	size_t nips;
 
+	ips = config_channel_list(ch, "allow_ips", &nips);
+	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
+		snprintf(err, errlen, "source address is not in this "
+		    "channel's allow_ips");
+		return PROVIDER_FORBIDDEN;
+	}
 	if ((v = vc_load(in, &root, err, errlen)) != PROVIDER_OK)
 		return v;
 	v = vc_check(ch, root, err, errlen);

@@ -198,6 +198,43 @@ vcom_request_id_and_phone_cannot_trade_digits(void **state)
 	}
 }
 
+/* allow_ips narrows who may push what V-COM and eSMS leave unsigned. */
+static void
+vcom_and_esms_allow_ips_are_checked_first(void **state)
+{
+	char net[] = "203.0.113.0/24", one[] = "2001:db8::5";
+	char *allow[] = { net, one };
+	struct test_channel t;
+	struct sms_message m;
+	char buf[1024], err[256];
+	struct provider_input vc = request("POST", "/v1/sms/vc", NULL, JSON,
+	    VC_MO("129787583200", "84901234567", "hi"), NULL, 0);
+	struct provider_input es = request("GET", "/v1/sms/es",
+	    fixture("esms/mo_digits.query", buf, sizeof(buf)), NULL, NULL,
+	    NULL, 0);
+
+	(void)state;
+	channel_init(&t, &provider_vcom, "client_id", "demo", "secure_key",
+	    "demo_secure_key", NULL);
+	t.values[t.ch.nvalues++] = (struct config_value){ .name = "allow_ips",
+	    .list = allow, .count = 2 };
+	assert_int_equal(take(&t.ch, &vc, &m, err, sizeof(err)), PROVIDER_OK);
+	vc.peer = "198.51.100.7";
+	assert_int_equal(take(&t.ch, &vc, &m, err, sizeof(err)),
+	    PROVIDER_FORBIDDEN);
+	assert_non_null(strstr(err, "allow_ips"));
+
+	channel_init(&t, &provider_esms, "api_key", "ak", "secret_key", "sk",
+	    "cpid", "CP0001", "private_key", "demo_private_key_123", NULL);
+	t.values[t.ch.nvalues++] = (struct config_value){ .name = "allow_ips",
+	    .list = allow, .count = 2 };
+	assert_int_equal(take(&t.ch, &es, &m, err, sizeof(err)), PROVIDER_OK);
+	es.peer = "2001:db8::6";
+	assert_int_equal(take(&t.ch, &es, &m, err, sizeof(err)),
+	    PROVIDER_FORBIDDEN);
+	assert_non_null(strstr(err, "allow_ips"));
+}
+
 /* --- eSMS: cpid + smsid + content + receiverTime + private_key ------- */
 
 /* tests/fixtures/esms/mo_digits.query's sign: smsid 987654321012,
@@ -506,6 +543,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(vcom_request_id_and_phone_cannot_trade_digits),
+		cmocka_unit_test(vcom_and_esms_allow_ips_are_checked_first),
 		cmocka_unit_test(
 		    esms_smsid_and_content_cannot_trade_characters),
 		cmocka_unit_test(esms_sender_is_read_as_84_digits_only),

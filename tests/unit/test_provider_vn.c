@@ -1140,6 +1140,7 @@ keys_follow_the_design(void **state)
 		{ "client_id", PROVIDER_KEY_STRING, true },
 		{ "secure_key", PROVIDER_KEY_SECRET, true },
 		{ "service_id", PROVIDER_KEY_STRING, false },
+		{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	};
 	static const struct provider_key esms[] = {
 		{ "api_key", PROVIDER_KEY_SECRET, true },
@@ -1151,6 +1152,7 @@ keys_follow_the_design(void **state)
 		{ "callback_token", PROVIDER_KEY_SECRET, false },
 		/* ours: where eSMS sends delivery callbacks */
 		{ "public_url", PROVIDER_KEY_STRING, false },
+		{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	};
 
 	(void)state;
@@ -1158,8 +1160,8 @@ keys_follow_the_design(void **state)
 	assert_string_equal(provider_vcom.name, "vcom");
 	assert_string_equal(provider_esms.name, "esms");
 	keys_are(&provider_vonage, vonage, 5);
-	keys_are(&provider_vcom, vcom, 3);
-	keys_are(&provider_esms, esms, 7);
+	keys_are(&provider_vcom, vcom, 4);
+	keys_are(&provider_esms, esms, 8);
 }
 
 int
