@@ -230,24 +230,65 @@ tw_charset(const char *s, const char *extra, size_t min, size_t max)
  * style; a name is part of the signed string too).  false with a reason
  * naming the field, never its value.
  */
+/* The forms §2.1 and §2.5 give Twilio's own parameters. */
+enum tw_form {
+	TW_MESSAGE_SID,		/* SM or MM and 32 hex digits */
+	TW_ACCOUNT_SID,		/* AC and 32 hex digits */
+	TW_SERVICE_SID,		/* MG and 32 hex digits */
+	TW_COUNT,		/* 1 to 6 digits */
+	TW_ERROR_CODE,		/* 0 to 6 digits */
+	TW_STATUS,		/* a lowercase word */
+	TW_API_VERSION,		/* YYYY-MM-DD */
+};
+
 static bool
-tw_fields_valid(const struct form *f, bool post, char *err, size_t errlen)
+tw_form_ok(enum tw_form form, const char *v)
 {
 	static const char *const msg[] = { "SM", "MM" };
 	static const char *const ac[] = { "AC" };
 	static const char *const mg[] = { "MG" };
-	static const char lower[] = "abcdefghijklmnopqrstuvwxyz_";
+
+	switch (form) {
+	case TW_MESSAGE_SID:
+		return tw_sid(v, msg, 2);
+	case TW_ACCOUNT_SID:
+		return tw_sid(v, ac, 1);
+	case TW_SERVICE_SID:
+		return tw_sid(v, mg, 1);
+	case TW_COUNT:
+		return tw_charset(v, NULL, 1, 6);
+	case TW_ERROR_CODE:
+		return tw_charset(v, NULL, 0, 6);
+	case TW_STATUS:
+		return v[0] != '\0' && strlen(v) <= 32 &&
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz_") == strlen(v);
+	case TW_API_VERSION:
+		return tw_charset(v, "-", 10, 10) && v[4] == '-' &&
+		    v[7] == '-';
+	}
+	return false;
+}
+
+/*
+ * Each parameter in the form §2.1 and §2.5 give it, when present, and
+ * no name twice.  A POST's names must be PascalCase ASCII (Twilio's
+ * style; a name is part of the signed string too).  false with a reason
+ * naming the field, never its value.
+ */
+static bool
+tw_fields_valid(const struct form *f, bool post, char *err, size_t errlen)
+{
 	static const struct {
 		const char *name;
-		int kind;	/* 0 message sid, 1 AC, 2 MG, 3 count,
-				   4 status word, 5 api version, 6 error
-				   code (may be empty) */
+		enum tw_form form;
 	} rules[] = {
-		{ "MessageSid", 0 }, { "SmsSid", 0 }, { "SmsMessageSid", 0 },
-		{ "AccountSid", 1 }, { "MessagingServiceSid", 2 },
-		{ "NumMedia", 3 }, { "NumSegments", 3 }, { "ErrorCode", 6 },
-		{ "SmsStatus", 4 }, { "MessageStatus", 4 },
-		{ "ApiVersion", 5 },
+		{ "MessageSid", TW_MESSAGE_SID }, { "SmsSid", TW_MESSAGE_SID },
+		{ "SmsMessageSid", TW_MESSAGE_SID },
+		{ "AccountSid", TW_ACCOUNT_SID },
+		{ "MessagingServiceSid", TW_SERVICE_SID },
+		{ "NumMedia", TW_COUNT }, { "NumSegments", TW_COUNT },
+		{ "ErrorCode", TW_ERROR_CODE }, { "SmsStatus", TW_STATUS },
+		{ "MessageStatus", TW_STATUS }, { "ApiVersion", TW_API_VERSION },
 	};
 
 	for (size_t i = 0; i < f->count; i++) {
@@ -256,8 +297,8 @@ tw_fields_valid(const struct form *f, bool post, char *err, size_t errlen)
 
 		for (size_t j = i + 1; j < f->count; j++)
 			if (strcmp(name, f->fields[j].name) == 0) {
-				snprintf(err, errlen, "a parameter appears more "
-				    "than once");
+				snprintf(err, errlen, "a parameter appears "
+				    "more than once");
 				return false;
 			}
 		if (post && (name[0] < 'A' || name[0] > 'Z' ||
@@ -268,42 +309,13 @@ tw_fields_valid(const struct form *f, bool post, char *err, size_t errlen)
 			    "digits)");
 			return false;
 		}
-		for (size_t k = 0; k < sizeof(rules) / sizeof(rules[0]); k++) {
-			bool ok = true;
-
-			if (strcmp(name, rules[k].name) != 0)
-				continue;
-			switch (rules[k].kind) {
-			case 0:
-				ok = tw_sid(v, msg, 2);
-				break;
-			case 1:
-				ok = tw_sid(v, ac, 1);
-				break;
-			case 2:
-				ok = tw_sid(v, mg, 1);
-				break;
-			case 3:
-				ok = tw_charset(v, NULL, 1, 6);
-				break;
-			case 4:
-				ok = v[0] != '\0' && strspn(v, lower) ==
-				    strlen(v) && strlen(v) <= 32;
-				break;
-			case 6:
-				ok = tw_charset(v, NULL, 0, 6);
-				break;
-			case 5:
-				ok = strlen(v) == 10 && tw_charset(v, "-", 10,
-				    10) && v[4] == '-' && v[7] == '-';
-				break;
-			}
-			if (!ok) {
+		for (size_t k = 0; k < sizeof(rules) / sizeof(rules[0]); k++)
+			if (strcmp(name, rules[k].name) == 0 &&
+			    !tw_form_ok(rules[k].form, v)) {
 				snprintf(err, errlen, "field %s is not in the "
 				    "form Twilio sends it", rules[k].name);
 				return false;
 			}
-		}
 	}
 	return true;
 }

@@ -17,14 +17,17 @@
  * type and telco.  V-COM documents no way to sign them, so this is the
  * residual risk: whoever reads one genuine push in transit can resend it
  * with another message (a "STOP" the caller never sent), so the URL must
- * be https, and allow_ips can hold V-COM's addresses.  A resent copy carries the same request_id, the idempotency
- * key, and is dropped as a duplicate when the genuine push came first; a
- * copy that overtakes it would need the request itself, not a re-split.
- * An MT reply goes to the MO's request_id, which V-COM maps to the phone
- * the checksum covers: an unsigned field cannot steer where it goes.  `time` is not compared with our clock: §4.3
- * states no window, and V-COM retries a push twice, 20 s apart, without
- * saying whether it signs a retry afresh; a window of our own could
- * refuse genuine retries.
+ * be https, and allow_ips can hold V-COM's addresses.  A resent copy
+ * carries the same request_id, the idempotency key, and is dropped as a
+ * duplicate when the genuine push came first; a copy that overtakes it
+ * would need the request itself, not a re-split.  An MT reply goes to
+ * the MO's request_id, which V-COM maps to the phone the checksum
+ * covers: an unsigned field cannot steer where it goes.
+ *
+ * `time` is not compared with our clock: §4.3 states no window, and
+ * V-COM retries a push twice, 20 s apart, without saying whether it
+ * signs a retry afresh; a window of our own could refuse genuine
+ * retries.
  *
  * A MT reply (send-mt) is signed the same way with our mt_code in place
  * of the phone, and can only answer a MO: it names the MO's request_id.

@@ -599,8 +599,9 @@ vg_concat(const struct form *f, struct sms_message *out, char *err,
  * for every country (§3.1: "2349067554729", "85512345678"), read as
  * such, never against the channel's default country: a survivor abroad
  * on a foreign SIM refused would be re-sent for 24 hours and lost.
- * message-timestamp is UTC (§3.1), kept as RFC 3339.  A binary message (type binary: data and udh in
- * hex, no text) is refused: there is nothing a counsellor could read.
+ * message-timestamp is UTC (§3.1), kept as RFC 3339.  A binary message
+ * (type binary: data and udh in hex, no text) is refused: there is
+ * nothing a counsellor could read.
  */
 static enum provider_verdict
 vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,

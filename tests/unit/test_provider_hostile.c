@@ -511,8 +511,8 @@ africastalking_date_is_kept_as_rfc3339_utc(void **state)
 		{ "2017-02-30+06%3A04%3A45", "" },
 		{ "yesterday", "" },
 		{ "", "" },
-		{ "2017-05-03+06%3A04%3A45+and+a+great+deal+more+text+than+fits",
-		  "" },
+		{ "2017-05-03+06%3A04%3A45+and+a+great+deal+more+text+than"
+		  "+fits", "" },
 	};
 	struct test_channel t;
 	struct sms_message m;

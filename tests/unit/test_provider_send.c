@@ -870,7 +870,8 @@ main(void)
 		    africastalking_url_follows_sandbox_and_send_url),
 		cmocka_unit_test(africastalking_refuses_what_does_not_fit),
 		cmocka_unit_test(africastalking_reads_its_answers),
-		cmocka_unit_test(africastalking_long_error_keeps_only_the_status),
+		cmocka_unit_test(
+		    africastalking_long_error_keeps_only_the_status),
 		cmocka_unit_test(africastalking_report_names_no_send_key),
 		cmocka_unit_test(twilio_frames_the_send_exactly),
 		cmocka_unit_test(twilio_refuses_what_does_not_fit),
