@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "form.h"
+#include "phone.h"
+#include "rfc3339.h"
 #include "smstext.h"
 
 static const struct provider *const providers[] = {
@@ -181,50 +184,178 @@ provider_send_http_clear(struct send_http *http)
 	memset(http, 0, sizeof(*http));
 }
 
-void
-provider_reason_set(char *reason, size_t len, const char *words)
+bool
+provider_code_valid(const char *code)
 {
-	size_t used = 0, run, end, digits;
-	const char *p = words;
-	unsigned char c;
+	size_t n, run = 0;
 
-	if (len == 0)
-		return;
-	while (*p != '\0' && used + 1 < len) {
-		/* A number as people write it: digits with spaces, dashes,
-		 * dots or brackets between them ("+84 91-234 5678"). */
-		for (run = end = digits = 0; p[run] != '\0' &&
-		    strchr("0123456789 -.()", p[run]) != NULL; run++)
-			if (p[run] >= '0' && p[run] <= '9') {
-				digits++;
-				end = run + 1;
-			}
-		if (digits >= 6 && p[0] >= '0' && p[0] <= '9') {
-			/* "…" is three bytes; stop rather than cut it. */
-			if (used + 4 > len)
-				break;
-			if (used > 0 && reason[used - 1] == '+')
-				used--;
-			memcpy(reason + used, "\xe2\x80\xa6", 3);
-			used += 3;
-			p += end;
+	if (code == NULL)
+		return false;
+	for (n = 0; code[n] != '\0'; n++) {
+		char c = code[n];
+
+		if (n == PROVIDER_CODE_MAX)
+			return false;
+		if (c >= '0' && c <= '9') {
+			if (++run >= 6)
+				return false;
 			continue;
 		}
-		c = (unsigned char)*p++;
-		/* Control characters would break a log line. */
-		reason[used++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+		run = 0;
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    c != '_' && c != '.' && c != '-')
+			return false;
 	}
-	/* Cut back to whole characters: a reason is stored, logged and
-	 * served as JSON. */
-	while (used > 0 && !smstext_utf8_valid(reason, used))
-		used--;
-	reason[used] = '\0';
+	return n > 0;
 }
 
 void
-provider_send_reason(struct send_answer *out, const char *words)
+provider_reason_set(char *reason, size_t len, const char *code)
 {
-	provider_reason_set(out->reason, sizeof(out->reason), words);
+	size_t n;
+
+	if (len == 0)
+		return;
+	if (!provider_code_valid(code) || (n = strlen(code)) >= len) {
+		reason[0] = '\0';
+		return;
+	}
+	/* code may be reason itself: an adapter filtering what it read. */
+	memmove(reason, code, n + 1);
+}
+
+void
+provider_send_reason(struct send_answer *out, long status, const char *code)
+{
+	if (provider_code_valid(code))
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld %s",
+		    status, code);
+	else
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+}
+
+bool
+provider_intl_digits(const char *digits, const char *prefix,
+    size_t min_digits, size_t max_digits, char *out, size_t outlen)
+{
+	size_t n, plen = prefix != NULL ? strlen(prefix) : 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (digits == NULL || digits[0] < '1' || digits[0] > '9')
+		return false;
+	for (n = 0; digits[n] != '\0'; n++)
+		if (digits[n] < '0' || digits[n] > '9' || n == 15)
+			return false;
+	if (n < min_digits || n > max_digits || n < 8 ||
+	    strncmp(digits, prefix != NULL ? prefix : "", plen) != 0 ||
+	    (plen > 0 && (n == plen || digits[plen] == '0')))
+		return false;
+	if (outlen < n + 2)
+		return false;
+	out[0] = '+';
+	memcpy(out + 1, digits, n + 1);
+	return true;
+}
+
+bool
+provider_e164_strict(const char *s)
+{
+	char tmp[PHONE_E164_SIZE];
+
+	return s != NULL && s[0] == '+' &&
+	    provider_intl_digits(s + 1, NULL, 8, 15, tmp, sizeof(tmp));
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" + zone, checked by rfc3339_to_utc, into out. */
+static void
+time_put(const char *date, const char *zone, char *out, size_t outlen)
+{
+	char buf[64], utc[RFC3339_UTC_SIZE];
+	int n;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	n = snprintf(buf, sizeof(buf), "%s%s", date, zone);
+	if (n < 0 || (size_t)n >= sizeof(buf) || !rfc3339_to_utc(buf, utc))
+		return;
+	snprintf(out, outlen, "%s", utc);
+}
+
+void
+provider_time_space(const char *s, const char *zone, char *out,
+    size_t outlen)
+{
+	char utc[RFC3339_UTC_SIZE], date[20];
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (n == 0)
+		return;
+	if (rfc3339_to_utc(s, utc)) {
+		snprintf(out, outlen, "%s", utc);
+		return;
+	}
+	/* "2017-05-03 06:04:45": RFC 3339 with a space for the T and no
+	 * zone; rfc3339_to_utc checks every field. */
+	if (n != 19 || s[10] != ' ')
+		return;
+	memcpy(date, s, 19);
+	date[10] = 'T';
+	date[19] = '\0';
+	time_put(date, zone, out, outlen);
+}
+
+void
+provider_time_compact(const char *s, const char *zone, char *out,
+    size_t outlen)
+{
+	char date[20];
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (s == NULL || strlen(s) != 14)
+		return;
+	for (size_t i = 0; i < 14; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return;
+	/* yyyyMMddHHmmss -> yyyy-MM-ddTHH:mm:ss */
+	memcpy(date, s, 4);
+	date[4] = '-';
+	memcpy(date + 5, s + 4, 2);
+	date[7] = '-';
+	memcpy(date + 8, s + 6, 2);
+	date[10] = 'T';
+	memcpy(date + 11, s + 8, 2);
+	date[13] = ':';
+	memcpy(date + 14, s + 10, 2);
+	date[16] = ':';
+	memcpy(date + 17, s + 12, 2);
+	date[19] = '\0';
+	time_put(date, zone, out, outlen);
+}
+
+void
+provider_time_unix(const char *s, char *out, size_t outlen)
+{
+	long long t = 0;
+	struct tm tm;
+	time_t tt;
+	size_t n;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	/* Up to 11 digits: until the year 5138, and far from overflow. */
+	for (n = 0; s != NULL && s[n] >= '0' && s[n] <= '9' && n < 12; n++)
+		t = t * 10 + (s[n] - '0');
+	if (s == NULL || n == 0 || n > 11 || s[n] != '\0')
+		return;
+	tt = (time_t)t;
+	if (gmtime_r(&tt, &tm) == NULL || outlen < RFC3339_UTC_SIZE)
+		return;
+	if (strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		out[0] = '\0';
 }
 
 bool

@@ -21,8 +21,6 @@
 #define AT_LIVE "https://api.africastalking.com"
 #define AT_SANDBOX "https://api.sandbox.africastalking.com"
 #define AT_SEND_PATH "/version1/messaging"
-/* How much of a plain-text error answer a reason quotes. */
-#define AT_REASON_LINE 100
 
 static const struct provider_key at_keys[] = {
 	{ "username", PROVIDER_KEY_STRING, true },
@@ -117,13 +115,20 @@ at_ussd_parse(const struct provider_input *in, struct ussd_request *out,
 	return ok ? PROVIDER_OK : PROVIDER_BAD_REQUEST;
 }
 
-/* Inbound SMS (§1.3): from, to, text, date, id, linkId, networkCode. */
+/*
+ * Inbound SMS (§1.3): from, to, text, date, id, linkId, networkCode.
+ * date comes as "2017-05-03T06:04:45Z", "2018-03-19T08:34:18.445Z" or
+ * "2017-05-03 06:04:45"; AT states no zone for the last, which is read
+ * as UTC, as the others are.  It is kept as RFC 3339 UTC, or "" when it
+ * cannot be read: a message is never refused for its date.
+ */
 static enum provider_verdict
 at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
     struct sms_message *out, char *err, size_t errlen)
 {
 	enum provider_verdict v;
 	struct form f;
+	char date[64];
 	bool ok;
 
 	(void)ch;
@@ -136,9 +141,13 @@ at_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	    provider_form_copy(&f, "to", out->to, sizeof(out->to), false, err,
 	    errlen) &&
 	    provider_form_copy(&f, "text", out->text, sizeof(out->text), true,
-	    err, errlen) &&
-	    provider_form_copy(&f, "date", out->received_at,
-	    sizeof(out->received_at), false, err, errlen);
+	    err, errlen);
+	/* Not through provider_form_copy: an over-long or broken date
+	 * must not refuse the message. */
+	snprintf(date, sizeof(date), "%s", form_get(&f, "date") != NULL ?
+	    form_get(&f, "date") : "");
+	provider_time_space(date, "+00:00", out->received_at,
+	    sizeof(out->received_at));
 	form_clear(&f);
 	if (ok && out->id[0] == '\0') {
 		snprintf(err, errlen, "field id is empty");
@@ -180,6 +189,8 @@ at_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
+	/* A code is kept, never words: a reason is logged and stored. */
+	provider_reason_set(out->reason, sizeof(out->reason), out->reason);
 	if (out->provider_ref[0] == '\0') {
 		snprintf(err, errlen, "field id is empty");
 		return PROVIDER_BAD_REQUEST;
@@ -286,18 +297,19 @@ fail:
 }
 
 /* AT answers an error before the recipients (bad key, bad username…)
- * as plain text: the reason quotes its first line. */
+ * as plain text.  Only a first line that is a bare code
+ * ("InvalidSenderId") is kept: a sentence may quote the message. */
 static void
 at_send_http_error(long status, const char *body, size_t body_len,
     struct send_answer *out)
 {
-	char line[AT_REASON_LINE + 1], words[128];
+	char line[PROVIDER_CODE_MAX + 2];
 	size_t i = 0, n = 0;
 
 	while (body != NULL && i < body_len && (body[i] == ' ' ||
 	    body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
 		i++;
-	for (; body != NULL && i < body_len && n < AT_REASON_LINE; i++) {
+	for (; body != NULL && i < body_len && n < sizeof(line) - 1; i++) {
 		if (body[i] == '\0' || body[i] == '\r' || body[i] == '\n')
 			break;
 		line[n++] = body[i];
@@ -307,26 +319,25 @@ at_send_http_error(long status, const char *body, size_t body_len,
 	 * still not a refusal. */
 	out->verdict = status == 429 || status >= 500 ? SEND_RETRY :
 	    SEND_REJECTED;
-	snprintf(words, sizeof(words), "HTTP %ld%s%s", status,
-	    n > 0 ? ": " : "", line);
-	provider_send_reason(out, words);
+	provider_send_reason(out, status, line);
 }
 
 /*
  * SMSMessageData.Recipients[0] of a 2xx answer (§1.5).  statusCode 100
  * Processed, 101 Sent and 102 Queued are taken; 405 InsufficientBalance,
  * 500 InternalServerError and 501 GatewayError may pass later; the rest
- * (RiskHold, InvalidPhoneNumber, UserInBlacklist…) will not.
+ * (RiskHold, InvalidPhoneNumber, UserInBlacklist…) will not.  The reason
+ * keeps the status word when it is a bare code, else the number.
  */
 static void
-at_send_recipient(const json_t *root, struct send_answer *out)
+at_send_recipient(const json_t *root, long status, struct send_answer *out)
 {
 	const json_t *data = json_object_get(root, "SMSMessageData");
 	const json_t *list = json_object_get(data, "Recipients");
 	const json_t *r = json_array_get(list, 0);
 	const json_t *code = json_object_get(r, "statusCode");
-	const char *msg, *id, *words;
-	char buf[128];
+	const char *msg, *id, *word;
+	char num[24];
 
 	/* A request refused as a whole names no recipient, only why:
 	 * {"Message":"InvalidSenderId","Recipients":[]}.  Nothing was
@@ -336,13 +347,13 @@ at_send_recipient(const json_t *root, struct send_answer *out)
 	    msg != NULL && msg[0] != '\0') {
 		out->verdict = strcmp(msg, "InsufficientBalance") == 0 ?
 		    SEND_RETRY : SEND_REJECTED;
-		provider_send_reason(out, msg);
+		provider_send_reason(out, status, msg);
 		return;
 	}
 	if (!json_is_integer(code)) {
 		out->verdict = SEND_UNKNOWN;
-		provider_send_reason(out, "unreadable answer: no "
-		    "SMSMessageData.Recipients[0].statusCode");
+		snprintf(out->reason, sizeof(out->reason), "unreadable answer: "
+		    "no SMSMessageData.Recipients[0].statusCode");
 		return;
 	}
 	switch (json_integer_value(code)) {
@@ -353,8 +364,9 @@ at_send_recipient(const json_t *root, struct send_answer *out)
 		if (id == NULL || id[0] == '\0' ||
 		    strlen(id) >= sizeof(out->provider_ref)) {
 			out->verdict = SEND_UNKNOWN;
-			provider_send_reason(out, "unreadable answer: "
-			    "accepted without a usable messageId");
+			snprintf(out->reason, sizeof(out->reason),
+			    "unreadable answer: accepted without a usable "
+			    "messageId");
 			return;
 		}
 		out->verdict = SEND_ACCEPTED;
@@ -369,11 +381,11 @@ at_send_recipient(const json_t *root, struct send_answer *out)
 		out->verdict = SEND_REJECTED;
 		break;
 	}
-	words = json_string_value(json_object_get(r, "status"));
-	snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT "%s%s",
-	    json_integer_value(code), words != NULL ? " " : "",
-	    words != NULL ? words : "");
-	provider_send_reason(out, buf);
+	word = json_string_value(json_object_get(r, "status"));
+	snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+	    json_integer_value(code));
+	provider_send_reason(out, status, provider_code_valid(word) ? word :
+	    num);
 }
 
 static void
@@ -389,7 +401,7 @@ at_send_parse(const struct config_channel *ch, long status, const char *body,
 		return;
 	}
 	root = body != NULL ? json_loadb(body, body_len, 0, NULL) : NULL;
-	at_send_recipient(root, out);
+	at_send_recipient(root, status, out);
 	json_decref(root);
 }
 

@@ -13,9 +13,26 @@
  * A Base64 '+' sent without %-escaping reaches us as a space after
  * query decoding; Base64 has no spaces, so a space is read back as '+'.
  *
- * The sign covers neither sender nor serviceNumber: whoever reads one
- * genuine request in transit can resend it from another sender, so the
- * URL must be https; a resent copy keeps its smsid, the idempotency key.
+ * The sign joins cpid, smsid, content and receiverTime without
+ * separators, so each is held to its documented form before the sign
+ * counts: cpid is the channel's; smsid is a number ("số duy nhất", the
+ * doc's words: a unique number), so digits only; content is not empty
+ * and does not start with a digit (on a short code it starts with the
+ * service's keyword); receiverTime is yyyyMMddHHmmss, 14 digits.  Then
+ * the boundaries are fixed: smsid is the run of digits after cpid,
+ * receiverTime the last 14 digits, content what lies between, and moving
+ * a character between smsid and content no longer makes a new smsid that
+ * verifies.  A genuine message whose text starts with a digit is
+ * refused: the price of an unambiguous sign (eSMS routes by keyword, so
+ * such a message should not reach us).
+ *
+ * The sign covers neither sender nor serviceNumber, and eSMS documents
+ * no way to sign them: the residual risk.  sender must be "84" and 9 or
+ * 10 digits as §4.1 gives it, and a copy of a genuine request with
+ * another sender keeps its smsid, the idempotency key, so it is dropped
+ * as a duplicate once the genuine one is stored; only a copy that
+ * overtakes the genuine request in transit could name another number,
+ * so the URL must be https, and allow_ips can hold eSMS's addresses.
  * receiverTime is not compared with our clock: §4.1 states no window.
  */
 #include "provider.h"
@@ -30,6 +47,7 @@
 
 #include "config.h"
 #include "form.h"
+#include "phone.h"
 #include "privacy.h"
 #include "smstext.h"
 
@@ -37,6 +55,11 @@
 /* Base64 of 16 bytes: 24 characters with "==". */
 #define ES_B64_LEN 24
 #define ES_HEX_LEN (2 * ES_MD5_LEN)
+/* The longest smsid taken: a number, well past a 64-bit one. */
+#define ES_SMSID_MAX 32
+/* receiverTime carries no zone; eSMS is a Vietnamese service and §4.1
+ * gives none, so it is read as Viet Nam's time (UTC+7, no DST). */
+#define ES_ZONE "+07:00"
 #define ES_SEND_BASE "https://rest.esms.vn"
 #define ES_SEND_PATH "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 
@@ -54,6 +77,10 @@ static const struct provider_key es_keys[] = {
 	/* The base URL eSMS reaches us at; with callback_token set, each
 	 * send asks for a delivery report at its /v1/dlr/CHANNEL. */
 	{ "public_url", PROVIDER_KEY_STRING, false },
+	/* eSMS's API checks our address (code 140); set, this checks
+	 * theirs, narrowing who could send an MO with an altered, unsigned
+	 * sender. */
+	{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -157,6 +184,49 @@ es_sign(const char *const parts[5], char b64[ES_B64_LEN + 1],
 	return ok ? 0 : -1;
 }
 
+static bool
+es_all_digits(const char *s, size_t min, size_t max)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (s[n] < '0' || s[n] > '9' || n == max)
+			return false;
+	return n >= min;
+}
+
+/* The fields the sign joins, in their documented forms (see the top of
+ * the file).  false with a reason naming the field. */
+static bool
+es_signed_fields_valid(const char *smsid, const char *content,
+    const char *when, char *err, size_t errlen)
+{
+	if (!es_all_digits(smsid, 1, ES_SMSID_MAX)) {
+		snprintf(err, errlen, "field smsid must be 1 to %d digits",
+		    ES_SMSID_MAX);
+		return false;
+	}
+	if (content[0] == '\0' || (content[0] >= '0' && content[0] <= '9')) {
+		snprintf(err, errlen, "field content must not be empty or "
+		    "start with a digit: the sign could not tell it from "
+		    "smsid");
+		return false;
+	}
+	if (!es_all_digits(when, 14, 14)) {
+		snprintf(err, errlen, "field receiverTime must be "
+		    "yyyyMMddHHmmss");
+		return false;
+	}
+	return true;
+}
+
+/* §4.1: sender is "84…"; as E.164, else false. */
+static bool
+es_sender(const char *sender, char *out, size_t outlen)
+{
+	return provider_intl_digits(sender, "84", 11, 12, out, outlen);
+}
+
 static enum provider_verdict
 es_check(const struct config_channel *ch, const struct form *f, char *err,
     size_t errlen)
@@ -215,6 +285,9 @@ es_check(const struct config_channel *ch, const struct form *f, char *err,
 		    "channel's private_key");
 		return PROVIDER_FORBIDDEN;
 	}
+	/* Before the sign counts: see the top of the file. */
+	if (!es_signed_fields_valid(smsid, content, when, err, errlen))
+		return PROVIDER_BAD_REQUEST;
 	return PROVIDER_OK;
 }
 
@@ -223,8 +296,16 @@ es_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
 {
 	enum provider_verdict v;
+	char *const *ips;
 	struct form f;
+	size_t nips;
 
+	ips = config_channel_list(ch, "allow_ips", &nips);
+	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
+		snprintf(err, errlen, "source address is not in this "
+		    "channel's allow_ips");
+		return PROVIDER_FORBIDDEN;
+	}
 	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
 	v = es_check(ch, &f, err, errlen);
@@ -232,13 +313,15 @@ es_verify(const struct config_channel *ch, const struct provider_input *in,
 	return v;
 }
 
-/* smsid is the idempotency key; sender is 84-prefixed; receiverTime is
- * yyyyMMddhhmmss as sent.  keyword is not needed. */
+/* smsid is the idempotency key; sender is 84-prefixed, read as E.164;
+ * receiverTime is yyyyMMddhhmmss, kept as RFC 3339 UTC.  keyword is not
+ * needed. */
 static enum provider_verdict
 es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
     struct sms_message *out, char *err, size_t errlen)
 {
 	enum provider_verdict v;
+	char sender[40], when[40];
 	struct form f;
 	bool ok;
 
@@ -248,14 +331,14 @@ es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		return v;
 	ok = provider_form_copy(&f, "smsid", out->id, sizeof(out->id), true,
 	    err, errlen) &&
-	    provider_form_copy(&f, "sender", out->from, sizeof(out->from), true,
+	    provider_form_copy(&f, "sender", sender, sizeof(sender), true,
 	    err, errlen) &&
 	    provider_form_copy(&f, "serviceNumber", out->to, sizeof(out->to),
 	    false, err, errlen) &&
 	    provider_form_copy(&f, "content", out->text, sizeof(out->text),
 	    true, err, errlen) &&
-	    provider_form_copy(&f, "receiverTime", out->received_at,
-	    sizeof(out->received_at), false, err, errlen);
+	    provider_form_copy(&f, "receiverTime", when, sizeof(when), false,
+	    err, errlen);
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
@@ -265,10 +348,19 @@ es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		snprintf(err, errlen, "field smsid is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
-	if (out->from[0] == '\0') {
+	if (sender[0] == '\0') {
 		snprintf(err, errlen, "field sender is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
+	/* verify held the signed fields to their forms; sender, which
+	 * the sign does not cover, is held to §4.1's here. */
+	if (!es_sender(sender, out->from, sizeof(out->from))) {
+		snprintf(err, errlen, "field sender must be 84 and 9 or 10 "
+		    "digits, as eSMS sends it");
+		return PROVIDER_BAD_REQUEST;
+	}
+	provider_time_compact(when, ES_ZONE, out->received_at,
+	    sizeof(out->received_at));
 	return PROVIDER_OK;
 }
 
@@ -531,21 +623,24 @@ es_send_parse(const struct config_channel *ch, long status, const char *body,
 		"140",  /* our IP is not on the account's list */
 		"146",  /* text matches no registered template */
 	};
-	const json_t *msg;
-	const char *text;
 	json_t *root = NULL;
-	char code[32], words[256];
+	char code[32];
 
 	(void)ch;
 	memset(out, 0, sizeof(*out));
 	if (status >= 400 && status < 500) {
 		out->verdict = SEND_REJECTED;
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		root = body != NULL ? json_loadb(body, body_len,
+		    JSON_ALLOW_NUL, NULL) : NULL;
+		provider_send_reason(out, status, json_is_object(root) &&
+		    es_answer_text(json_object_get(root, "CodeResult"), code,
+		    sizeof(code)) ? code : NULL);
+		json_decref(root);
 		return;
 	}
 	if (status < 200 || status >= 300) {
 		out->verdict = SEND_UNKNOWN;
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		provider_send_reason(out, status, NULL);
 		return;
 	}
 	if (body == NULL || (root = json_loadb(body, body_len,
@@ -572,8 +667,7 @@ es_send_parse(const struct config_channel *ch, long status, const char *body,
 	if (strcmp(code, "124") == 0) {
 		/* An earlier attempt got through; its answer was lost. */
 		out->verdict = SEND_ACCEPTED;
-		snprintf(out->reason, sizeof(out->reason), "124 duplicate "
-		    "RequestId");
+		provider_send_reason(out, status, code);
 		json_decref(root);
 		return;
 	}
@@ -581,11 +675,8 @@ es_send_parse(const struct config_channel *ch, long status, const char *body,
 	for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++)
 		if (strcmp(code, permanent[i]) == 0)
 			out->verdict = SEND_REJECTED;
-	msg = json_object_get(root, "ErrorMessage");
-	text = json_is_string(msg) ? json_string_value(msg) : "";
-	snprintf(words, sizeof(words), "%s%s%s", code,
-	    text[0] != '\0' ? " " : "", text);
-	provider_send_reason(out, words);
+	/* The code only: ErrorMessage may quote the number or the text. */
+	provider_send_reason(out, status, code);
 	json_decref(root);
 }
 

@@ -274,6 +274,7 @@ js_sms_parse(const struct config_channel *ch, const struct provider_input *in,
     struct sms_message *out, char *err, size_t errlen)
 {
 	json_error_t jerr;
+	char stamp[40];
 	json_t *root;
 	bool ok;
 
@@ -306,11 +307,14 @@ js_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	    errlen) &&
 	    js_copy(root, "text", out->text, sizeof(out->text), true, err,
 	    errlen) &&
-	    js_copy(root, "received_at", out->received_at,
-	    sizeof(out->received_at), false, err, errlen);
+	    js_copy(root, "received_at", stamp, sizeof(stamp), false, err,
+	    errlen);
 	json_decref(root);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
+	/* Kept as RFC 3339 UTC, or "" when it is not one. */
+	provider_time_space(stamp, "+00:00", out->received_at,
+	    sizeof(out->received_at));
 	/* The id is the idempotency key; an empty one would merge
 	 * messages. */
 	if (out->id[0] == '\0') {
@@ -363,6 +367,8 @@ js_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	json_decref(root);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
+	/* A code is kept, never words: a reason is logged and stored. */
+	provider_reason_set(out->reason, sizeof(out->reason), out->reason);
 	if (out->provider_ref[0] == '\0') {
 		snprintf(err, errlen, "field id is empty");
 		return PROVIDER_BAD_REQUEST;
@@ -457,15 +463,15 @@ done:
 
 /*
  * 2xx: taken, with the receiver's own "id" when it gives one.  4xx: the
- * receiver refused it, {"error":{"message"}} saying why.
+ * receiver refused it, {"error":{"code","message"}} saying why; only the
+ * code is kept, as the message may quote what we sent.
  */
 static void
 js_send_parse(const struct config_channel *ch, long status, const char *body,
     size_t body_len, struct send_answer *out)
 {
-	const json_t *id, *error, *message;
+	const json_t *id, *error;
 	json_t *root = NULL;
-	char words[256];
 
 	(void)ch;
 	memset(out, 0, sizeof(*out));
@@ -482,19 +488,11 @@ js_send_parse(const struct config_channel *ch, long status, const char *body,
 	} else if (status >= 400 && status < 500) {
 		out->verdict = SEND_REJECTED;
 		error = json_object_get(root, "error");
-		message = json_object_get(error, "message");
-		if (json_is_string(message) &&
-		    json_string_value(message)[0] != '\0') {
-			snprintf(words, sizeof(words), "%ld %s", status,
-			    json_string_value(message));
-			provider_reason_set(out->reason, sizeof(out->reason),
-			    words);
-		} else
-			snprintf(out->reason, sizeof(out->reason), "HTTP %ld",
-			    status);
+		provider_send_reason(out, status, json_string_value(
+		    json_object_get(error, "code")));
 	} else {
 		out->verdict = SEND_UNKNOWN;
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		provider_send_reason(out, status, NULL);
 	}
 	json_decref(root);
 }

@@ -8,6 +8,18 @@
  * The signature carries no timestamp, so a captured request verifies
  * forever; replays are made harmless by storing MessageSid idempotently
  * (reference/reliability.md §3.3), not here.
+ *
+ * The signed string joins names and values without separators, so one
+ * value can swallow the next pair: MessageSid "SM…" + "NumMedia0" signs
+ * like MessageSid "SM…NumMedia0" with no NumMedia, a new id for the
+ * same request.  So before the signature counts, every parameter whose
+ * form Twilio documents is held to it (tw_fields_valid: the sids as
+ * two letters and 32 hex digits, numbers in E.164, counts in digits), no
+ * name may come twice, and a POST's names are Twilio's PascalCase.  The
+ * residual risk: a sender who writes name-like text in a Body and then
+ * captures the signed request could still re-split it into unknown
+ * names that Twilio may add without notice (so they cannot be refused);
+ * that needs the request itself, which only TLS protects.
  */
 #include "provider.h"
 
@@ -182,6 +194,132 @@ done:
 	return rc;
 }
 
+/* prefix then 32 lowercase hex digits: a Twilio sid. */
+static bool
+tw_sid(const char *s, const char *const *prefixes, size_t nprefixes)
+{
+	bool ok = false;
+
+	for (size_t i = 0; i < nprefixes; i++)
+		if (strncmp(s, prefixes[i], 2) == 0)
+			ok = true;
+	if (!ok || strlen(s) != 34)
+		return false;
+	for (size_t i = 2; i < 34; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool
+tw_charset(const char *s, const char *extra, size_t min, size_t max)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (n == max || !((s[n] >= '0' && s[n] <= '9') ||
+		    (extra != NULL && strchr(extra, s[n]) != NULL)))
+			return false;
+	return n >= min;
+}
+
+/*
+ * Each parameter in the form §2.1 and §2.5 give it, when present, and
+ * no name twice.  A POST's names must be PascalCase ASCII (Twilio's
+ * style; a name is part of the signed string too).  false with a reason
+ * naming the field, never its value.
+ */
+/* The forms §2.1 and §2.5 give Twilio's own parameters. */
+enum tw_form {
+	TW_MESSAGE_SID,		/* SM or MM and 32 hex digits */
+	TW_ACCOUNT_SID,		/* AC and 32 hex digits */
+	TW_SERVICE_SID,		/* MG and 32 hex digits */
+	TW_COUNT,		/* 1 to 6 digits */
+	TW_ERROR_CODE,		/* 0 to 6 digits */
+	TW_STATUS,		/* a lowercase word */
+	TW_API_VERSION,		/* YYYY-MM-DD */
+};
+
+static bool
+tw_form_ok(enum tw_form form, const char *v)
+{
+	static const char *const msg[] = { "SM", "MM" };
+	static const char *const ac[] = { "AC" };
+	static const char *const mg[] = { "MG" };
+
+	switch (form) {
+	case TW_MESSAGE_SID:
+		return tw_sid(v, msg, 2);
+	case TW_ACCOUNT_SID:
+		return tw_sid(v, ac, 1);
+	case TW_SERVICE_SID:
+		return tw_sid(v, mg, 1);
+	case TW_COUNT:
+		return tw_charset(v, NULL, 1, 6);
+	case TW_ERROR_CODE:
+		return tw_charset(v, NULL, 0, 6);
+	case TW_STATUS:
+		return v[0] != '\0' && strlen(v) <= 32 &&
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz_") == strlen(v);
+	case TW_API_VERSION:
+		return tw_charset(v, "-", 10, 10) && v[4] == '-' &&
+		    v[7] == '-';
+	}
+	return false;
+}
+
+/*
+ * Each parameter in the form §2.1 and §2.5 give it, when present, and
+ * no name twice.  A POST's names must be PascalCase ASCII (Twilio's
+ * style; a name is part of the signed string too).  false with a reason
+ * naming the field, never its value.
+ */
+static bool
+tw_fields_valid(const struct form *f, bool post, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum tw_form form;
+	} rules[] = {
+		{ "MessageSid", TW_MESSAGE_SID }, { "SmsSid", TW_MESSAGE_SID },
+		{ "SmsMessageSid", TW_MESSAGE_SID },
+		{ "AccountSid", TW_ACCOUNT_SID },
+		{ "MessagingServiceSid", TW_SERVICE_SID },
+		{ "NumMedia", TW_COUNT }, { "NumSegments", TW_COUNT },
+		{ "ErrorCode", TW_ERROR_CODE }, { "SmsStatus", TW_STATUS },
+		{ "MessageStatus", TW_STATUS }, { "ApiVersion", TW_API_VERSION },
+	};
+
+	for (size_t i = 0; i < f->count; i++) {
+		const char *name = f->fields[i].name;
+		const char *v = f->fields[i].value;
+
+		for (size_t j = i + 1; j < f->count; j++)
+			if (strcmp(name, f->fields[j].name) == 0) {
+				snprintf(err, errlen, "a parameter appears "
+				    "more than once");
+				return false;
+			}
+		if (post && (name[0] < 'A' || name[0] > 'Z' ||
+		    !tw_charset(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz", 1, 64))) {
+			snprintf(err, errlen, "a parameter name is not one "
+			    "Twilio would send (PascalCase letters and "
+			    "digits)");
+			return false;
+		}
+		for (size_t k = 0; k < sizeof(rules) / sizeof(rules[0]); k++)
+			if (strcmp(name, rules[k].name) == 0 &&
+			    !tw_form_ok(rules[k].form, v)) {
+				snprintf(err, errlen, "field %s is not in the "
+				    "form Twilio sends it", rules[k].name);
+				return false;
+			}
+	}
+	return true;
+}
+
 static enum provider_verdict
 tw_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
@@ -227,6 +365,11 @@ tw_verify(const struct config_channel *ch, const struct provider_input *in,
 		    "check the channel's auth_token, and that public_url plus "
 		    "this path is the URL configured at Twilio");
 		v = PROVIDER_FORBIDDEN;
+		goto done;
+	}
+	/* Before the signature counts: see the top of the file. */
+	if (!tw_fields_valid(&f, !tw_is_get(in), err, errlen)) {
+		v = PROVIDER_BAD_REQUEST;
 		goto done;
 	}
 	/* A valid signature from another account of ours (same token
@@ -277,6 +420,19 @@ tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	}
 	if (out->from[0] == '\0') {
 		snprintf(err, errlen, "field From is empty");
+		return PROVIDER_BAD_REQUEST;
+	}
+	/* §2.1: From is E.164; To is our number or short code.  Both are
+	 * in the signed string: held to that form, neither can swallow
+	 * its neighbour. */
+	if (!provider_e164_strict(out->from)) {
+		snprintf(err, errlen, "field From is not an E.164 number");
+		return PROVIDER_BAD_REQUEST;
+	}
+	if (!provider_e164_strict(out->to) && !tw_charset(out->to, NULL, 3,
+	    8)) {
+		snprintf(err, errlen, "field To is neither an E.164 number nor "
+		    "a short code");
 		return PROVIDER_BAD_REQUEST;
 	}
 	return PROVIDER_OK;
@@ -341,6 +497,8 @@ tw_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
+	/* A code is kept, never words: a reason is logged and stored. */
+	provider_reason_set(out->reason, sizeof(out->reason), out->reason);
 	tw_send_key(in->query, out->send_key, sizeof(out->send_key));
 	if (out->provider_ref[0] == '\0') {
 		snprintf(err, errlen, "field MessageSid is empty");
@@ -490,9 +648,9 @@ tw_send_parse(const struct config_channel *ch, long status, const char *body,
     size_t body_len, struct send_answer *out)
 {
 	const json_t *code;
-	const char *sid, *msg;
+	const char *sid;
 	json_int_t c;
-	char words[256];
+	char num[24];
 	json_t *root;
 
 	(void)ch;
@@ -503,7 +661,7 @@ tw_send_parse(const struct config_channel *ch, long status, const char *body,
 		if (sid == NULL || sid[0] == '\0' ||
 		    strlen(sid) >= sizeof(out->provider_ref)) {
 			out->verdict = SEND_UNKNOWN;
-			provider_send_reason(out,
+			snprintf(out->reason, sizeof(out->reason),
 			    "unreadable answer: no message sid");
 		} else {
 			out->verdict = SEND_ACCEPTED;
@@ -517,16 +675,14 @@ tw_send_parse(const struct config_channel *ch, long status, const char *body,
 	    SEND_REJECTED;
 	code = json_object_get(root, "code");
 	if (!json_is_integer(code)) {
-		snprintf(words, sizeof(words), "HTTP %ld", status);
-		provider_send_reason(out, words);
+		provider_send_reason(out, status, NULL);
 		goto done;
 	}
 	if ((c = json_integer_value(code)) == TW_CODE_THROTTLED)
 		out->verdict = SEND_RETRY;
-	msg = json_string_value(json_object_get(root, "message"));
-	snprintf(words, sizeof(words), "%" JSON_INTEGER_FORMAT "%s%s", c,
-	    msg != NULL ? " " : "", msg != NULL ? msg : "");
-	provider_send_reason(out, words);
+	/* The code only: Twilio's "message" may quote the number. */
+	snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, c);
+	provider_send_reason(out, status, num);
 done:
 	json_decref(root);
 }

@@ -5,14 +5,29 @@
  * request_id . phone . secure_key . time)), the raw 32-byte digest, over
  * the values as sent.
  *
+ * The checksum joins its fields without separators, so each is held to
+ * the form §4.3 gives it before the checksum counts: phone is "84" and 9
+ * or 10 digits, the first not 0; time is decimal digits; request_id is a
+ * short token.  With phone so fixed, request_id and phone cannot trade
+ * characters: a request id's trailing "00" moved onto the number
+ * ("0084…") would otherwise make a new request id, for the same caller
+ * and the same checksum, with any message.
+ *
  * What the checksum does not cover: message, service_id, command_code,
- * type and telco.  Whoever reads one genuine push in transit can resend
- * it with another message, so the URL must be https.  A resent copy of a
- * stored push carries the same request_id, the idempotency key, and is
- * dropped as a duplicate.  `time` is not compared with our clock: §4.3
- * states no window, and V-COM retries a push twice, 20 s apart, without
- * saying whether it signs a retry afresh; a window of our own could
- * refuse genuine retries.
+ * type and telco.  V-COM documents no way to sign them, so this is the
+ * residual risk: whoever reads one genuine push in transit can resend it
+ * with another message (a "STOP" the caller never sent), so the URL must
+ * be https, and allow_ips can hold V-COM's addresses.  A resent copy
+ * carries the same request_id, the idempotency key, and is dropped as a
+ * duplicate when the genuine push came first; a copy that overtakes it
+ * would need the request itself, not a re-split.  An MT reply goes to
+ * the MO's request_id, which V-COM maps to the phone the checksum
+ * covers: an unsigned field cannot steer where it goes.
+ *
+ * `time` is not compared with our clock: §4.3 states no window, and
+ * V-COM retries a push twice, 20 s apart, without saying whether it
+ * signs a retry afresh; a window of our own could refuse genuine
+ * retries.
  *
  * A MT reply (send-mt) is signed the same way with our mt_code in place
  * of the phone, and can only answer a MO: it names the MO's request_id.
@@ -27,6 +42,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "phone.h"
 #include "privacy.h"
 #include "smstext.h"
 
@@ -36,6 +52,9 @@
 #define VC_SHA256_LEN 32
 /* Base64 of 32 bytes: 44 characters with one '='. */
 #define VC_B64_LEN 44
+/* The longest request_id taken: ample for V-COM's ten digits, and short
+ * enough to be no message. */
+#define VC_ID_MAX 64
 
 /* service_id is the short code an MT reply is sent from; an inbound
  * push for another of the account's codes is still taken (its
@@ -44,6 +63,10 @@ static const struct provider_key vc_keys[] = {
 	{ "client_id", PROVIDER_KEY_STRING, true },
 	{ "secure_key", PROVIDER_KEY_SECRET, true },
 	{ "service_id", PROVIDER_KEY_STRING, false },
+	/* V-COM's own answer 108 ("request from IP is not allowed") shows
+	 * the practice: its pushes come from known addresses.  Set, they
+	 * narrow who could send a push with an altered, unsigned message. */
+	{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	{ NULL, PROVIDER_KEY_STRING, false },
 };
 
@@ -182,6 +205,60 @@ vc_checksum(const char *client_id, const char *request_id,
 	return ok ? 0 : -1;
 }
 
+/* V-COM's own ids: a short token, as its example ("1297875832"). */
+static bool
+vc_token(const char *s, size_t max)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (n == max || !((s[n] >= '0' && s[n] <= '9') ||
+		    (s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= 'A' && s[n] <= 'Z') || s[n] == '-' ||
+		    s[n] == '_' || s[n] == '.'))
+			return false;
+	return n > 0;
+}
+
+/* §4.3's "84xxxxxxxxx": "84" and 9 or 10 digits (the first not 0) into
+ * E.164, else false. */
+static bool
+vc_phone(const char *phone, char *out, size_t outlen)
+{
+	return provider_intl_digits(phone, "84", 11, 12, out, outlen);
+}
+
+/* The fields the checksum joins, each in its documented form; see the
+ * top of the file.  false with a reason naming the field. */
+static bool
+vc_signed_fields_valid(const char *request_id, const char *phone,
+    const char *time_sent, char *err, size_t errlen)
+{
+	char e164[PHONE_E164_SIZE];
+
+	if (!vc_token(request_id, VC_ID_MAX)) {
+		snprintf(err, errlen, "field request_id must be 1 to %d "
+		    "letters, digits, '-', '_' or '.'", VC_ID_MAX);
+		return false;
+	}
+	if (!vc_phone(phone, e164, sizeof(e164))) {
+		snprintf(err, errlen, "field phone must be 84 and 9 or 10 "
+		    "digits (84xxxxxxxxx), as V-COM sends it");
+		return false;
+	}
+	for (size_t i = 0; time_sent[i] != '\0'; i++)
+		if (time_sent[i] < '0' || time_sent[i] > '9' || i == 11) {
+			snprintf(err, errlen, "field time must be unix "
+			    "seconds");
+			return false;
+		}
+	if (time_sent[0] == '\0') {
+		snprintf(err, errlen, "field time must be unix seconds");
+		return false;
+	}
+	return true;
+}
+
 static enum provider_verdict
 vc_check(const struct config_channel *ch, const json_t *root, char *err,
     size_t errlen)
@@ -225,6 +302,9 @@ vc_check(const struct config_channel *ch, const json_t *root, char *err,
 		    "client_id");
 		return PROVIDER_FORBIDDEN;
 	}
+	if (!vc_signed_fields_valid(request_id, phone, time_sent, err,
+	    errlen))
+		return PROVIDER_BAD_REQUEST;
 	if (vc_checksum(client_id, request_id, phone, secure_key, time_sent,
 	    want) < 0) {
 		snprintf(err, errlen, "cannot compute the checksum (out of "
@@ -249,8 +329,16 @@ vc_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
 {
 	enum provider_verdict v;
+	char *const *ips;
 	json_t *root;
+	size_t nips;
 
+	ips = config_channel_list(ch, "allow_ips", &nips);
+	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
+		snprintf(err, errlen, "source address is not in this "
+		    "channel's allow_ips");
+		return PROVIDER_FORBIDDEN;
+	}
 	if ((v = vc_load(in, &root, err, errlen)) != PROVIDER_OK)
 		return v;
 	v = vc_check(ch, root, err, errlen);
@@ -260,7 +348,8 @@ vc_verify(const struct config_channel *ch, const struct provider_input *in,
 
 /*
  * request_id is the idempotency key (a `recovery` push repeats a `new`
- * one's); phone is 84-prefixed; service_id is the short code.
+ * one's); phone is 84-prefixed, read as E.164; time is unix seconds,
+ * kept as RFC 3339 UTC; service_id is the short code.
  * command_code, telco and type are not needed.
  */
 static enum provider_verdict
@@ -268,6 +357,7 @@ vc_sms_parse(const struct config_channel *ch, const struct provider_input *in,
     struct sms_message *out, char *err, size_t errlen)
 {
 	enum provider_verdict v;
+	char phone[40], time_sent[40];
 	json_t *root;
 	bool ok;
 
@@ -277,14 +367,14 @@ vc_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		return v;
 	ok = vc_field(root, "request_id", out->id, sizeof(out->id), true,
 	    err, errlen) &&
-	    vc_field(root, "phone", out->from, sizeof(out->from), true, err,
+	    vc_field(root, "phone", phone, sizeof(phone), true, err,
 	    errlen) &&
 	    vc_field(root, "service_id", out->to, sizeof(out->to), false,
 	    err, errlen) &&
 	    vc_field(root, "message", out->text, sizeof(out->text), true,
 	    err, errlen) &&
-	    vc_field(root, "time", out->received_at,
-	    sizeof(out->received_at), false, err, errlen);
+	    vc_field(root, "time", time_sent, sizeof(time_sent), false, err,
+	    errlen);
 	json_decref(root);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
@@ -294,10 +384,19 @@ vc_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		snprintf(err, errlen, "field request_id is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
-	if (out->from[0] == '\0') {
+	if (phone[0] == '\0') {
 		snprintf(err, errlen, "field phone is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
+	/* verify held the signed fields to their forms; the number is
+	 * read as E.164 whatever the channel's default country. */
+	if (!vc_phone(phone, out->from, sizeof(out->from))) {
+		snprintf(err, errlen, "field phone must be 84 and 9 or 10 "
+		    "digits (84xxxxxxxxx), as V-COM sends it");
+		return PROVIDER_BAD_REQUEST;
+	}
+	provider_time_unix(time_sent, out->received_at,
+	    sizeof(out->received_at));
 	return PROVIDER_OK;
 }
 
@@ -391,22 +490,24 @@ done:
 	return rc;
 }
 
-/* The answer's code and message, at the top level or under "data" (the
- * shape of V-COM's own MO acknowledgement).  false when there is no
- * code. */
+/* The answer's code, at the top level, under "data" or under "errors".
+ * Its message is never read: it may quote what we sent.  false when
+ * there is no code. */
 static bool
-vc_answer_code(const json_t *root, char *code, size_t codelen,
-    const char **message)
+vc_answer_code(const json_t *root, char *code, size_t codelen)
 {
 	const json_t *data = json_object_get(root, "data");
-	const json_t *where = root, *v, *m;
+	const json_t *errors = json_object_get(root, "errors");
+	const json_t *v;
 	int w;
 
+	/* V-COM's examples put an answer under "data" and an error under
+	 * "errors" (§4.3). */
 	v = json_object_get(root, "code");
-	if (v == NULL && json_is_object(data)) {
-		where = data;
+	if (v == NULL && json_is_object(data))
 		v = json_object_get(data, "code");
-	}
+	if (v == NULL && json_is_object(errors))
+		v = json_object_get(errors, "code");
 	if (json_is_integer(v)) {
 		w = snprintf(code, codelen, "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(v));
@@ -417,8 +518,6 @@ vc_answer_code(const json_t *root, char *code, size_t codelen,
 		memcpy(code, json_string_value(v), json_string_length(v) + 1);
 	else
 		return false;
-	m = json_object_get(where, "message");
-	*message = json_is_string(m) ? json_string_value(m) : "";
 	return true;
 }
 
@@ -432,25 +531,28 @@ static void
 vc_send_parse(const struct config_channel *ch, long status, const char *body,
     size_t body_len, struct send_answer *out)
 {
-	const char *message;
 	json_t *root = NULL;
-	char code[32], words[256];
+	char code[32];
 
 	(void)ch;
 	memset(out, 0, sizeof(*out));
 	if (status >= 400 && status < 500) {
 		out->verdict = SEND_REJECTED;
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		root = body != NULL ? json_loadb(body, body_len,
+		    JSON_ALLOW_NUL, NULL) : NULL;
+		provider_send_reason(out, status, json_is_object(root) &&
+		    vc_answer_code(root, code, sizeof(code)) ? code : NULL);
+		json_decref(root);
 		return;
 	}
 	if (status < 200 || status >= 300) {
 		out->verdict = SEND_UNKNOWN;
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+		provider_send_reason(out, status, NULL);
 		return;
 	}
 	if (body == NULL || (root = json_loadb(body, body_len,
 	    JSON_ALLOW_NUL, NULL)) == NULL || !json_is_object(root) ||
-	    !vc_answer_code(root, code, sizeof(code), &message)) {
+	    !vc_answer_code(root, code, sizeof(code))) {
 		out->verdict = SEND_UNKNOWN;
 		snprintf(out->reason, sizeof(out->reason), "HTTP %ld, no code "
 		    "in the answer", status);
@@ -461,14 +563,11 @@ vc_send_parse(const struct config_channel *ch, long status, const char *body,
 		out->verdict = SEND_ACCEPTED;
 	else if (strcmp(code, "104") == 0) {
 		out->verdict = SEND_ACCEPTED;
-		snprintf(out->reason, sizeof(out->reason), "104 request "
-		    "already exists");
+		provider_send_reason(out, status, code);
 	} else {
 		out->verdict = strcmp(code, "106") == 0 ||
 		    strcmp(code, "108") == 0 ? SEND_REJECTED : SEND_RETRY;
-		snprintf(words, sizeof(words), "%s%s%s", code,
-		    message[0] != '\0' ? " " : "", message);
-		provider_send_reason(out, words);
+		provider_send_reason(out, status, code);
 	}
 	json_decref(root);
 }

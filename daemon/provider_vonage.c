@@ -258,6 +258,15 @@ vg_params_load(const struct provider_input *in, struct vg_params *p,
 		    "query string" : "form body", why);
 		v = PROVIDER_BAD_REQUEST;
 	}
+	/* The signed string is "&name=value…" with '&' and '=' in values
+	 * replaced: a name holding either could re-split it.  Vonage's
+	 * names never do. */
+	for (size_t i = 0; v == PROVIDER_OK && i < p->form.count; i++)
+		if (strpbrk(p->form.fields[i].name, "&=") != NULL) {
+			snprintf(err, errlen, "a parameter name contains '&' "
+			    "or '='");
+			v = PROVIDER_BAD_REQUEST;
+		}
 	for (size_t i = 0; v == PROVIDER_OK && i < p->form.count; i++)
 		for (size_t j = i + 1; j < p->form.count; j++)
 			if (strcmp(p->form.fields[i].name,
@@ -586,8 +595,13 @@ vg_concat(const struct form *f, struct sms_message *out, char *err,
 
 /*
  * messageId, msisdn, to, text, message-timestamp; type, keyword and
- * nonce are not needed.  A binary message (type binary: data and udh in
- * hex, no text) is refused: there is nothing a counsellor could read.
+ * nonce are not needed.  msisdn is international digits without '+'
+ * for every country (§3.1: "2349067554729", "85512345678"), read as
+ * such, never against the channel's default country: a survivor abroad
+ * on a foreign SIM refused would be re-sent for 24 hours and lost.
+ * message-timestamp is UTC (§3.1), kept as RFC 3339.  A binary message
+ * (type binary: data and udh in hex, no text) is refused: there is
+ * nothing a counsellor could read.
  */
 static enum provider_verdict
 vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
@@ -596,6 +610,7 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	enum provider_verdict v;
 	struct vg_params p;
 	const char *type;
+	char msisdn[40], stamp[40];
 	bool ok;
 
 	(void)ch;
@@ -604,7 +619,7 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		return v;
 	ok = provider_form_copy(&p.form, "messageId", out->id, sizeof(out->id),
 	    true, err, errlen) &&
-	    provider_form_copy(&p.form, "msisdn", out->from, sizeof(out->from),
+	    provider_form_copy(&p.form, "msisdn", msisdn, sizeof(msisdn),
 	    true, err, errlen) &&
 	    provider_form_copy(&p.form, "to", out->to, sizeof(out->to), false,
 	    err, errlen);
@@ -617,8 +632,8 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	ok = ok &&
 	    provider_form_copy(&p.form, "text", out->text, sizeof(out->text),
 	    true, err, errlen) &&
-	    provider_form_copy(&p.form, "message-timestamp", out->received_at,
-	    sizeof(out->received_at), false, err, errlen) &&
+	    provider_form_copy(&p.form, "message-timestamp", stamp,
+	    sizeof(stamp), false, err, errlen) &&
 	    vg_concat(&p.form, out, err, errlen);
 	vg_params_clear(&p);
 	if (!ok)
@@ -629,10 +644,18 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		snprintf(err, errlen, "field messageId is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
-	if (out->from[0] == '\0') {
+	if (msisdn[0] == '\0') {
 		snprintf(err, errlen, "field msisdn is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
+	if (!provider_intl_digits(msisdn, NULL, 8, 15, out->from,
+	    sizeof(out->from))) {
+		snprintf(err, errlen, "field msisdn must be the sender's "
+		    "international number, digits without '+'");
+		return PROVIDER_BAD_REQUEST;
+	}
+	provider_time_space(stamp, "+00:00", out->received_at,
+	    sizeof(out->received_at));
 	return PROVIDER_OK;
 }
 
@@ -653,7 +676,7 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	};
 	enum provider_verdict v;
 	struct vg_params p;
-	char status[32];
+	char status[128];
 	const char *ref;
 	size_t n;
 	bool ok;
@@ -678,6 +701,8 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 	vg_params_clear(&p);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;
+	/* A code is kept, never words: a reason is logged and stored. */
+	provider_reason_set(out->reason, sizeof(out->reason), out->reason);
 	if (out->provider_ref[0] == '\0') {
 		snprintf(err, errlen, "field messageId is empty");
 		return PROVIDER_BAD_REQUEST;
@@ -687,8 +712,12 @@ vg_dlr_parse(const struct config_channel *ch, const struct provider_input *in,
 			out->status = statuses[i].status;
 			return PROVIDER_OK;
 		}
-	snprintf(err, errlen, "field status is not a Vonage receipt status");
-	return PROVIDER_BAD_REQUEST;
+	/* A status §3.1 does not list: refused, Vonage would re-send it
+	 * for 24 hours.  Taken as unknown, named when it is a code. */
+	out->status = DLR_UNKNOWN;
+	provider_reason_set(out->status_code, sizeof(out->status_code),
+	    status);
+	return PROVIDER_OK;
 }
 
 /* Vonage wants a 200 (or 204); anything else is re-sent for 24 h. */
@@ -772,12 +801,12 @@ fail:
  * entry each: the first part's fate and id stand for the message.
  */
 static void
-vg_send_message(const json_t *root, struct send_answer *out)
+vg_send_message(const json_t *root, long http, struct send_answer *out)
 {
 	const json_t *m = json_array_get(json_object_get(root, "messages"), 0);
 	const json_t *st = json_object_get(m, "status");
-	const char *status, *id, *text;
-	char num[VG_NUM_LEN], words[256];
+	const char *status, *id;
+	char num[VG_NUM_LEN];
 
 	/* The SMS API writes the status as a string; an integer would do
 	 * as well. */
@@ -789,7 +818,7 @@ vg_send_message(const json_t *root, struct send_answer *out)
 		status = json_string_value(st);
 	if (status == NULL || status[0] == '\0') {
 		out->verdict = SEND_UNKNOWN;
-		provider_send_reason(out,
+		snprintf(out->reason, sizeof(out->reason),
 		    "unreadable answer: no messages[0].status");
 		return;
 	}
@@ -798,8 +827,9 @@ vg_send_message(const json_t *root, struct send_answer *out)
 		if (id == NULL || id[0] == '\0' ||
 		    strlen(id) >= sizeof(out->provider_ref)) {
 			out->verdict = SEND_UNKNOWN;
-			provider_send_reason(out, "unreadable answer: "
-			    "accepted without a usable message-id");
+			snprintf(out->reason, sizeof(out->reason),
+			    "unreadable answer: accepted without a usable "
+			    "message-id");
 			return;
 		}
 		out->verdict = SEND_ACCEPTED;
@@ -808,17 +838,14 @@ vg_send_message(const json_t *root, struct send_answer *out)
 	}
 	out->verdict = strcmp(status, "1") == 0 || strcmp(status, "5") == 0 ?
 	    SEND_RETRY : SEND_REJECTED;
-	text = json_string_value(json_object_get(m, "error-text"));
-	snprintf(words, sizeof(words), "status %s%s%s", status,
-	    text != NULL ? ": " : "", text != NULL ? text : "");
-	provider_send_reason(out, words);
+	/* The status code only: error-text may quote the number. */
+	provider_send_reason(out, http, status);
 }
 
 static void
 vg_send_parse(const struct config_channel *ch, long status, const char *body,
     size_t body_len, struct send_answer *out)
 {
-	char words[32];
 	json_t *root;
 
 	(void)ch;
@@ -828,12 +855,11 @@ vg_send_parse(const struct config_channel *ch, long status, const char *body,
 		 * here, it is still not a refusal. */
 		out->verdict = status == 429 || status >= 500 ? SEND_RETRY :
 		    SEND_REJECTED;
-		snprintf(words, sizeof(words), "HTTP %ld", status);
-		provider_send_reason(out, words);
+		provider_send_reason(out, status, NULL);
 		return;
 	}
 	root = body != NULL ? json_loadb(body, body_len, 0, NULL) : NULL;
-	vg_send_message(root, out);
+	vg_send_message(root, status, out);
 	json_decref(root);
 }
 

@@ -158,8 +158,36 @@ dlr_status_name(enum dlr_status s)
 		return "delivered";
 	case DLR_FAILED:
 		return "failed";
+	case DLR_UNKNOWN:
+		/* The store keeps sent, delivered and failed.  A receipt
+		 * naming our message shows the provider holds it, which is
+		 * all "sent" says, and a status only moves forward. */
+		return "sent";
 	}
 	return "failed";
+}
+
+/* Distinct undocumented statuses already logged: each is logged once
+ * per process, so a provider that starts sending a new word all day
+ * fills neither the log nor memory.  Past the bound, no more are
+ * named. */
+#define DLR_UNKNOWN_LOGGED_MAX 16
+
+static bool
+dlr_unknown_first(const char *channel, const char *code)
+{
+	static char seen[DLR_UNKNOWN_LOGGED_MAX][64 + PROVIDER_CODE_MAX + 2];
+	static size_t nseen;
+	char key[sizeof(seen[0])];
+
+	snprintf(key, sizeof(key), "%s %s", channel, code);
+	for (size_t i = 0; i < nseen; i++)
+		if (strcmp(seen[i], key) == 0)
+			return false;
+	if (nseen == DLR_UNKNOWN_LOGGED_MAX)
+		return false;
+	memcpy(seen[nseen++], key, sizeof(key));
+	return true;
 }
 
 void
@@ -193,6 +221,15 @@ sms_dlr_cb(struct http_request *req, void *arg)
 	    PROVIDER_OK) {
 		webhook_refuse(req, "dlr.refused", ch->name, v, why);
 		return;
+	}
+	if (r.status == DLR_UNKNOWN) {
+		if (dlr_unknown_first(ch->name, r.status_code))
+			log_event(LOG_WARN, "dlr.unknown_status", "req",
+			    http_request_id(req), "channel", ch->name,
+			    "status", r.status_code[0] ? r.status_code :
+			    "(not a code)", NULL);
+		snprintf(r.reason, sizeof(r.reason), "unknown status%s%s",
+		    r.status_code[0] ? " " : "", r.status_code);
 	}
 	if (store_dlr_record(app->store, ch->name, r.provider_ref,
 	    r.send_key, dlr_status_name(r.status), r.reason, &matched, why,

@@ -81,22 +81,33 @@ struct sms_message {
 	unsigned concat_total;
 };
 
+/* The longest provider error or status code kept (provider_code_valid). */
+#define PROVIDER_CODE_MAX 32
+
 /* What a delivery report says of an outbound message. */
 enum dlr_status {
 	DLR_SENT,                 /* accepted by the network, on its way */
 	DLR_DELIVERED,            /* on the handset */
 	DLR_FAILED,               /* final; reason says why */
+	DLR_UNKNOWN,              /* a status the provider does not
+	                             document (yet): taken, not refused, so
+	                             the provider does not retry it all day;
+	                             status_code names it */
 };
 
 struct dlr_report {
 	char provider_ref[128];   /* the provider's id of our message */
 	enum dlr_status status;
-	char reason[128];         /* the provider's words; may be empty */
+	char reason[128];         /* the provider's code (provider_code_valid),
+	                             or our own words; may be empty */
 	/* Our send_key for the message when the report echoes it (Twilio:
 	 * ?ref= in the StatusCallback URL; Vonage: client-ref; eSMS:
 	 * RequestId; json: id), else "".  It matches a send whose answer
 	 * never came (status unknown). */
 	char send_key[64];
+	/* DLR_UNKNOWN: the provider's status as it came, when
+	 * provider_code_valid, else "". */
+	char status_code[PROVIDER_CODE_MAX + 1];
 };
 
 /* One outbound text, as the outbox hands it to an adapter to frame. */
@@ -144,8 +155,9 @@ enum send_verdict {
 struct send_answer {
 	enum send_verdict verdict;
 	char provider_ref[128];
-	/* The provider's code and words ("403 InvalidPhoneNumber"); never
-	 * the number or the text. */
+	/* "HTTP <status> <code>" (provider_send_reason), or our own
+	 * words; never the provider's words, which may quote the number or
+	 * the text. */
 	char reason[128];
 };
 
@@ -244,13 +256,52 @@ bool provider_url_join(char *out, size_t outlen, const char *base,
 /* Free what send_build allocated; the struct may be reused. */
 void provider_send_http_clear(struct send_http *http);
 
-/* Shared by adapters: copy a provider's error words into reason, with
- * every run of 6 or more digits (a phone number a provider echoed)
- * replaced by "…" and control characters by spaces, cut to whole UTF-8
- * characters, so a reason is safe to log, store and serve as JSON. */
-void provider_reason_set(char *reason, size_t len, const char *words);
-/* The same into an answer's reason. */
-void provider_send_reason(struct send_answer *out, const char *words);
+/*
+ * A provider's error code as we keep it: 1 to 32 of [A-Za-z0-9_.-] and no
+ * run of 6 or more digits (a number a provider echoed).  Providers'
+ * error *words* are never kept: some quote the text or the number they
+ * refused, and a reason is logged, stored and served as JSON.
+ */
+bool provider_code_valid(const char *code);
+
+/* Shared by adapters: code into reason[len] when provider_code_valid,
+ * else "" (a delivery report's reason).  code may be reason itself. */
+void provider_reason_set(char *reason, size_t len, const char *code);
+/* "HTTP <status>" and, when provider_code_valid(code), " <code>" into
+ * the answer's reason; code may be NULL. */
+void provider_send_reason(struct send_answer *out, long status,
+    const char *code);
+
+/*
+ * Shared by adapters: a number a provider documents as international
+ * digits without '+' ("84901234567", "2349067554729") as E.164 into
+ * out[outlen].  prefix, when not NULL, is a country code the digits must
+ * start with (V-COM and eSMS send only "84…").  Nothing else is read: no
+ * "00", no national "0…", no separators; those are not what such a
+ * provider sends, and a signature over a concatenation that let them
+ * through could be re-split (a request id's trailing "00" moved onto the
+ * number).  false when `digits` is not such a number.
+ */
+bool provider_intl_digits(const char *digits, const char *prefix,
+    size_t min_digits, size_t max_digits, char *out, size_t outlen);
+/* Shared by adapters: is s "+" then 8 to 15 digits, the first not 0?
+ * (Africa's Talking's and Twilio's numbers as they send them.) */
+bool provider_e164_strict(const char *s);
+
+/*
+ * Shared by adapters: a provider's received time as the store keeps
+ * times ("YYYY-MM-DDTHH:MM:SSZ", UTC), or "" when it cannot be read: a
+ * message is never refused for its time.  `zone` is the offset to read
+ * a time without one in ("+00:00", "+07:00").
+ *  provider_time_space: "YYYY-MM-DD HH:MM:SS" or any RFC 3339 time;
+ *  provider_time_compact: "yyyyMMddHHmmss";
+ *  provider_time_unix: decimal unix seconds.
+ */
+void provider_time_space(const char *s, const char *zone, char *out,
+    size_t outlen);
+void provider_time_compact(const char *s, const char *zone, char *out,
+    size_t outlen);
+void provider_time_unix(const char *s, char *out, size_t outlen);
 
 /* Shared by adapters: is `peer` a loopback address? */
 bool provider_peer_is_loopback(const char *peer);

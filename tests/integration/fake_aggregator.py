@@ -22,6 +22,11 @@ answers it, recorded as "auth"), then the required fields, then "4xx"
 rejects and "ok" accepts (or, for eSMS, V-COM and json, recognises a
 repeated idempotency key and answers it as that provider does).
 
+"echo" is a refusal whose error words quote the text and the number
+that were sent, in each provider's own error shape (with its HTTP 4xx
+status where the provider uses one, else its 200 with an error code):
+some real providers do that, and the daemon must keep none of it.
+
 A secret missing from `secrets` is not checked.
 
 Beware libcurl's own retry: when a *reused* keep-alive connection is
@@ -49,7 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PROVIDERS = ("africastalking", "twilio", "vonage", "esms", "vcom", "json")
 ALIASES = {"at": "africastalking", "nexmo": "vonage", "vihat": "esms",
            "v-com": "vcom"}
-ANSWERS = ("ok", "4xx", "5xx", "429", "hang", "close", "garbled")
+ANSWERS = ("ok", "4xx", "5xx", "429", "hang", "close", "garbled", "echo")
 
 AT_PATH = "/version1/messaging"
 TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
@@ -212,6 +217,36 @@ def _server_error(provider):
             "message": "internal server error"}})
     return _json_reply("5xx", 500, {"error": {
         "code": "internal_error", "message": "internal error, retry later"}})
+
+
+def _echo(provider, f):
+    """A refusal quoting what was sent: the text and the number."""
+    def field(*names):
+        for n in names:
+            if isinstance(f.get(n), str):
+                return f[n]
+        return ""
+    text = field("message", "Body", "text", "Content")
+    to = field("to", "To", "Phone")
+    words = "Message '%s' to %s rejected" % (text, to)
+    if provider == "africastalking":
+        return _text_reply("echo", 400, words)
+    if provider == "twilio":
+        return _json_reply("echo", 400, {
+            "code": 21610, "message": words,
+            "more_info": "https://www.twilio.com/docs/errors/21610",
+            "status": 400})
+    if provider == "vonage":
+        return _json_reply("echo", 200, {"message-count": "1", "messages": [
+            {"to": to, "status": "6", "error-text": words}]})
+    if provider == "esms":
+        return _json_reply("echo", 400, {"CodeResult": "118",
+                                         "ErrorMessage": words})
+    if provider == "vcom":
+        return _json_reply("echo", 400, {"errors": {
+            "code": 106, "status": "error", "message": words}})
+    return _json_reply("echo", 422, {"error": {
+        "code": "text_refused", "message": words}})
 
 
 def _too_many(provider, retry_after):
@@ -574,6 +609,8 @@ class FakeAggregator:
             return _Reply(answer)
         if answer == "garbled":
             return _Reply("garbled", 200, "<html>oops", "text/html")
+        if answer == "echo" and form_error is None:
+            return _echo(provider, fields)
         return getattr(self, "_" + provider)(req, fields, answer == "4xx",
                                              form_error)
 

@@ -42,7 +42,7 @@ class SmsInbound(DaemonTestCase):
         self.assertEqual(rows[0]["body"].encode(), TEXT.encode())
         self.assertEqual(rows[0]["msisdn"], PHONE)
         self.assertEqual(rows[0]["provider_msg_id"], "m-1")
-        self.assertEqual(rows[0]["received_at"], "2026-11-29 03:00:00")
+        self.assertEqual(rows[0]["received_at"], "2026-11-29T03:00:00Z")
         self.assertTrue(rows[0]["caller"].startswith("c_"))
         log = self.daemon.log_text()
         self.assertIn("event=sms.stored", log)

@@ -89,7 +89,8 @@ class SignedProviders(DaemonTestCase):
                          [{"priority": "urgent"}])
 
     def test_twilio_status_callback_updates_the_message(self):
-        params = {"MessageSid": "SMdlr1", "MessageStatus": "delivered",
+        params = {"MessageSid": "SM" + "d" * 32,
+                  "MessageStatus": "delivered",
                   "AccountSid": TW_SID, "To": PHONE, "ApiVersion":
                   "2010-04-01"}
         sig = self.twilio_signature("/v1/dlr/tw", params)
@@ -106,7 +107,7 @@ class SignedProviders(DaemonTestCase):
         self.assertEqual(r.status, 403)
         self.assertEqual(self.daemon.rows(
             "SELECT channel, provider_ref, status FROM delivery_reports"),
-            [{"channel": "tw", "provider_ref": "SMdlr1",
+            [{"channel": "tw", "provider_ref": "SM" + "d" * 32,
               "status": "delivered"}])
 
     def test_twilio_bad_signature_is_403_and_stores_nothing(self):
@@ -158,7 +159,7 @@ class SignedProviders(DaemonTestCase):
 
     def test_json_delivery_report_is_signed_and_recorded(self):
         body = json.dumps({"id": "out-9", "status": "failed",
-                           "reason": "absent subscriber"}).encode()
+                           "reason": "absent_subscriber"}).encode()
         t = int(time.time())
         mac = hmac.new(JSON_SECRET.encode(), str(t).encode() + b"." + body,
                        hashlib.sha256).hexdigest()
@@ -173,7 +174,7 @@ class SignedProviders(DaemonTestCase):
         self.assertEqual(self.daemon.rows(
             "SELECT provider_ref, status, reason FROM delivery_reports"),
             [{"provider_ref": "out-9", "status": "failed",
-              "reason": "absent subscriber"}])
+              "reason": "absent_subscriber"}])
 
     def test_json_malformed_body_is_400_naming_the_field(self):
         r = self.signed_json(None, raw=b'{"id": "a", "from": "+84912345678"}')

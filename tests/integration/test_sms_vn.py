@@ -163,7 +163,7 @@ class VietnameseAndVonage(DaemonTestCase):
 
     def test_esms_message_stored_once_with_xml_acknowledgement(self):
         for _ in range(2):
-            r = self.esms("9f8e7d6c5b4a")
+            r = self.esms("9876543210")
             self.assertEqual(r.status, 200, r.body)
             self.assertIn(b"<ClientResponse>", r.body)
         rows = self.inbound("es")

@@ -303,27 +303,27 @@ static const struct answer_case esms_answers[] = {
 	    "{\"CodeResult\":\"124\",\"ErrorMessage\":\"RequestId "
 	    "exists\"}", SEND_ACCEPTED, "", NULL },
 	{ "blocked number", 200, "{\"CodeResult\":\"99\"}", SEND_REJECTED,
-	    "", "99" },
+	    "", "HTTP 200 99" },
 	{ "wrong keys", 200, "{\"CodeResult\":\"101\",\"ErrorMessage\":"
 	    "\"Authorize Failed\"}", SEND_REJECTED, "",
-	    "101 Authorize Failed" },
+	    "HTTP 200 101" },
 	{ "no balance", 200, "{\"CodeResult\":103,\"ErrorMessage\":\"\"}",
-	    SEND_REJECTED, "", "103" },
+	    SEND_REJECTED, "", "HTTP 200 103" },
 	{ "brandname", 200, "{\"CodeResult\":\"104\"}", SEND_REJECTED, "",
-	    "104" },
-	{ "echoed number is masked", 200, "{\"CodeResult\":\"108\","
+	    "HTTP 200 104" },
+	{ "echoed number is left out", 200, "{\"CodeResult\":\"108\","
 	    "\"ErrorMessage\":\"Phone " PHONE " is invalid\"}",
-	    SEND_REJECTED, "", "108 Phone \xe2\x80\xa6 is invalid" },
+	    SEND_REJECTED, "", "HTTP 200 108" },
 	{ "IP not on the list", 200, "{\"CodeResult\":\"140\"}",
-	    SEND_REJECTED, "", "140" },
+	    SEND_REJECTED, "", "HTTP 200 140" },
 	{ "no template", 200, "{\"CodeResult\":\"146\"}", SEND_REJECTED,
-	    "", "146" },
+	    "", "HTTP 200 146" },
 	{ "another code is retried", 200, "{\"CodeResult\":\"105\","
 	    "\"ErrorMessage\":\"System busy\"}", SEND_RETRY, "",
-	    "105 System busy" },
+	    "HTTP 200 105" },
 	{ "retried code echoing a number", 200, "{\"CodeResult\":\"777\","
 	    "\"ErrorMessage\":\"+" PHONE " busy\"}", SEND_RETRY, "",
-	    "777 \xe2\x80\xa6 busy" },
+	    "HTTP 200 777" },
 	{ "not JSON", 200, "<html>Service Unavailable</html>", SEND_UNKNOWN,
 	    "", NULL },
 	{ "empty", 200, "", SEND_UNKNOWN, "", NULL },
@@ -333,7 +333,10 @@ static const struct answer_case esms_answers[] = {
 	    SEND_UNKNOWN, "", NULL },
 	{ "an array", 200, "[\"100\"]", SEND_UNKNOWN, "", NULL },
 	{ "bad request", 400, "{\"CodeResult\":\"100\"}", SEND_REJECTED, "",
-	    "HTTP 400" },
+	    "HTTP 400 100" },
+	{ "bad request echoing the text", 400, "{\"CodeResult\":\"118\","
+	    "\"ErrorMessage\":\"Content Toi can giup do is invalid\"}",
+	    SEND_REJECTED, "", "HTTP 400 118" },
 	{ "forbidden", 403, "", SEND_REJECTED, "", "HTTP 403" },
 };
 
@@ -452,15 +455,18 @@ static const struct answer_case vcom_answers[] = {
 	{ "request exists: an earlier attempt got through", 200,
 	    "{\"data\":{\"code\":104,\"message\":\"request id exists\"}}",
 	    SEND_ACCEPTED, "", NULL },
-	{ "bad parameters, echoed number masked", 200, "{\"code\":106,"
+	{ "bad parameters, echoed number left out", 200, "{\"code\":106,"
 	    "\"message\":\"invalid phone " PHONE "\"}", SEND_REJECTED, "",
-	    "106 invalid phone \xe2\x80\xa6" },
+	    "HTTP 200 106" },
 	{ "IP not allowed", 200, "{\"data\":{\"code\":\"108\",\"message\":"
-	    "\"IP not allowed\"}}", SEND_REJECTED, "", "108 IP not allowed" },
+	    "\"IP not allowed\"}}", SEND_REJECTED, "", "HTTP 200 108" },
+	{ "error under errors, echoing the text", 200, "{\"errors\":{"
+	    "\"code\":102,\"status\":\"error\",\"message\":\"message Toi "
+	    "can giup do too long\"}}", SEND_RETRY, "", "HTTP 200 102" },
 	{ "another code is retried", 200, "{\"code\":500,\"message\":"
-	    "\"busy\"}", SEND_RETRY, "", "500 busy" },
+	    "\"busy\"}", SEND_RETRY, "", "HTTP 200 500" },
 	{ "another code without words", 200, "{\"data\":{\"code\":\"999\"}}",
-	    SEND_RETRY, "", "999" },
+	    SEND_RETRY, "", "HTTP 200 999" },
 	{ "no code", 200, "{\"status\":\"success\"}", SEND_UNKNOWN, "",
 	    NULL },
 	{ "code of another type", 200, "{\"code\":[200]}", SEND_UNKNOWN, "",
@@ -468,7 +474,9 @@ static const struct answer_case vcom_answers[] = {
 	{ "not JSON", 200, "OK", SEND_UNKNOWN, "", NULL },
 	{ "empty", 200, "", SEND_UNKNOWN, "", NULL },
 	{ "unauthorised", 401, "{\"code\":200}", SEND_REJECTED, "",
-	    "HTTP 401" },
+	    "HTTP 401 200" },
+	{ "refused, words only", 400, "{\"errors\":{\"message\":\"Toi "
+	    "can giup do\"}}", SEND_REJECTED, "", "HTTP 400" },
 };
 
 static void
@@ -582,9 +590,12 @@ static const struct answer_case json_answers[] = {
 	{ "taken, id not a string", 201, "{\"id\":77}", SEND_ACCEPTED, "",
 	    "" },
 	{ "taken, not JSON", 200, "ok", SEND_ACCEPTED, "", "" },
-	{ "refused with words, number masked", 422, "{\"error\":"
+	{ "refused with words only", 422, "{\"error\":"
 	    "{\"message\":\"cannot reach +" PHONE "\"}}", SEND_REJECTED, "",
-	    "422 cannot reach \xe2\x80\xa6" },
+	    "HTTP 422" },
+	{ "refused with a code and words", 422, "{\"error\":"
+	    "{\"code\":\"bad_text\",\"message\":\"Toi can giup do\"}}",
+	    SEND_REJECTED, "", "HTTP 422 bad_text" },
 	{ "refused without words", 400, "{\"error\":\"bad\"}", SEND_REJECTED,
 	    "", "HTTP 400" },
 	{ "refused, not JSON", 403, "Forbidden", SEND_REJECTED, "",

@@ -222,10 +222,10 @@ vonage_get_form_and_json_parse_the_same_message(void **state)
 		    &m[i], err, sizeof(err)), PROVIDER_OK);
 	}
 	assert_string_equal(m[0].id, "0A0000001234ABCD");
-	assert_string_equal(m[0].from, PHONE);
+	assert_string_equal(m[0].from, "+" PHONE);
 	assert_string_equal(m[0].to, "12015550123");
 	assert_string_equal(m[0].text, VG_TEXT);
-	assert_string_equal(m[0].received_at, "2026-03-01 08:25:30");
+	assert_string_equal(m[0].received_at, "2026-03-01T08:25:30Z");
 	assert_int_equal(m[0].concat_total, 0);
 	assert_string_equal(m[0].concat_ref, "");
 	/* Every byte alike, padding included (parse zeroes the struct). */
@@ -256,7 +256,7 @@ vonage_reference_signed_example_verifies(void **state)
 	assert_int_equal(provider_vonage.sms_parse(&t.ch, &in, &m, err,
 	    sizeof(err)), PROVIDER_OK);
 	assert_string_equal(m.text, "Toi can giup do");
-	assert_string_equal(m.received_at, "2026-03-01 08:25:30");
+	assert_string_equal(m.received_at, "2026-03-01T08:25:30Z");
 	/* Another method under the same secret does not match. */
 	vonage_signed(&t, "demo_signature_secret", "sha512");
 	assert_int_equal(provider_vonage.verify(&t.ch, &in, err, sizeof(err)),
@@ -708,10 +708,10 @@ vcom_reference_checksum_is_a_known_answer(void **state)
 		assert_int_equal(provider_vcom.sms_parse(&t.ch, &in, &m, err,
 		    sizeof(err)), PROVIDER_OK);
 		assert_string_equal(m.id, "1297875832");
-		assert_string_equal(m.from, PHONE);
+		assert_string_equal(m.from, "+" PHONE);
 		assert_string_equal(m.to, "7068");
 		assert_string_equal(m.text, VI_TEXT);
-		assert_string_equal(m.received_at, "1772353530");
+		assert_string_equal(m.received_at, "2026-03-01T08:25:30Z");
 		assert_int_equal(m.concat_total, 0);
 	}
 }
@@ -886,13 +886,41 @@ esms_channel(struct test_channel *t, const char *cpid, const char *key)
 	    "cpid", cpid, "private_key", key, NULL);
 }
 
-/* §4.1's computed vector: CP0001, 9f8e7d6c5b4a, HOTLINE GIUP,
- * 20260301151530, demo_private_key_123 -> CvzPCDcRaIZg15CXf9bogg==. */
+/*
+ * §4.1's computed vector: CP0001, 9f8e7d6c5b4a, HOTLINE GIUP,
+ * 20260301151530, demo_private_key_123 -> CvzPCDcRaIZg15CXf9bogg==.  Its
+ * smsid is hex, where eSMS's doc calls smsid a number: the sign matches
+ * (a wrong one is refused 403 on the sign), then the smsid is refused.
+ */
 static void
 esms_reference_sign_is_a_known_answer(void **state)
 {
 	char buf[1024], err[256];
 	struct provider_input in = get(fixture("esms/mo_reference.query", buf,
+	    sizeof(buf)), 0);
+	struct test_channel t;
+
+	(void)state;
+	esms_channel(&t, "CP0001", ES_KEY);
+	assert_int_equal(provider_esms.verify(&t.ch, &in, err, sizeof(err)),
+	    PROVIDER_BAD_REQUEST);
+	assert_non_null(strstr(err, "smsid must be 1 to 32 digits"));
+	esms_channel(&t, "CP0001", ES_KEY "x");
+	assert_int_equal(provider_esms.verify(&t.ch, &in, err, sizeof(err)),
+	    PROVIDER_FORBIDDEN);
+	assert_non_null(strstr(err, "sign does not match"));
+}
+
+/*
+ * tests/fixtures/esms/mo_digits.query: the same message with a numeric
+ * smsid 987654321012, sign 3xArWSjxXIV3T/bONZcj2g== (python3 as below).
+ * receiverTime 15:15:30 in Viet Nam is 08:15:30 UTC.
+ */
+static void
+esms_numeric_smsid_verifies_and_parses(void **state)
+{
+	char buf[1024], err[256];
+	struct provider_input in = get(fixture("esms/mo_digits.query", buf,
 	    sizeof(buf)), 0);
 	struct test_channel t;
 	struct sms_message m;
@@ -903,11 +931,11 @@ esms_reference_sign_is_a_known_answer(void **state)
 	    PROVIDER_OK);
 	assert_int_equal(provider_esms.sms_parse(&t.ch, &in, &m, err,
 	    sizeof(err)), PROVIDER_OK);
-	assert_string_equal(m.id, "9f8e7d6c5b4a");
-	assert_string_equal(m.from, PHONE);
+	assert_string_equal(m.id, "987654321012");
+	assert_string_equal(m.from, "+" PHONE);
 	assert_string_equal(m.to, "8079");
 	assert_string_equal(m.text, "HOTLINE GIUP");
-	assert_string_equal(m.received_at, "20260301151530");
+	assert_string_equal(m.received_at, "2026-03-01T08:15:30Z");
 }
 
 /*
@@ -916,7 +944,7 @@ esms_reference_sign_is_a_known_answer(void **state)
  *   open("tests/fixtures/esms/mo_vi.query").read()));print(base64.b64encode(
  *   hashlib.md5((p["cpid"]+p["smsid"]+p["content"]+p["receiverTime"]+
  *   "demo_private_key_123").encode()).digest()).decode())'
- * -> zjTM7FDboqgcY8hY5oDvzg==
+ * -> 7kxoOqKxsUKvrJQvp715FA==
  */
 static void
 esms_vietnamese_message_parses_byte_exact(void **state)
@@ -933,8 +961,8 @@ esms_vietnamese_message_parses_byte_exact(void **state)
 	    PROVIDER_OK);
 	assert_int_equal(provider_esms.sms_parse(&t.ch, &in, &m, err,
 	    sizeof(err)), PROVIDER_OK);
-	assert_string_equal(m.id, "e5a1c0ffee01");
-	assert_string_equal(m.from, PHONE);
+	assert_string_equal(m.id, "510001");
+	assert_string_equal(m.from, "+" PHONE);
 	assert_string_equal(m.text, VI_TEXT);
 	assert_int_equal(m.concat_total, 0);
 }
@@ -942,52 +970,52 @@ esms_vietnamese_message_parses_byte_exact(void **state)
 #define ES_Q(smsid, content, time, sign) "sender=84901234567&content=" \
 	content "&serviceNumber=8079&keyword=HOTLINE&sign=" sign \
 	"&cpid=CP0001&smsid=" smsid "&receiverTime=" time
-#define ES_REF(sign) ES_Q("9f8e7d6c5b4a", "HOTLINE+GIUP", "20260301151530", \
+#define ES_REF(sign) ES_Q("987654321012", "HOTLINE+GIUP", "20260301151530", \
 	sign)
 /*
- * A vector whose Base64 holds '+' (smsid plus0007):
+ * A vector whose Base64 holds '+' (smsid 1019):
  * python3 -c 'import hashlib,base64;print(base64.b64encode(d:=hashlib.md5((
- *   "CP0001plus0007HOTLINE GIUP20260301151530demo_private_key_123"
+ *   "CP00011019HOTLINE GIUP20260301151530demo_private_key_123"
  *   ).encode()).digest()).decode(),d.hex())'
- * -> Fp+VQ5ioLwKeqSmQ8Bb/0w== 169f954398a82f029ea92990f016ffd3
+ * -> 80mrib/Gn1+ZWQzQKHdY4A== f349ab89bfc69f5f99590cd0287758e0
  */
-#define ES_PLUS(sign) ES_Q("plus0007", "HOTLINE+GIUP", "20260301151530", sign)
+#define ES_PLUS(sign) ES_Q("1019", "HOTLINE+GIUP", "20260301151530", sign)
 
 static const struct vcase esms_signs[] = {
 	{ "Base64, %-escaped", "GET", NULL,
-	  ES_REF("CvzPCDcRaIZg15CXf9bogg%3D%3D"), 0, PROVIDER_OK, NULL },
+	  ES_REF("3xArWSjxXIV3T%2FbONZcj2g%3D%3D"), 0, PROVIDER_OK, NULL },
 	{ "Base64, '=' unescaped", "GET", NULL,
-	  ES_REF("CvzPCDcRaIZg15CXf9bogg=="), 0, PROVIDER_OK, NULL },
+	  ES_REF("3xArWSjxXIV3T/bONZcj2g=="), 0, PROVIDER_OK, NULL },
 	{ "lowercase hex", "GET", NULL,
-	  ES_REF("0afccf083711688660d790977fd6e882"), 0, PROVIDER_OK, NULL },
+	  ES_REF("df102b5928f15c85774ff6ce359723da"), 0, PROVIDER_OK, NULL },
 	{ "uppercase hex", "GET", NULL,
-	  ES_REF("0AFCCF083711688660D790977FD6E882"), 0, PROVIDER_OK, NULL },
+	  ES_REF("DF102B5928F15C85774FF6CE359723DA"), 0, PROVIDER_OK, NULL },
 	{ "Base64 '+' escaped", "GET", NULL,
-	  ES_PLUS("Fp%2BVQ5ioLwKeqSmQ8Bb%2F0w%3D%3D"), 0, PROVIDER_OK, NULL },
+	  ES_PLUS("80mrib%2FGn1%2BZWQzQKHdY4A%3D%3D"), 0, PROVIDER_OK, NULL },
 	{ "Base64 '+' sent raw, decoded to a space", "GET", NULL,
-	  ES_PLUS("Fp+VQ5ioLwKeqSmQ8Bb/0w=="), 0, PROVIDER_OK, NULL },
+	  ES_PLUS("80mrib/Gn1+ZWQzQKHdY4A=="), 0, PROVIDER_OK, NULL },
 	{ "hex of the '+' vector", "GET", NULL,
-	  ES_PLUS("169f954398a82f029ea92990f016ffd3"), 0, PROVIDER_OK, NULL },
+	  ES_PLUS("f349ab89bfc69f5f99590cd0287758e0"), 0, PROVIDER_OK, NULL },
 	{ "Base64 altered", "GET", NULL,
-	  ES_REF("DvzPCDcRaIZg15CXf9bogg%3D%3D"), 0, PROVIDER_FORBIDDEN,
+	  ES_REF("4xArWSjxXIV3T%2FbONZcj2g%3D%3D"), 0, PROVIDER_FORBIDDEN,
 	  "sign does not match" },
 	{ "Base64 case changed", "GET", NULL,
-	  ES_REF("cvzPCDcRaIZg15CXf9bogg%3D%3D"), 0, PROVIDER_FORBIDDEN,
+	  ES_REF("3XArWSjxXIV3T%2FbONZcj2g%3D%3D"), 0, PROVIDER_FORBIDDEN,
 	  "sign does not match" },
 	{ "hex altered", "GET", NULL,
-	  ES_REF("1afccf083711688660d790977fd6e882"), 0, PROVIDER_FORBIDDEN,
+	  ES_REF("ef102b5928f15c85774ff6ce359723da"), 0, PROVIDER_FORBIDDEN,
 	  "sign does not match" },
 	{ "hex of SHA-1 length", "GET", NULL,
-	  ES_REF("0afccf083711688660d790977fd6e88200000000"), 0,
+	  ES_REF("df102b5928f15c85774ff6ce359723da00000000"), 0,
 	  PROVIDER_FORBIDDEN, "sign does not match" },
-	{ "content altered", "GET", NULL, ES_Q("9f8e7d6c5b4a",
-	  "HOTLINE+GIUQ", "20260301151530", "CvzPCDcRaIZg15CXf9bogg%3D%3D"),
+	{ "content altered", "GET", NULL, ES_Q("987654321012",
+	  "HOTLINE+GIUQ", "20260301151530", "3xArWSjxXIV3T%2FbONZcj2g%3D%3D"),
 	  0, PROVIDER_FORBIDDEN, "sign does not match" },
-	{ "receiverTime altered", "GET", NULL, ES_Q("9f8e7d6c5b4a",
-	  "HOTLINE+GIUP", "20260301151531", "CvzPCDcRaIZg15CXf9bogg%3D%3D"),
+	{ "receiverTime altered", "GET", NULL, ES_Q("987654321012",
+	  "HOTLINE+GIUP", "20260301151531", "3xArWSjxXIV3T%2FbONZcj2g%3D%3D"),
 	  0, PROVIDER_FORBIDDEN, "sign does not match" },
-	{ "smsid altered", "GET", NULL, ES_Q("9f8e7d6c5b4b",
-	  "HOTLINE+GIUP", "20260301151530", "CvzPCDcRaIZg15CXf9bogg%3D%3D"),
+	{ "smsid altered", "GET", NULL, ES_Q("987654321013",
+	  "HOTLINE+GIUP", "20260301151530", "3xArWSjxXIV3T%2FbONZcj2g%3D%3D"),
 	  0, PROVIDER_FORBIDDEN, "sign does not match" },
 	{ "empty sign", "GET", NULL, ES_REF(""), 0, PROVIDER_FORBIDDEN,
 	  "sign does not match" },
@@ -1004,9 +1032,9 @@ static const struct vcase esms_signs[] = {
 	  "&cpid=CP0001&smsid=1&sign=x", 0, PROVIDER_BAD_REQUEST,
 	  "missing field receiverTime" },
 	{ "sign given twice", "GET", NULL,
-	  ES_REF("CvzPCDcRaIZg15CXf9bogg%3D%3D") "&sign=x", 0,
+	  ES_REF("3xArWSjxXIV3T%2FbONZcj2g%3D%3D") "&sign=x", 0,
 	  PROVIDER_BAD_REQUEST, "sign appears more than once" },
-	{ "POST body", "POST", FORM, ES_REF("CvzPCDcRaIZg15CXf9bogg%3D%3D"),
+	{ "POST body", "POST", FORM, ES_REF("3xArWSjxXIV3T%2FbONZcj2g%3D%3D"),
 	  0, PROVIDER_UNSUPPORTED, "GET with a query string" },
 };
 
@@ -1023,7 +1051,7 @@ esms_sign_is_base64_or_hex_md5_and_nothing_else(void **state)
 static void
 esms_cpid_mismatch_or_another_key_is_forbidden(void **state)
 {
-	struct provider_input in = get(ES_REF("CvzPCDcRaIZg15CXf9bogg%3D%3D"),
+	struct provider_input in = get(ES_REF("3xArWSjxXIV3T%2FbONZcj2g%3D%3D"),
 	    0);
 	struct test_channel t;
 	char err[256];
@@ -1112,6 +1140,7 @@ keys_follow_the_design(void **state)
 		{ "client_id", PROVIDER_KEY_STRING, true },
 		{ "secure_key", PROVIDER_KEY_SECRET, true },
 		{ "service_id", PROVIDER_KEY_STRING, false },
+		{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	};
 	static const struct provider_key esms[] = {
 		{ "api_key", PROVIDER_KEY_SECRET, true },
@@ -1123,6 +1152,7 @@ keys_follow_the_design(void **state)
 		{ "callback_token", PROVIDER_KEY_SECRET, false },
 		/* ours: where eSMS sends delivery callbacks */
 		{ "public_url", PROVIDER_KEY_STRING, false },
+		{ "allow_ips", PROVIDER_KEY_ADDRESS_LIST, false },
 	};
 
 	(void)state;
@@ -1130,8 +1160,8 @@ keys_follow_the_design(void **state)
 	assert_string_equal(provider_vcom.name, "vcom");
 	assert_string_equal(provider_esms.name, "esms");
 	keys_are(&provider_vonage, vonage, 5);
-	keys_are(&provider_vcom, vcom, 3);
-	keys_are(&provider_esms, esms, 7);
+	keys_are(&provider_vcom, vcom, 4);
+	keys_are(&provider_esms, esms, 8);
 }
 
 int
@@ -1163,6 +1193,7 @@ main(void)
 		    vcom_malformed_messages_are_refused_naming_the_field),
 		cmocka_unit_test(vcom_ack_is_the_documented_json),
 		cmocka_unit_test(esms_reference_sign_is_a_known_answer),
+		cmocka_unit_test(esms_numeric_smsid_verifies_and_parses),
 		cmocka_unit_test(esms_vietnamese_message_parses_byte_exact),
 		cmocka_unit_test(
 		    esms_sign_is_base64_or_hex_md5_and_nothing_else),
