@@ -217,7 +217,8 @@ static const char *const migrations[] = {
 	"  segments INTEGER,"
 	"  encoding TEXT,"
 	"  sent_at TEXT,"
-	"  lane INTEGER NOT NULL DEFAULT 3 CHECK (lane BETWEEN 0 AND 5),"
+	/* A row queued by hand, without a lane: last, never expired. */
+	"  lane INTEGER NOT NULL DEFAULT 5 CHECK (lane BETWEEN 0 AND 5),"
 	"  turn INTEGER NOT NULL DEFAULT 0"
 	");"
 	"INSERT INTO outbound_v5 SELECT id, channel, msisdn, caller, body, "
