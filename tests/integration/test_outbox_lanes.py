@@ -215,8 +215,10 @@ class Lanes(DaemonTestCase):
         self.daemon.start()
         for n in range(15):                 # a flood: > 10 in a minute
             self.text(PHONE, "burst-%d" % n, "9")
+            self.text(OTHER, "other-%d" % n, "9")
         self.text(PHONE, "stop", "STOP")
         self.text(PHONE, "start", "START")
+        self.text(OTHER, "menu", "MENU")    # restart: its page goes too
         with open(self.daemon.config["menu"]) as f:
             strings = json.load(f)["strings"]
         out, back = strings["opted_out"]["vi"], strings["opted_in"]["vi"]
@@ -236,6 +238,13 @@ class Lanes(DaemonTestCase):
             "o.inbound_id WHERE i.provider_msg_id IN ('burst-11', "
             "'burst-12', 'burst-13', 'burst-14')")[0]["n"]
         self.assertEqual(limited, 0, "the flood was answered in full")
+        deadline = time.monotonic() + 15
+        while [r["status"] for r in self.daemon.rows(
+                "SELECT o.status FROM outbound o JOIN inbound i ON i.id = "
+                "o.inbound_id WHERE i.provider_msg_id = 'menu'")] != ["sent"]:
+            self.assertLess(time.monotonic(), deadline,
+                            "the restart's page was swallowed")
+            time.sleep(0.05)
 
     def test_console_has_no_rate_limit_by_default(self):
         # Was 1 a second on every channel: 16,000 replies, 4.5 hours.
