@@ -1065,7 +1065,7 @@ stats_cb(struct http_request *req, void *arg)
 	static const char *const outcomes[] = { "reached", "no_answer",
 	    "wrong_number", "unsafe", "unreached", NULL };
 	static const char *const out_statuses[] = { "pending", "sending",
-	    "sent", "delivered", "failed", "unknown", NULL };
+	    "sent", "delivered", "failed", "unknown", "expired", NULL };
 	struct app *app = arg;
 	struct principal p;
 	json_t *tasks = json_object(), *today = json_object();

@@ -633,7 +633,8 @@ load_channel(struct load *ld, struct config *cfg, size_t idx, json_t *obj)
 
 	ch->name = xstrdup(name);
 	ch->fold_vietnamese = false;
-	ch->rate_limit_per_second = 1.0;
+	/* Unset: the provider's documented throughput (console: none). */
+	ch->rate_limit_per_second = ch->provider->default_rate_per_second;
 	ch->default_country = xstrdup("84");
 	cfg->nchannels++;
 

@@ -155,17 +155,20 @@ keyword_name(enum menu_keyword k)
 	return "none";
 }
 
-/* Queue a reply unless the sender floods and already had one lately. */
+/* Queue a reply in lane.  A limited one (a menu page, an automatic
+ * reply) is dropped when the sender floods and had one lately; the
+ * confirmation of a keyword the caller sent is never dropped, or a
+ * survivor who texts START after a burst would hear nothing. */
 static int
 queue_reply(struct store *st, const struct config *cfg,
-    const struct pending *p, bool flood, const char *text,
-    const char *purpose)
+    const struct pending *p, bool limited, const char *text,
+    const char *purpose, enum store_lane lane)
 {
 	int64_t replies = 0;
 
 	if (text == NULL || *text == '\0')
 		return 0;
-	if (flood) {
+	if (limited) {
 		if (store_outbound_recent(st, p->msisdn, purpose,
 		    cfg->sms_reply_interval, &replies) < 0)
 			return -1;
@@ -175,8 +178,8 @@ queue_reply(struct store *st, const struct config *cfg,
 			return 0;
 		}
 	}
-	return store_outbound_add(st, p->channel, p->msisdn, p->caller, text,
-	    purpose, p->id, p->task_id, NULL);
+	return store_outbound_queue(st, lane, p->channel, p->msisdn,
+	    p->caller, text, purpose, p->id, p->task_id, NULL);
 }
 
 static int
@@ -246,17 +249,17 @@ process_one(struct store *st, const struct config *cfg,
 		if (store_optout_set(st, p->msisdn, p->caller, true) < 0)
 			goto out;
 		/* One confirmation, ever: a second STOP gets silence. */
-		if (!confirmed && (queue_reply(st, cfg, p, flood,
+		if (!confirmed && (queue_reply(st, cfg, p, false,
 		    menu_string(menu, "opted_out", &ms),
-		    "opt_out_confirmation") < 0 ||
+		    "opt_out_confirmation", STORE_LANE_CONFIRMATION) < 0 ||
 		    store_optout_confirmed(st, p->msisdn) < 0))
 			goto out;
 		ended = true;
 		break;
 	case MENU_KEYWORD_OPT_IN:
 		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
-		    queue_reply(st, cfg, p, flood, menu_string(menu, "opted_in",
-		    &ms), "reply") < 0)
+		    queue_reply(st, cfg, p, false, menu_string(menu,
+		    "opted_in", &ms), "reply", STORE_LANE_CONFIRMATION) < 0)
 			goto out;
 		ended = true;
 		break;
@@ -297,8 +300,16 @@ process_one(struct store *st, const struct config *cfg,
 
 	if (kw != MENU_KEYWORD_OPT_OUT && kw != MENU_KEYWORD_OPT_IN &&
 	    !opted_out) {
+		/* The answer to an urgent request goes with the alerts; the
+		 * first page of a conversation (new, or started over) is its
+		 * acknowledgement and never expires; a later page does. */
+		enum store_lane lane = kw == MENU_KEYWORD_URGENT ?
+		    STORE_LANE_URGENT : fresh || kw == MENU_KEYWORD_RESTART ?
+		    STORE_LANE_FIRST_REPLY : STORE_LANE_REPLY;
+
 		if (menu_render(menu, &ms, &opts, page, sizeof(page)) < 0 ||
-		    queue_reply(st, cfg, p, flood, page, "reply") < 0)
+		    queue_reply(st, cfg, p, flood && kw !=
+		    MENU_KEYWORD_RESTART, page, "reply", lane) < 0)
 			goto out;
 	}
 	if ((dump = state_dump(&ms)) == NULL)

@@ -47,6 +47,6 @@ followup_missed_call(struct store *st, const struct config *cfg,
 	    (text = config_template(cfg, "missed_call",
 	    c.language[0] ? c.language : NULL)) == NULL)
 		return 0;
-	return store_outbound_add(st, c.channel, c.msisdn, c.caller, text,
-	    "missed_call", 0, task_id, NULL);
+	return store_outbound_queue(st, STORE_LANE_FOLLOWUP, c.channel,
+	    c.msisdn, c.caller, text, "missed_call", 0, task_id, NULL);
 }

@@ -784,7 +784,7 @@ cmd_stats(struct store *st)
 	static const char *const statuses[] = { "pending", "claimed",
 	    "closed" };
 	static const char *const outbox_statuses[] = { "pending", "sending",
-	    "sent", "delivered", "failed", "unknown" };
+	    "sent", "delivered", "failed", "unknown", "expired" };
 	char why[256];
 
 	for (size_t i = 0; i < 3; i++) {
@@ -797,8 +797,10 @@ cmd_stats(struct store *st)
 		}
 		printf("%-8s %" PRId64 "\n", statuses[i], n);
 	}
-	/* The outbox: what waits, what failed, what no report settled. */
-	for (size_t i = 0; i < 6; i++) {
+	/* The outbox: what waits, what failed, what no report settled,
+	 * what came too late to send. */
+	for (size_t i = 0; i < sizeof(outbox_statuses) /
+	    sizeof(outbox_statuses[0]); i++) {
 		int64_t n;
 
 		if (store_outbox_count(st, outbox_statuses[i], &n) < 0) {

@@ -25,7 +25,7 @@
 #include "store.h"
 
 /* The pseudo-channel that carries alerts.url POSTs. */
-#define ALERT_LANE "@alerts"
+#define ALERT_CHANNEL "@alerts"
 /* Rows looked at per channel per turn: bounds one turn's work. */
 #define PICK_MAX 32
 /* Look at the table at least this often (rows queued by hotlinectl). */
@@ -38,10 +38,10 @@
 /* A Retry-After beyond this is a provider's mistake, not a plan. */
 #define RETRY_AFTER_MAX 86400
 
-struct lane {
+struct chan {
 	struct outbox *ob;
 	char name[64];
-	const struct config_channel *channel;   /* NULL for ALERT_LANE */
+	const struct config_channel *channel;   /* NULL for ALERT_CHANNEL */
 	size_t in_flight;
 	double tokens;
 	double refilled_at;       /* monotonic seconds */
@@ -54,8 +54,8 @@ struct outbox {
 	struct store *store;
 	struct http_client *http;
 	struct event *timer;
-	struct lane *lanes;
-	size_t nlanes;
+	struct chan *chans;
+	size_t nchans;
 	size_t in_flight;
 	bool stopping;
 };
@@ -64,9 +64,9 @@ struct outbox {
 struct send {
 	struct outbox *ob;
 	int64_t id;
-	char lane[64];
+	char chan[64];
 	char caller[PRIVACY_PSEUDONYM_SIZE + 1];
-	const struct provider *provider;        /* NULL: ALERT_LANE */
+	const struct provider *provider;        /* NULL: ALERT_CHANNEL */
 	int attempts;             /* including this one */
 	double created;           /* when the row was queued */
 	unsigned segments;
@@ -77,7 +77,7 @@ struct send {
 struct pick {
 	struct store_outbox_row row;
 	char *strings;            /* one allocation behind row's strings */
-	enum { PICK_SEND, PICK_BLOCK, PICK_DEFER } verdict;
+	enum { PICK_SEND, PICK_BLOCK, PICK_DEFER, PICK_EXPIRE } verdict;
 	const char *reason;
 	double at;
 };
@@ -106,68 +106,79 @@ random01(void)
 	return (double)arc4random() / 4294967296.0;
 }
 
+/* Messages a second, 0 for no limit (the channel's provider's default
+ * unless the channel sets rate_limit_per_second). */
 static double
-lane_rate(const struct lane *lane)
+chan_rate(const struct chan *chan)
 {
-	if (lane->channel == NULL || lane->channel->rate_limit_per_second <= 0)
-		return 10.0;
-	return lane->channel->rate_limit_per_second;
+	if (chan->channel == NULL)
+		return 10.0;            /* alerts.url: one receiver of ours */
+	if (chan->channel->rate_limit_per_second <= 0)
+		return 0.0;
+	return chan->channel->rate_limit_per_second;
 }
 
 static void
-lane_refill(struct lane *lane, double now)
+chan_refill(struct chan *chan, double now)
 {
-	double rate = lane_rate(lane);
+	double rate = chan_rate(chan);
 	/* A burst of one second's worth, at least one message. */
 	double burst = rate < 1.0 ? 1.0 : rate;
 
-	lane->tokens += (now - lane->refilled_at) * rate;
-	if (lane->tokens > burst)
-		lane->tokens = burst;
-	lane->refilled_at = now;
+	if (rate <= 0) {
+		/* No limit: a turn's worth, so the count stays finite. */
+		chan->tokens = PICK_MAX * BATCHES_PER_TURN;
+		chan->refilled_at = now;
+		return;
+	}
+
+	chan->tokens += (now - chan->refilled_at) * rate;
+	if (chan->tokens > burst)
+		chan->tokens = burst;
+	chan->refilled_at = now;
 }
 
-static struct lane *
-lane_find(struct outbox *ob, const char *name)
+static struct chan *
+chan_find(struct outbox *ob, const char *name)
 {
-	for (size_t i = 0; i < ob->nlanes; i++)
-		if (strcmp(ob->lanes[i].name, name) == 0)
-			return &ob->lanes[i];
+	for (size_t i = 0; i < ob->nchans; i++)
+		if (strcmp(ob->chans[i].name, name) == 0)
+			return &ob->chans[i];
 	return NULL;
 }
 
-/* Lanes for cfg's channels, keeping counters of lanes that remain. */
+/* A chan per cfg channel, keeping counters of those that remain. */
 static int
-lanes_build(struct outbox *ob, const struct config *cfg)
+chans_build(struct outbox *ob, const struct config *cfg)
 {
 	size_t n = cfg->nchannels + 1, i;
-	struct lane *lanes = calloc(n, sizeof(*lanes)), *old;
+	struct chan *chans = calloc(n, sizeof(*chans)), *old;
 	double now = monotonic_now();
 
-	if (lanes == NULL)
+	if (chans == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
-		struct lane *l = &lanes[i];
+		struct chan *l = &chans[i];
 
 		if (i < cfg->nchannels) {
 			l->channel = &cfg->channels[i];
 			snprintf(l->name, sizeof(l->name), "%s",
 			    cfg->channels[i].name);
 		} else
-			snprintf(l->name, sizeof(l->name), "%s", ALERT_LANE);
+			snprintf(l->name, sizeof(l->name), "%s", ALERT_CHANNEL);
 		l->ob = ob;
 		l->tokens = 1.0;
 		l->refilled_at = now;
-		if ((old = lane_find(ob, l->name)) != NULL) {
+		if ((old = chan_find(ob, l->name)) != NULL) {
 			l->in_flight = old->in_flight;
 			l->tokens = old->tokens;
 			l->refilled_at = old->refilled_at;
 			l->recovered = old->recovered;
 		}
 	}
-	free(ob->lanes);
-	ob->lanes = lanes;
-	ob->nlanes = n;
+	free(ob->chans);
+	ob->chans = chans;
+	ob->nchans = n;
 	return 0;
 }
 
@@ -197,7 +208,7 @@ outbox_kick(struct outbox *ob)
 }
 
 static void
-log_row(enum log_level level, const char *event, const char *lane,
+log_row(enum log_level level, const char *event, const char *chan,
     const char *caller, int64_t id, int attempts, const char *k1,
     const char *v1, const char *k2, const char *v2)
 {
@@ -205,7 +216,7 @@ log_row(enum log_level level, const char *event, const char *lane,
 
 	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
 	snprintf(attbuf, sizeof(attbuf), "%d", attempts);
-	log_event(level, event, "channel", lane, "caller",
+	log_event(level, event, "channel", chan, "caller",
 	    caller && caller[0] ? caller : "-", "out_id", idbuf, "attempt",
 	    attbuf, k1, v1, k2, v2, NULL);
 }
@@ -242,7 +253,7 @@ retry_or_fail(struct outbox *ob, struct send *s, const char *reason,
 		c.op = STORE_OUTBOX_FAILED;
 		c.reason = why;
 		apply(ob, s->id, &c);
-		log_row(LOG_WARN, "outbox.failed", s->lane, s->caller, s->id,
+		log_row(LOG_WARN, "outbox.failed", s->chan, s->caller, s->id,
 		    s->attempts, "reason", why, NULL, NULL);
 		return;
 	}
@@ -253,7 +264,7 @@ retry_or_fail(struct outbox *ob, struct send *s, const char *reason,
 	    ob->cfg->outbox_max_delay, random01(), retry_after);
 	snprintf(delay, sizeof(delay), "%.3f", c.at - wall_now());
 	apply(ob, s->id, &c);
-	log_row(LOG_INFO, "outbox.retry", s->lane, s->caller, s->id,
+	log_row(LOG_INFO, "outbox.retry", s->chan, s->caller, s->id,
 	    s->attempts, "reason", reason, "delay", delay);
 }
 
@@ -271,7 +282,7 @@ ambiguous(struct outbox *ob, struct send *s, const char *reason)
 		return;
 	}
 	apply(ob, s->id, &c);
-	log_row(LOG_WARN, "outbox.unknown", s->lane, s->caller, s->id,
+	log_row(LOG_WARN, "outbox.unknown", s->chan, s->caller, s->id,
 	    s->attempts, "reason", reason, NULL, NULL);
 }
 
@@ -280,14 +291,14 @@ send_done(const struct http_client_response *resp, void *arg)
 {
 	struct send *s = arg;
 	struct outbox *ob = s->ob;
-	struct lane *lane = lane_find(ob, s->lane);
+	struct chan *chan = chan_find(ob, s->chan);
 	struct send_answer ans = { .verdict = SEND_UNKNOWN };
 	struct store_outbox_change c = { 0 };
 	char why[192], status[16];
 
 	ob->in_flight--;
-	if (lane != NULL && lane->in_flight > 0)
-		lane->in_flight--;
+	if (chan != NULL && chan->in_flight > 0)
+		chan->in_flight--;
 	if (resp->result == HTTP_CLIENT_CANCELLED) {
 		/* Shutting down: the row stays `sending` for the next start. */
 		free(s);
@@ -328,7 +339,7 @@ send_done(const struct http_client_response *resp, void *arg)
 		snprintf(ans.reason, sizeof(ans.reason), "HTTP %ld",
 		    resp->status);
 	} else if (resp->status >= 200 && resp->status < 500) {
-		const struct config_channel *ch = lane ? lane->channel : NULL;
+		const struct config_channel *ch = chan ? chan->channel : NULL;
 
 		if (ch != NULL)
 			s->provider->send_parse(ch, resp->status, resp->body,
@@ -341,7 +352,7 @@ send_done(const struct http_client_response *resp, void *arg)
 		c.segments = s->segments;
 		c.encoding = s->encoding;
 		apply(ob, s->id, &c);
-		log_row(LOG_INFO, "outbox.sent", s->lane, s->caller, s->id,
+		log_row(LOG_INFO, "outbox.sent", s->chan, s->caller, s->id,
 		    s->attempts, "status", status, "segments",
 		    s->segments == 1 ? "1" : s->segments == 2 ? "2" : "3+");
 		break;
@@ -353,7 +364,7 @@ send_done(const struct http_client_response *resp, void *arg)
 		c.op = STORE_OUTBOX_FAILED;
 		c.reason = ans.reason[0] ? ans.reason : "refused";
 		apply(ob, s->id, &c);
-		log_row(LOG_WARN, "outbox.failed", s->lane, s->caller, s->id,
+		log_row(LOG_WARN, "outbox.failed", s->chan, s->caller, s->id,
 		    s->attempts, "status", status, "reason", c.reason);
 		break;
 	case SEND_UNKNOWN:
@@ -414,9 +425,9 @@ first_word(const char *s, char *out, size_t outlen)
 }
 
 static void
-send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
+send_start(struct outbox *ob, struct chan *chan, const struct pick *p)
 {
-	const struct config_channel *ch = lane->channel;
+	const struct config_channel *ch = chan->channel;
 	const struct provider *prov = ch ? ch->provider : NULL;
 	struct store_outbox_change c = { 0 };
 	struct smstext_segments seg = { .segments = 1 };
@@ -444,7 +455,7 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 	s->created = p->row.created;
 	s->segments = seg.segments;
 	s->encoding = seg.encoding == SMSTEXT_UCS2 ? "ucs2" : "gsm7";
-	snprintf(s->lane, sizeof(s->lane), "%s", lane->name);
+	snprintf(s->chan, sizeof(s->chan), "%s", chan->name);
 	snprintf(s->caller, sizeof(s->caller), "%s",
 	    p->row.caller ? p->row.caller : "");
 
@@ -454,7 +465,7 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 		c.segments = s->segments;
 		c.encoding = s->encoding;
 		apply(ob, s->id, &c);
-		log_row(LOG_INFO, "outbox.delivered", s->lane, s->caller, s->id,
+		log_row(LOG_INFO, "outbox.delivered", s->chan, s->caller, s->id,
 		    s->attempts, "encoding", s->encoding, NULL, NULL);
 		free(s);
 		free(folded);
@@ -478,7 +489,7 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 			c.op = STORE_OUTBOX_FAILED;
 			c.reason = why;
 			apply(ob, s->id, &c);
-			log_row(LOG_WARN, "outbox.failed", s->lane, s->caller,
+			log_row(LOG_WARN, "outbox.failed", s->chan, s->caller,
 			    s->id, s->attempts, "reason", why, NULL, NULL);
 			goto done;
 		}
@@ -523,9 +534,9 @@ send_start(struct outbox *ob, struct lane *lane, const struct pick *p)
 		retry_or_fail(ob, s, why, -1);
 		goto done;
 	}
-	lane->in_flight++;
+	chan->in_flight++;
 	ob->in_flight++;
-	log_row(LOG_DEBUG, "outbox.sending", s->lane, s->caller, s->id,
+	log_row(LOG_DEBUG, "outbox.sending", s->chan, s->caller, s->id,
 	    s->attempts, "encoding", s->encoding, NULL, NULL);
 	provider_send_http_clear(&http);
 	free(folded);
@@ -627,6 +638,17 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 		p->reason = "unsafe_to_text";
 		return;
 	}
+	/* A menu page answers where the caller was: once their session has
+	 * gone idle their next text starts over, so a late page would only
+	 * confuse, and reach a phone someone else may hold by now.  The
+	 * first answer to a caller always goes (it is in another lane). */
+	if (p->row.lane == STORE_LANE_REPLY && p->row.last_contact > 0 &&
+	    (double)now - p->row.last_contact >
+	    (double)ob->cfg->sms_idle_seconds) {
+		p->verdict = PICK_EXPIRE;
+		p->reason = "the caller went idle before it could be sent";
+		return;
+	}
 	/* A reply while the caller is writing goes at once; anything else
 	 * (a counsellor's message) waits for their window. */
 	if ((purpose_is(p, "reply") || confirmation) &&
@@ -644,10 +666,10 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 	}
 }
 
-/* One batch of lane's due rows: judged, claimed in one transaction,
+/* One batch of a channel's due rows: judged, claimed in one transaction,
  * then sent.  Returns how many rows were looked at, -1 on error. */
 static int
-lane_batch(struct outbox *ob, struct lane *lane, size_t want)
+chan_batch(struct outbox *ob, struct chan *chan, size_t want)
 {
 	struct pick picks[PICK_MAX];
 	struct collect col = { .picks = picks };
@@ -659,7 +681,7 @@ lane_batch(struct outbox *ob, struct lane *lane, size_t want)
 
 	if (want > PICK_MAX)
 		want = PICK_MAX;
-	if (store_outbox_due(ob->store, lane->name, want, collect_row, &col,
+	if (store_outbox_due(ob->store, chan->name, want, collect_row, &col,
 	    err, sizeof(err)) < 0 || col.failed) {
 		log_event(LOG_ERROR, "store.failed", "op", "outbox_due",
 		    "error", col.failed ? "out of memory" : err, NULL);
@@ -681,9 +703,20 @@ lane_batch(struct outbox *ob, struct lane *lane, size_t want)
 
 		c = (struct store_outbox_change){ .reason = p->reason,
 		    .at = p->at };
-		c.op = p->verdict == PICK_SEND ? STORE_OUTBOX_CLAIM :
-		    p->verdict == PICK_BLOCK ? STORE_OUTBOX_BLOCK :
-		    STORE_OUTBOX_DEFER;
+		switch (p->verdict) {
+		case PICK_SEND:
+			c.op = STORE_OUTBOX_CLAIM;
+			break;
+		case PICK_BLOCK:
+			c.op = STORE_OUTBOX_BLOCK;
+			break;
+		case PICK_DEFER:
+			c.op = STORE_OUTBOX_DEFER;
+			break;
+		case PICK_EXPIRE:
+			c.op = STORE_OUTBOX_EXPIRE;
+			break;
+		}
 		if (store_outbox_update(ob->store, p->row.id, &c,
 		    &applied) < 0)
 			ok = false;
@@ -703,16 +736,20 @@ lane_batch(struct outbox *ob, struct lane *lane, size_t want)
 		struct pick *p = &picks[i];
 
 		if (p->verdict == PICK_BLOCK)
-			log_row(LOG_INFO, "outbox.blocked", lane->name,
+			log_row(LOG_INFO, "outbox.blocked", chan->name,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", p->reason, NULL, NULL);
+		else if (p->verdict == PICK_EXPIRE)
+			log_row(LOG_INFO, "outbox.expired", chan->name,
+			    p->row.caller, p->row.id, p->row.attempts,
+			    "reason", "caller_idle", NULL, NULL);
 		else if (p->verdict == PICK_DEFER && p->reason != NULL)
-			log_row(LOG_INFO, "outbox.deferred", lane->name,
+			log_row(LOG_INFO, "outbox.deferred", chan->name,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", "contact_window", NULL, NULL);
 		else if (p->verdict == PICK_SEND) {
-			lane->tokens -= 1.0;
-			send_start(ob, lane, p);
+			chan->tokens -= 1.0;
+			send_start(ob, chan, p);
 		}
 	}
 out:
@@ -795,7 +832,8 @@ alert_rows(struct outbox *ob, const char *text, json_t *js, int64_t task_id)
 		    cfg->pseudonym_key_len, cfg->alert_sms[i], pseud) < 0)
 			rc = -1;
 		else
-			rc = store_outbound_add(ob->store, alert_channel(cfg),
+			rc = store_outbound_queue(ob->store,
+			    STORE_LANE_URGENT, alert_channel(cfg),
 			    cfg->alert_sms[i], pseud, text, "alert", 0,
 			    task_id, NULL);
 	}
@@ -805,8 +843,9 @@ alert_rows(struct outbox *ob, const char *text, json_t *js, int64_t task_id)
 			rc = -1;
 		else
 			/* No number and no caller: "-" in their place. */
-			rc = store_outbound_add(ob->store, ALERT_LANE, "-", "-",
-			    body, "alert", 0, task_id, NULL);
+			rc = store_outbound_queue(ob->store,
+			    STORE_LANE_URGENT, ALERT_CHANNEL, "-", "-", body,
+			    "alert", 0, task_id, NULL);
 	}
 	free(body);
 	json_decref(js);
@@ -884,10 +923,10 @@ alerts_sweep(struct outbox *ob)
 /* ------------------------------------------------------------------ */
 /* The pump                                                            */
 
-/* Settle rows a stopped daemon left mid-send on lane l; false on a
+/* Settle rows a stopped daemon left mid-send on channel l; false on a
  * store error (tried again next turn). */
 static bool
-lane_recover(struct lane *l)
+chan_recover(struct chan *l)
 {
 	struct outbox *ob = l->ob;
 	bool resend = l->channel == NULL ||
@@ -911,28 +950,32 @@ lane_recover(struct lane *l)
 }
 
 /*
- * One lane's turn: send what is due within its in-flight cap and rate,
- * a bounded number of batches.  Returns seconds until the lane wants
- * another turn; a lane at its cap is woken by an answer instead.
+ * One channel's turn: send what is due within its in-flight cap and
+ * rate, a bounded number of batches.  Returns seconds until the channel
+ * wants another turn; one at its cap is woken by an answer instead.
  */
 static double
-lane_turn(struct lane *l, double now)
+chan_turn(struct chan *l, double now)
 {
 	struct outbox *ob = l->ob;
 	size_t cap = ob->cfg->outbox_max_in_flight;
 	double due;
 	int batches = 0, n = 0;
 
-	if (!l->recovered && !lane_recover(l))
+	if (!l->recovered && !chan_recover(l))
 		return 1.0;
-	lane_refill(l, now);
+	chan_refill(l, now);
 	while (l->in_flight < cap && l->tokens >= 1.0 &&
 	    batches++ < BATCHES_PER_TURN) {
-		size_t want = cap - l->in_flight;
+		/* A channel without a network (console) holds nothing in
+		 * flight: a whole batch at once. */
+		size_t want = l->channel != NULL &&
+		    l->channel->provider->send_build == NULL ? PICK_MAX :
+		    cap - l->in_flight;
 
 		if ((double)want > l->tokens)
 			want = (size_t)l->tokens;
-		if ((n = lane_batch(ob, l, want)) <= 0)
+		if ((n = chan_batch(ob, l, want)) <= 0)
 			break;
 	}
 	if (n < 0)
@@ -947,7 +990,7 @@ lane_turn(struct lane *l, double now)
 		return IDLE_SECONDS;
 	due -= wall_now();
 	if (l->tokens < 1.0) {
-		double wait = (1.0 - l->tokens) / lane_rate(l);
+		double wait = (1.0 - l->tokens) / chan_rate(l);
 
 		if (due < wait)
 			due = wait;
@@ -966,8 +1009,8 @@ pump(evutil_socket_t fd, short what, void *arg)
 	if (ob->stopping)
 		return;
 	alerts_sweep(ob);
-	for (size_t i = 0; i < ob->nlanes; i++)
-		if ((wait = lane_turn(&ob->lanes[i], now)) < next)
+	for (size_t i = 0; i < ob->nchans; i++)
+		if ((wait = chan_turn(&ob->chans[i], now)) < next)
 			next = wait;
 	arm(ob, next);
 }
@@ -988,7 +1031,7 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->store = store;
 	ob->http = client;
 	if ((ob->timer = evtimer_new(base, pump, ob)) == NULL ||
-	    lanes_build(ob, cfg) < 0) {
+	    chans_build(ob, cfg) < 0) {
 		outbox_free(ob);
 		return NULL;
 	}
@@ -1002,14 +1045,14 @@ outbox_free(struct outbox *ob)
 		return;
 	if (ob->timer != NULL)
 		event_free(ob->timer);
-	free(ob->lanes);
+	free(ob->chans);
 	free(ob);
 }
 
 int
 outbox_set_config(struct outbox *ob, const struct config *cfg)
 {
-	if (lanes_build(ob, cfg) < 0)
+	if (chans_build(ob, cfg) < 0)
 		return -1;
 	ob->cfg = cfg;
 	outbox_kick(ob);

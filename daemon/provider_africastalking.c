@@ -417,4 +417,5 @@ const struct provider provider_africastalking = {
 	.send_build = at_send_build,
 	.send_parse = at_send_parse,
 	.send_idempotent = false,
+	.default_rate_per_second = 10,
 };

@@ -82,4 +82,5 @@ const struct provider provider_console = {
 	.sms_parse = console_sms_parse,
 	.sms_ack = console_sms_ack,
 	.dlr_parse = console_dlr_parse,
+	.default_rate_per_second = 0,
 };

@@ -693,4 +693,5 @@ const struct provider provider_esms = {
 	.send_build = es_send_build,
 	.send_parse = es_send_parse,
 	.send_idempotent = true,
+	.default_rate_per_second = 10,
 };

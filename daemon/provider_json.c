@@ -509,4 +509,5 @@ const struct provider provider_json = {
 	.send_build = js_send_build,
 	.send_parse = js_send_parse,
 	.send_idempotent = true,
+	.default_rate_per_second = 10,
 };

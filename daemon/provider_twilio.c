@@ -699,4 +699,5 @@ const struct provider provider_twilio = {
 	.send_build = tw_send_build,
 	.send_parse = tw_send_parse,
 	.send_idempotent = false,
+	.default_rate_per_second = 100,
 };

@@ -584,4 +584,5 @@ const struct provider provider_vcom = {
 	.send_build = vc_send_build,
 	.send_parse = vc_send_parse,
 	.send_idempotent = true,
+	.default_rate_per_second = 10,
 };

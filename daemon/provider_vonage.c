@@ -875,4 +875,5 @@ const struct provider provider_vonage = {
 	.send_build = vg_send_build,
 	.send_parse = vg_send_parse,
 	.send_idempotent = false,
+	.default_rate_per_second = 30,
 };

@@ -189,6 +189,56 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbound_caller ON outbound(msisdn, id);"
 	"CREATE INDEX tasks_alert_due ON tasks(id) WHERE priority = 'urgent' "
 	"AND alerted_at IS NULL;",
+	/* 4 -> 5 (outbox lanes): each row's lane (enum store_lane: the
+	 * higher leaves first) and turn (how many of its caller's texts in
+	 * that lane were waiting when it was queued: callers take turns),
+	 * and the status `expired` for a page the caller would get too
+	 * late.  SQLite cannot change a CHECK, so the table is rebuilt
+	 * (nothing references it). */
+	"CREATE TABLE outbound_v5 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  channel TEXT NOT NULL,"
+	"  msisdn TEXT NOT NULL,"
+	"  caller TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  purpose TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN"
+	"    ('pending','sending','sent','delivered','failed','unknown',"
+	"    'expired')),"
+	"  inbound_id INTEGER UNIQUE REFERENCES inbound(id),"
+	"  provider_ref TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at TEXT,"
+	"  last_error TEXT,"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL,"
+	"  send_key TEXT,"
+	"  task_id INTEGER REFERENCES tasks(id),"
+	"  segments INTEGER,"
+	"  encoding TEXT,"
+	"  sent_at TEXT,"
+	/* A row queued by hand, without a lane: last, never expired. */
+	"  lane INTEGER NOT NULL DEFAULT 5 CHECK (lane BETWEEN 0 AND 5),"
+	"  turn INTEGER NOT NULL DEFAULT 0"
+	");"
+	"INSERT INTO outbound_v5 SELECT id, channel, msisdn, caller, body, "
+	"purpose, status, inbound_id, provider_ref, attempts, "
+	"next_attempt_at, last_error, created_at, updated_at, send_key, "
+	"task_id, segments, encoding, sent_at, CASE purpose WHEN 'alert' "
+	"THEN 0 WHEN 'opt_out_confirmation' THEN 1 WHEN 'reply' THEN 3 "
+	"WHEN 'message' THEN 4 ELSE 5 END, 0 FROM outbound;"
+	"DROP TABLE outbound;"
+	"ALTER TABLE outbound_v5 RENAME TO outbound;"
+	"CREATE INDEX outbound_msisdn ON outbound(msisdn, created_at);"
+	"CREATE INDEX outbound_due ON outbound(status, next_attempt_at);"
+	"CREATE UNIQUE INDEX outbound_ref ON outbound(channel, provider_ref)"
+	"  WHERE provider_ref IS NOT NULL;"
+	"CREATE UNIQUE INDEX outbound_send_key ON outbound(send_key);"
+	"CREATE INDEX outbound_channel_due ON outbound(channel, status,"
+	"  next_attempt_at);"
+	"CREATE INDEX outbound_caller ON outbound(msisdn, id);"
+	"CREATE INDEX outbound_lane_due ON outbound(channel, lane, turn,"
+	"  next_attempt_at) WHERE status = 'pending';",
 };
 
 /* The columns task_from_row reads, in its order. */
@@ -247,6 +297,7 @@ enum stmt {
 	STMT_OUTBOX_RETRY,
 	STMT_OUTBOX_DEFER,
 	STMT_OUTBOX_BLOCK,
+	STMT_OUTBOX_EXPIRE,
 	STMT_OUTBOX_RECOVER,
 	STMT_OUTBOX_COUNT,
 	STMT_ALERTS_DUE,
@@ -396,10 +447,12 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "WHERE msisdn = ?1",
 	[STMT_OUTBOUND_ADD] = "INSERT INTO outbound(channel, msisdn, caller, "
 	    "body, purpose, inbound_id, task_id, send_key, next_attempt_at, "
-	    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "created_at, updated_at, lane, turn) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "NULLIF(?6, 0), COALESCE(NULLIF(?7, 0), (SELECT id FROM tasks "
 	    "WHERE msisdn = ?2 AND status != 'closed')), lower(hex(randomblob(8))), " NOW_MS ", "
-	    NOW ", " NOW ") ON CONFLICT(inbound_id) DO NOTHING RETURNING id",
+	    NOW ", " NOW ", ?8, (SELECT count(*) FROM outbound WHERE msisdn = "
+	    "?2 AND channel = ?1 AND lane = ?8 AND status = 'pending')) ON "
+	    "CONFLICT(inbound_id) DO NOTHING RETURNING id",
 	[STMT_DLR_INSERT] = "INSERT INTO delivery_reports(channel, "
 	    "provider_ref, status, reason, received_at, send_key) VALUES (?1, "
 	    "?2, ?3, ?4, " NOW ", NULLIF(?5, '')) ON CONFLICT DO NOTHING",
@@ -419,7 +472,9 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	 * opt-out, their latest task's answers, when they last wrote or
 	 * dialled, and the message a V-COM MT answers.  Texting is unsafe
 	 * when the caller's latest answer to that question said so, even
-	 * on an older task. */
+	 * on an older task.  By lane, then turn: a caller's tenth queued
+	 * text waits for everyone's first.  The index walks the rows in
+	 * that order, so a backlog of thousands is never sorted. */
 	[STMT_OUTBOX_DUE] = "SELECT o.id, o.msisdn, o.caller, o.body, "
 	    "o.purpose, o.send_key, o.attempts, COALESCE(o.task_id, 0), "
 	    "EXISTS (SELECT 1 FROM optouts WHERE msisdn = o.msisdn), "
@@ -430,15 +485,16 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "WHERE msisdn = o.msisdn), ''), COALESCE((SELECT max(updated_at) "
 	    "FROM sessions WHERE msisdn = o.msisdn), ''))) - 2440587.5) * "
 	    "86400.0, mo.provider_msg_id, mo.body, "
-	    "(julianday(o.created_at) - 2440587.5) * 86400.0 "
-	    "FROM outbound o LEFT JOIN tasks t ON t.id = (SELECT id FROM "
-	    "tasks WHERE msisdn = o.msisdn ORDER BY status != 'closed' DESC, "
+	    "(julianday(o.created_at) - 2440587.5) * 86400.0, o.lane "
+	    "FROM (SELECT id FROM outbound INDEXED BY outbound_lane_due WHERE "
+	    "channel = ?1 AND status = 'pending' AND next_attempt_at <= "
+	    NOW_MS " ORDER BY lane, turn, next_attempt_at, id LIMIT ?2) AS "
+	    "due JOIN outbound o ON o.id = due.id LEFT JOIN tasks t ON t.id = "
+	    "(SELECT id FROM tasks WHERE msisdn = o.msisdn ORDER BY status != 'closed' DESC, "
 	    "id DESC LIMIT 1) LEFT JOIN inbound mo ON mo.id = "
 	    "COALESCE(o.inbound_id, (SELECT max(id) FROM inbound WHERE "
 	    "channel = o.channel AND msisdn = o.msisdn AND concat_ref IS "
-	    "NULL)) WHERE o.channel = ?1 AND o.status = 'pending' AND "
-	    "o.next_attempt_at <= " NOW_MS " ORDER BY o.next_attempt_at, o.id "
-	    "LIMIT ?2",
+	    "NULL)) ORDER BY o.lane, o.turn, o.next_attempt_at, o.id",
 	[STMT_OUTBOX_NEXT_DUE] = "SELECT (julianday(min(next_attempt_at)) - "
 	    "2440587.5) * 86400.0 FROM outbound WHERE channel = ?1 AND "
 	    "status = 'pending'",
@@ -481,6 +537,9 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "'unixepoch'), updated_at = " NOW " WHERE id = ?1 AND status = "
 	    "'pending'",
 	[STMT_OUTBOX_BLOCK] = "UPDATE outbound SET status = 'failed', "
+	    "last_error = ?2, updated_at = " NOW " WHERE id = ?1 AND status = "
+	    "'pending'",
+	[STMT_OUTBOX_EXPIRE] = "UPDATE outbound SET status = 'expired', "
 	    "last_error = ?2, updated_at = " NOW " WHERE id = ?1 AND status = "
 	    "'pending'",
 	/* Rows a stopped daemon left mid-send.  Where a resend cannot reach
@@ -1313,6 +1372,26 @@ store_outbound_add(struct store *st, const char *channel,
     const char *msisdn, const char *caller, const char *body,
     const char *purpose, int64_t inbound_id, int64_t task_id, int64_t *id)
 {
+	enum store_lane lane = STORE_LANE_FOLLOWUP;
+
+	if (strcmp(purpose, "alert") == 0)
+		lane = STORE_LANE_URGENT;
+	else if (strcmp(purpose, "opt_out_confirmation") == 0)
+		lane = STORE_LANE_CONFIRMATION;
+	else if (strcmp(purpose, "reply") == 0)
+		lane = STORE_LANE_REPLY;
+	else if (strcmp(purpose, "message") == 0)
+		lane = STORE_LANE_COUNSELLOR;
+	return store_outbound_queue(st, lane, channel, msisdn, caller, body,
+	    purpose, inbound_id, task_id, id);
+}
+
+int
+store_outbound_queue(struct store *st, enum store_lane lane,
+    const char *channel, const char *msisdn, const char *caller,
+    const char *body, const char *purpose, int64_t inbound_id,
+    int64_t task_id, int64_t *id)
+{
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_ADD];
 	int64_t row = 0;
 	bool found;
@@ -1325,6 +1404,7 @@ store_outbound_add(struct store *st, const char *channel,
 	bind_text(s, 5, purpose);
 	sqlite3_bind_int64(s, 6, inbound_id);
 	sqlite3_bind_int64(s, 7, task_id);
+	sqlite3_bind_int(s, 8, (int)lane);
 	rc = step_id(s, &row, &found);
 	if (id != NULL)
 		*id = found ? row : 0;
@@ -1406,6 +1486,7 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 			.reply_to = (const char *)sqlite3_column_text(s, 12),
 			.reply_body = (const char *)sqlite3_column_text(s, 13),
 			.created = sqlite3_column_double(s, 14),
+			.lane = (enum store_lane)sqlite3_column_int(s, 15),
 		};
 
 		if ((ret = cb(&r, arg)) != 0)
@@ -1499,6 +1580,7 @@ store_outbox_update(struct store *st, int64_t id,
 		[STORE_OUTBOX_RETRY] = STMT_OUTBOX_RETRY,
 		[STORE_OUTBOX_DEFER] = STMT_OUTBOX_DEFER,
 		[STORE_OUTBOX_BLOCK] = STMT_OUTBOX_BLOCK,
+		[STORE_OUTBOX_EXPIRE] = STMT_OUTBOX_EXPIRE,
 	};
 	bool own = sqlite3_get_autocommit(st->db) != 0;
 	char why[256];

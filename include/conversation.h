@@ -6,7 +6,9 @@
  * gets no menu.  Replies are queued as outbound rows for the outbox;
  * nothing is queued for a caller who opted out but the one
  * confirmation, and a flood gets at most one automatic reply per
- * interval (the messages themselves are all kept).
+ * interval (the messages themselves are all kept); the confirmation of
+ * a keyword the caller sent (opt-out, opt-in, restart) always goes.
+ * Each reply is queued in its outbox lane (enum store_lane).
  *
  * Messages are processed after their commit, in batches of one
  * transaction each; a message is marked processed in the same

@@ -16,7 +16,15 @@
  * Failures are retried with backoff and full jitter up to
  * outbox.max_attempts; a provider's permanent refusal fails at once.
  * Each channel has at most outbox.max_in_flight requests out and sends
- * at most rate_limit_per_second.
+ * at most rate_limit_per_second (by default its provider's documented
+ * throughput; none for console).
+ *
+ * What is due leaves by lane (enum store_lane): urgent, confirmations,
+ * first replies, conversation pages, counsellors' texts, follow-ups; a
+ * higher lane always first, callers taking turns inside a lane so one
+ * flooding number delays nobody else.  A conversation page whose caller
+ * has gone idle past sms.session_idle_seconds is never sent late: it
+ * becomes `expired`.
  *
  * Urgent tasks are announced here too: alerts.sms numbers get the
  * urgent_alert template (a task number and link, never the caller's

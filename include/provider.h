@@ -213,6 +213,22 @@ struct provider {
 	 * RequestId, V-COM mt_code, json id): an ambiguous failure may then
 	 * be retried without the caller getting the text twice. */
 	bool send_idempotent;
+	/*
+	 * Sends a second a channel makes when it sets no
+	 * rate_limit_per_second; 0: no limit (console).  The provider's
+	 * documented throughput for the sender a hotline uses:
+	 * - twilio 100: a short code "may send over 100 message segments
+	 *   per second" (a long code 1): twilio.com/docs/api/errors/30001
+	 *   and /21611.
+	 * - vonage 30: "All API keys are set with 30 API requests per second
+	 *   throughput restriction by default": api.support.vonage.com,
+	 *   article 203993598.
+	 * - africastalking, esms, vcom, json 10: none of them publishes a
+	 *   figure (reference/aggregators.md has none; AT leaves it to the
+	 *   telcos); 10 is a cautious guess, to be raised to what the
+	 *   account manager confirms.
+	 */
+	double default_rate_per_second;
 };
 
 /* The adapters (provider_NAME.c each). */

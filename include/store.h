@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -192,11 +192,37 @@ int store_optout_get(struct store *store, const char *msisdn,
 int store_optout_set(struct store *store, const char *msisdn,
     const char *caller, bool opted_out);
 int store_optout_confirmed(struct store *store, const char *msisdn);
-/* Queue an outbound text (the outbox sends it).  inbound_id (0: none)
- * ties a reply to what it answers, so a reprocessed message never gets
- * a second reply; task_id (0: the caller's open task, if any) ties it to
- * a callback task.  *id (when id is not NULL): the new row, 0 when the
- * reply was queued before. */
+/*
+ * The outbox's lanes: a due row of a higher lane (smaller number) always
+ * leaves before any of a lower one.  Inside a lane callers take turns:
+ * a row is queued with its turn, how many of its caller's rows in the
+ * lane were still waiting, and leaves after every row of an earlier
+ * turn; among equal turns the oldest first.
+ */
+enum store_lane {
+	STORE_LANE_URGENT,        /* alerts to counsellors on call, and the
+	                             answer to a caller's urgent request */
+	STORE_LANE_CONFIRMATION,  /* of a keyword the caller sent: opt-out,
+	                             opt-in */
+	STORE_LANE_FIRST_REPLY,   /* the first answer to a new conversation */
+	STORE_LANE_REPLY,         /* the next page of a conversation: expires
+	                             when the caller has gone idle */
+	STORE_LANE_COUNSELLOR,    /* a counsellor's text (the API) */
+	STORE_LANE_FOLLOWUP,      /* missed-call and other follow-ups */
+};
+
+/* Queue an outbound text (the outbox sends it) in lane.  inbound_id (0:
+ * none) ties a reply to what it answers, so a reprocessed message never
+ * gets a second reply; task_id (0: the caller's open task, if any) ties
+ * it to a callback task.  *id (when id is not NULL): the new row, 0 when
+ * the reply was queued before. */
+int store_outbound_queue(struct store *store, enum store_lane lane,
+    const char *channel, const char *msisdn, const char *caller,
+    const char *body, const char *purpose, int64_t inbound_id,
+    int64_t task_id, int64_t *id);
+/* The same in the lane purpose implies: "alert" urgent,
+ * "opt_out_confirmation" confirmation, "reply" a conversation page,
+ * "message" a counsellor's, anything else a follow-up. */
 int store_outbound_add(struct store *store, const char *channel,
     const char *msisdn, const char *caller, const char *body,
     const char *purpose, int64_t inbound_id, int64_t task_id,
@@ -222,7 +248,8 @@ int store_dlr_record(struct store *store, const char *channel,
 /*
  * The outbox.  A row is pending until its next_attempt_at, then claimed
  * (sending, one more attempt, committed before any network call), then
- * sent / delivered / failed / unknown, or pending again for a retry.
+ * sent / delivered / failed / unknown, or pending again for a retry; or,
+ * never sent, expired (a page the caller would get too late).
  */
 
 /* A due row with what the send-time checks need; strings borrowed until
@@ -246,13 +273,15 @@ struct store_outbox_row {
 	                             channel */
 	const char *reply_body;   /* that message's text */
 	double created;           /* unix time the row was queued */
+	enum store_lane lane;
 };
 
 typedef int (*store_outbox_cb)(const struct store_outbox_row *row,
     void *arg);
 
-/* Pending rows of channel that are due, oldest due first, at most limit.
- * The callback may not write.  -1 on error. */
+/* Pending rows of channel that are due, at most limit: by lane, then
+ * turn, then oldest due first.  The callback may not write.  -1 on
+ * error. */
 int store_outbox_due(struct store *store, const char *channel, size_t limit,
     store_outbox_cb cb, void *arg, char *err, size_t errlen);
 
@@ -272,12 +301,15 @@ enum store_outbox_op {
 	                             window): no attempt counted */
 	STORE_OUTBOX_BLOCK,       /* a pending row that must not be sent
 	                             (opt-out, unsafe): failed with reason */
+	STORE_OUTBOX_EXPIRE,      /* a pending page too late to mean anything
+	                             (the caller went idle): expired */
 };
 
 struct store_outbox_change {
 	enum store_outbox_op op;
 	const char *provider_ref; /* SENT; "" or NULL when none */
-	const char *reason;       /* FAILED, UNKNOWN, RETRY, DEFER, BLOCK */
+	const char *reason;       /* FAILED, UNKNOWN, RETRY, DEFER, BLOCK,
+	                             EXPIRE */
 	double at;                /* RETRY, DEFER: unix time */
 	unsigned segments;        /* SENT, DELIVERED */
 	const char *encoding;     /* SENT, DELIVERED: "gsm7" or "ucs2" */

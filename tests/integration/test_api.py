@@ -287,7 +287,7 @@ class Cycle(ApiCase):
         self.assertGreaterEqual(s["median_seconds_to_first_call"], 0)
         self.assertEqual(set(s["outbox"]), {"pending", "sending", "sent",
                                             "delivered", "failed",
-                                            "unknown"})
+                                            "unknown", "expired"})
 
 
 class Queue(ApiCase):

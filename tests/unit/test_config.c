@@ -434,11 +434,43 @@ provider_keys_are_resolved(void **state)
 	config_free(c);
 }
 
+/* A channel that sets no rate sends at its provider's documented
+ * throughput (console: no limit); one that sets it keeps it. */
+static void
+channel_rate_defaults_to_the_providers(void **state)
+{
+	char err[4096];
+	struct config *c;
+
+	(void)state;
+	setenv("HOTLINE_TEST_TOKEN", "s3cret-token", 1);
+	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", "
+	    "\"menu\": \"%MENU%\", \"channels\": [" CONSOLE ", {\"name\": "
+	    "\"tw\", \"provider\": \"twilio\", \"account_sid\": \"AC1\", "
+	    "\"auth_token\": {\"env\": \"HOTLINE_TEST_TOKEN\"}, "
+	    "\"public_url\": \"https://gw.example.org\"}, {\"name\": \"tw1\", "
+	    "\"provider\": \"twilio\", \"account_sid\": \"AC1\", "
+	    "\"auth_token\": {\"env\": \"HOTLINE_TEST_TOKEN\"}, "
+	    "\"public_url\": \"https://gw.example.org\", "
+	    "\"rate_limit_per_second\": 1}], " BASE_PRIVACY "}", err,
+	    sizeof(err));
+	if (c == NULL)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	assert_true(config_channel_find(c, "tw")->rate_limit_per_second ==
+	    100.0);
+	assert_true(config_channel_find(c, "tw1")->rate_limit_per_second ==
+	    1.0);
+	assert_true(c->channels[0].rate_limit_per_second == 0.0);
+	config_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(valid_config_loads_with_defaults),
+		cmocka_unit_test(channel_rate_defaults_to_the_providers),
 		cmocka_unit_test(each_mistake_names_its_path),
 		cmocka_unit_test(every_problem_is_reported_at_once),
 		cmocka_unit_test(secret_files_resolve_against_credentials_directory),

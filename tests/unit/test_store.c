@@ -309,6 +309,73 @@ outbox_rows_move_through_their_states(void **state)
 	store_close(st);
 }
 
+struct bodies {
+	char text[256];
+};
+
+static int
+collect_body(const struct store_outbox_row *row, void *arg)
+{
+	struct bodies *b = arg;
+	size_t used = strlen(b->text);
+
+	snprintf(b->text + used, sizeof(b->text) - used, "%s%s",
+	    used ? " " : "", row->body);
+	return 0;
+}
+
+/* Due rows leave by lane, then by turn (a caller's second queued text
+ * after everyone's first), then oldest first; a page can expire. */
+static void
+outbox_due_goes_by_lane_then_turn(void **state)
+{
+	struct store *st = fresh("lanes.db");
+	struct store_outbox_change c = { .op = STORE_OUTBOX_EXPIRE,
+	    .reason = "idle" };
+	struct bodies b = { "" };
+	char err[256];
+	bool applied;
+	int64_t n;
+
+	(void)state;
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000009", "c_9",
+	    "missed", "missed_call", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000008", "c_8",
+	    "message", "message", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000001", "c_1",
+	    "f1", "reply", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000001", "c_1",
+	    "f2", "reply", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000001", "c_1",
+	    "f3", "reply", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000002", "c_2",
+	    "other", "reply", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_queue(st, STORE_LANE_FIRST_REPLY,
+	    "ch", "+84900000003", "c_3", "first", "reply", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000004", "c_4",
+	    "stop", "opt_out_confirmation", 0, 0, NULL), 0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84900000005", "c_5",
+	    "alert", "alert", 0, 0, NULL), 0);
+	assert_int_equal(store_outbox_due(st, "ch", 20, collect_body, &b, err,
+	    sizeof(err)), 0);
+	assert_string_equal(b.text, "alert stop first f1 other f2 f3 message "
+	    "missed");
+	b.text[0] = '\0';
+	assert_int_equal(store_outbox_due(st, "ch", 2, collect_body, &b, err,
+	    sizeof(err)), 0);
+	assert_string_equal(b.text, "alert stop");
+
+	/* A pending page expires once, and is counted. */
+	n = outbound_id_by_body("f3");
+	assert_int_equal(store_outbox_update(st, n, &c, &applied), 0);
+	assert_true(applied);
+	assert_int_equal(store_outbox_update(st, n, &c, &applied), 0);
+	assert_false(applied);
+	assert_int_equal(store_outbox_count(st, "expired", &n), 0);
+	assert_int_equal(n, 1);
+	store_close(st);
+}
+
 static void
 database_from_newer_schema_is_refused(void **state)
 {
@@ -601,6 +668,7 @@ main(void)
 		cmocka_unit_test(version_1_database_migrates_keeping_its_rows),
 		cmocka_unit_test(version_2_outbound_rows_get_send_keys),
 		cmocka_unit_test(outbox_rows_move_through_their_states),
+		cmocka_unit_test(outbox_due_goes_by_lane_then_turn),
 		cmocka_unit_test(database_from_newer_schema_is_refused),
 		cmocka_unit_test(inbound_is_unique_per_channel_and_provider_id),
 		cmocka_unit_test(finished_request_creates_one_task_and_audit_row),
