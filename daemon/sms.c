@@ -159,10 +159,9 @@ dlr_status_name(enum dlr_status s)
 	case DLR_FAILED:
 		return "failed";
 	case DLR_UNKNOWN:
-		/* The store keeps sent, delivered and failed.  A receipt
-		 * naming our message shows the provider holds it, which is
-		 * all "sent" says, and a status only moves forward. */
-		return "sent";
+		/* Kept as reported; the store settles the outbound row as
+		 * sent (the provider holds the message). */
+		return "unknown";
 	}
 	return "failed";
 }

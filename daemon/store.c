@@ -239,6 +239,26 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbound_caller ON outbound(msisdn, id);"
 	"CREATE INDEX outbound_lane_due ON outbound(channel, lane, turn,"
 	"  next_attempt_at) WHERE status = 'pending';",
+	/* 5 -> 6: a receipt whose status the provider does not document is
+	 * kept as `unknown` (answered 200, so the provider stops retrying);
+	 * the table is rebuilt for the CHECK. */
+	"CREATE TABLE delivery_reports_v6 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  channel TEXT NOT NULL,"
+	"  provider_ref TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('sent','delivered',"
+	"    'failed','unknown')),"
+	"  reason TEXT,"
+	"  received_at TEXT NOT NULL,"
+	"  send_key TEXT,"
+	"  UNIQUE (channel, provider_ref, status)"
+	");"
+	"INSERT INTO delivery_reports_v6 SELECT id, channel, provider_ref, "
+	"status, reason, received_at, send_key FROM delivery_reports;"
+	"DROP TABLE delivery_reports;"
+	"ALTER TABLE delivery_reports_v6 RENAME TO delivery_reports;"
+	"CREATE INDEX delivery_reports_key ON delivery_reports(channel,"
+	"  send_key) WHERE send_key IS NOT NULL;",
 };
 
 /* The columns task_from_row reads, in its order. */
@@ -514,9 +534,9 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	    "last_error = CASE WHEN r.status = 'failed' THEN r.reason ELSE "
 	    "last_error END FROM (SELECT status, reason FROM delivery_reports "
 	    "WHERE channel = ?2 AND ((?3 != '' AND provider_ref = ?3) OR "
-	    "send_key = ?4) ORDER BY status = 'sent', id LIMIT 1) AS r "
-	    "WHERE outbound.id = ?1 AND outbound.status = 'sent' AND "
-	    "r.status != 'sent'",
+	    "send_key = ?4) ORDER BY status IN ('sent', 'unknown'), id LIMIT "
+	    "1) AS r WHERE outbound.id = ?1 AND outbound.status = 'sent' AND "
+	    "r.status IN ('delivered', 'failed')",
 	[STMT_OUTBOX_DELIVERED] = "UPDATE outbound SET status = 'delivered', "
 	    "segments = ?2, encoding = ?3, sent_at = " NOW ", provider_ref = "
 	    "'local:' || send_key, updated_at = " NOW " WHERE id = ?1 AND "
@@ -1447,7 +1467,9 @@ store_dlr_record(struct store *st, const char *channel, const char *ref,
 	s = st->stmt[STMT_DLR_APPLY];
 	bind_text(s, 1, channel);
 	bind_text(s, 2, ref);
-	bind_text(s, 3, status);
+	/* A receipt naming our message, whatever its word, shows the
+	 * provider holds it: for the row, that is all "sent" says. */
+	bind_text(s, 3, strcmp(status, "unknown") == 0 ? "sent" : status);
 	bind_text(s, 4, reason);
 	bind_text(s, 5, send_key);
 	if (step_id(s, &id, matched) < 0)

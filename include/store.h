@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -233,7 +233,9 @@ int store_outbound_recent(struct store *store, const char *msisdn,
     const char *purpose, unsigned seconds, int64_t *count);
 
 /*
- * Record a delivery report ("sent", "delivered", "failed") for the
+ * Record a delivery report ("sent", "delivered", "failed", or "unknown"
+ * for a status the provider does not document, which settles the
+ * outbound row as "sent": the provider holds it) for the
  * outbound message the provider calls ref, idempotently, in one
  * transaction.  The report is kept even when no outbound row carries ref
  * yet (it overtook the send's answer); *matched says whether one did.

@@ -229,8 +229,8 @@ class HostileInbound(DaemonTestCase):
         rows = self.daemon.rows("SELECT provider_ref, status, reason FROM "
                                 "delivery_reports ORDER BY id")
         self.assertEqual([(r["status"], r["reason"]) for r in rows],
-                         [("sent", "unknown status partially_delivered")] * 3
-                         + [("sent", "unknown status")])
+                         [("unknown", "unknown status partially_delivered")]
+                         * 3 + [("unknown", "unknown status")])
         log = self.daemon.log_text()
         self.assertEqual(len(re.findall(
             r"event=dlr\.unknown_status .*status=partially_delivered", log)),
