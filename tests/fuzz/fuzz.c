@@ -1,0 +1,185 @@
+/* fuzz: the helpers the targets share (see fuzz.h). */
+#include "fuzz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+void
+fuzz_request_parse(struct fuzz_request *r, const uint8_t *data, size_t size)
+{
+	const uint8_t *blank = NULL;
+	size_t hlen = 0, i;
+	char *line, *end;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i + 1 < size; i++)
+		if (data[i] == '\n' && data[i + 1] == '\n') {
+			blank = data + i;
+			break;
+		}
+	if (blank != NULL)
+		hlen = (size_t)(blank - data);
+	/* Headers and body in buffers of their exact size, so that ASan
+	 * sees a read past either. */
+	if ((r->storage = malloc(hlen + 1)) == NULL)
+		abort();
+	memcpy(r->storage, data, hlen);
+	r->storage[hlen] = '\0';
+	r->body_len = blank ? size - hlen - 2 : size;
+	if ((r->body = malloc(r->body_len + 1)) == NULL)
+		abort();
+	memcpy(r->body, blank ? blank + 2 : data, r->body_len);
+	r->body[r->body_len] = '\0';
+	for (line = r->storage; blank && line < r->storage + hlen;
+	    line = end + 1) {
+		char *colon, *v;
+
+		if ((end = strchr(line, '\n')) == NULL)
+			end = line + strlen(line);
+		*end = '\0';
+		/* ":name: value" or "Name: value" */
+		colon = strchr(line[0] == ':' ? line + 1 : line, ':');
+		if (colon != NULL && r->count < FUZZ_MAX_HEADERS) {
+			*colon = '\0';
+			for (v = colon + 1; *v == ' '; v++)
+				;
+			r->names[r->count] = line;
+			r->values[r->count++] = v;
+		}
+		if (end >= r->storage + hlen)
+			break;
+	}
+}
+
+void
+fuzz_request_clear(struct fuzz_request *r)
+{
+	free(r->storage);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *
+fuzz_request_get(const struct fuzz_request *r, const char *name)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (strcasecmp(r->names[i], name) == 0)
+			return r->values[i];
+	return NULL;
+}
+
+const char *
+fuzz_request_header(const void *ctx, const char *name)
+{
+	/* The harness's own lines are not headers. */
+	if (name[0] == ':')
+		return NULL;
+	return fuzz_request_get(ctx, name);
+}
+
+bool
+fuzz_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i], n, min, cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			min = 0x80;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			min = 0x800;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			min = 0x10000;
+			cp = c & 0x07;
+		} else
+			return false;
+		if (len - i <= n)
+			return false;
+		for (unsigned k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+void
+fuzz_fail(const char *what)
+{
+	fprintf(stderr, "fuzz: property violated: %s\n", what);
+	abort();
+}
+
+void
+fuzz_check_terminated(const char *what, const char *buf, size_t size)
+{
+	if (memchr(buf, '\0', size) == NULL) {
+		fprintf(stderr, "fuzz: %s: no NUL within its %zu bytes\n",
+		    what, size);
+		abort();
+	}
+}
+
+void
+fuzz_check_text(const char *what, const char *buf, size_t size)
+{
+	fuzz_check_terminated(what, buf, size);
+	if (!fuzz_utf8_valid(buf, strlen(buf))) {
+		fprintf(stderr, "fuzz: %s: not valid UTF-8\n", what);
+		abort();
+	}
+}
+
+bool
+fuzz_quotes_digits(const char *s, const uint8_t *data, size_t size, size_t n)
+{
+	size_t i = 0, run;
+
+	while (s[i] != '\0') {
+		if (s[i] < '0' || s[i] > '9') {
+			i++;
+			continue;
+		}
+		for (run = 0; s[i + run] >= '0' && s[i + run] <= '9'; run++)
+			;
+		if (run >= n && size >= n)
+			/* Any n digits of the run found in the input. */
+			for (size_t k = 0; k + n <= run; k++)
+				for (size_t j = 0; j + n <= size; j++)
+					if (memcmp(data + j, s + i + k, n) == 0)
+						return true;
+		i += run;
+	}
+	return false;
+}
+
+void
+fuzz_quiet_log(void)
+{
+	static FILE *null;
+
+	if (null == NULL && (null = fopen("/dev/null", "w")) == NULL)
+		abort();
+	log_init(null, LOG_ERROR);
+}

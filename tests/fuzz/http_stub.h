@@ -1,0 +1,48 @@
+/*
+ * http_stub: a stand-in for http.c (the only module that touches
+ * evhttp) for fuzz_api: the handlers api_routes registers are called
+ * directly with a request built from the fuzz input, and every reply is
+ * checked: exactly one per request; a 4xx (never a 5xx) for bad input;
+ * JSON bodies that parse; error codes in snake_case and messages in valid
+ * UTF-8 that quote no phone number from the input.
+ */
+#ifndef HOTLINE_FUZZ_HTTP_STUB_H
+#define HOTLINE_FUZZ_HTTP_STUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+struct fuzz_request;
+
+struct http_request {
+	enum http_method method;
+	const char *method_name;
+	const char *path;
+	const char *id;           /* the {id} path segment, or NULL */
+	const char *query;        /* or NULL */
+	const struct fuzz_request *headers;
+	const char *body;
+	size_t body_len;
+	const char *peer;
+	const uint8_t *data;      /* the whole fuzz input */
+	size_t size;
+	int replies;
+	int status;
+};
+
+#define HTTP_STUB_ROUTES 32
+
+struct http_stub_route {
+	const char *pattern;
+	unsigned methods;
+	http_handler_cb cb;
+	void *arg;
+};
+
+/* What http_server_route recorded. */
+extern struct http_stub_route http_stub_routes[HTTP_STUB_ROUTES];
+extern size_t http_stub_nroutes;
+
+#endif
