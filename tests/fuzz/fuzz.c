@@ -151,8 +151,18 @@ fuzz_check_text(const char *what, const char *buf, size_t size)
 	}
 }
 
+static bool
+contains(const uint8_t *hay, size_t size, const char *needle, size_t n)
+{
+	for (size_t j = 0; j + n <= size; j++)
+		if (memcmp(hay + j, needle, n) == 0)
+			return true;
+	return false;
+}
+
 bool
-fuzz_quotes_digits(const char *s, const uint8_t *data, size_t size, size_t n)
+fuzz_quotes_digits_except(const char *s, const uint8_t *data, size_t size,
+    size_t n, const uint8_t *allowed, size_t allowed_size)
 {
 	size_t i = 0, run;
 
@@ -163,15 +173,21 @@ fuzz_quotes_digits(const char *s, const uint8_t *data, size_t size, size_t n)
 		}
 		for (run = 0; s[i + run] >= '0' && s[i + run] <= '9'; run++)
 			;
-		if (run >= n && size >= n)
-			/* Any n digits of the run found in the input. */
-			for (size_t k = 0; k + n <= run; k++)
-				for (size_t j = 0; j + n <= size; j++)
-					if (memcmp(data + j, s + i + k, n) == 0)
-						return true;
+		/* Any n digits of the run found in the input. */
+		for (size_t k = 0; run >= n && k + n <= run; k++)
+			if (contains(data, size, s + i + k, n) &&
+			    (allowed == NULL || !contains(allowed,
+			    allowed_size, s + i + k, n)))
+				return true;
 		i += run;
 	}
 	return false;
+}
+
+bool
+fuzz_quotes_digits(const char *s, const uint8_t *data, size_t size, size_t n)
+{
+	return fuzz_quotes_digits_except(s, data, size, n, NULL, 0);
 }
 
 void

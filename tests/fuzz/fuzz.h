@@ -55,6 +55,10 @@ void fuzz_check_terminated(const char *what, const char *buf, size_t size);
  * data[0..size)?  (A phone number quoted back from the input.) */
 bool fuzz_quotes_digits(const char *s, const uint8_t *data, size_t size,
     size_t n);
+/* The same, but digits that also occur in allowed[0..allowed_size) may
+ * be quoted. */
+bool fuzz_quotes_digits_except(const char *s, const uint8_t *data,
+    size_t size, size_t n, const uint8_t *allowed, size_t allowed_size);
 
 /* Silence the daemon's log (it goes to /dev/null). */
 void fuzz_quiet_log(void);

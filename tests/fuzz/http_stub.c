@@ -172,6 +172,8 @@ http_reply_error(struct http_request *req, int status, const char *code,
     const char *message)
 {
 	replied(req, status);
+	if (getenv("FUZZ_VERBOSE") != NULL)
+		fprintf(stderr, "%d %s: %s\n", status, code, message);
 	if (status < 400)
 		fuzz_fail("an error reply with a status below 400");
 	if (code[0] == '\0' || strspn(code, "abcdefghijklmnopqrstuvwxyz_") !=
@@ -179,7 +181,8 @@ http_reply_error(struct http_request *req, int status, const char *code,
 		fuzz_fail("an error code not in snake_case");
 	if (!fuzz_utf8_valid(message, strlen(message)))
 		fuzz_fail("an error message not valid UTF-8");
-	if (fuzz_quotes_digits(message, req->data, req->size, 8))
+	if (fuzz_quotes_digits_except(message, req->data, req->size, 8,
+	    req->allowed, req->allowed_size))
 		fuzz_fail("an error message quotes digits of the input");
 }
 

@@ -4,7 +4,8 @@
  * directly with a request built from the fuzz input, and every reply is
  * checked: exactly one per request; a 4xx (never a 5xx) for bad input;
  * JSON bodies that parse; error codes in snake_case and messages in valid
- * UTF-8 that quote no phone number from the input.
+ * UTF-8 that quote no run of 8 digits from req->data (unless it is
+ * also in req->allowed).
  */
 #ifndef HOTLINE_FUZZ_HTTP_STUB_H
 #define HOTLINE_FUZZ_HTTP_STUB_H
@@ -26,8 +27,11 @@ struct http_request {
 	const char *body;
 	size_t body_len;
 	const char *peer;
-	const uint8_t *data;      /* the whole fuzz input */
+	const uint8_t *data;      /* what no error message may quote
+	                             digits of */
 	size_t size;
+	const uint8_t *allowed;   /* ... unless they are also in this */
+	size_t allowed_size;
 	int replies;
 	int status;
 };

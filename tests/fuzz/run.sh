@@ -31,7 +31,8 @@ for t in "$@"; do
 			else
 				failed=$((failed + 1))
 				echo "FAIL regression fuzz_$t $f"
-				tail -n 40 "$build/logs/$t.replay.log"
+				grep -v '^INFO:' "$build/logs/$t.replay.log" |
+				    head -n 30
 			fi
 		done
 	fi
