@@ -178,7 +178,8 @@ FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
               -fsanitize=fuzzer-no-link $(FUZZ_SAN)
 FUZZ_PROVIDERS := africastalking console esms json twilio vcom vonage
-FUZZ_PLAIN     := form phone smstext rfc3339 menu menu_walk config api
+FUZZ_PLAIN     := form phone smstext rfc3339 menu menu_walk config api \
+                  webhook
 FUZZ_TARGETS   := $(FUZZ_PLAIN) $(FUZZ_PROVIDERS:%=provider_%)
 FUZZ_BINS      := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_OBJS      := $(MODULES:daemon/%.c=$(BUILD)/fuzz/%.o) \
@@ -219,7 +220,7 @@ $(BUILD)/fuzz/fuzz_provider_%: tests/fuzz/fuzz_provider.c $(FUZZ_HDRS) $(FUZZ_CO
 
 # http.c's stand-in goes on the line before the modules, so the
 # archive's http.o is never pulled in.
-$(BUILD)/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_HDRS) $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a
+$(BUILD)/fuzz/fuzz_api $(BUILD)/fuzz/fuzz_webhook: $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz \
 	  -DFUZZ_MENU_PATH='"$(CURDIR)/config/menu.json"' -c -o $@.o $<
 	$(FUZZ_LINK) -o $@ $@.o $(BUILD)/fuzz/help_http_stub.o \

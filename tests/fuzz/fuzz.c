@@ -1,10 +1,15 @@
 /* fuzz: the helpers the targets share (see fuzz.h). */
 #include "fuzz.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -198,4 +203,66 @@ fuzz_quiet_log(void)
 	if (null == NULL && (null = fopen("/dev/null", "w")) == NULL)
 		abort();
 	log_init(null, LOG_ERROR);
+}
+
+static void
+remove_tree(const char *dir)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static char scratch[256];
+
+static void
+scratch_remove(void)
+{
+	if (scratch[0] != '\0')
+		remove_tree(scratch);
+}
+
+void
+fuzz_scratch_dir(const char *name, char *out, size_t outlen)
+{
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" :
+	    "/tmp";
+	char prefix[128], path[512], *end;
+	struct dirent *e;
+	long pid;
+	DIR *d;
+
+	snprintf(prefix, sizeof(prefix), "hotline-fuzz-%s.", name);
+	if ((d = opendir(base)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+				continue;
+			pid = strtol(e->d_name + strlen(prefix), &end, 10);
+			if (*end != '\0' || pid <= 0 ||
+			    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+			remove_tree(path);
+		}
+		closedir(d);
+	}
+	snprintf(scratch, sizeof(scratch), "%s/%s%ld", base, prefix,
+	    (long)getpid());
+	if (mkdir(scratch, 0700) != 0 && errno != EEXIST) {
+		perror(scratch);
+		abort();
+	}
+	atexit(scratch_remove);
+	snprintf(out, outlen, "%s", scratch);
 }

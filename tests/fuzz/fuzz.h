@@ -60,6 +60,12 @@ bool fuzz_quotes_digits(const char *s, const uint8_t *data, size_t size,
 bool fuzz_quotes_digits_except(const char *s, const uint8_t *data,
     size_t size, size_t n, const uint8_t *allowed, size_t allowed_size);
 
+/* A scratch directory "hotline-fuzz-NAME.PID" under /dev/shm (else
+ * /tmp) into out, removed with what it holds at exit.  libFuzzer leaves
+ * some runs without running atexit handlers, so the directories of
+ * processes that are gone are swept first. */
+void fuzz_scratch_dir(const char *name, char *out, size_t outlen);
+
 /* Silence the daemon's log (it goes to /dev/null). */
 void fuzz_quiet_log(void);
 

@@ -42,7 +42,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64], db[128], cfgpath[128], keypath[128];
+static char dir[256], db[300], cfgpath[320], keypath[320];
 static struct app app;
 static char admin[AUTH_TOKEN_SIZE + 8], counsellor[AUTH_TOKEN_SIZE + 8];
 static const struct store_task_request task = {
@@ -56,22 +56,13 @@ static const struct store_task_request task = {
 	.safe_to_sms = STORE_ANSWER_YES,
 };
 
+/* Before the scratch directory goes (atexit runs it first). */
 static void
 cleanup(void)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	char path[160];
-
 	store_close(app.store);
 	auth_limiter_free(app.auth_limiter);
 	config_free(app.config);
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
-		unlink(path);
-	}
-	unlink(cfgpath);
-	unlink(keypath);
-	rmdir(dir);
 }
 
 static void
@@ -108,12 +99,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_quiet_log();
-	snprintf(dir, sizeof(dir), "%s/hotline-fuzz-api.XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
+	fuzz_scratch_dir("api", dir, sizeof(dir));
 	snprintf(db, sizeof(db), "%s/hotline.db", dir);
 	snprintf(cfgpath, sizeof(cfgpath), "%s/hotlined.json", dir);
 	snprintf(keypath, sizeof(keypath), "%s/pseudonym.key", dir);

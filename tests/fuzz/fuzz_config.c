@@ -21,8 +21,8 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64] = "/tmp/hotline-fuzz-config.XXXXXX";
-static char path[128], files[4][128];
+static char dir[256];
+static char path[320], files[4][320];
 
 static void
 write_file(const char *name, const void *data, size_t size, size_t slot)
@@ -37,15 +37,6 @@ write_file(const char *name, const void *data, size_t size, size_t slot)
 	}
 }
 
-static void
-cleanup(void)
-{
-	for (size_t i = 0; i < 4; i++)
-		if (files[i][0] != '\0')
-			unlink(files[i]);
-	rmdir(dir);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -55,11 +46,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-	atexit(cleanup);
+	fuzz_scratch_dir("config", dir, sizeof(dir));
 	if ((f = fopen(FUZZ_MENU_PATH, "rb")) == NULL) {
 		perror(FUZZ_MENU_PATH);
 		abort();

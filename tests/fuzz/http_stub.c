@@ -96,7 +96,11 @@ http_request_path(const struct http_request *req)
 const char *
 http_request_param(const struct http_request *req, const char *name)
 {
-	return strcmp(name, "id") == 0 ? req->id : NULL;
+	if (strcmp(name, "id") == 0)
+		return req->id;
+	if (strcmp(name, "channel") == 0)
+		return req->channel;
+	return NULL;
 }
 
 const char *
@@ -154,6 +158,10 @@ http_reply(struct http_request *req, int status, const char *content_type,
 	json_t *doc;
 
 	replied(req, status);
+	if (getenv("FUZZ_VERBOSE") != NULL)
+		fprintf(stderr, "%d %s: %.*s\n", status,
+		    content_type ? content_type : "-", (int)len, body);
+	snprintf(req->reply, sizeof(req->reply), "%.*s", (int)len, body);
 	if (status == 204) {
 		if (len != 0)
 			fuzz_fail("a 204 reply with a body");

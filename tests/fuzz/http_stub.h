@@ -22,6 +22,7 @@ struct http_request {
 	const char *method_name;
 	const char *path;
 	const char *id;           /* the {id} path segment, or NULL */
+	const char *channel;      /* the {channel} path segment, or NULL */
 	const char *query;        /* or NULL */
 	const struct fuzz_request *headers;
 	const char *body;
@@ -34,6 +35,7 @@ struct http_request {
 	size_t allowed_size;
 	int replies;
 	int status;
+	char reply[2048];         /* the body answered (cut to fit) */
 };
 
 #define HTTP_STUB_ROUTES 32
