@@ -15,9 +15,10 @@
  * Input (fuzz.h): header lines, a blank line, the body.  The harness's
  * lines: ":route" (a pattern of api_routes, default
  * "/v1/callbacks/{id}/complete"), ":method" (the route's), ":id" (the
- * {id} segment, the pending task's), ":query" (none), ":peer" (203.0.113.9), ":token"
- * ("admin", "counsellor" or "none": which valid token the request
- * carries unless it sends its own Authorization line).
+ * {id} segment, the pending task's), ":query" (none), ":peer"
+ * (203.0.113.9), ":token" ("admin", "counsellor" or "none": which valid
+ * token the request carries unless it sends its own Authorization
+ * line), ":claimed" (above).
  */
 #include <stdio.h>
 #include <stdlib.h>

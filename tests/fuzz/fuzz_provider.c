@@ -18,7 +18,9 @@
  * the body, and ussd_format / send_build with the body as text.  What
  * each gives back is NUL-terminated within its buffer and valid UTF-8,
  * its verdict one of the enum's, and no error or reason quotes a phone
- * number from the input.
+ * number from the input.  Output structs start as their callers hand
+ * them over: the USSD request uninitialised (ussd.c), the SMS and the
+ * report zeroed (sms.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,8 @@
  * come from callers and counsellors).  The UTF-8 check agrees with an
  * independent one; measuring, segmenting and the USSD fit agree with
  * each other; folding and NFC give valid UTF-8 and are idempotent;
- * folded text has no mark left on a Latin letter and no d-stroke; invalid input is refused by all.
+ * folded text has no mark left on a Latin letter and no d-stroke;
+ * invalid input is refused by all.
  */
 #include <stdlib.h>
 #include <string.h>
