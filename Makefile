@@ -173,7 +173,7 @@ browser-test: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 # crashes to build/fuzz/crashes/<target>/; the checked-in seeds in
 # tests/fuzz/corpus/<target>/ are only read.
 FUZZ_CC           := clang
-FUZZ_SECONDS      ?= 300
+FUZZ_SECONDS      ?= 120
 FUZZ_TEST_SECONDS ?= 4
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
