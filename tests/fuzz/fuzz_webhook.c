@@ -2,7 +2,8 @@
  * fuzz_webhook: the aggregators' side of the daemon, whole: the USSD
  * hop (ussd_hop_cb: verify, parse, normalise, pseudonym, menu replay,
  * store, frame), the inbound SMS (sms_inbound_cb, through the inbox's
- * group commit) and the delivery report (sms_dlr_cb), with http.c
+ * group commit, then conversation_process as the daemon runs it after
+ * each commit) and the delivery report (sms_dlr_cb), with http.c
  * replaced by http_stub.c (exactly one reply; 4xx, never 5xx; messages
  * valid UTF-8 quoting no number), a real store in a scratch directory
  * and the real config loader (channels "console", "at" and an unsigned
@@ -23,6 +24,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "conversation.h"
 #include "fuzz.h"
 #include "http_stub.h"
 #include "inbox.h"
@@ -194,6 +196,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (req.replies != 1)
 		fuzz_fail("a request left unanswered");
+	/* What the daemon does after each commit: the stored texts go
+	 * through the menu (keywords, opt-out, the SMS session's state
+	 * read back from the store) and the replies into the outbox. */
+	if (cb == sms_inbound_cb && req.status == 200) {
+		char err[256];
+
+		memset(err, 0x55, sizeof(err));
+		err[0] = '\0';
+		if (conversation_process(app.store, app.config, 16, err,
+		    sizeof(err)) < 0) {
+			fuzz_check_text("conversation_process err", err,
+			    sizeof(err));
+			fprintf(stderr, "fuzz: %s\n", err);
+			fuzz_fail("conversation_process failed");
+		}
+	}
 	/* A USSD page: framed, and within one screen's 160 octets. */
 	if (cb == ussd_hop_cb && req.status == 200 &&
 	    strcmp(req.channel, "vg") != 0) {
