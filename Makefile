@@ -43,7 +43,8 @@ SAN_OBJS := $(MODULES:daemon/%.c=$(BUILD)/san/%.o) \
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 
-.PHONY: all run test unit integration bench install clean deps check-config
+.PHONY: all run test unit integration bench install clean deps check-config \
+        fuzz fuzz-test
 
 all: deps $(BUILD)/hotlined $(BUILD)/hotlinectl
 
@@ -59,7 +60,9 @@ DEPS := \
   /usr/bin/pkg-config:pkg-config \
   /usr/bin/sqlite3:sqlite3 \
   /usr/bin/python3:python3 \
-  /usr/bin/cc:gcc
+  /usr/bin/cc:gcc \
+  /usr/bin/clang:clang \
+  /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 deps:
 	@missing=""; for d in $(DEPS); do \
@@ -126,6 +129,7 @@ check-config: all var/pseudonym.key
 test: deps $(UNIT_BINS) $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 	@$(MAKE) --no-print-directory unit integration
 	@$(MAKE) --no-print-directory browser-test
+	@$(MAKE) --no-print-directory fuzz-test
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
@@ -159,6 +163,87 @@ browser-test: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 	  (cd $(BROWSER_DIR) && npm ci --no-audit --no-fund)
 	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
 	  CHROMIUM=$(CHROMIUM) timeout 600 python3 $(BROWSER_DIR)/run_console_test.py
+
+# libFuzzer targets (tests/fuzz/README.md): the parsers of everything
+# that comes from outside, built by clang with ASan and UBSan against
+# the daemon's modules compiled by clang into their own directory.
+# `make fuzz` runs each for FUZZ_SECONDS; `make test` replays every
+# saved crash (tests/fuzz/regressions/<target>/) and fuzzes each target
+# for FUZZ_TEST_SECONDS.  New inputs go to build/fuzz/corpus/<target>/,
+# crashes to build/fuzz/crashes/<target>/; the checked-in seeds in
+# tests/fuzz/corpus/<target>/ are only read.
+FUZZ_CC           := clang
+FUZZ_SECONDS      ?= 120
+FUZZ_TEST_SECONDS ?= 4
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
+              -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+FUZZ_PROVIDERS := africastalking console esms json twilio vcom vonage
+FUZZ_PLAIN     := form phone smstext rfc3339 menu menu_walk config api \
+                  webhook
+FUZZ_TARGETS   := $(FUZZ_PLAIN) $(FUZZ_PROVIDERS:%=provider_%)
+FUZZ_BINS      := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_OBJS      := $(MODULES:daemon/%.c=$(BUILD)/fuzz/%.o) \
+                  $(BUILD)/fuzz/console_assets.o
+# The harnesses' shared helpers, also as an archive.
+FUZZ_COMMON    := $(BUILD)/fuzz/libfuzzhelp.a
+FUZZ_HELP_SRCS := tests/fuzz/fuzz.c tests/fuzz/menu_walk.c \
+                  tests/fuzz/http_stub.c
+FUZZ_HDRS      := $(wildcard tests/fuzz/*.h)
+
+# The module objects as an archive: each target links only the modules
+# it reaches, and the API's target its own stand-in for http.c.
+$(BUILD)/fuzz/libhotline.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%.o: daemon/%.c $(HEADERS) Makefile | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA) -c -o $@ $<
+
+# eSMS's signature check ORs two bools on purpose (both comparisons
+# run, in constant time); clang 14 warns about that form.
+$(BUILD)/fuzz/provider_esms.o: FUZZ_EXTRA := -Wno-bitwise-instead-of-logical
+
+$(BUILD)/fuzz/console_assets.o: $(BUILD)/console_assets.c include/console.h | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(BUILD)/fuzz/help_%.o: tests/fuzz/%.c $(FUZZ_HDRS) $(HEADERS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -c -o $@ $<
+
+$(FUZZ_COMMON): $(FUZZ_HELP_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/help_%.o)
+	rm -f $@ && ar rcs $@ $^
+
+FUZZ_LINK = $(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN)
+
+$(BUILD)/fuzz/fuzz_provider_%: tests/fuzz/fuzz_provider.c $(FUZZ_HDRS) $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -DFUZZ_PROVIDER=provider_$* \
+	  -c -o $@.o $<
+	$(FUZZ_LINK) -o $@ $@.o $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a $(LIBS)
+
+# http.c's stand-in goes on the line before the modules, so the
+# archive's http.o is never pulled in.
+$(BUILD)/fuzz/fuzz_api $(BUILD)/fuzz/fuzz_webhook: $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz \
+	  -DFUZZ_MENU_PATH='"$(CURDIR)/config/menu.json"' -c -o $@.o $<
+	$(FUZZ_LINK) -o $@ $@.o $(BUILD)/fuzz/help_http_stub.o \
+	  $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a $(LIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz \
+	  -DFUZZ_MENU_PATH='"$(CURDIR)/config/menu.json"' -c -o $@.o $<
+	$(FUZZ_LINK) -o $@ $@.o $(FUZZ_COMMON) $(BUILD)/fuzz/libhotline.a $(LIBS)
+
+$(BUILD)/fuzz: | deps
+	mkdir -p $@
+
+# Fuzz every target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600).
+fuzz: $(FUZZ_BINS)
+	@FUZZ_BUILD=$(BUILD)/fuzz sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) \
+	  $(FUZZ_TARGETS)
+
+# Replay the saved crashes, then a short run of each target.
+fuzz-test: $(FUZZ_BINS)
+	@FUZZ_BUILD=$(BUILD)/fuzz sh tests/fuzz/run.sh test \
+	  $(FUZZ_TEST_SECONDS) $(FUZZ_TARGETS)
 
 $(BUILD)/bench-bare: tests/bench/bare.c | $(BUILD)/rel
 	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
