@@ -201,7 +201,6 @@ $(BUILD)/fuzz/%.o: daemon/%.c $(HEADERS) Makefile | $(BUILD)/fuzz
 
 # eSMS's signature check ORs two bools on purpose (both comparisons
 # run, in constant time); clang 14 warns about that form.
-$(BUILD)/fuzz/provider_esms.o: FUZZ_EXTRA := -Wno-bitwise-instead-of-logical
 
 $(BUILD)/fuzz/console_assets.o: $(BUILD)/console_assets.c include/console.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<

@@ -186,8 +186,14 @@ body_object(struct http_request *req, const char *const *allowed)
 			if (strcmp(allowed[i], key) == 0)
 				break;
 		if (allowed[i] == NULL) {
-			snprintf(msg, sizeof(msg), "unknown field \"%.40s\"",
-			    key);
+			/* Quoted up to 40 bytes, cut where a character
+			 * starts: the answer must stay valid UTF-8. */
+			size_t n = strlen(key) > 40 ? 40 : strlen(key);
+
+			while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+				n--;
+			snprintf(msg, sizeof(msg), "unknown field \"%.*s\"",
+			    (int)n, key);
 			http_reply_error(req, 400, "bad_field", msg);
 			json_decref(doc);
 			return NULL;
@@ -508,20 +514,33 @@ cursor_encode(const struct store_task_cursor *c, char *out, size_t len)
 		snprintf(out + 2 * i, 3, "%02x", (unsigned char)plain[i]);
 }
 
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static bool
 cursor_decode(const char *s, struct store_task_cursor *c)
 {
 	char plain[96], *bar1, *bar2, *end;
 	size_t n = strlen(s), i;
-	unsigned v;
+	int hi, lo;
 	long long id;
 
 	if (n == 0 || n % 2 != 0 || n / 2 >= sizeof(plain))
 		return false;
 	for (i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+		if ((hi = hex_digit(s[2 * i])) < 0 ||
+		    (lo = hex_digit(s[2 * i + 1])) < 0)
 			return false;
-		plain[i] = (char)v;
+		plain[i] = (char)(hi << 4 | lo);
 	}
 	plain[n / 2] = '\0';
 	if ((bar1 = strchr(plain, '|')) == NULL ||

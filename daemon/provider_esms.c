@@ -277,7 +277,8 @@ es_check(const struct config_channel *ch, const struct form *f, char *err,
 		    "memory)");
 		return PROVIDER_FORBIDDEN;
 	}
-	match = privacy_equal(as_b64, b64) | privacy_equal(as_hex, hex);
+	match = (int)privacy_equal(as_b64, b64) |
+	    (int)privacy_equal(as_hex, hex);
 	OPENSSL_cleanse(b64, sizeof(b64));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	if (!match) {

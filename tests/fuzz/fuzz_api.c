@@ -107,6 +107,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	write_file(keypath, "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\n");
 	snprintf(json, sizeof(json), "{\"listen\": \"127.0.0.1:0\", "
+	    "\"development\": true, "
 	    "\"database\": \"%s\", \"menu\": \"%s\", "
 	    "\"channels\": [{\"name\": \"console\", "
 	    "\"provider\": \"console\"}], \"privacy\": "

@@ -82,8 +82,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(db, sizeof(db), "%s/hotline.db", dir);
 	write_file(0, "pseudonym.key", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\n");
-	write_file(1, "secret", "t0k3n-secret\n");
+	write_file(1, "secret", "t0k3n-secret-for-fuzzing\n");
 	snprintf(json, sizeof(json), "{\"listen\": \"127.0.0.1:0\", "
+	    "\"development\": true, "
 	    "\"database\": \"%s\", \"menu\": \"%s\", \"channels\": ["
 	    "{\"name\": \"console\", \"provider\": \"console\"}, "
 	    "{\"name\": \"at\", \"provider\": \"africastalking\", "
@@ -181,8 +182,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.headers = &r;
 	req.body = r.body;
 	req.body_len = r.body_len;
+	/* A peer comes from the socket (inet_ntop), never from the
+	 * request: anything that is not an address is loopback. */
 	v = fuzz_request_get(&r, ":peer");
-	req.peer = v ? v : "127.0.0.1";
+	req.peer = v != NULL && http_address_valid(v) &&
+	    strchr(v, '/') == NULL ? v : "127.0.0.1";
 	req.data = data;
 	req.size = size;
 

@@ -1,6 +1,7 @@
 /* http_stub: see http_stub.h. */
 #include "http_stub.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,47 @@ const char *
 http_request_peer(const struct http_request *req)
 {
 	return req->peer;
+}
+
+/* No proxy in front of the fuzzer: the TCP peer is the client. */
+const char *
+http_request_tcp_peer(const struct http_request *req)
+{
+	return req->peer;
+}
+
+bool
+http_request_forwarded(const struct http_request *req)
+{
+	static const char *const names[] = { "Via", "Forwarded",
+	    "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+	    "X-Real-IP", "X-Client-IP", "True-Client-IP",
+	    "CF-Connecting-IP", NULL };
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (http_request_header(req, names[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* config.c checks trusted_proxies with it: the same rule, loosely. */
+bool
+http_address_valid(const char *s)
+{
+	char buf[64], *slash;
+	unsigned char addr[16];
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	memcpy(buf, s, strlen(s) + 1);
+	if ((slash = strchr(buf, '/')) != NULL) {
+		if (slash[1] == '\0' || strspn(slash + 1, "0123456789") !=
+		    strlen(slash + 1) || strlen(slash + 1) > 3)
+			return false;
+		*slash = '\0';
+	}
+	return inet_pton(AF_INET, buf, addr) == 1 ||
+	    inet_pton(AF_INET6, buf, addr) == 1;
 }
 
 const char *

@@ -829,3 +829,29 @@ class Texting(ApiCase):
             "POST", "/v1/callbacks/%d/messages" % other, "sup",
             {"text": "hello"}), 409)
         self.assertEqual(len(self.messages()), 0)
+
+
+class HostileBodies(ApiCase):
+    """Inputs the fuzzer found or that a hand-made parser gets wrong."""
+
+    def test_an_unknown_field_cut_mid_character_is_a_400(self):
+        self.token("lan")
+        task = self.insert_tasks(1)[0]
+        self.ok(self.api("POST", "/v1/callbacks/%d/claim" % task, "lan"))
+        key = "a" * 39 + "\u00e1"
+        for route, extra in (("complete", {"outcome": "reached"}),
+                             ("notes", {"text": "x"}),
+                             ("messages", {"text": "x"})):
+            r = self.api("POST", "/v1/callbacks/%d/%s" % (task, route),
+                         "lan", raw=json.dumps(dict(extra, **{key: 1}),
+                                               ensure_ascii=False).encode())
+            err = self.assert_error(r, 400, "bad_field")
+            self.assertIn("a" * 39, err["message"])
+
+    def test_a_cursor_that_is_not_hex_is_refused(self):
+        self.token("lan")
+        self.insert_tasks(3)
+        for cursor in ("+1+1+1+1", " 1 1", "zz", "-1"):
+            r = self.api("GET", "/v1/callbacks?cursor=" +
+                         urllib.parse.quote(cursor), "lan")
+            self.assert_error(r, 400)
