@@ -514,18 +514,6 @@ cursor_encode(const struct store_task_cursor *c, char *out, size_t len)
 		snprintf(out + 2 * i, 3, "%02x", (unsigned char)plain[i]);
 }
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 cursor_decode(const char *s, struct store_task_cursor *c)
 {
@@ -537,8 +525,8 @@ cursor_decode(const char *s, struct store_task_cursor *c)
 	if (n == 0 || n % 2 != 0 || n / 2 >= sizeof(plain))
 		return false;
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = hex_digit(s[2 * i])) < 0 ||
-		    (lo = hex_digit(s[2 * i + 1])) < 0)
+		if ((hi = form_hex_digit(s[2 * i])) < 0 ||
+		    (lo = form_hex_digit(s[2 * i + 1])) < 0)
 			return false;
 		plain[i] = (char)(hi << 4 | lo);
 	}

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-hexval(int c)
+int
+form_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -34,8 +34,8 @@ decode_in_place(char *s, size_t len, char *err, size_t errlen)
 				snprintf(err, errlen, "truncated %%-escape");
 				return -1;
 			}
-			hi = hexval((unsigned char)s[r + 1]);
-			lo = hexval((unsigned char)s[r + 2]);
+			hi = form_hex_digit((unsigned char)s[r + 1]);
+			lo = form_hex_digit((unsigned char)s[r + 2]);
 			if (hi < 0 || lo < 0) {
 				snprintf(err, errlen, "invalid %%-escape");
 				return -1;

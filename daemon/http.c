@@ -949,15 +949,26 @@ reply_405(struct http_request *req, unsigned methods)
 static const char *
 framing_problem(struct evhttp_request *ev)
 {
+	/* RFC 9110 token characters: a name with anything else (a space
+	 * before the colon, say) is one evhttp would file under a name no
+	 * check here matches, and so frame the request differently. */
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	const struct evkeyval *kv;
-	const char *te = NULL;
+	const char *te = NULL, *cl = NULL;
 	size_t ncl = 0, nte = 0;
+	bool body_read;
 
 	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(ev), next) {
+		if (kv->key[0] == '\0' ||
+		    strspn(kv->key, tchar) != strlen(kv->key))
+			return "a header name may hold only token "
+			    "characters (no spaces before the colon)";
 		if (strcasecmp(kv->key, "Content-Length") == 0) {
 			size_t n = strlen(kv->value);
 
 			ncl++;
+			cl = kv->value;
 			if (n == 0 || n > 18 ||
 			    strspn(kv->value, "0123456789") != n)
 				return "Content-Length must be one unsigned "
@@ -974,6 +985,21 @@ framing_problem(struct evhttp_request *ev)
 	if (nte > 1 || (te != NULL && strcasecmp(te, "chunked") != 0))
 		return "the only Transfer-Encoding accepted is one "
 		    "\"chunked\"";
+	/* evhttp reads a body only for these methods; after any other, the
+	 * bytes of a body would be read as the next request. */
+	switch (evhttp_request_get_command(ev)) {
+	case EVHTTP_REQ_POST:
+	case EVHTTP_REQ_PUT:
+	case EVHTTP_REQ_PATCH:
+		body_read = true;
+		break;
+	default:
+		body_read = false;
+		break;
+	}
+	if (!body_read && (te != NULL ||
+	    (cl != NULL && strspn(cl, "0") != strlen(cl))))
+		return "only POST, PUT and PATCH requests may carry a body";
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "form.h"
 #include "phone.h"
 #include "rfc3339.h"
@@ -130,6 +131,20 @@ cidr4_match(const char *peer, const char *entry)
 	return cidr4_parse(entry, &net, &mask) &&
 	    inet_pton(AF_INET, peer, &a) == 1 &&
 	    (a.s_addr & mask) == (net.s_addr & mask);
+}
+
+bool
+provider_channel_allows(const struct config_channel *ch, const char *peer,
+    char *err, size_t errlen)
+{
+	size_t n;
+	char *const *ips = config_channel_list(ch, "allow_ips", &n);
+
+	if (ips == NULL || provider_peer_allowed(peer, ips, n))
+		return true;
+	snprintf(err, errlen, "source address is not in this channel's "
+	    "allow_ips");
+	return false;
 }
 
 bool

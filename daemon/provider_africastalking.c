@@ -39,16 +39,10 @@ at_verify(const struct config_channel *ch, const struct provider_input *in,
 	const char *token;
 	struct form q;
 	char why[128];
-	char *const *ips;
-	size_t nips;
 	bool ok;
 
-	ips = config_channel_list(ch, "allow_ips", &nips);
-	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
-		snprintf(err, errlen, "source address is not in this "
-		    "channel's allow_ips");
+	if (!provider_channel_allows(ch, in->peer, err, errlen))
 		return PROVIDER_FORBIDDEN;
-	}
 	if (in->query == NULL || form_parse(&q, in->query, strlen(in->query),
 	    why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "missing ?token= (the channel's "

@@ -15,16 +15,17 @@
  *
  * The sign joins cpid, smsid, content and receiverTime without
  * separators, so each is held to its documented form before the sign
- * counts: cpid is the channel's; smsid is a number ("số duy nhất", the
- * doc's words: a unique number), so digits only; content is not empty
- * and does not start with a digit (on a short code it starts with the
- * service's keyword); receiverTime is yyyyMMddHHmmss, 14 digits.  Then
- * the boundaries are fixed: smsid is the run of digits after cpid,
- * receiverTime the last 14 digits, content what lies between, and moving
- * a character between smsid and content no longer makes a new smsid that
- * verifies.  A genuine message whose text starts with a digit is
- * refused: the price of an unambiguous sign (eSMS routes by keyword, so
- * such a message should not reach us).
+ * counts: cpid is the channel's; smsid is "a string eSMS provides, the
+ * unique number of a message" (the doc calls it both), so letters,
+ * digits, '-' and '_'; content is not empty and does not start with a
+ * digit (on a short code it starts with the service's keyword);
+ * receiverTime is yyyyMMddHHmmss, 14 digits.  A genuine message whose
+ * text starts with a digit is refused: eSMS routes by keyword, so such
+ * a message should not reach us.  Since smsid may end in a letter, a
+ * letter could still move between it and content; so the idempotency
+ * key is not smsid alone but a hash of the whole signed string, which
+ * every re-split of one genuine request shares: a re-split copy is a
+ * duplicate, stored never.
  *
  * The sign covers neither sender nor serviceNumber, and eSMS documents
  * no way to sign them: the residual risk.  sender must be "84" and 9 or
@@ -55,8 +56,8 @@
 /* Base64 of 16 bytes: 24 characters with "==". */
 #define ES_B64_LEN 24
 #define ES_HEX_LEN (2 * ES_MD5_LEN)
-/* The longest smsid taken: a number, well past a 64-bit one. */
-#define ES_SMSID_MAX 32
+/* The longest smsid taken. */
+#define ES_SMSID_MAX 64
 /* receiverTime carries no zone; eSMS is a Vietnamese service and §4.1
  * gives none, so it is read as Viet Nam's time (UTC+7, no DST). */
 #define ES_ZONE "+07:00"
@@ -201,9 +202,12 @@ static bool
 es_signed_fields_valid(const char *smsid, const char *content,
     const char *when, char *err, size_t errlen)
 {
-	if (!es_all_digits(smsid, 1, ES_SMSID_MAX)) {
-		snprintf(err, errlen, "field smsid must be 1 to %d digits",
-		    ES_SMSID_MAX);
+	size_t n = strlen(smsid);
+
+	if (n == 0 || n > ES_SMSID_MAX || strspn(smsid, "0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_") != n) {
+		snprintf(err, errlen, "field smsid must be 1 to %d letters, "
+		    "digits, '-' or '_'", ES_SMSID_MAX);
 		return false;
 	}
 	if (content[0] == '\0' || (content[0] >= '0' && content[0] <= '9')) {
@@ -297,16 +301,10 @@ es_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
 {
 	enum provider_verdict v;
-	char *const *ips;
 	struct form f;
-	size_t nips;
 
-	ips = config_channel_list(ch, "allow_ips", &nips);
-	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
-		snprintf(err, errlen, "source address is not in this "
-		    "channel's allow_ips");
+	if (!provider_channel_allows(ch, in->peer, err, errlen))
 		return PROVIDER_FORBIDDEN;
-	}
 	if ((v = es_query(in, &f, err, errlen)) != PROVIDER_OK)
 		return v;
 	v = es_check(ch, &f, err, errlen);
@@ -314,7 +312,43 @@ es_verify(const struct config_channel *ch, const struct provider_input *in,
 	return v;
 }
 
-/* smsid is the idempotency key; sender is 84-prefixed, read as E.164;
+/* The idempotency key: "s" and 32 hex digits of SHA-256 over the signed
+ * string (cpid + smsid + content + receiverTime), the same for a retry
+ * and for any re-split of it (see the top of the file).  0 or -1. */
+static int
+es_message_key(const struct form *f, char *out, size_t outlen)
+{
+	static const char *const names[] = { "cpid", "smsid", "content",
+	    "receiverTime" };
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if (outlen < 34 || (ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	for (size_t i = 0; ok && i < sizeof(names) / sizeof(names[0]); i++) {
+		/* verify required them all; absent, they add nothing. */
+		const char *v = form_get(f, names[i]);
+
+		ok = v == NULL || EVP_DigestUpdate(ctx, v, strlen(v)) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 16;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
+	out[0] = 's';
+	for (size_t i = 0; i < 16; i++) {
+		out[1 + 2 * i] = hex[md[i] >> 4];
+		out[2 + 2 * i] = hex[md[i] & 0x0f];
+	}
+	out[33] = '\0';
+	return 0;
+}
+
+/* sender is 84-prefixed, read as E.164;
  * receiverTime is yyyyMMddhhmmss, kept as RFC 3339 UTC.  keyword is not
  * needed. */
 static enum provider_verdict
@@ -340,6 +374,11 @@ es_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	    true, err, errlen) &&
 	    provider_form_copy(&f, "receiverTime", when, sizeof(when), false,
 	    err, errlen);
+	if (ok && out->id[0] != '\0' &&
+	    es_message_key(&f, out->id, sizeof(out->id)) < 0) {
+		snprintf(err, errlen, "cannot compute the message key");
+		ok = false;
+	}
 	form_clear(&f);
 	if (!ok)
 		return PROVIDER_BAD_REQUEST;

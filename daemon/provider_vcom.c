@@ -329,16 +329,10 @@ vc_verify(const struct config_channel *ch, const struct provider_input *in,
     char *err, size_t errlen)
 {
 	enum provider_verdict v;
-	char *const *ips;
 	json_t *root;
-	size_t nips;
 
-	ips = config_channel_list(ch, "allow_ips", &nips);
-	if (ips != NULL && !provider_peer_allowed(in->peer, ips, nips)) {
-		snprintf(err, errlen, "source address is not in this "
-		    "channel's allow_ips");
+	if (!provider_channel_allows(ch, in->peer, err, errlen))
 		return PROVIDER_FORBIDDEN;
-	}
 	if ((v = vc_load(in, &root, err, errlen)) != PROVIDER_OK)
 		return v;
 	v = vc_check(ch, root, err, errlen);

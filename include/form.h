@@ -24,6 +24,9 @@ struct form {
 	char *storage;
 };
 
+/* The value of one hex digit (either case), or -1. */
+int form_hex_digit(int c);
+
 /* Decode s[0..len).  Returns 0, or -1 with a reason in err (bad escape,
  * %00, too many fields, no memory); the form is then empty. */
 int form_parse(struct form *form, const char *s, size_t len, char *err,

@@ -252,6 +252,10 @@ bool provider_content_type_is(const char *content_type, const char *want);
 /* Shared by adapters: is `peer` in the list of addresses / IPv4 CIDRs? */
 bool provider_peer_allowed(const char *peer, char *const *list,
     size_t count);
+/* Shared by adapters: true when the channel sets no allow_ips or the
+ * peer is in it; else false with the reason in err. */
+bool provider_channel_allows(const struct config_channel *channel,
+    const char *peer, char *err, size_t errlen);
 
 struct form;
 

@@ -292,6 +292,37 @@ class Smuggling(DaemonTestCase):
         self.assertEqual(read_response(s)[0], 200)
         self.assertEqual(len(self.daemon.rows("SELECT * FROM inbound")), 1)
 
+    def smuggle_behind(self, method, headers, outer):
+        """A request whose body, as evhttp frames it, is empty: what
+        follows is an SMS evhttp would read as the next request."""
+        smuggled_body = sms_body("smuggled")
+        smuggled = raw_request("POST", "/v1/sms/console", [
+            FORM, ("Content-Length", str(len(smuggled_body)))],
+            smuggled_body)
+        return raw_request(method, "/healthz" if method == "HEAD" else
+                           "/v1/sms/console", headers, outer + smuggled)
+
+    def test_a_body_on_head_smuggles_nothing(self):
+        data = self.smuggle_behind("HEAD", [("Content-Length", "5")],
+                                   b"hello")
+        status, _, _ = self.send_raw(data)
+        self.assertEqual(status, 400)
+        time.sleep(0.3)
+        self.assert_nothing_stored()
+
+    def test_space_before_the_colon_smuggles_nothing(self):
+        outer = sms_body("outer")
+        for name in ("Content-Length ", "Content-Length\t",
+                     "Transfer-Encoding "):
+            value = str(len(outer)) if name.startswith("Content") else \
+                "chunked"
+            status, _, body = self.send_raw(self.smuggle_behind(
+                "POST", [FORM, (name, value)], outer))
+            self.assertEqual(status, 400, name)
+            self.assertIn(b"header name", body)
+        time.sleep(0.3)
+        self.assert_nothing_stored()
+
     def test_signed_or_odd_content_length_is_400(self):
         body = sms_body("signed")
         for value in ("+%d" % len(body), "-1", "%d, %d" % (len(body),

@@ -257,6 +257,8 @@ esms_smsid_and_content_cannot_trade_characters(void **state)
 		    "2HOTLINE+GIUP", "84987654321") },
 		{ "two digits onto the content", ES_MO("9876543210",
 		    "12HOTLINE+GIUP", "84987654321") },
+		/* An smsid may hold letters: this one verifies, and must
+		 * come out as the genuine message's key (a duplicate). */
 		{ "a letter onto the smsid", ES_MO("987654321012H",
 		    "OTLINE+GIUP", "84987654321") },
 		/* Digits of the time moved onto the content. */
@@ -267,7 +269,7 @@ esms_smsid_and_content_cannot_trade_characters(void **state)
 	};
 	struct test_channel t;
 	struct sms_message m;
-	char buf[1024], err[256];
+	char buf[1024], err[256], genuine[sizeof(m.id)];
 	struct provider_input in = request("GET", "/v1/sms/es",
 	    fixture("esms/mo_digits.query", buf, sizeof(buf)), NULL, NULL,
 	    NULL, 0);
@@ -277,12 +279,16 @@ esms_smsid_and_content_cannot_trade_characters(void **state)
 	    "cpid", "CP0001", "private_key", "demo_private_key_123", NULL);
 	assert_int_equal(take(&t.ch, &in, &m, err, sizeof(err)), PROVIDER_OK);
 	assert_string_equal(m.from, "+84901234567");
+	snprintf(genuine, sizeof(genuine), "%s", m.id);
 	for (size_t i = 0; i < sizeof(resplit) / sizeof(resplit[0]); i++) {
 		enum provider_verdict v;
 
 		in = request("GET", "/v1/sms/es", resplit[i].query, NULL, NULL,
 		    NULL, 0);
 		v = take(&t.ch, &in, &m, err, sizeof(err));
+		/* Refused, or the very same message: never a new one. */
+		if (v == PROVIDER_OK && strcmp(m.id, genuine) == 0)
+			continue;
 		if (!refused_4xx(v) || strstr(err, "987654321") != NULL) {
 			print_error("re-split \"%s\": verdict %d err \"%s\"\n",
 			    resplit[i].name, v, err);
