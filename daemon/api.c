@@ -1027,13 +1027,14 @@ get_cb(struct http_request *req, void *arg)
 		reply_store_error(req, "task_detail");
 		goto fail;
 	}
-	/* The number: to the lease holder (counted when they claimed) and
-	 * to supervisors within their limit, audited. */
+	/* The number: to the lease holder and to supervisors, within the
+	 * limit (free for a holder who claimed through the API, whose
+	 * claim counted; not for a lease hotlinectl gave), audited. */
 	holder = holds_lease(&p, &c);
-	if ((!holder && p.privileged &&
-	    http_request_method(req) != HTTP_HEAD &&
+	if ((holder || p.privileged) &&
+	    ((http_request_method(req) != HTTP_HEAD &&
 	    !reveal_allowed(req, app, &p, c.caller)) ||
-	    ((holder || p.privileged) && !reveal(req, app, &p, id, &c))) {
+	    !reveal(req, app, &p, id, &c))) {
 		json_decref(c.plain);
 		goto fail;
 	}

@@ -155,24 +155,30 @@ keyword_name(enum menu_keyword k)
 	return "none";
 }
 
-/* Queue a reply in lane.  A limited one (a menu page, an automatic
- * reply) is dropped when the sender floods and had one lately; the
- * confirmation of a keyword the caller sent is never dropped, or a
- * survivor who texts START after a burst would hear nothing. */
+/* A flooding sender's automatic replies per sms.auto_reply_interval, of
+ * each purpose: one menu page ("reply"), and one answer to a keyword
+ * ("keyword_reply": a survivor who texts START or MENU after a burst
+ * must hear back, but one who repeats HELP cannot jump the queue all
+ * day). */
+#define FLOOD_REPLIES 1
+
+/* Queue a reply in lane; with cap set (the sender floods), dropped when
+ * cap replies of the same purpose went to them in the interval already.
+ * cap 0: always queued (a confirmation that changed their state). */
 static int
 queue_reply(struct store *st, const struct config *cfg,
-    const struct pending *p, bool limited, const char *text,
+    const struct pending *p, unsigned cap, const char *text,
     const char *purpose, enum store_lane lane)
 {
 	int64_t replies = 0;
 
 	if (text == NULL || *text == '\0')
 		return 0;
-	if (limited) {
+	if (cap > 0) {
 		if (store_outbound_recent(st, p->msisdn, purpose,
 		    cfg->sms_reply_interval, &replies) < 0)
 			return -1;
-		if (replies > 0) {
+		if (replies >= (int64_t)cap) {
 			log_event(LOG_INFO, "sms.reply_limited", "channel",
 			    p->channel, "caller", p->caller, NULL);
 			return 0;
@@ -249,7 +255,7 @@ process_one(struct store *st, const struct config *cfg,
 		if (store_optout_set(st, p->msisdn, p->caller, true) < 0)
 			goto out;
 		/* One confirmation, ever: a second STOP gets silence. */
-		if (!confirmed && (queue_reply(st, cfg, p, false,
+		if (!confirmed && (queue_reply(st, cfg, p, 0,
 		    menu_string(menu, "opted_out", &ms),
 		    "opt_out_confirmation", STORE_LANE_CONFIRMATION) < 0 ||
 		    store_optout_confirmed(st, p->msisdn) < 0))
@@ -257,9 +263,12 @@ process_one(struct store *st, const struct config *cfg,
 		ended = true;
 		break;
 	case MENU_KEYWORD_OPT_IN:
+		/* Coming back is always confirmed; a START from someone
+		 * never opted out is a keyword like any other. */
 		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
-		    queue_reply(st, cfg, p, false, menu_string(menu,
-		    "opted_in", &ms), "reply", STORE_LANE_CONFIRMATION) < 0)
+		    queue_reply(st, cfg, p, opted_out || !flood ? 0 :
+		    FLOOD_REPLIES, menu_string(menu, "opted_in", &ms),
+		    "keyword_reply", STORE_LANE_CONFIRMATION) < 0)
 			goto out;
 		ended = true;
 		break;
@@ -301,15 +310,17 @@ process_one(struct store *st, const struct config *cfg,
 	if (kw != MENU_KEYWORD_OPT_OUT && kw != MENU_KEYWORD_OPT_IN &&
 	    !opted_out) {
 		/* The answer to an urgent request goes with the alerts; the
-		 * first page of a conversation (new, or started over) is its
-		 * acknowledgement and never expires; a later page does. */
+		 * first page of a conversation (new, or started over) and
+		 * its last (a request taken, or the end) acknowledge the
+		 * caller and never expire; a page between them does. */
 		enum store_lane lane = kw == MENU_KEYWORD_URGENT ?
-		    STORE_LANE_URGENT : fresh || kw == MENU_KEYWORD_RESTART ?
-		    STORE_LANE_FIRST_REPLY : STORE_LANE_REPLY;
+		    STORE_LANE_URGENT : fresh || kw == MENU_KEYWORD_RESTART ||
+		    ended ? STORE_LANE_FIRST_REPLY : STORE_LANE_REPLY;
 
 		if (menu_render(menu, &ms, &opts, page, sizeof(page)) < 0 ||
-		    queue_reply(st, cfg, p, flood && kw !=
-		    MENU_KEYWORD_RESTART, page, "reply", lane) < 0)
+		    queue_reply(st, cfg, p, flood ? FLOOD_REPLIES : 0, page,
+		    kw == MENU_KEYWORD_RESTART ? "keyword_reply" : "reply",
+		    lane) < 0)
 			goto out;
 	}
 	if ((dump = state_dump(&ms)) == NULL)

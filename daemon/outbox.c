@@ -651,7 +651,8 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 	}
 	/* A reply while the caller is writing goes at once; anything else
 	 * (a counsellor's message) waits for their window. */
-	if ((purpose_is(p, "reply") || confirmation) &&
+	if ((purpose_is(p, "reply") || purpose_is(p, "keyword_reply") ||
+	    confirmation) &&
 	    p->row.last_contact > 0 &&
 	    (double)now - p->row.last_contact <=
 	    (double)ob->cfg->outbox_conversation)

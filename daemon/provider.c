@@ -202,7 +202,7 @@ provider_send_http_clear(struct send_http *http)
 bool
 provider_code_valid(const char *code)
 {
-	size_t n, run = 0;
+	size_t n, digits = 0;
 
 	if (code == NULL)
 		return false;
@@ -211,12 +211,13 @@ provider_code_valid(const char *code)
 
 		if (n == PROVIDER_CODE_MAX)
 			return false;
+		/* Counted in all, not in a run: "090.123.4567" is a
+		 * number whatever separates its digits. */
 		if (c >= '0' && c <= '9') {
-			if (++run >= 6)
+			if (++digits >= 6)
 				return false;
 			continue;
 		}
-		run = 0;
 		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
 		    c != '_' && c != '.' && c != '-')
 			return false;

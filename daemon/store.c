@@ -189,7 +189,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbound_caller ON outbound(msisdn, id);"
 	"CREATE INDEX tasks_alert_due ON tasks(id) WHERE priority = 'urgent' "
 	"AND alerted_at IS NULL;",
-	/* 4 -> 5 (outbox lanes): each row's lane (enum store_lane: the
+	/* 4 -> 5 (outbox lanes): a reply queued before lanes may be a
+	 * first reply or a confirmation, which must never expire, so it
+	 * goes with first replies.  Each row's lane (enum store_lane: the
 	 * higher leaves first) and turn (how many of its caller's texts in
 	 * that lane were waiting when it was queued: callers take turns),
 	 * and the status `expired` for a page the caller would get too
@@ -225,7 +227,7 @@ static const char *const migrations[] = {
 	"purpose, status, inbound_id, provider_ref, attempts, "
 	"next_attempt_at, last_error, created_at, updated_at, send_key, "
 	"task_id, segments, encoding, sent_at, CASE purpose WHEN 'alert' "
-	"THEN 0 WHEN 'opt_out_confirmation' THEN 1 WHEN 'reply' THEN 3 "
+	"THEN 0 WHEN 'opt_out_confirmation' THEN 1 WHEN 'reply' THEN 2 "
 	"WHEN 'message' THEN 4 ELSE 5 END, 0 FROM outbound;"
 	"DROP TABLE outbound;"
 	"ALTER TABLE outbound_v5 RENAME TO outbound;"
@@ -1396,7 +1398,8 @@ store_outbound_add(struct store *st, const char *channel,
 
 	if (strcmp(purpose, "alert") == 0)
 		lane = STORE_LANE_URGENT;
-	else if (strcmp(purpose, "opt_out_confirmation") == 0)
+	else if (strcmp(purpose, "opt_out_confirmation") == 0 ||
+	    strcmp(purpose, "keyword_reply") == 0)
 		lane = STORE_LANE_CONFIRMATION;
 	else if (strcmp(purpose, "reply") == 0)
 		lane = STORE_LANE_REPLY;

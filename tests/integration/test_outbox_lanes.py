@@ -245,6 +245,21 @@ class Lanes(DaemonTestCase):
             self.assertLess(time.monotonic(), deadline,
                             "the restart's page was swallowed")
             time.sleep(0.05)
+        # But a flooding sender who repeats a keyword is answered once
+        # an interval: HELP cannot jump the queue all day.
+        for n in range(3):
+            self.text(OTHER, "menu-again-%d" % n, "MENU")
+            self.text(PHONE, "start-again-%d" % n, "START")
+        deadline = time.monotonic() + 15
+        while self.daemon.rows(
+                "SELECT count(*) AS n FROM inbound WHERE provider_msg_id "
+                "LIKE '%-again-%' AND processed_at IS NOT NULL")[0]["n"] < 6:
+            self.assertLess(time.monotonic(), deadline, "not processed")
+            time.sleep(0.05)
+        again = self.daemon.rows(
+            "SELECT count(*) AS n FROM outbound o JOIN inbound i ON i.id = "
+            "o.inbound_id WHERE i.provider_msg_id LIKE '%-again-%'")[0]["n"]
+        self.assertEqual(again, 0, "a repeated keyword was answered again")
 
     def test_console_has_no_rate_limit_by_default(self):
         # Was 1 a second on every channel: 16,000 replies, 4.5 hours.

@@ -151,3 +151,21 @@ class RevealLimit(ApiCase):
                              "thief"))
         r = self.api("POST", "/v1/callbacks/%d/claim" % ids[2], "thief")
         self.assert_limit_error(r, "queue.max_reveals_per_hour")
+
+    def test_a_lease_not_taken_through_the_api_still_counts(self):
+        # hotlinectl next --as NAME gives a lease the API never counted:
+        # reading the task as its holder must count then.
+        self.start(max_reveals_per_hour=2)
+        ids = self.insert_tasks(3)
+        self.token("thief")
+        self.sql("UPDATE tasks SET status = 'claimed', claimed_by = "
+                 "'thief', lease_expires_at = strftime('%Y-%m-%dT%H:%M:"
+                 "%SZ', 'now', '+10 minutes')")
+        shown = []
+        for task_id in ids:
+            r = self.api("GET", "/v1/callbacks/%d" % task_id, "thief")
+            if r.status == 429:
+                self.assert_limit_error(r, "queue.max_reveals_per_hour")
+                continue
+            shown.append("msisdn" in self.ok(r))
+        self.assertEqual(shown, [True, True])
