@@ -21,6 +21,12 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+/* Adopting evhttp's connections (see bev_new_cb) leans on how 2.1 wires
+ * them; another series must be checked first. */
+#if LIBEVENT_VERSION_NUMBER < 0x02010000 || LIBEVENT_VERSION_NUMBER >= 0x02020000
+#error "http.c adopts evhttp connections the libevent 2.1 way: check it"
+#endif
+
 #include <jansson.h>
 
 #include "log.h"
@@ -296,6 +302,10 @@ bev_new_cb(struct event_base *base, void *arg)
 	}
 	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
 		return NULL;
+	/* Held until adopted: should evhttp free the connection first
+	 * (it failed to set it up), the bufferevent is still ours to look
+	 * at, its callbacks cleared. */
+	bufferevent_incref(bev);
 	srv->pending[srv->npending++] = bev;
 	event_active(srv->adopt_ev, EV_TIMEOUT, 0);
 	return bev;
@@ -508,9 +518,17 @@ adopt(struct http_server *srv, struct bufferevent *bev)
 		return;
 	}
 	/* A record left behind means evhttp closed a connection without
-	 * saying so; its descriptor is now this one's. */
-	if (srv->conns[fd] != NULL)
+	 * saying so, freeing its requests too: they are not looked at,
+	 * only cut loose.  Its descriptor is now this one's. */
+	if (srv->conns[fd] != NULL) {
+		struct http_request *req;
+
+		log_event(LOG_ERROR, "http.stale_connection", "peer",
+		    srv->conns[fd]->peer, NULL);
+		TAILQ_FOREACH(req, &srv->conns[fd]->reqs, entry)
+			req->ev = NULL;
 		conn_forget(srv->conns[fd]);
+	}
 	c->server = srv;
 	c->evcon = evcon;
 	c->fd = fd;
@@ -535,8 +553,10 @@ adopt_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	srv->npending = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		adopt(srv, srv->pending[i]);
+		bufferevent_decref(srv->pending[i]);
+	}
 }
 
 static void
@@ -610,6 +630,8 @@ http_server_free(struct http_server *srv)
 	evhttp_free(srv->evhttp);
 	if (srv->adopt_ev != NULL)
 		event_free(srv->adopt_ev);
+	for (size_t i = 0; i < srv->npending; i++)
+		bufferevent_decref(srv->pending[i]);
 	free(srv->pending);
 	free(srv->conns);
 	free(srv);

@@ -79,8 +79,11 @@ unsigned short http_server_port(const struct http_server *server);
 void http_server_stop_accepting(struct http_server *server);
 
 /* Requests received and not yet answered (or answered and not yet
- * written out), on connections still open: a client that went away
- * leaves nothing to wait for. */
+ * written out), on connections still open.  A client that went away
+ * after its reply was handed over leaves nothing to wait for; one that
+ * goes while its request is still being handled is noticed only when
+ * the reply is written (evhttp reads nothing from the connection
+ * meanwhile), so a deferred reply keeps it counted until then. */
 size_t http_server_inflight(const struct http_server *server);
 
 /* Request accessors; strings are borrowed from the request. */
