@@ -112,6 +112,7 @@ struct http_conn {
 	size_t inflight;          /* counted in server->inflight */
 	evutil_socket_t fd;
 	bool trusted;             /* the peer is a trusted proxy */
+	struct addr_range addr;   /* the peer; family 0 when unknown */
 	char peer[INET6_ADDRSTRLEN];
 };
 
@@ -411,14 +412,19 @@ deadline_arm(struct http_conn *c)
 }
 
 static size_t
-peer_connections(const struct http_server *srv, const char *peer)
+peer_connections(const struct http_server *srv, const struct addr_range *a)
 {
-	size_t n = 0;
+	/* An IPv6 host is given a /64 of its own: counting each address
+	 * apart would give it 2^64 allowances. */
+	size_t same = a->family == AF_INET6 ? 8 : 4, n = 0;
 
-	for (size_t i = 0; i < srv->conns_len; i++)
-		if (srv->conns[i] != NULL &&
-		    strcmp(srv->conns[i]->peer, peer) == 0)
+	for (size_t i = 0; i < srv->conns_len; i++) {
+		const struct http_conn *c = srv->conns[i];
+
+		if (c != NULL && c->addr.family == a->family &&
+		    memcmp(c->addr.addr, a->addr, same) == 0)
 			n++;
+	}
 	return n;
 }
 
@@ -502,7 +508,7 @@ adopt(struct http_server *srv, struct bufferevent *bev)
 		evhttp_connection_free(evcon);
 		return;
 	}
-	if (!trusted && peer_connections(srv, peer) >=
+	if (!trusted && known && peer_connections(srv, &a) >=
 	    srv->limits.max_connections_per_peer) {
 		throttle_log(&srv->refused_peer, LOG_WARN,
 		    "http.connection_refused", "reason",
@@ -533,6 +539,8 @@ adopt(struct http_server *srv, struct bufferevent *bev)
 	c->evcon = evcon;
 	c->fd = fd;
 	c->trusted = trusted;
+	if (known)
+		c->addr = a;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	TAILQ_INIT(&c->reqs);
 	srv->conns[fd] = c;
