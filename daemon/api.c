@@ -14,6 +14,7 @@
 #include "app.h"
 #include "auth.h"
 #include "config.h"
+#include "contact.h"
 #include "followup.h"
 #include "form.h"
 #include "http.h"
@@ -876,7 +877,7 @@ messages_cb(struct http_request *req, void *arg)
 	struct app *app = arg;
 	struct principal p;
 	struct task_copy c = { 0 };
-	const char *text;
+	const char *text, *refusal;
 	bool opted_out = false, confirmed, unsafe;
 	enum store_result r;
 	int64_t id, out_id = 0;
@@ -898,23 +899,19 @@ messages_cb(struct http_request *req, void *arg)
 	    !reveal_allowed(req, app, &p, c.caller))
 		goto out;
 	if (store_optout_get(app->store, c.msisdn, &opted_out,
-	    &confirmed) < 0) {
-		reply_store_error(req, "optout_get");
+	    &confirmed) < 0 ||
+	    store_caller_unsafe_to_text(app->store, c.msisdn, &unsafe) < 0) {
+		reply_store_error(req, "contact_facts");
 		goto out;
 	}
-	if (opted_out) {
-		http_reply_error(req, 409, "opted_out", "the caller opted out "
-		    "of texts (STOP); call instead if it is safe");
-		goto out;
-	}
-	if (store_caller_unsafe_to_text(app->store, c.msisdn, &unsafe) < 0) {
-		reply_store_error(req, "unsafe_get");
-		goto out;
-	}
-	/* The caller's latest answer, on any task, as the outbox reads it. */
-	if (unsafe) {
-		http_reply_error(req, 409, "unsafe_to_text", "the caller said "
-		    "texting them is not safe");
+	/* The caller's latest answer, on any task, as the outbox reads it;
+	 * the outbox asks again when it sends. */
+	if ((refusal = contact_refusal(CONTACT_MESSAGE, opted_out, unsafe ?
+	    STORE_ANSWER_NO : STORE_ANSWER_UNKNOWN)) != NULL) {
+		http_reply_error(req, 409, refusal,
+		    strcmp(refusal, "opted_out") == 0 ? "the caller opted out "
+		    "of texts (STOP); call instead if it is safe" :
+		    "the caller said texting them is not safe");
 		goto out;
 	}
 	if (config_channel_find(app->config, c.channel) == NULL) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "contact.h"
 #include "store.h"
 
 struct task_contact {
@@ -42,7 +43,8 @@ followup_missed_call(struct store *st, const struct config *cfg,
 	default:
 		return -1;
 	}
-	if (c.safe_to_sms != STORE_ANSWER_YES ||
+	/* Their opt-out is the outbox's to check when it sends. */
+	if (contact_refusal(CONTACT_FOLLOWUP, false, c.safe_to_sms) != NULL ||
 	    config_channel_find(cfg, c.channel) == NULL ||
 	    (text = config_template(cfg, "missed_call",
 	    c.language[0] ? c.language : NULL)) == NULL)

@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "config.h"
+#include "contact.h"
 #include "http_client.h"
 #include "log.h"
 #include "privacy.h"
@@ -605,65 +606,40 @@ collect_row(const struct store_outbox_row *r, void *arg)
 	return 0;
 }
 
-static bool
-purpose_is(const struct pick *p, const char *purpose)
-{
-	return p->row.purpose != NULL && strcmp(p->row.purpose, purpose) == 0;
-}
-
-/* The send-time checks, on every attempt. */
+/* The send-time checks, on every attempt: contact's rule. */
 static void
 judge(const struct outbox *ob, struct pick *p, time_t now)
 {
-	const struct config_window *w;
-	bool confirmation = purpose_is(p, "opt_out_confirmation");
-	time_t open;
+	const struct contact_facts facts = {
+		.kind = contact_kind_of(p->row.purpose),
+		.opted_out = p->row.opted_out,
+		.safe_to_sms = p->row.safe_to_sms,
+		.expires = p->row.lane == STORE_LANE_REPLY,
+		.last_contact = p->row.last_contact,
+		.window = config_window_for(ob->cfg, p->row.preferred_time),
+	};
+	const struct contact_rules rules = {
+		.idle_seconds = ob->cfg->sms_idle_seconds,
+		.conversation_seconds = ob->cfg->outbox_conversation,
+	};
+	struct contact_decision d;
 
-	p->verdict = PICK_SEND;
-	if (purpose_is(p, "alert")) {
-		/* To a counsellor on call: at once, unless they opted out. */
-		if (p->row.opted_out) {
-			p->verdict = PICK_BLOCK;
-			p->reason = "opted_out";
-		}
-		return;
-	}
-	if (p->row.opted_out && !confirmation) {
+	contact_decide(&facts, &rules, now, &d);
+	p->reason = d.reason;
+	switch (d.verdict) {
+	case CONTACT_SEND:
+		p->verdict = PICK_SEND;
+		break;
+	case CONTACT_BLOCK:
 		p->verdict = PICK_BLOCK;
-		p->reason = "opted_out";
-		return;
-	}
-	if (p->row.safe_to_sms == STORE_ANSWER_NO && !confirmation) {
-		p->verdict = PICK_BLOCK;
-		p->reason = "unsafe_to_text";
-		return;
-	}
-	/* A menu page answers where the caller was: once their session has
-	 * gone idle their next text starts over, so a late page would only
-	 * confuse, and reach a phone someone else may hold by now.  The
-	 * first answer to a caller always goes (it is in another lane). */
-	if (p->row.lane == STORE_LANE_REPLY && p->row.last_contact > 0 &&
-	    (double)now - p->row.last_contact >
-	    (double)ob->cfg->sms_idle_seconds) {
-		p->verdict = PICK_EXPIRE;
-		p->reason = "the caller went idle before it could be sent";
-		return;
-	}
-	/* A reply while the caller is writing goes at once; anything else
-	 * (a counsellor's message) waits for their window. */
-	if ((purpose_is(p, "reply") || purpose_is(p, "keyword_reply") ||
-	    confirmation) &&
-	    p->row.last_contact > 0 &&
-	    (double)now - p->row.last_contact <=
-	    (double)ob->cfg->outbox_conversation)
-		return;
-	if ((w = config_window_for(ob->cfg, p->row.preferred_time)) == NULL)
-		return;
-	if ((open = schedule_window_next(w->start_min, w->end_min, now)) >
-	    now) {
+		break;
+	case CONTACT_DEFER:
 		p->verdict = PICK_DEFER;
-		p->reason = "waiting for the caller's contact window";
-		p->at = (double)open;
+		p->at = (double)d.at;
+		break;
+	case CONTACT_EXPIRE:
+		p->verdict = PICK_EXPIRE;
+		break;
 	}
 }
 
