@@ -29,8 +29,11 @@
 #define ALERT_CHANNEL "@alerts"
 /* Rows looked at per channel per turn: bounds one turn's work. */
 #define PICK_MAX 32
-/* Look at the table at least this often (rows queued by hotlinectl). */
+/* Look at the table at least this often. */
 #define IDLE_SECONDS 30.0
+/* How often to ask whether another process (hotlinectl) changed the
+ * database: a change it makes is acted on within this. */
+#define WATCH_SECONDS 1
 /* Batches per channel in one turn of the loop: USSD hops wait meanwhile. */
 #define BATCHES_PER_TURN 4
 /* A provider drops a repeated key for a day (eSMS: 24 h); resend an
@@ -55,6 +58,8 @@ struct outbox {
 	struct store *store;
 	struct http_client *http;
 	struct event *timer;
+	struct event *watch;      /* other writers, every WATCH_SECONDS */
+	int64_t data_version;
 	struct chan *chans;
 	size_t nchans;
 	size_t in_flight;
@@ -995,6 +1000,23 @@ pump(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ */
 /* Lifetime                                                            */
 
+/* hotlinectl writes the database behind the daemon's back (a follow-up
+ * queued by `complete`, a task closed): a commit of another connection
+ * changes SQLite's data_version, and the outbox looks again. */
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct outbox *ob = arg;
+	int64_t v;
+
+	(void)fd;
+	(void)what;
+	if (store_data_version(ob->store, &v) < 0 || v == ob->data_version)
+		return;
+	ob->data_version = v;
+	outbox_kick(ob);
+}
+
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
     struct store *store, struct http_client *client)
@@ -1008,7 +1030,11 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->store = store;
 	ob->http = client;
 	if ((ob->timer = evtimer_new(base, pump, ob)) == NULL ||
-	    chans_build(ob, cfg) < 0) {
+	    (ob->watch = event_new(base, -1, EV_PERSIST, watch_cb,
+	    ob)) == NULL || chans_build(ob, cfg) < 0 ||
+	    store_data_version(store, &ob->data_version) < 0 ||
+	    event_add(ob->watch, &(struct timeval){ WATCH_SECONDS, 0 }) <
+	    0) {
 		outbox_free(ob);
 		return NULL;
 	}
@@ -1022,6 +1048,8 @@ outbox_free(struct outbox *ob)
 		return;
 	if (ob->timer != NULL)
 		event_free(ob->timer);
+	if (ob->watch != NULL)
+		event_free(ob->watch);
 	free(ob->chans);
 	free(ob);
 }
@@ -1041,6 +1069,7 @@ outbox_stop(struct outbox *ob)
 {
 	ob->stopping = true;
 	evtimer_del(ob->timer);
+	event_del(ob->watch);
 }
 
 size_t

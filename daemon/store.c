@@ -724,6 +724,17 @@ pragma_int(struct store *st, const char *sql, int *out)
 }
 
 int
+store_data_version(struct store *st, int64_t *version)
+{
+	int v;
+
+	if (pragma_int(st, "PRAGMA data_version", &v) < 0)
+		return -1;
+	*version = v;
+	return 0;
+}
+
+int
 store_schema_version(struct store *st)
 {
 	int v = -1;

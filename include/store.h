@@ -36,6 +36,10 @@ void store_close(struct store *store);
 /* PRAGMA user_version of the open database. */
 int store_schema_version(struct store *store);
 
+/* A number that changes when another connection (hotlinectl) commits,
+ * and only then: cheap, no disk read.  0, or -1 on error. */
+int store_data_version(struct store *store, int64_t *version);
+
 /* Prove the database takes a durable write (readyz).  0 or -1. */
 int store_ping_write(struct store *store, char *err, size_t errlen);
 

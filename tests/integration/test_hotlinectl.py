@@ -509,3 +509,27 @@ class Complete(CtlCase):
         self.assertEqual((t["status"], t["outcome"], t["attempts"]),
                          ("closed", "unreached", 5))
         self.assertIn("unreached", out.stdout)
+
+
+class ReachesTheDaemon(CtlCase):
+    """What hotlinectl writes behind the daemon's back is acted on at
+    once, not at the outbox's next idle look (30 s)."""
+    start_daemon = False
+
+    def test_a_missed_call_text_queued_by_hotlinectl_leaves_promptly(self):
+        self.daemon.config["outbox"] = {
+            "contact_windows": {"default": "00:00-24:00"}}
+        self.daemon.start()
+        tid = self.request_callback(PHONE, "s1")
+        # Let the outbox settle into its idle wait first.
+        time.sleep(1.5)
+        self.assertEqual(self.ctl("next").returncode, 0)
+        out = self.ctl("complete", str(tid), "no_answer")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        deadline = time.monotonic() + 10
+        while [r["status"] for r in self.daemon.rows(
+                "SELECT status FROM outbound WHERE purpose = "
+                "'missed_call'")] != ["delivered"]:
+            self.assertLess(time.monotonic(), deadline, "the missed-call "
+                            "text waited for the outbox's idle look")
+            time.sleep(0.1)
