@@ -105,7 +105,8 @@ $(BUILD)/san/hotlined: $(BUILD)/san/hotlined.o $(SAN_OBJS)
 $(BUILD)/san/hotlinectl: $(BUILD)/san/hotlinectl.o $(SAN_OBJS)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(LIBS)
 
-$(BUILD)/san/test_%: tests/unit/test_%.c $(SAN_OBJS) $(HEADERS) | $(BUILD)/san
+$(BUILD)/san/test_%: tests/unit/test_%.c $(SAN_OBJS) $(HEADERS) \
+    $(wildcard tests/unit/*.h) | $(BUILD)/san
 	$(CC) $(CFLAGS_SAN) -Wno-missing-prototypes -o $@ $< $(SAN_OBJS) \
 	  $(LDFLAGS_SAN) $(LIBS) -lcmocka
 

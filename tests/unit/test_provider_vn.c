@@ -15,6 +15,8 @@
 #include "config.h"
 #include "provider.h"
 
+#include "channel_fixture.h"
+
 /* Until include/provider.h declares them beside the others; the same
  * declaration twice is harmless. */
 extern const struct provider provider_vonage;
@@ -59,38 +61,6 @@ static struct provider_input
 get(const char *query, time_t now)
 {
 	return request("GET", query, NULL, NULL, now);
-}
-
-/* A channel on the stack: up to five keys, values copied into it. */
-struct test_channel {
-	char name[16];
-	char val[5][128];
-	struct config_value values[5];
-	struct config_channel ch;
-};
-
-/* Names and values alternate, ending with NULL. */
-static void
-channel_init(struct test_channel *t, const struct provider *p, ...)
-{
-	const char *name;
-	va_list ap;
-	size_t n = 0;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(t->name, sizeof(t->name), "%s", p->name);
-	va_start(ap, p);
-	while ((name = va_arg(ap, const char *)) != NULL) {
-		assert_true(n < 5);
-		snprintf(t->val[n], sizeof(t->val[n]), "%s",
-		    va_arg(ap, const char *));
-		t->values[n] = (struct config_value){ .name = name,
-		    .value = t->val[n] };
-		n++;
-	}
-	va_end(ap);
-	t->ch = (struct config_channel){ .name = t->name, .provider = p,
-	    .values = t->values, .nvalues = n };
 }
 
 /* One row of a table: a request and what the adapter must say. */
