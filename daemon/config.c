@@ -30,7 +30,6 @@
 #define HTTP_MAX_CONNECTIONS 512
 #define HTTP_MAX_CONNECTIONS_PER_PEER 64
 #define HTTP_REQUEST_DEADLINE 20
-#define HTTP_MAX_TRUSTED 32
 
 /* Loading state: where problems are collected, and what relative paths
  * resolve against. */
@@ -778,9 +777,9 @@ load_http(struct load *ld, struct config *cfg, json_t *obj)
 	    &cfg->http_request_deadline);
 	if ((v = json_object_get(obj, "trusted_proxies")) == NULL)
 		return;
-	if (!json_is_array(v) || json_array_size(v) > HTTP_MAX_TRUSTED) {
+	if (!json_is_array(v) || json_array_size(v) > HTTP_MAX_TRUSTED_PROXIES) {
 		problem(ld, "http.trusted_proxies", "must be an array of at "
-		    "most %d addresses or CIDRs", HTTP_MAX_TRUSTED);
+		    "most %d addresses or CIDRs", HTTP_MAX_TRUSTED_PROXIES);
 		return;
 	}
 	if ((cfg->http_trusted_proxies = calloc(json_array_size(v) + 1,

@@ -23,7 +23,8 @@
 
 /* Adopting evhttp's connections (see bev_new_cb) leans on how 2.1 wires
  * them; another series must be checked first. */
-#if LIBEVENT_VERSION_NUMBER < 0x02010000 || LIBEVENT_VERSION_NUMBER >= 0x02020000
+#if LIBEVENT_VERSION_NUMBER < 0x02010000 || \
+    LIBEVENT_VERSION_NUMBER >= 0x02020000
 #error "http.c adopts evhttp connections the libevent 2.1 way: check it"
 #endif
 
@@ -43,7 +44,6 @@
 /* A failure repeated by every client is logged once, then counted, and
  * the count logged once per this many seconds. */
 #define LOG_INTERVAL_SECONDS 10
-#define MAX_TRUSTED 32
 
 /* Logged once per interval: the first occurrence in full, the rest as a
  * count. */
@@ -82,7 +82,7 @@ struct http_server {
 	size_t npending, pending_cap;
 	struct event *adopt_ev;
 	struct http_limits limits;
-	struct addr_range trusted[MAX_TRUSTED];
+	struct addr_range trusted[HTTP_MAX_TRUSTED_PROXIES];
 	size_t ntrusted;
 	struct route routes[MAX_ROUTES];
 	size_t nroutes;
@@ -212,29 +212,31 @@ range_parse(const char *s, struct addr_range *r)
 	} else if (inet_pton(AF_INET6, buf, r->addr) == 1) {
 		r->family = AF_INET6;
 		max = 128;
-		if (slash == NULL &&
-		    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)r->addr)) {
-			memmove(r->addr, r->addr + 12, 4);
-			memset(r->addr + 4, 0, 12);
-			r->family = AF_INET;
-			max = 32;
-		}
 	} else
 		return false;
 	r->prefix = max;
-	if (slash == NULL)
-		return true;
-	s = slash + 1;
-	if (*s == '\0' || strlen(s) > 3)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
+	if (slash != NULL) {
+		s = slash + 1;
+		if (*s == '\0' || strlen(s) > 3)
 			return false;
-		prefix = prefix * 10 + (unsigned)(*s - '0');
+		for (; *s; s++) {
+			if (*s < '0' || *s > '9')
+				return false;
+			prefix = prefix * 10 + (unsigned)(*s - '0');
+		}
+		if (prefix > max)
+			return false;
+		r->prefix = prefix;
 	}
-	if (prefix > max)
-		return false;
-	r->prefix = prefix;
+	/* A mapped range covering only mapped addresses is the IPv4 range
+	 * it maps, as peers are compared. */
+	if (r->family == AF_INET6 && r->prefix >= 96 &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)r->addr)) {
+		memmove(r->addr, r->addr + 12, 4);
+		memset(r->addr + 4, 0, 12);
+		r->family = AF_INET;
+		r->prefix -= 96;
+	}
 	return true;
 }
 
@@ -317,7 +319,7 @@ http_server_new(struct event_base *base, const struct http_limits *limits)
 {
 	struct http_server *srv;
 
-	if (limits->ntrusted_proxies > MAX_TRUSTED)
+	if (limits->ntrusted_proxies > HTTP_MAX_TRUSTED_PROXIES)
 		return NULL;
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
@@ -402,13 +404,19 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(c->evcon);
 }
 
-static void
+/* false (logged) when the timer could not be set: the connection would
+ * have no deadline. */
+static bool
 deadline_arm(struct http_conn *c)
 {
 	struct timeval tv = { c->server->limits.deadline_seconds, 0 };
 
-	if (tv.tv_sec > 0)
-		evtimer_add(c->deadline, &tv);
+	if (tv.tv_sec > 0 && evtimer_add(c->deadline, &tv) < 0) {
+		log_event(LOG_ERROR, "http.deadline_failed", "peer", c->peer,
+		    NULL);
+		return false;
+	}
+	return true;
 }
 
 static size_t
@@ -546,7 +554,9 @@ adopt(struct http_server *srv, struct bufferevent *bev)
 	srv->conns[fd] = c;
 	srv->nconns++;
 	evhttp_connection_set_closecb(evcon, conn_closed_cb, c);
-	deadline_arm(c);
+	/* No deadline, no connection: frees c through conn_closed_cb. */
+	if (!deadline_arm(c))
+		evhttp_connection_free(evcon);
 }
 
 /* Runs after the listener's callback, before any of the new
@@ -574,8 +584,14 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (srv->listener != NULL && !srv->stopped)
-		evconnlistener_enable(srv->listener);
+	if (srv->listener != NULL && !srv->stopped &&
+	    evconnlistener_enable(srv->listener) < 0) {
+		struct timeval pause = { 0, ACCEPT_PAUSE_MS * 1000 };
+
+		/* Try again later; with no timer either, nothing can. */
+		if (evtimer_add(srv->resume_ev, &pause) < 0)
+			log_event(LOG_ERROR, "http.listener_stopped", NULL);
+	}
 }
 
 /*
@@ -617,12 +633,14 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 	struct timeval pause = { 0, ACCEPT_PAUSE_MS * 1000 };
 	int err = EVUTIL_SOCKET_ERROR();
 
-	evconnlistener_disable(lev);
 	if (srv == NULL)
 		return;
 	throttle_log(&srv->accept_failed, LOG_ERROR, "http.accept_failed",
 	    "error", evutil_socket_error_to_string(err), NULL, NULL);
-	evtimer_add(srv->resume_ev, &pause);
+	/* Paused only if it can be resumed: a listener left disabled
+	 * would take the hotline down for good. */
+	if (evtimer_add(srv->resume_ev, &pause) == 0)
+		evconnlistener_disable(lev);
 }
 
 void

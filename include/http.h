@@ -54,6 +54,9 @@ struct http_limits {
 	size_t ntrusted_proxies;
 };
 
+/* The most entries http.trusted_proxies may list. */
+#define HTTP_MAX_TRUSTED_PROXIES 32
+
 /* Is s an IPv4 or IPv6 address, or a CIDR of either ("10.0.0.0/8")? */
 bool http_address_valid(const char *s);
 

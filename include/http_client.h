@@ -8,9 +8,9 @@
  * start-up), there is no thread per request, and connections are kept
  * and reused per host by the one multi handle.  Every request starts at
  * once: the client queues nothing and caps nothing, so whoever sends
- * limits their own concurrency (and knows a started request has left).  Redirects are never
- * followed; only http and https are spoken (the config allows plain http
- * for loopback addresses only).
+ * limits their own concurrency (and knows a started request has left).
+ * Redirects are never followed; only http and https are spoken (the
+ * config allows plain http for loopback addresses only).
  */
 #ifndef HOTLINE_HTTP_CLIENT_H
 #define HOTLINE_HTTP_CLIENT_H
