@@ -619,7 +619,10 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 		.kind = contact_kind_of(p->row.purpose),
 		.opted_out = p->row.opted_out,
 		.safe_to_sms = p->row.safe_to_sms,
-		.expires = p->row.lane == STORE_LANE_REPLY,
+		/* A page tried before may have reached the phone: it is
+		 * retried as it is, never written off as "expired". */
+		.expires = p->row.lane == STORE_LANE_REPLY &&
+		    p->row.attempts == 0,
 		.last_contact = p->row.last_contact,
 		.window = config_window_for(ob->cfg, p->row.preferred_time),
 	};
