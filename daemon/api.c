@@ -398,26 +398,41 @@ reveal_limit_reached(struct http_request *req, struct app *app,
  * not chosen yet)?  A token sees at most its hourly limit of distinct
  * callers, counted from the audit trail, so releasing a task refunds
  * nothing and a restart forgets nothing; a caller it saw within the hour
- * costs nothing more.  false with the request answered (429).
+ * costs nothing more.  0 when it may, 1 when the limit stands (*r and
+ * *limit filled in), -1 on a store error.
  */
+static int
+reveal_check(struct app *app, const struct principal *p, const char *caller,
+    struct store_reveals *r, unsigned *limit)
+{
+	*limit = p->privileged ?
+	    app->config->supervisor_max_reveals_per_hour :
+	    app->config->max_reveals_per_hour;
+	if (store_reveals_recent(app->store, p->name, caller,
+	    REVEAL_WINDOW_SECONDS, r) < 0)
+		return -1;
+	return r->includes_caller || r->distinct < (int64_t)*limit ? 0 : 1;
+}
+
+/* reveal_check, with the request answered (429, or 503) when false. */
 static bool
 reveal_allowed(struct http_request *req, struct app *app,
     const struct principal *p, const char *caller)
 {
-	unsigned limit = p->privileged ?
-	    app->config->supervisor_max_reveals_per_hour :
-	    app->config->max_reveals_per_hour;
 	struct store_reveals r;
+	unsigned limit;
 	char msg[320], wait[24];
 	int64_t left;
 
-	if (store_reveals_recent(app->store, p->name, caller,
-	    REVEAL_WINDOW_SECONDS, &r) < 0) {
+	switch (reveal_check(app, p, caller, &r, &limit)) {
+	case 0:
+		return true;
+	case 1:
+		break;
+	default:
 		reply_store_error(req, "reveals_recent");
 		return false;
 	}
-	if (r.includes_caller || r.distinct < (int64_t)limit)
-		return true;
 	reveal_limit_reached(req, app, p, limit);
 	left = r.oldest + REVEAL_WINDOW_SECONDS - (int64_t)time(NULL);
 	if (left < 1)
@@ -1026,14 +1041,31 @@ get_cb(struct http_request *req, void *arg)
 	}
 	/* The number: to the lease holder and to supervisors, within the
 	 * limit (free for a holder who claimed through the API, whose
-	 * claim counted; not for a lease hotlinectl gave), audited. */
+	 * claim counted; not for a lease hotlinectl gave), audited.  Past
+	 * the limit the task is still shown, without the number. */
 	holder = holds_lease(&p, &c);
 	if ((holder || p.privileged) &&
-	    ((http_request_method(req) != HTTP_HEAD &&
-	    !reveal_allowed(req, app, &p, c.caller)) ||
-	    !reveal(req, app, &p, id, &c))) {
-		json_decref(c.plain);
-		goto fail;
+	    http_request_method(req) != HTTP_HEAD) {
+		struct store_reveals r;
+		unsigned limit;
+
+		switch (reveal_check(app, &p, c.caller, &r, &limit)) {
+		case 0:
+			if (!reveal(req, app, &p, id, &c)) {
+				json_decref(c.plain);
+				goto fail;
+			}
+			break;
+		case 1:
+			reveal_limit_reached(req, app, &p, limit);
+			json_object_set_new(c.plain, "msisdn_withheld",
+			    json_string("reveal_limit"));
+			break;
+		default:
+			json_decref(c.plain);
+			reply_store_error(req, "reveals_recent");
+			goto fail;
+		}
 	}
 	json_object_set_new(c.plain, "notes", notes);
 	json_object_set_new(c.plain, "messages", msgs);
