@@ -777,7 +777,8 @@ load_http(struct load *ld, struct config *cfg, json_t *obj)
 	    &cfg->http_request_deadline);
 	if ((v = json_object_get(obj, "trusted_proxies")) == NULL)
 		return;
-	if (!json_is_array(v) || json_array_size(v) > HTTP_MAX_TRUSTED_PROXIES) {
+	if (!json_is_array(v) ||
+	    json_array_size(v) > HTTP_MAX_TRUSTED_PROXIES) {
 		problem(ld, "http.trusted_proxies", "must be an array of at "
 		    "most %d addresses or CIDRs", HTTP_MAX_TRUSTED_PROXIES);
 		return;

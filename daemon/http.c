@@ -45,13 +45,6 @@
  * the count logged once per this many seconds. */
 #define LOG_INTERVAL_SECONDS 10
 
-/* Logged once per interval: the first occurrence in full, the rest as a
- * count. */
-struct throttle {
-	time_t since;             /* monotonic seconds; 0: never */
-	unsigned long count;      /* occurrences not yet logged */
-};
-
 struct addr_range {
 	int family;               /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
@@ -96,7 +89,7 @@ struct http_server {
 	struct http_conn **conns;
 	size_t conns_len;
 	size_t nconns;
-	struct throttle accept_failed, refused_total, refused_peer,
+	struct log_throttle accept_failed, refused_total, refused_peer,
 	    deadline_hit;
 	unsigned long long next_id;
 	unsigned short port;
@@ -143,42 +136,14 @@ struct http_request {
 	struct timespec started;
 };
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* True when this occurrence is to be logged in full (the first of an
- * interval); otherwise it is counted.  *summary gets the count of the
- * interval that just ended, to be logged first, or 0. */
-static bool
-throttle_hit(struct throttle *t, unsigned long *summary)
-{
-	time_t now = (time_t)mono_now();
-
-	*summary = 0;
-	if (t->since != 0 && now - t->since < LOG_INTERVAL_SECONDS) {
-		t->count++;
-		return false;
-	}
-	*summary = t->count;
-	t->since = now;
-	t->count = 0;
-	return true;
-}
-
 static void
-throttle_log(struct throttle *t, enum log_level level, const char *event,
+throttle_log(struct log_throttle *t, enum log_level level, const char *event,
     const char *k1, const char *v1, const char *k2, const char *v2)
 {
 	unsigned long summary;
 	char n[24];
 
-	if (!throttle_hit(t, &summary))
+	if (!log_throttle_hit(t, LOG_INTERVAL_SECONDS, &summary))
 		return;
 	if (summary > 0) {
 		char secs[16];

@@ -139,3 +139,44 @@ log_capture_libevent(void)
 {
 	event_set_log_callback(libevent_log_cb);
 }
+
+/* Monotonic seconds, never 0 (which marks a throttle not running). */
+static time_t
+throttle_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1;
+}
+
+bool
+log_throttle_hit(struct log_throttle *t, unsigned interval_seconds,
+    unsigned long *summary)
+{
+	time_t now = throttle_now();
+
+	*summary = 0;
+	if (t->since != 0 && now - t->since < (time_t)interval_seconds) {
+		t->count++;
+		return false;
+	}
+	*summary = t->count;
+	t->since = now;
+	t->count = 0;
+	return true;
+}
+
+bool
+log_throttle_end(struct log_throttle *t, unsigned interval_seconds,
+    bool all, unsigned long *summary)
+{
+	*summary = 0;
+	if (t->since == 0 || (!all && throttle_now() - t->since <
+	    (time_t)interval_seconds))
+		return false;
+	*summary = t->count;
+	t->since = 0;
+	t->count = 0;
+	return true;
+}

@@ -120,3 +120,39 @@ phone_is_e164(const char *s)
 		n++;
 	return *s == '\0' && n >= 1 && n <= 15;
 }
+
+bool
+phone_from_intl_digits(const char *digits, const char *prefix,
+    size_t min_digits, size_t max_digits, char *out, size_t outlen)
+{
+	size_t n, plen = prefix != NULL ? strlen(prefix) : 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (digits == NULL || digits[0] < '1' || digits[0] > '9')
+		return false;
+	for (n = 0; digits[n] != '\0'; n++)
+		if (digits[n] < '0' || digits[n] > '9' ||
+		    n == E164_MAX_DIGITS)
+			return false;
+	if (n < min_digits || n > max_digits ||
+	    n < E164_MIN_DIGITS ||
+	    strncmp(digits, prefix != NULL ? prefix : "", plen) != 0 ||
+	    (plen > 0 && (n == plen || digits[plen] == '0')))
+		return false;
+	if (outlen < n + 2)
+		return false;
+	out[0] = '+';
+	memcpy(out + 1, digits, n + 1);
+	return true;
+}
+
+bool
+phone_is_e164_as_sent(const char *s)
+{
+	char tmp[PHONE_E164_SIZE];
+
+	return s != NULL && s[0] == '+' &&
+	    phone_from_intl_digits(s + 1, NULL, E164_MIN_DIGITS,
+	    E164_MAX_DIGITS, tmp, sizeof(tmp));
+}

@@ -11,7 +11,6 @@
 
 #include "config.h"
 #include "form.h"
-#include "phone.h"
 #include "rfc3339.h"
 #include "smstext.h"
 
@@ -248,39 +247,6 @@ provider_send_reason(struct send_answer *out, long status, const char *code)
 		    status, code);
 	else
 		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
-}
-
-bool
-provider_intl_digits(const char *digits, const char *prefix,
-    size_t min_digits, size_t max_digits, char *out, size_t outlen)
-{
-	size_t n, plen = prefix != NULL ? strlen(prefix) : 0;
-
-	if (outlen > 0)
-		out[0] = '\0';
-	if (digits == NULL || digits[0] < '1' || digits[0] > '9')
-		return false;
-	for (n = 0; digits[n] != '\0'; n++)
-		if (digits[n] < '0' || digits[n] > '9' || n == 15)
-			return false;
-	if (n < min_digits || n > max_digits || n < 8 ||
-	    strncmp(digits, prefix != NULL ? prefix : "", plen) != 0 ||
-	    (plen > 0 && (n == plen || digits[plen] == '0')))
-		return false;
-	if (outlen < n + 2)
-		return false;
-	out[0] = '+';
-	memcpy(out + 1, digits, n + 1);
-	return true;
-}
-
-bool
-provider_e164_strict(const char *s)
-{
-	char tmp[PHONE_E164_SIZE];
-
-	return s != NULL && s[0] == '+' &&
-	    provider_intl_digits(s + 1, NULL, 8, 15, tmp, sizeof(tmp));
 }
 
 /* "YYYY-MM-DDTHH:MM:SS" + zone, checked by rfc3339_to_utc, into out. */

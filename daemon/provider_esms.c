@@ -228,7 +228,7 @@ es_signed_fields_valid(const char *smsid, const char *content,
 static bool
 es_sender(const char *sender, char *out, size_t outlen)
 {
-	return provider_intl_digits(sender, "84", 11, 12, out, outlen);
+	return phone_from_intl_digits(sender, "84", 11, 12, out, outlen);
 }
 
 static enum provider_verdict

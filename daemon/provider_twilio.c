@@ -425,11 +425,11 @@ tw_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 	/* §2.1: From is E.164; To is our number or short code.  Both are
 	 * in the signed string: held to that form, neither can swallow
 	 * its neighbour. */
-	if (!provider_e164_strict(out->from)) {
+	if (!phone_is_e164_as_sent(out->from)) {
 		snprintf(err, errlen, "field From is not an E.164 number");
 		return PROVIDER_BAD_REQUEST;
 	}
-	if (!provider_e164_strict(out->to) && !tw_charset(out->to, NULL, 3,
+	if (!phone_is_e164_as_sent(out->to) && !tw_charset(out->to, NULL, 3,
 	    8)) {
 		snprintf(err, errlen, "field To is neither an E.164 number nor "
 		    "a short code");

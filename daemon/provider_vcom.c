@@ -225,7 +225,7 @@ vc_token(const char *s, size_t max)
 static bool
 vc_phone(const char *phone, char *out, size_t outlen)
 {
-	return provider_intl_digits(phone, "84", 11, 12, out, outlen);
+	return phone_from_intl_digits(phone, "84", 11, 12, out, outlen);
 }
 
 /* The fields the checksum joins, each in its documented form; see the

@@ -648,7 +648,7 @@ vg_sms_parse(const struct config_channel *ch, const struct provider_input *in,
 		snprintf(err, errlen, "field msisdn is empty");
 		return PROVIDER_BAD_REQUEST;
 	}
-	if (!provider_intl_digits(msisdn, NULL, 8, 15, out->from,
+	if (!phone_from_intl_digits(msisdn, NULL, 8, 15, out->from,
 	    sizeof(out->from))) {
 		snprintf(err, errlen, "field msisdn must be the sender's "
 		    "international number, digits without '+'");

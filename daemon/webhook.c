@@ -76,33 +76,22 @@ code_of(enum provider_verdict v)
 struct auth_slot {
 	char channel[64];
 	char source[48];
-	time_t since;             /* monotonic seconds; 0: free */
-	unsigned long count;      /* failures not yet logged */
+	struct log_throttle throttle;     /* not running: a free slot */
 };
 
 static struct auth_slot auth_slots[AUTH_SLOTS];
 
-static time_t
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1;	/* never 0, which marks a free slot */
-}
-
 static void
-auth_summary(struct auth_slot *s)
+auth_summary(const struct auth_slot *s, unsigned long count)
 {
 	char n[24], secs[16];
 
-	if (s->count == 0)
+	if (count == 0)
 		return;
-	snprintf(n, sizeof(n), "%lu", s->count);
+	snprintf(n, sizeof(n), "%lu", count);
 	snprintf(secs, sizeof(secs), "%d", AUTH_INTERVAL_SECONDS);
 	log_event(LOG_WARN, "webhook.auth_failures", "channel", s->channel,
 	    "source", s->source, "count", n, "interval_seconds", secs, NULL);
-	s->count = 0;
 }
 
 /* True when this failure is only counted; false when it is the first
@@ -111,46 +100,42 @@ static bool
 auth_failure_counted(const char *channel, const char *source)
 {
 	struct auth_slot *s, *oldest = &auth_slots[0];
-	time_t now = mono_seconds();
+	unsigned long summary;
 
 	for (size_t i = 0; i < AUTH_SLOTS; i++) {
 		s = &auth_slots[i];
-		if (s->since != 0 && strcmp(s->channel, channel) == 0 &&
+		if (s->throttle.since != 0 &&
+		    strcmp(s->channel, channel) == 0 &&
 		    strcmp(s->source, source) == 0) {
-			if (now - s->since < AUTH_INTERVAL_SECONDS) {
-				s->count++;
+			if (!log_throttle_hit(&s->throttle,
+			    AUTH_INTERVAL_SECONDS, &summary))
 				return true;
-			}
-			auth_summary(s);
-			s->since = now;
+			auth_summary(s, summary);
 			return false;
 		}
-		if (oldest->since != 0 &&
-		    (s->since == 0 || s->since < oldest->since))
+		if (oldest->throttle.since != 0 &&
+		    (s->throttle.since == 0 ||
+		    s->throttle.since < oldest->throttle.since))
 			oldest = s;
 	}
-	auth_summary(oldest);
+	if (log_throttle_end(&oldest->throttle, AUTH_INTERVAL_SECONDS, true,
+	    &summary))
+		auth_summary(oldest, summary);
 	snprintf(oldest->channel, sizeof(oldest->channel), "%s", channel);
 	snprintf(oldest->source, sizeof(oldest->source), "%s", source);
-	oldest->since = now;
-	oldest->count = 0;
+	log_throttle_hit(&oldest->throttle, AUTH_INTERVAL_SECONDS, &summary);
 	return false;
 }
 
 void
 webhook_auth_flush(bool all)
 {
-	time_t now = mono_seconds();
+	unsigned long summary;
 
-	for (size_t i = 0; i < AUTH_SLOTS; i++) {
-		struct auth_slot *s = &auth_slots[i];
-
-		if (s->since == 0 ||
-		    (!all && now - s->since < AUTH_INTERVAL_SECONDS))
-			continue;
-		auth_summary(s);
-		s->since = 0;
-	}
+	for (size_t i = 0; i < AUTH_SLOTS; i++)
+		if (log_throttle_end(&auth_slots[i].throttle,
+		    AUTH_INTERVAL_SECONDS, all, &summary))
+			auth_summary(&auth_slots[i], summary);
 }
 
 void

@@ -11,7 +11,9 @@
 #ifndef HOTLINE_LOG_H
 #define HOTLINE_LOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 enum log_level {
 	LOG_DEBUG,
@@ -33,6 +35,29 @@ const char *log_level_name(enum log_level level);
  * Keys must be literal identifiers; values may be NULL (written as ""). */
 void log_event(enum log_level level, const char *event, ...)
     __attribute__((sentinel));
+
+/*
+ * An event repeated by every client (a refused connection, a failed
+ * authentication) is logged once per interval: the first occurrence in
+ * full, the rest counted into one summary line.  Embedded in the owner,
+ * zero-initialised; the owner writes the lines.
+ */
+struct log_throttle {
+	time_t since;             /* monotonic seconds; 0: not running */
+	unsigned long count;      /* occurrences not yet logged */
+};
+
+/* true when this occurrence is to be logged in full, the first of an
+ * interval; false when it is only counted.  *summary gets the count of
+ * the interval that just ended (log it first), or 0. */
+bool log_throttle_hit(struct log_throttle *t, unsigned interval_seconds,
+    unsigned long *summary);
+
+/* For a periodic flush: true when the interval has ended (or `all`),
+ * with the count not yet logged in *summary and t reset to not running;
+ * false while it runs. */
+bool log_throttle_end(struct log_throttle *t, unsigned interval_seconds,
+    bool all, unsigned long *summary);
 
 /* Route libevent's own diagnostics into this log. */
 void log_capture_libevent(void);

@@ -293,22 +293,6 @@ void provider_send_reason(struct send_answer *out, long status,
     const char *code);
 
 /*
- * Shared by adapters: a number a provider documents as international
- * digits without '+' ("84901234567", "2349067554729") as E.164 into
- * out[outlen].  prefix, when not NULL, is a country code the digits must
- * start with (V-COM and eSMS send only "84…").  Nothing else is read: no
- * "00", no national "0…", no separators; those are not what such a
- * provider sends, and a signature over a concatenation that let them
- * through could be re-split (a request id's trailing "00" moved onto the
- * number).  false when `digits` is not such a number.
- */
-bool provider_intl_digits(const char *digits, const char *prefix,
-    size_t min_digits, size_t max_digits, char *out, size_t outlen);
-/* Shared by adapters: is s "+" then 8 to 15 digits, the first not 0?
- * (Africa's Talking's and Twilio's numbers as they send them.) */
-bool provider_e164_strict(const char *s);
-
-/*
  * Shared by adapters: a provider's received time as the store keeps
  * times ("YYYY-MM-DDTHH:MM:SSZ", UTC), or "" when it cannot be read: a
  * message is never refused for its time.  `zone` is the offset to read

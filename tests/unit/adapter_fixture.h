@@ -1,10 +1,10 @@
 /*
- * channel_fixture: a configured channel on the stack for adapter unit
- * tests, shared so each test file need not write it again.  Include
- * after cmocka.h.
+ * adapter_fixture: what the adapter unit tests share, so each test file
+ * need not write it again: a configured channel on the stack, and the
+ * wire-format fixtures in tests/fixtures/.  Include after cmocka.h.
  */
-#ifndef HOTLINE_TEST_CHANNEL_FIXTURE_H
-#define HOTLINE_TEST_CHANNEL_FIXTURE_H
+#ifndef HOTLINE_TEST_ADAPTER_FIXTURE_H
+#define HOTLINE_TEST_ADAPTER_FIXTURE_H
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +43,24 @@ channel_init(struct test_channel *t, const struct provider *p, ...)
 	va_end(ap);
 	t->ch = (struct config_channel){ .name = t->name, .provider = p,
 	    .values = t->values, .nvalues = n };
+}
+
+/* tests/fixtures/NAME into buf, NUL-terminated; the tests run from the
+ * repository root (the Makefile does). */
+static inline char *
+fixture(const char *name, char *buf, size_t len)
+{
+	char path[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "tests/fixtures/%s", name);
+	assert_non_null(f = fopen(path, "rb"));
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	assert_true(n < len - 1);	/* the buffer held all of it */
+	buf[n] = '\0';
+	return buf;
 }
 
 #endif

@@ -20,7 +20,7 @@
 #include "config.h"
 #include "provider.h"
 
-#include "channel_fixture.h"
+#include "adapter_fixture.h"
 
 #define FORM "application/x-www-form-urlencoded"
 #define JSON "application/json"
@@ -52,22 +52,6 @@ request(const char *method, const char *path, const char *query,
 	    .body_len = body != NULL ? strlen(body) : 0,
 	    .peer = "203.0.113.9", .header = header_get, .header_ctx = h,
 	    .now = now };
-}
-
-static char *
-fixture(const char *name, char *buf, size_t len)
-{
-	char path[256];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "tests/fixtures/%s", name);
-	assert_non_null(f = fopen(path, "rb"));
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	assert_true(n < len - 1);
-	buf[n] = '\0';
-	return buf;
 }
 
 /* Replace the first `from` in s by `to`, into out. */

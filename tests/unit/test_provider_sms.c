@@ -16,26 +16,12 @@
 #include "config.h"
 #include "provider.h"
 
+#include "adapter_fixture.h"
+
 #define FORM "application/x-www-form-urlencoded"
 #define JSON "application/json"
 
 /* --- helpers -------------------------------------------------------- */
-
-static char *
-fixture(const char *name, char *buf, size_t len)
-{
-	char path[256];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "tests/fixtures/%s", name);
-	assert_non_null(f = fopen(path, "rb"));
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	assert_true(n < len - 1);	/* the buffer held all of it */
-	buf[n] = '\0';
-	return buf;
-}
 
 /* Request headers: one name and value, or none. */
 struct headers {

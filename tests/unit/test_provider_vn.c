@@ -15,7 +15,7 @@
 #include "config.h"
 #include "provider.h"
 
-#include "channel_fixture.h"
+#include "adapter_fixture.h"
 
 /* Until include/provider.h declares them beside the others; the same
  * declaration twice is harmless. */
@@ -30,22 +30,6 @@ extern const struct provider provider_esms;
 #define PHONE "84901234567"
 
 /* --- helpers -------------------------------------------------------- */
-
-static char *
-fixture(const char *name, char *buf, size_t len)
-{
-	char path[256];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "tests/fixtures/%s", name);
-	assert_non_null(f = fopen(path, "rb"));
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	assert_true(n < len - 1);	/* the buffer held all of it */
-	buf[n] = '\0';
-	return buf;
-}
 
 static struct provider_input
 request(const char *method, const char *query, const char *ctype,
