@@ -15,7 +15,7 @@ WARN    := -std=c17 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
 # Recursive (=): pkg-config runs when a recipe does, after `deps`.
 BASEFLAGS = $(WARN) -D_DEFAULT_SOURCE -Iinclude \
            $(shell pkg-config --cflags $(PKGS))
-LIBS     = $(shell pkg-config --libs $(PKGS)) -lm
+LIBS     = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 # Release: hardened, optimised.
 CFLAGS_REL = $(BASEFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 \

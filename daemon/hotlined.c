@@ -5,9 +5,10 @@
  *            [--no-group-commit]
  *   hotlined --check-config -c FILE
  *
- * One event loop, one thread.  TERM/INT: stop accepting, let in-flight
- * requests finish (bounded), close the store, exit 0.  HUP: load a new
- * config and swap it in only if it is valid.
+ * One event loop, and one writer thread that makes every change to the
+ * database (writer.h).  TERM/INT: stop accepting, let in-flight requests
+ * finish (bounded), close the store, exit 0.  HUP: load a new config and
+ * swap it in only if it is valid.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +38,7 @@
 #include "store.h"
 #include "ussd.h"
 #include "webhook.h"
+#include "writer.h"
 
 #define MAX_BODY (64 * 1024)
 /* Descriptors kept for the database, the log, outbound sends and
@@ -45,9 +47,10 @@
 #define REQUEST_TIMEOUT_SECONDS 15
 #define DRAIN_SECONDS 10
 #define CONFIG_ERR_SIZE 16384
-/* Inbound messages sharing one commit at most; beyond a few dozen the
- * fsync is no longer the cost (reference/reliability.md §1.3). */
-#define GROUP_COMMIT_MAX 128
+/* Units of work sharing one commit at most; beyond a few dozen the fsync
+ * is no longer the cost (reference/reliability.md §1.3), and a bound
+ * keeps one transaction from holding the write lock for long. */
+#define GROUP_COMMIT_MAX 256
 #define CONVERSE_BATCH 64
 #define CONVERSE_SWEEP_SECONDS 10
 
@@ -59,6 +62,13 @@ struct daemon {
 	struct event *converse_ev;    /* process stored SMS */
 	struct timespec drain_deadline;
 	time_t leases_checked;    /* monotonic seconds */
+	/* One conversation pass at a time; another asked for meanwhile
+	 * runs when it is done. */
+	bool converse_running, converse_again;
+	int converse_processed;   /* the pass's result, from the writer */
+	char converse_error[256];
+	const struct config *converse_config;
+	int64_t leases_expired;
 	bool draining;
 	bool no_group_commit;     /* benchmarks: one commit per message */
 };
@@ -97,20 +107,68 @@ healthz_cb(struct http_request *req, void *arg)
 	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
-static void
-readyz_cb(struct http_request *req, void *arg)
+/* Writer thread: prove the database takes a durable write. */
+static int
+ping_work(struct store *st, void *arg)
 {
-	static const char ok[] = "{\"status\":\"ready\"}";
-	struct app *app = arg;
 	char why[256];
 
-	if (store_ping_write(app->store, why, sizeof(why)) < 0) {
+	(void)arg;
+	if (store_ping_write(st, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "store.not_writable", "error", why, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+ping_done(enum writer_result result, void *arg)
+{
+	static const char ok[] = "{\"status\":\"ready\"}";
+	struct http_request *req = arg;
+
+	if (result != WRITER_COMMITTED) {
 		http_reply_error(req, 503, "not_ready", "the database does not "
 		    "take writes; check disk space and permissions");
 		return;
 	}
 	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+static void
+readyz_cb(struct http_request *req, void *arg)
+{
+	struct app *app = arg;
+
+	if (writer_submit(app->writer, ping_work, ping_done, req) < 0)
+		http_reply_error(req, 503, "not_ready", "out of memory");
+}
+
+static int
+expire_work(struct store *st, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (store_queue_expire_leases(st, &d->leases_expired) < 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "expire_leases",
+		    NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+expire_done(enum writer_result result, void *arg)
+{
+	struct daemon *d = arg;
+	char count[24];
+
+	if (result == WRITER_COMMITTED && d->leases_expired > 0) {
+		snprintf(count, sizeof(count), "%lld",
+		    (long long)d->leases_expired);
+		log_event(LOG_INFO, "task.lease_expired", "tasks", count,
+		    NULL);
+	}
 }
 
 /* A counsellor who took a task and went away gives it back when the
@@ -119,22 +177,51 @@ static void
 expire_leases(struct daemon *d)
 {
 	struct timespec now;
-	int64_t n;
-	char count[24];
 
 	/* Once per sweep, not after every commit of a flood. */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec - d->leases_checked < CONVERSE_SWEEP_SECONDS)
 		return;
 	d->leases_checked = now.tv_sec;
-	if (store_queue_expire_leases(d->app.store, &n) < 0)
+	d->leases_expired = 0;
+	if (writer_submit(d->app.writer, expire_work, expire_done, d) < 0)
 		log_event(LOG_ERROR, "store.failed", "op", "expire_leases",
-		    NULL);
-	else if (n > 0) {
-		snprintf(count, sizeof(count), "%lld", (long long)n);
-		log_event(LOG_INFO, "task.lease_expired", "tasks", count,
-		    NULL);
-	}
+		    "error", "out of memory", NULL);
+}
+
+/* Writer thread: one pass over the stored, unprocessed messages.  The
+ * config is the one of the submit; a reload frees it only after this
+ * unit's completion (reload_cb). */
+static int
+converse_work(struct store *st, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->converse_processed = conversation_process(st, d->converse_config,
+	    CONVERSE_BATCH, d->converse_error, sizeof(d->converse_error));
+	return d->converse_processed < 0 ? -1 : 0;
+}
+
+static void
+converse_done(enum writer_result result, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval sweep = { CONVERSE_SWEEP_SECONDS, 0 };
+	int n = result == WRITER_COMMITTED ? d->converse_processed : -1;
+
+	d->converse_running = false;
+	if (n < 0)
+		log_event(LOG_ERROR, "conversation.failed", "error",
+		    d->converse_processed < 0 ? d->converse_error :
+		    "the batch was not committed", NULL);
+	if (n > 0)
+		outbox_kick(d->app.outbox);
+	/* More behind it, or asked for meanwhile: after other work. */
+	if (n == CONVERSE_BATCH || d->converse_again)
+		event_active(d->converse_ev, EV_TIMEOUT, 0);
+	else if (!d->draining)
+		evtimer_add(d->converse_ev, &sweep);
+	d->converse_again = false;
 }
 
 /* Stored messages are processed after their requests are answered, in
@@ -143,24 +230,28 @@ static void
 converse_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	struct timeval sweep = { CONVERSE_SWEEP_SECONDS, 0 };
-	char why[256];
-	int n;
 
 	(void)fd;
 	(void)what;
-	n = conversation_process(d->app.store, d->app.config, CONVERSE_BATCH,
-	    why, sizeof(why));
 	expire_leases(d);
 	webhook_auth_flush(false);
-	if (n < 0)
-		log_event(LOG_ERROR, "conversation.failed", "error", why, NULL);
-	if (n > 0)
-		outbox_kick(d->app.outbox);
-	if (n == CONVERSE_BATCH)	/* more behind it: after other work */
-		event_active(d->converse_ev, EV_TIMEOUT, 0);
-	else if (!d->draining)
-		evtimer_add(d->converse_ev, &sweep);
+	if (d->converse_running) {
+		d->converse_again = true;
+		return;
+	}
+	d->converse_config = d->app.config;
+	d->converse_processed = 0;
+	d->converse_error[0] = '\0';
+	if (writer_submit(d->app.writer, converse_work, converse_done, d) <
+	    0) {
+		struct timeval retry = { 1, 0 };
+
+		log_event(LOG_ERROR, "conversation.failed", "error",
+		    "out of memory", NULL);
+		evtimer_add(d->converse_ev, &retry);
+		return;
+	}
+	d->converse_running = true;
 }
 
 static void
@@ -190,12 +281,11 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* Messages waiting for a commit are committed and answered; sends
+	/* Units waiting for a commit are committed and answered; sends
 	 * already out get their answers (the rest wait for the next
 	 * start). */
-	inbox_flush(d->app.inbox);
 	left = http_server_inflight(d->app.http) +
-	    outbox_in_flight(d->app.outbox);
+	    outbox_in_flight(d->app.outbox) + writer_pending(d->app.writer);
 	if (left == 0 || seconds_left(&d->drain_deadline) <= 0) {
 		if (left > 0) {
 			char nh[24], no[24];
@@ -234,6 +324,32 @@ shutdown_cb(evutil_socket_t sig, short what, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &d->drain_deadline);
 	d->drain_deadline.tv_sec += DRAIN_SECONDS;
 	drain_cb(-1, 0, d);
+}
+
+static int
+barrier_work(struct store *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+	return 0;
+}
+
+static void
+config_retired(enum writer_result result, void *arg)
+{
+	(void)result;
+	config_free(arg);
+}
+
+/* Units already submitted may still read the old config on the writer
+ * thread; completions run in order, so it goes after theirs. */
+static void
+retire_config(struct daemon *d, struct config *old)
+{
+	if (writer_submit(d->app.writer, barrier_work, config_retired, old) <
+	    0)
+		log_event(LOG_ERROR, "config.reload_leak", "error", "out of "
+		    "memory; the old configuration stays in memory", NULL);
 }
 
 static void
@@ -277,7 +393,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 			config_free(fresh);
 		} else {
 			d->app.config = fresh;
-			config_free(old);
+			retire_config(d, old);
 			log_set_level(fresh->log_level);
 			log_event(LOG_INFO, "config.reloaded", "path",
 			    d->config_path, NULL);
@@ -385,8 +501,10 @@ run(struct daemon *d)
 	}
 	if ((d->app.base = event_base_new()) == NULL ||
 	    (d->app.http = http_server_new(d->app.base, &limits)) == NULL ||
-	    (d->app.inbox = inbox_new(d->app.base, d->app.store,
-	    d->no_group_commit ? 1 : GROUP_COMMIT_MAX)) == NULL ||
+	    (d->app.writer = writer_new(d->app.base, cfg->database,
+	    d->no_group_commit ? 1 : GROUP_COMMIT_MAX, why, sizeof(why))) ==
+	    NULL ||
+	    (d->app.inbox = inbox_new(d->app.base, d->app.writer)) == NULL ||
 	    (d->drain_timer = evtimer_new(d->app.base, drain_cb, d)) == NULL ||
 	    (d->converse_ev = evtimer_new(d->app.base, converse_cb, d)) ==
 	    NULL ||
@@ -436,8 +554,9 @@ run(struct daemon *d)
 	}
 	rc = 0;
 out:
-	/* Pending messages are committed and answered before the server
-	 * (and its connections) go. */
+	/* Pending units are committed and answered before the server (and
+	 * its connections) go. */
+	writer_free(d->app.writer);
 	inbox_free(d->app.inbox);
 	http_server_free(d->app.http);
 	/* Requests still out are cancelled: their rows stay `sending` and

@@ -1,7 +1,6 @@
 #include "inbox.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,48 +8,50 @@
 
 #include "log.h"
 #include "store.h"
+#include "writer.h"
 
 /* A submitted message and the strings it points to, in one block. */
 struct inbox_item {
+	struct inbox *inbox;
 	struct store_inbound msg;
+	enum store_inbound_result stored;
 	inbox_done_cb cb;
 	void *arg;
-	char *strings;
+	char strings[];
 };
 
 struct inbox {
-	struct store *store;
-	struct event *flush_ev;
-	size_t max_batch;
-	struct inbox_item *items;
-	size_t count;
-	/* Scratch for a flush, so a flush never allocates. */
-	struct store_inbound *batch;
-	enum store_inbound_result *results;
-	struct inbox_item *running;	/* the batch whose callbacks run */
+	struct writer *writer;
+	struct event *commit_ev;  /* runs on_commit after the replies */
+	size_t pending;
 	void (*on_commit)(void *);
 	void *on_commit_arg;
 };
 
-static void flush_cb(evutil_socket_t, short, void *);
+static void
+commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct inbox *ib = arg;
+
+	(void)fd;
+	(void)what;
+	if (ib->on_commit != NULL)
+		ib->on_commit(ib->on_commit_arg);
+}
 
 struct inbox *
-inbox_new(struct event_base *base, struct store *store, size_t max_batch)
+inbox_new(struct event_base *base, struct writer *writer)
 {
 	struct inbox *ib;
 
-	if (max_batch == 0 || (ib = calloc(1, sizeof(*ib))) == NULL)
+	if ((ib = calloc(1, sizeof(*ib))) == NULL)
 		return NULL;
-	ib->store = store;
-	ib->max_batch = max_batch;
-	ib->items = calloc(max_batch, sizeof(*ib->items));
-	ib->batch = calloc(max_batch, sizeof(*ib->batch));
-	ib->results = calloc(max_batch, sizeof(*ib->results));
-	ib->running = calloc(max_batch, sizeof(*ib->running));
-	ib->flush_ev = event_new(base, -1, 0, flush_cb, ib);
-	if (ib->items == NULL || ib->batch == NULL || ib->results == NULL ||
-	    ib->running == NULL || ib->flush_ev == NULL) {
-		inbox_free(ib);
+	ib->writer = writer;
+	/* Lower priority is not available on a default base: an event made
+	 * active during a turn runs after the ones already active, which
+	 * is after the completions that made it so. */
+	if ((ib->commit_ev = event_new(base, -1, 0, commit_cb, ib)) == NULL) {
+		free(ib);
 		return NULL;
 	}
 	return ib;
@@ -61,13 +62,7 @@ inbox_free(struct inbox *ib)
 {
 	if (ib == NULL)
 		return;
-	inbox_flush(ib);
-	if (ib->flush_ev)
-		event_free(ib->flush_ev);
-	free(ib->items);
-	free(ib->batch);
-	free(ib->results);
-	free(ib->running);
+	event_free(ib->commit_ev);
 	free(ib);
 }
 
@@ -81,7 +76,7 @@ inbox_on_commit(struct inbox *ib, void (*cb)(void *), void *arg)
 size_t
 inbox_pending(const struct inbox *ib)
 {
-	return ib->count;
+	return ib->pending;
 }
 
 static char *
@@ -95,55 +90,35 @@ pack(char **cursor, const char *s)
 	return start;
 }
 
-void
-inbox_flush(struct inbox *ib)
+/* Writer thread. */
+static int
+store_work(struct store *st, void *arg)
 {
-	size_t n = ib->count;
+	struct inbox_item *it = arg;
 	char err[256];
-	int rc;
 
-	if (n == 0)
-		return;
-	event_del(ib->flush_ev);
-	for (size_t i = 0; i < n; i++)
-		ib->batch[i] = ib->items[i].msg;
-	rc = store_inbound_batch(ib->store, ib->batch, n, ib->results, err,
-	    sizeof(err));
-	if (rc == 0) {
-		char count[24];
-
-		snprintf(count, sizeof(count), "%zu", n);
-		log_event(LOG_DEBUG, "inbox.committed", "messages", count,
-		    NULL);
-	} else
-		log_event(LOG_ERROR, "store.failed", "op", "inbound_batch",
-		    "error", err, NULL);
-	/* Moved off the queue before the callbacks run: a callback may
-	 * submit again, and must find an empty queue, not this batch. */
-	memcpy(ib->running, ib->items, n * sizeof(*ib->items));
-	ib->count = 0;
-	bool stored_new = false;
-	for (size_t i = 0; i < n; i++) {
-		struct inbox_item *it = &ib->running[i];
-		enum inbox_result r = rc < 0 ? INBOX_FAILED :
-		    ib->results[i] == STORE_INBOUND_NEW ? INBOX_STORED :
-		    INBOX_DUPLICATE;
-
-		stored_new |= r == INBOX_STORED;
-		it->cb(r, it->arg);
-		free(it->strings);
-		it->strings = NULL;
+	if (store_inbound_batch(st, &it->msg, 1, &it->stored, err,
+	    sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "inbound", "error",
+		    err, NULL);
+		return -1;
 	}
-	if (stored_new && ib->on_commit != NULL)
-		ib->on_commit(ib->on_commit_arg);
+	return 0;
 }
 
 static void
-flush_cb(evutil_socket_t fd, short what, void *arg)
+stored_cb(enum writer_result result, void *arg)
 {
-	(void)fd;
-	(void)what;
-	inbox_flush(arg);
+	struct inbox_item *it = arg;
+	struct inbox *ib = it->inbox;
+	enum inbox_result r = result != WRITER_COMMITTED ? INBOX_FAILED :
+	    it->stored == STORE_INBOUND_NEW ? INBOX_STORED : INBOX_DUPLICATE;
+
+	ib->pending--;
+	it->cb(r, it->arg);
+	free(it);
+	if (r == INBOX_STORED)
+		event_active(ib->commit_ev, 0, 0);
 }
 
 int
@@ -158,12 +133,10 @@ inbox_submit(struct inbox *ib, const struct store_inbound *msg,
 	    strlen(received) + strlen(ref) + 7;
 	char *cur;
 
-	if (ib->count == ib->max_batch)
-		inbox_flush(ib);
-	it = &ib->items[ib->count];
-	if ((it->strings = malloc(need)) == NULL)
+	if ((it = malloc(sizeof(*it) + need)) == NULL)
 		return -1;
 	cur = it->strings;
+	it->inbox = ib;
 	it->msg.channel = pack(&cur, msg->channel);
 	it->msg.provider_msg_id = pack(&cur, msg->provider_msg_id);
 	it->msg.caller = pack(&cur, msg->caller);
@@ -173,15 +146,13 @@ inbox_submit(struct inbox *ib, const struct store_inbound *msg,
 	it->msg.concat_ref = pack(&cur, ref);
 	it->msg.concat_part = msg->concat_part;
 	it->msg.concat_total = msg->concat_total;
+	it->stored = STORE_INBOUND_DUPLICATE;
 	it->cb = cb;
 	it->arg = arg;
-	ib->count++;
-	/*
-	 * Commit once the loop has run every callback that is ready now:
-	 * requests that arrived together share the fsync.  A full batch
-	 * commits at the next submit or in that same turn.
-	 */
-	if (ib->count == 1)
-		event_active(ib->flush_ev, 0, 0);
+	if (writer_submit(ib->writer, store_work, stored_cb, it) < 0) {
+		free(it);
+		return -1;
+	}
+	ib->pending++;
 	return 0;
 }

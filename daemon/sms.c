@@ -14,6 +14,7 @@
 #include "provider.h"
 #include "store.h"
 #include "webhook.h"
+#include "writer.h"
 
 /* A request waiting for its commit. */
 struct sms_pending {
@@ -189,6 +190,55 @@ dlr_unknown_first(const char *channel, const char *code)
 	return true;
 }
 
+/* A delivery report waiting for its commit. */
+struct dlr_pending {
+	struct http_request *req;
+	const struct provider *provider;
+	char channel[64];
+	struct dlr_report r;
+	bool matched;
+	char why[256];
+};
+
+/* Writer thread. */
+static int
+dlr_work(struct store *st, void *arg)
+{
+	struct dlr_pending *p = arg;
+
+	return store_dlr_record(st, p->channel, p->r.provider_ref,
+	    p->r.send_key, dlr_status_name(p->r.status), p->r.reason,
+	    &p->matched, p->why, sizeof(p->why));
+}
+
+static void
+dlr_done(enum writer_result result, void *arg)
+{
+	struct dlr_pending *p = arg;
+	struct http_request *req = p->req;
+	struct provider_reply reply;
+
+	if (result != WRITER_COMMITTED) {
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(req), "op", "dlr", "error", p->why[0] ?
+		    p->why : "batch not committed", NULL);
+		http_add_header(req, "Retry-After", "5");
+		http_reply_error(req, 503, "unavailable", "the report could "
+		    "not be stored; retry");
+		goto out;
+	}
+	log_event(LOG_INFO, "dlr.recorded", "req", http_request_id(req),
+	    "channel", p->channel, "status", dlr_status_name(p->r.status),
+	    "matched", p->matched ? "true" : "false", NULL);
+	if (p->provider->sms_ack == NULL || p->provider->sms_ack(&reply) < 0)
+		http_reply(req, 200, "text/plain", "OK", 2);
+	else
+		http_reply(req, 200, reply.content_type, reply.body,
+		    strlen(reply.body));
+out:
+	free(p);
+}
+
 void
 sms_dlr_cb(struct http_request *req, void *arg)
 {
@@ -197,11 +247,9 @@ sms_dlr_cb(struct http_request *req, void *arg)
 	const struct config_channel *ch = config_channel_find(app->config,
 	    name);
 	struct provider_input in;
-	struct provider_reply reply;
-	struct dlr_report r = { 0 };
+	struct dlr_pending *p;
 	enum provider_verdict v;
 	char why[256];
-	bool matched;
 
 	if (ch == NULL) {
 		http_reply_error(req, 404, "unknown_channel", "no channel of "
@@ -213,39 +261,37 @@ sms_dlr_cb(struct http_request *req, void *arg)
 		    "sends no delivery reports here");
 		return;
 	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		http_add_header(req, "Retry-After", "5");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		return;
+	}
 	webhook_input(req, &in);
 	if ((v = (ch->provider->dlr_verify ? ch->provider->dlr_verify :
 	    ch->provider->verify)(ch, &in, why, sizeof(why))) != PROVIDER_OK ||
-	    (v = ch->provider->dlr_parse(ch, &in, &r, why, sizeof(why))) !=
+	    (v = ch->provider->dlr_parse(ch, &in, &p->r, why, sizeof(why))) !=
 	    PROVIDER_OK) {
 		webhook_refuse(req, "dlr.refused", ch->name, v, why);
+		free(p);
 		return;
 	}
-	if (r.status == DLR_UNKNOWN) {
-		if (dlr_unknown_first(ch->name, r.status_code))
+	if (p->r.status == DLR_UNKNOWN) {
+		if (dlr_unknown_first(ch->name, p->r.status_code))
 			log_event(LOG_WARN, "dlr.unknown_status", "req",
 			    http_request_id(req), "channel", ch->name,
-			    "status", r.status_code[0] ? r.status_code :
+			    "status", p->r.status_code[0] ? p->r.status_code :
 			    "(not a code)", NULL);
-		snprintf(r.reason, sizeof(r.reason), "unknown status%s%s",
-		    r.status_code[0] ? " " : "", r.status_code);
+		snprintf(p->r.reason, sizeof(p->r.reason), "unknown status%s%s",
+		    p->r.status_code[0] ? " " : "", p->r.status_code);
 	}
-	if (store_dlr_record(app->store, ch->name, r.provider_ref,
-	    r.send_key, dlr_status_name(r.status), r.reason, &matched, why,
-	    sizeof(why)) < 0) {
-		log_event(LOG_ERROR, "store.failed", "req",
-		    http_request_id(req), "op", "dlr", "error", why, NULL);
+	p->req = req;
+	p->provider = ch->provider;
+	snprintf(p->channel, sizeof(p->channel), "%s", ch->name);
+	if (writer_submit(app->writer, dlr_work, dlr_done, p) < 0) {
+		free(p);
 		http_add_header(req, "Retry-After", "5");
-		http_reply_error(req, 503, "unavailable", "the report could "
-		    "not be stored; retry");
-		return;
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
 	}
-	log_event(LOG_INFO, "dlr.recorded", "req", http_request_id(req),
-	    "channel", ch->name, "status", dlr_status_name(r.status),
-	    "matched", matched ? "true" : "false", NULL);
-	if (ch->provider->sms_ack == NULL || ch->provider->sms_ack(&reply) < 0)
-		http_reply(req, 200, "text/plain", "OK", 2);
-	else
-		http_reply(req, 200, reply.content_type, reply.body,
-		    strlen(reply.body));
 }

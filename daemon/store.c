@@ -293,6 +293,12 @@ enum stmt {
 	STMT_SAVEPOINT,
 	STMT_SAVEPOINT_RELEASE,
 	STMT_SAVEPOINT_ROLLBACK,
+	STMT_NEST,
+	STMT_NEST_RELEASE,
+	STMT_NEST_ROLLBACK,
+	STMT_UNIT,
+	STMT_UNIT_RELEASE,
+	STMT_UNIT_ROLLBACK,
 	STMT_OUTBOUND_CANCEL,
 	STMT_INBOUND_UNPROCESSED,
 	STMT_INBOUND_PROCESSED,
@@ -361,6 +367,12 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_SAVEPOINT] = "SAVEPOINT message",
 	[STMT_SAVEPOINT_RELEASE] = "RELEASE message",
 	[STMT_SAVEPOINT_ROLLBACK] = "ROLLBACK TO message",
+	[STMT_NEST] = "SAVEPOINT nested",
+	[STMT_NEST_RELEASE] = "RELEASE nested",
+	[STMT_NEST_ROLLBACK] = "ROLLBACK TO nested",
+	[STMT_UNIT] = "SAVEPOINT unit",
+	[STMT_UNIT_RELEASE] = "RELEASE unit",
+	[STMT_UNIT_ROLLBACK] = "ROLLBACK TO unit",
 	/* An opt-out stops what was queued before it too. */
 	[STMT_OUTBOUND_CANCEL] = "UPDATE outbound SET status = 'failed', "
 	    "last_error = 'opted_out', updated_at = " NOW " WHERE msisdn = ?1 "
@@ -693,6 +705,10 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT_];
+	/* Inside the writer's batch a function's own transaction is a
+	 * savepoint; nested counts the ones open. */
+	bool batch;
+	unsigned nested;
 };
 
 static void
@@ -909,6 +925,14 @@ step_done(struct store *st, sqlite3_stmt *s)
 static int
 begin(struct store *st, char *err, size_t errlen)
 {
+	if (st->batch) {
+		if (step_done(st, st->stmt[STMT_NEST]) < 0) {
+			db_error(st, "savepoint", err, errlen);
+			return -1;
+		}
+		st->nested++;
+		return 0;
+	}
 	if (step_done(st, st->stmt[STMT_BEGIN]) < 0) {
 		db_error(st, "begin", err, errlen);
 		return -1;
@@ -916,9 +940,20 @@ begin(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+static void rollback(struct store *st);
+
 static int
 commit(struct store *st, char *err, size_t errlen)
 {
+	if (st->batch) {
+		if (step_done(st, st->stmt[STMT_NEST_RELEASE]) < 0) {
+			db_error(st, "release", err, errlen);
+			rollback(st);
+			return -1;
+		}
+		st->nested--;
+		return 0;
+	}
 	if (step_done(st, st->stmt[STMT_COMMIT]) < 0) {
 		db_error(st, "commit", err, errlen);
 		step_done(st, st->stmt[STMT_ROLLBACK]);
@@ -930,8 +965,73 @@ commit(struct store *st, char *err, size_t errlen)
 static void
 rollback(struct store *st)
 {
+	if (st->batch) {
+		if (st->nested > 0) {
+			/* ROLLBACK TO keeps the savepoint open; release it. */
+			step_done(st, st->stmt[STMT_NEST_ROLLBACK]);
+			step_done(st, st->stmt[STMT_NEST_RELEASE]);
+			st->nested--;
+		}
+		return;
+	}
 	if (!sqlite3_get_autocommit(st->db))
 		step_done(st, st->stmt[STMT_ROLLBACK]);
+}
+
+int
+store_batch_begin(struct store *st, char *err, size_t errlen)
+{
+	if (st->batch) {
+		snprintf(err, errlen, "a batch is already open");
+		return -1;
+	}
+	if (step_done(st, st->stmt[STMT_BEGIN]) < 0) {
+		db_error(st, "begin", err, errlen);
+		return -1;
+	}
+	st->batch = true;
+	st->nested = 0;
+	return 0;
+}
+
+int
+store_batch_commit(struct store *st, char *err, size_t errlen)
+{
+	st->batch = false;
+	if (step_done(st, st->stmt[STMT_COMMIT]) < 0) {
+		db_error(st, "commit", err, errlen);
+		step_done(st, st->stmt[STMT_ROLLBACK]);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_batch_rollback(struct store *st)
+{
+	st->batch = false;
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st, st->stmt[STMT_ROLLBACK]);
+}
+
+int
+store_unit_begin(struct store *st)
+{
+	st->nested = 0;
+	return step_done(st, st->stmt[STMT_UNIT]);
+}
+
+void
+store_unit_end(struct store *st, bool keep)
+{
+	/* A unit that left savepoints of its own open is undone whole:
+	 * its writes were not finished. */
+	if (keep && st->nested == 0 &&
+	    step_done(st, st->stmt[STMT_UNIT_RELEASE]) == 0)
+		return;
+	step_done(st, st->stmt[STMT_UNIT_ROLLBACK]);
+	step_done(st, st->stmt[STMT_UNIT_RELEASE]);
+	st->nested = 0;
 }
 
 int

@@ -1,6 +1,7 @@
 #include "ussd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
@@ -16,6 +17,7 @@
 #include "smstext.h"
 #include "store.h"
 #include "webhook.h"
+#include "writer.h"
 
 /* Replay the caller's inputs ("1*2*1") from the start of the menu.  The
  * aggregator sends the whole path on every hop, so the page depends only
@@ -45,6 +47,85 @@ replay(const struct menu *menu, const struct config_channel *ch,
 	}
 }
 
+/* A hop waiting for its commit: everything the store and the reply need,
+ * copied, since a reload may replace the config meanwhile. */
+struct hop_pending {
+	struct http_request *req;
+	struct app *app;
+	char channel[64];
+	char session_id[sizeof(((struct ussd_request *)0)->session_id)];
+	char caller[PRIVACY_PSEUDONYM_SIZE];
+	char e164[PHONE_E164_SIZE];
+	struct menu_state st;
+	bool end;
+	struct store_task_request task;
+	struct store_ussd_hop hop;
+	/* From the writer thread: */
+	enum store_status status;
+	struct store_hop_result res;
+	char why[256];
+	struct provider_reply reply;
+};
+
+/* Writer thread. */
+static int
+hop_work(struct store *st, void *arg)
+{
+	struct hop_pending *p = arg;
+
+	p->status = store_ussd_hop(st, &p->hop, &p->res, p->why,
+	    sizeof(p->why));
+	return p->status == STORE_OK ? 0 : -1;
+}
+
+/* The page leaves only now: an END that says a counsellor will call is
+ * durable before the caller reads it. */
+static void
+hop_done(enum writer_result result, void *arg)
+{
+	struct hop_pending *p = arg;
+	struct http_request *req = p->req;
+	char id[24];
+
+	if (result != WRITER_COMMITTED && p->status == STORE_CONFLICT) {
+		webhook_refuse(req, "ussd.refused", p->channel,
+		    PROVIDER_BAD_REQUEST, "sessionId is already in use by "
+		    "another phoneNumber");
+		goto out;
+	}
+	if (result != WRITER_COMMITTED) {
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(req), "op", "ussd_hop", "error",
+		    p->status == STORE_ERROR ? p->why : "batch not committed",
+		    NULL);
+		/* The caller must never be told a request was taken when it
+		 * was not: the aggregator ends the session on a 5xx. */
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "could not store "
+		    "the session; retry");
+		goto out;
+	}
+	log_event(LOG_INFO, "ussd.hop", "req", http_request_id(req),
+	    "channel", p->channel, "caller", p->caller, "node", p->st.node,
+	    "invalid", p->st.invalid ? "true" : "false",
+	    "end", p->end ? "true" : "false", NULL);
+	if (p->res.change != STORE_TASK_NONE) {
+		snprintf(id, sizeof(id), "%lld", (long long)p->res.task_id);
+		log_event(LOG_INFO, p->res.change == STORE_TASK_CREATED ?
+		    "task.created" : "task.updated", "req",
+		    http_request_id(req), "task", id, "channel", p->channel,
+		    "caller", p->caller, "priority", p->task.urgent ?
+		    "urgent" : "normal", NULL);
+		/* An urgent request is announced from the outbox. */
+		if (p->task.urgent)
+			outbox_kick(p->app->outbox);
+	}
+	http_reply(req, 200, p->reply.content_type, p->reply.body,
+	    strlen(p->reply.body));
+out:
+	free(p);
+}
+
 void
 ussd_hop_cb(struct http_request *req, void *arg)
 {
@@ -55,15 +136,9 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	struct provider_input in;
 	struct ussd_request u;
 	struct menu_render_opts opts = { .max_octets = SMSTEXT_USSD_OCTETS };
-	struct menu_state st;
-	struct store_task_request task;
-	struct store_ussd_hop hop;
-	struct store_hop_result res;
-	struct provider_reply reply;
+	struct hop_pending *p;
 	enum provider_verdict v;
-	char e164[PHONE_E164_SIZE], caller[PRIVACY_PSEUDONYM_SIZE];
-	char page[1024], why[256], id[24];
-	bool end;
+	char page[1024], why[256];
 
 	if (ch == NULL) {
 		http_reply_error(req, 404, "unknown_channel", "no channel of "
@@ -75,6 +150,12 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		    "does not carry USSD");
 		return;
 	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		return;
+	}
 	webhook_input(req, &in);
 
 	if ((v = ch->provider->verify(ch, &in, why, sizeof(why))) !=
@@ -82,86 +163,63 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	    (v = ch->provider->ussd_parse(&in, &u, why, sizeof(why))) !=
 	    PROVIDER_OK) {
 		webhook_refuse(req, "ussd.refused", ch->name, v, why);
-		return;
+		goto fail;
 	}
-	if (phone_normalize(u.phone, ch->default_country, e164,
-	    sizeof(e164)) < 0) {
+	if (phone_normalize(u.phone, ch->default_country, p->e164,
+	    sizeof(p->e164)) < 0) {
 		webhook_refuse(req, "ussd.refused", ch->name,
 		    PROVIDER_BAD_REQUEST, "field phoneNumber is not a phone "
 		    "number");
-		return;
+		goto fail;
 	}
 	if (privacy_pseudonym(cfg->pseudonym_key, cfg->pseudonym_key_len,
-	    e164, caller) < 0) {
+	    p->e164, p->caller) < 0) {
 		http_reply_error(req, 500, "internal", "cannot derive caller "
 		    "pseudonym");
-		return;
+		goto fail;
 	}
 
 	opts.fold_vietnamese = ch->fold_vietnamese;
-	replay(cfg->menu, ch, u.text, &opts, &st);
-	end = menu_ends(cfg->menu, &st, &opts);
-	if (menu_render(cfg->menu, &st, &opts, page, sizeof(page)) < 0) {
+	replay(cfg->menu, ch, u.text, &opts, &p->st);
+	p->end = menu_ends(cfg->menu, &p->st, &opts);
+	if (menu_render(cfg->menu, &p->st, &opts, page, sizeof(page)) < 0) {
 		log_event(LOG_ERROR, "ussd.render_failed", "req",
-		    http_request_id(req), "channel", ch->name, "node", st.node,
-		    NULL);
+		    http_request_id(req), "channel", ch->name, "node",
+		    p->st.node, NULL);
 		http_reply_error(req, 500, "internal", "menu page could not "
 		    "be rendered");
-		return;
+		goto fail;
 	}
-
-	intake_task_request(&st, ch->name, caller, e164, &task);
-	hop = (struct store_ussd_hop){
-		.channel = ch->name,
-		.session_id = u.session_id,
-		.caller = caller,
-		.msisdn = e164,
-		.node = st.node,
-		.ended = end,
-		.task = menu_current_action(cfg->menu, &st) ==
-		    MENU_ACTION_CREATE_TASK ? &task : NULL,
-	};
-	switch (store_ussd_hop(app->store, &hop, &res, why, sizeof(why))) {
-	case STORE_OK:
-		break;
-	case STORE_CONFLICT:
-		webhook_refuse(req, "ussd.refused", ch->name,
-		    PROVIDER_BAD_REQUEST, "sessionId is already in use by "
-		    "another phoneNumber");
-		return;
-	case STORE_ERROR:
-		log_event(LOG_ERROR, "store.failed", "req",
-		    http_request_id(req), "op", "ussd_hop", "error", why,
-		    NULL);
-		/* The caller must never be told a request was taken when it
-		 * was not: the aggregator ends the session on a 5xx. */
-		http_add_header(req, "Retry-After", "1");
-		http_reply_error(req, 503, "unavailable", "could not store "
-		    "the session; retry");
-		return;
-	}
-
-	log_event(LOG_INFO, "ussd.hop", "req", http_request_id(req),
-	    "channel", ch->name, "caller", caller, "node", st.node,
-	    "invalid", st.invalid ? "true" : "false",
-	    "end", end ? "true" : "false", NULL);
-	if (res.change != STORE_TASK_NONE) {
-		snprintf(id, sizeof(id), "%lld", (long long)res.task_id);
-		log_event(LOG_INFO, res.change == STORE_TASK_CREATED ?
-		    "task.created" : "task.updated", "req",
-		    http_request_id(req), "task", id, "channel", ch->name,
-		    "caller", caller, "priority", task.urgent ? "urgent" :
-		    "normal", NULL);
-		/* An urgent request is announced from the outbox. */
-		if (task.urgent)
-			outbox_kick(app->outbox);
-	}
-
-	if (ch->provider->ussd_format(end, page, &reply) < 0) {
+	if (ch->provider->ussd_format(p->end, page, &p->reply) < 0) {
 		http_reply_error(req, 500, "internal", "page too long to "
 		    "frame");
-		return;
+		goto fail;
 	}
-	http_reply(req, 200, reply.content_type, reply.body,
-	    strlen(reply.body));
+
+	p->req = req;
+	p->app = app;
+	snprintf(p->channel, sizeof(p->channel), "%s", ch->name);
+	snprintf(p->session_id, sizeof(p->session_id), "%s", u.session_id);
+	intake_task_request(&p->st, p->channel, p->caller, p->e164, &p->task);
+	p->hop = (struct store_ussd_hop){
+		.channel = p->channel,
+		.session_id = p->session_id,
+		.caller = p->caller,
+		.msisdn = p->e164,
+		.node = p->st.node,
+		.ended = p->end,
+		.task = menu_current_action(cfg->menu, &p->st) ==
+		    MENU_ACTION_CREATE_TASK ? &p->task : NULL,
+	};
+	p->status = STORE_ERROR;
+	snprintf(p->why, sizeof(p->why), "not run");
+	if (writer_submit(app->writer, hop_work, hop_done, p) < 0) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		goto fail;
+	}
+	return;
+fail:
+	free(p);
 }

@@ -13,11 +13,13 @@ struct http_server;
 struct inbox;
 struct outbox;
 struct store;
+struct writer;
 
 struct app {
 	struct event_base *base;
 	struct config *config;    /* replaced whole on a good SIGHUP */
-	struct store *store;
+	struct store *store;      /* the loop's connection: reads only */
+	struct writer *writer;    /* every write, off the loop */
 	struct http_server *http;
 	struct inbox *inbox;      /* group commit of inbound messages */
 	struct http_client *http_client;

@@ -33,6 +33,21 @@ struct store *store_open(const char *path, enum store_open_mode mode,
     char *err, size_t errlen);
 void store_close(struct store *store);
 
+/*
+ * The writer's batch (writer.h): one transaction, one fsync, around many
+ * units of work.  Each unit runs in a savepoint of its own, so a unit
+ * that fails is undone alone.  Inside a batch every store function that
+ * would open a transaction of its own (store_txn_begin too) opens a
+ * savepoint instead, so it can be called from a unit unchanged.
+ */
+int store_batch_begin(struct store *store, char *err, size_t errlen);
+/* The durable commit.  -1: nothing of the batch is stored. */
+int store_batch_commit(struct store *store, char *err, size_t errlen);
+void store_batch_rollback(struct store *store);
+int store_unit_begin(struct store *store);
+/* keep false: undo the unit's writes. */
+void store_unit_end(struct store *store, bool keep);
+
 /* PRAGMA user_version of the open database. */
 int store_schema_version(struct store *store);
 
