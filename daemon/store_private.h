@@ -1,0 +1,185 @@
+/*
+ * store_private: what the store_*.c files share, and nothing else includes.
+ *
+ * Each domain file defines its statements (store_<domain>_sql, ended by
+ * STMT_COUNT_); store_open prepares them all, so a statement that does
+ * not fit the schema stops the daemon at start, not at first use.
+ */
+#ifndef HOTLINE_STORE_PRIVATE_H
+#define HOTLINE_STORE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+/* The outbox schedules to the millisecond (a first retry comes after
+ * about a second). */
+#define NOW_MS "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+/* The columns task_from_row reads, in its order. */
+#define TASK_COLUMNS \
+	"id, status, priority, caller, msisdn, channel, language, topic, " \
+	"safe_to_call, safe_to_sms, preferred_time, created_at, updated_at, " \
+	"claimed_by, attempts, lease_expires_at, retry_at, outcome, " \
+	"closed_at, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END"
+/* Who may act on a claimed task: its holder while the lease lives, or
+ * a privileged actor (?2 actor, ?3 privileged). */
+#define MAY_ACT "(?3 OR (status = 'claimed' AND claimed_by = ?2 AND " \
+	"lease_expires_at > " NOW "))"
+
+enum stmt {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_PING,
+	STMT_SESSION_UPSERT,
+	STMT_SESSION_SET_TASK,
+	STMT_TASK_UPDATE_OPEN,
+	STMT_TASK_INSERT,
+	STMT_TASKS_OPEN,
+	STMT_TASKS_COUNT,
+	STMT_AUDIT_ADD,
+	STMT_INBOUND_INSERT,
+	STMT_INBOUND_PART_INSERT,
+	STMT_INBOUND_JOIN,
+	STMT_INBOUND_JOINED,
+	STMT_SAVEPOINT,
+	STMT_SAVEPOINT_RELEASE,
+	STMT_SAVEPOINT_ROLLBACK,
+	STMT_NEST,
+	STMT_NEST_RELEASE,
+	STMT_NEST_ROLLBACK,
+	STMT_UNIT,
+	STMT_UNIT_RELEASE,
+	STMT_UNIT_ROLLBACK,
+	STMT_OUTBOUND_CANCEL,
+	STMT_INBOUND_UNPROCESSED,
+	STMT_INBOUND_PROCESSED,
+	STMT_INBOUND_RECENT,
+	STMT_INBOUND_FLAG,
+	STMT_SMS_SESSION_GET,
+	STMT_SMS_SESSION_PUT,
+	STMT_OPTOUT_GET,
+	STMT_OPTOUT_SET,
+	STMT_OPTOUT_CLEAR,
+	STMT_OPTOUT_CONFIRMED,
+	STMT_OUTBOUND_ADD,
+	STMT_OUTBOUND_RECENT,
+	STMT_DLR_INSERT,
+	STMT_DLR_APPLY,
+	STMT_OUTBOX_DUE,
+	STMT_OUTBOX_NEXT_DUE,
+	STMT_OUTBOX_CLAIM,
+	STMT_OUTBOX_SENT,
+	STMT_OUTBOX_EARLY_DLR,
+	STMT_OUTBOX_DELIVERED,
+	STMT_OUTBOX_FAILED,
+	STMT_OUTBOX_UNKNOWN,
+	STMT_OUTBOX_RETRY,
+	STMT_OUTBOX_DEFER,
+	STMT_OUTBOX_BLOCK,
+	STMT_OUTBOX_EXPIRE,
+	STMT_OUTBOX_RECOVER,
+	STMT_OUTBOX_COUNT,
+	STMT_ALERTS_DUE,
+	STMT_ALERTS_DONE,
+	STMT_TOKEN_ADD,
+	STMT_TOKEN_REVOKE,
+	STMT_TOKEN_FIND,
+	STMT_TOKEN_LIST,
+	STMT_QUEUE_CLAIM_NEXT,
+	STMT_QUEUE_CLAIM,
+	STMT_QUEUE_RELEASE,
+	STMT_QUEUE_CLOSE,
+	STMT_QUEUE_RETRY,
+	STMT_QUEUE_MAY_ACT,
+	STMT_QUEUE_EXPIRE,
+	STMT_QUEUE_HELD,
+	STMT_CALLER_UNSAFE,
+	STMT_QUEUE_STATUS,
+	STMT_NOTE_ADD,
+	STMT_TASK_GET,
+	STMT_TASK_PAGE,
+	STMT_TASK_NOTES,
+	STMT_CALLER_MESSAGES,
+	STMT_AUDIT_PAGE,
+	STMT_REVEALS_RECENT,
+	STMT_AUDIT_RECENT,
+	STMT_STAT_OPEN_URGENT,
+	STMT_STAT_OPEN_NORMAL,
+	STMT_STAT_OLDEST_PENDING,
+	STMT_STAT_MEDIAN_FIRST_CALL,
+	STMT_OUTCOMES_SINCE,
+	STMT_COUNT_
+};
+
+struct store_sql {
+	enum stmt id;
+	const char *sql;
+};
+
+extern const struct store_sql store_core_sql[];
+extern const struct store_sql store_task_sql[];
+extern const struct store_sql store_inbound_sql[];
+extern const struct store_sql store_outbox_sql[];
+extern const struct store_sql store_queue_sql[];
+extern const struct store_sql store_token_sql[];
+extern const struct store_sql store_audit_sql[];
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT_];
+	/* Inside the writer's batch a function's own transaction is a
+	 * savepoint; nested counts the ones open. */
+	bool batch;
+	unsigned nested;
+};
+
+/* Helpers of store.c.  Statements are reset (and their bindings
+ * cleared) by the step functions whichever way they end. */
+void
+db_error(struct store *st, const char *what, char *err, size_t errlen);
+
+int
+db_step_done(struct store *st, sqlite3_stmt *s);
+
+int
+db_begin(struct store *st, char *err, size_t errlen);
+
+int
+db_commit(struct store *st, char *err, size_t errlen);
+
+void
+db_rollback(struct store *st);
+
+void
+db_bind_text(sqlite3_stmt *s, int i, const char *v);
+
+void
+db_bind_answer(sqlite3_stmt *s, int i, enum store_answer a);
+
+enum store_answer
+db_column_answer(sqlite3_stmt *s, int i);
+
+int
+db_step_id(sqlite3_stmt *s, int64_t *id, bool *found);
+
+int
+db_count(sqlite3_stmt *s, int64_t *count);
+
+int
+db_step_changed(struct store *st, sqlite3_stmt *s, bool *applied);
+
+const char *
+db_column_str(sqlite3_stmt *s, int i);
+
+int
+store_audit_write(struct store *st, const char *actor, const char *action,
+    int64_t task_id, const char *detail);
+
+#endif
