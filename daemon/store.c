@@ -496,6 +496,12 @@ fail:
 	return NULL;
 }
 
+int
+store_read_only(struct store *st, char *err, size_t errlen)
+{
+	return db_exec(st, "PRAGMA query_only = ON", err, errlen);
+}
+
 void
 store_close(struct store *st)
 {

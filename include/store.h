@@ -48,6 +48,11 @@ int store_unit_begin(struct store *store);
 /* keep false: undo the unit's writes. */
 void store_unit_end(struct store *store, bool keep);
 
+/* From now on this connection only reads: the daemon's loop makes every
+ * change through the writer (writer.h), and a write slipped onto the
+ * loop's connection fails instead of waiting for the disk there. */
+int store_read_only(struct store *store, char *err, size_t errlen);
+
 /* PRAGMA user_version of the open database. */
 int store_schema_version(struct store *store);
 
