@@ -23,6 +23,7 @@
 #include "privacy.h"
 #include "store.h"
 #include "ussd.h"
+#include "writer.h"
 
 #define NUMBER "+84912345678"
 
@@ -69,6 +70,8 @@ setup(void **state)
 	assert_non_null(fx->app.store = store_open(fx->app.config->database,
 	    STORE_OPEN_CREATE, err, sizeof(err)));
 	assert_non_null(fx->app.base = event_base_new());
+	assert_non_null(fx->app.writer = writer_new(fx->app.base,
+	    fx->app.config->database, 64, err, sizeof(err)));
 	assert_non_null(fx->app.http = http_server_new(fx->app.base,
 	    &limits));
 	assert_int_equal(http_server_route(fx->app.http, "/v1/ussd/{channel}",
@@ -91,6 +94,7 @@ teardown(void **state)
 	log_init(stderr, LOG_INFO);
 	fclose(fx->logmem);
 	free(fx->logbuf);
+	writer_free(fx->app.writer);
 	http_server_free(fx->app.http);
 	event_base_free(fx->app.base);
 	store_close(fx->app.store);
