@@ -2424,3 +2424,88 @@ store_caller_unsafe_to_text(struct store *st, const char *msisdn,
 	*unsafe = v != 0;
 	return 0;
 }
+
+/* --- queue (wp-api) --- */
+
+/*
+ * What an outcome does to a task is decided in queue.c; these apply the
+ * decision, guarded by MAY_ACT as every queue change is.  Prepared per
+ * call rather than in stmt_sql: the block stays at the end of the file
+ * until the store is split by domain, and outcomes come at a
+ * counsellor's pace, not on a hot path.
+ */
+static sqlite3_stmt *
+queue_prepare(struct store *st, const char *sql, int64_t id,
+    const char *actor, bool privileged)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	return s;
+}
+
+/* Run and finalize s: OK, or why it changed nothing. */
+static enum store_result
+queue_step_guarded(struct store *st, sqlite3_stmt *s, int64_t id)
+{
+	enum store_result r = STORE_RESULT_OK;
+
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = STORE_RESULT_ERROR;
+	else if (sqlite3_changes(st->db) == 0)
+		r = why_unchanged(st, id);
+	sqlite3_finalize(s);
+	return r;
+}
+
+enum store_result
+store_queue_close(struct store *st, int64_t id, const char *actor,
+    bool privileged, const struct store_queue_close *c)
+{
+	sqlite3_stmt *s = queue_prepare(st, "UPDATE tasks SET status = "
+	    "'closed', outcome = ?4, attempts = attempts + ?5, closed_at = "
+	    NOW ", lease_expires_at = NULL, first_completed_at = COALESCE("
+	    "first_completed_at, " NOW "), safe_to_sms = CASE WHEN ?6 THEN 0 "
+	    "ELSE safe_to_sms END, updated_at = " NOW " WHERE id = ?1 AND "
+	    "status = 'claimed' AND " MAY_ACT, id, actor, privileged);
+
+	if (s == NULL)
+		return STORE_RESULT_ERROR;
+	bind_text(s, 4, c->outcome);
+	sqlite3_bind_int(s, 5, c->count_attempt);
+	sqlite3_bind_int(s, 6, c->unsafe_to_text);
+	return queue_step_guarded(st, s, id);
+}
+
+enum store_result
+store_queue_retry(struct store *st, int64_t id, const char *actor,
+    bool privileged, const char *retry_at)
+{
+	sqlite3_stmt *s = queue_prepare(st, "UPDATE tasks SET status = "
+	    "'pending', attempts = attempts + 1, retry_at = ?4, claimed_by = "
+	    "NULL, lease_expires_at = NULL, first_completed_at = COALESCE("
+	    "first_completed_at, " NOW "), updated_at = " NOW " WHERE id = ?1 "
+	    "AND status = 'claimed' AND " MAY_ACT, id, actor, privileged);
+
+	if (s == NULL)
+		return STORE_RESULT_ERROR;
+	bind_text(s, 4, retry_at);
+	return queue_step_guarded(st, s, id);
+}
+
+int
+store_task_note_add(struct store *st, int64_t task_id, const char *author,
+    const char *text, int64_t *note_id)
+{
+	return note_add(st, task_id, author, text, note_id);
+}
+
+bool
+store_in_batch(const struct store *st)
+{
+	return st->batch;
+}
