@@ -14,16 +14,16 @@
 #include "app.h"
 #include "auth.h"
 #include "config.h"
-#include "contact.h"
-#include "followup.h"
 #include "form.h"
 #include "http.h"
 #include "log.h"
 #include "menu.h"
 #include "outbox.h"
+#include "queue.h"
 #include "rfc3339.h"
 #include "smstext.h"
 #include "store.h"
+#include "writer.h"
 
 /* A note or a text a counsellor writes. */
 #define API_TEXT_MAX 4096
@@ -249,6 +249,13 @@ str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* A task's optional field: "" is unset. */
+static json_t *
+opt_json(const char *s)
+{
+	return s[0] != '\0' ? json_string(s) : json_null();
+}
+
 /* What a list may show of a number: its last two digits. */
 static json_t *
 number_hint(const char *msisdn)
@@ -263,228 +270,237 @@ number_hint(const char *msisdn)
 }
 
 static json_t *
-task_json(const struct store_task *t, bool with_number)
+task_json(const struct queue_task *t, bool with_number)
 {
 	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o,"
 	    " s:o, s:s, s:s, s:s, s:o, s:o, s:i, s:o, s:o}",
-	    "id", (json_int_t)t->id, "status", t->status,
-	    "priority", t->priority, "caller", t->caller,
+	    "id", (json_int_t)t->id, "status", queue_status_name(t->status),
+	    "priority", t->urgent ? "urgent" : "normal", "caller", t->caller,
 	    "number_hint", number_hint(t->msisdn),
-	    "language", str_or_null(t->language),
-	    "topic", str_or_null(t->topic),
+	    "language", opt_json(t->language),
+	    "topic", opt_json(t->topic),
 	    "safe_to_call", answer_json(t->safe_to_call),
 	    "safe_to_sms", answer_json(t->safe_to_sms),
-	    "preferred_time", str_or_null(t->preferred_time),
+	    "preferred_time", opt_json(t->preferred_time),
 	    "channel", t->channel, "created_at", t->created_at,
 	    "updated_at", t->updated_at,
-	    "claimed_by", str_or_null(t->claimed_by),
-	    "lease_expires_at", str_or_null(t->lease_expires_at),
+	    "claimed_by", opt_json(t->claimed_by),
+	    "lease_expires_at", opt_json(t->lease_expires_at),
 	    "attempts", t->attempts,
-	    "retry_at", str_or_null(t->retry_at),
-	    "outcome", str_or_null(t->outcome));
+	    "retry_at", opt_json(t->retry_at),
+	    "outcome", t->has_outcome ?
+	    json_string(queue_outcome_name(t->outcome)) : json_null());
 
 	if (j != NULL && with_number)
 		json_object_set_new(j, "msisdn", json_string(t->msisdn));
 	return j;
 }
 
-/* A task copied out of the store's cursor. */
-struct task_copy {
-	json_t *plain;            /* without the number */
-	char msisdn[40];
-	char channel[64];
-	char caller[32];
-	char status[16];
-	char claimed_by[65];
-	char lease_expires_at[32];
-	char language[16];
-	char topic[64];
-	char preferred_time[32];
-	enum store_answer safe_to_call;
-	enum store_answer safe_to_sms;
-};
-
-static int
-copy_task(const struct store_task *t, void *arg)
+/* Reply with task t (the number only when with_number). */
+static void
+reply_task(struct http_request *req, int status, const struct queue_task *t,
+    bool with_number)
 {
-	struct task_copy *c = arg;
-
-#define COPY(f) snprintf(c->f, sizeof(c->f), "%s", t->f ? t->f : "")
-	COPY(msisdn);
-	COPY(channel);
-	COPY(caller);
-	COPY(status);
-	COPY(claimed_by);
-	COPY(lease_expires_at);
-	COPY(language);
-	COPY(topic);
-	COPY(preferred_time);
-#undef COPY
-	c->safe_to_call = t->safe_to_call;
-	c->safe_to_sms = t->safe_to_sms;
-	c->plain = task_json(t, false);
-	return c->plain == NULL ? -1 : 0;
+	reply_json(req, status, task_json(t, with_number));
 }
 
-/* Does p hold task c's live lease? */
+/* Does p hold task t's live lease, as the loop last read it?  Only to
+ * spare the writer a unit that would refuse: queue_reveal decides. */
 static bool
-holds_lease(const struct principal *p, const struct task_copy *c)
+holds_lease(const struct principal *p, const struct queue_task *t)
 {
 	char now[32];
 
 	utc_now(now, sizeof(now));
-	return strcmp(c->status, "claimed") == 0 &&
-	    strcmp(c->claimed_by, p->name) == 0 &&
-	    strcmp(c->lease_expires_at, now) > 0;
+	return t->status == QUEUE_CLAIMED &&
+	    strcmp(t->claimed_by, p->name) == 0 &&
+	    strcmp(t->lease_expires_at, now) > 0;
 }
 
-/* Add the number to c's JSON, audited first: nothing is shown when the
- * audit row cannot be written.  false with the request answered. */
-static bool
-reveal(struct http_request *req, struct app *app, const struct principal *p,
-    int64_t id, struct task_copy *c)
-{
-	char why[256];
-
-	/* A HEAD answer carries no body: nothing shown, nothing audited. */
-	if (http_request_method(req) == HTTP_HEAD)
-		return true;
-	if (store_audit_tasks(app->store, p->name, "number.revealed", &id, 1,
-	    "api", why, sizeof(why)) < 0) {
-		reply_store_error(req, "audit");
-		return false;
-	}
-	json_object_set_new(c->plain, "msisdn", json_string(c->msisdn));
-	return true;
-}
-
-/* The rolling window of the reveal limit. */
-#define REVEAL_WINDOW_SECONDS 3600
-
-/* The first refusal in an hour is audited, logged and sent to the
- * counsellors on call; later ones only answered. */
-static void
-reveal_limit_reached(struct http_request *req, struct app *app,
-    const struct principal *p, unsigned limit)
-{
-	char why[256], detail[32];
-	bool told;
-
-	if (store_audit_recent(app->store, p->name, "security.reveal_limit",
-	    REVEAL_WINDOW_SECONDS, &told) < 0) {
-		log_event(LOG_ERROR, "store.failed", "req",
-		    http_request_id(req), "op", "audit_recent", NULL);
-		return;
-	}
-	if (told)
-		return;
-	snprintf(detail, sizeof(detail), "limit=%u", limit);
-	if (store_txn_begin(app->store, why, sizeof(why)) < 0 ||
-	    store_audit_add(app->store, p->name, "security.reveal_limit", 0,
-	    detail) < 0 ||
-	    outbox_alert_security(app->outbox, "reveal_limit", p->name) < 0 ||
-	    store_txn_commit(app->store, why, sizeof(why)) < 0) {
-		store_txn_rollback(app->store);
-		log_event(LOG_ERROR, "store.failed", "req",
-		    http_request_id(req), "op", "reveal_limit_alert", NULL);
-	}
-	log_event(LOG_WARN, "security.reveal_limit", "req",
-	    http_request_id(req), "token", p->name, "limit", detail + 6,
-	    NULL);
-}
-
-/*
- * May p see (or text) the number of `caller` (a pseudonym; NULL: a task
- * not chosen yet)?  A token sees at most its hourly limit of distinct
- * callers, counted from the audit trail, so releasing a task refunds
- * nothing and a restart forgets nothing; a caller it saw within the hour
- * costs nothing more.  0 when it may, 1 when the limit stands (*r and
- * *limit filled in), -1 on a store error.
- */
-static int
-reveal_check(struct app *app, const struct principal *p, const char *caller,
-    struct store_reveals *r, unsigned *limit)
-{
-	*limit = p->privileged ?
-	    app->config->supervisor_max_reveals_per_hour :
-	    app->config->max_reveals_per_hour;
-	if (store_reveals_recent(app->store, p->name, caller,
-	    REVEAL_WINDOW_SECONDS, r) < 0)
-		return -1;
-	return r->includes_caller || r->distinct < (int64_t)*limit ? 0 : 1;
-}
-
-/* reveal_check, with the request answered (429, or 503) when false. */
-static bool
-reveal_allowed(struct http_request *req, struct app *app,
-    const struct principal *p, const char *caller)
-{
-	struct store_reveals r;
-	unsigned limit;
-	char msg[320], wait[24];
-	int64_t left;
-
-	switch (reveal_check(app, p, caller, &r, &limit)) {
-	case 0:
-		return true;
-	case 1:
-		break;
-	default:
-		reply_store_error(req, "reveals_recent");
-		return false;
-	}
-	reveal_limit_reached(req, app, p, limit);
-	left = r.oldest + REVEAL_WINDOW_SECONDS - (int64_t)time(NULL);
-	if (left < 1)
-		left = 1;
-	snprintf(wait, sizeof(wait), "%" PRId64, left);
-	http_add_header(req, "Retry-After", wait);
-	snprintf(msg, sizeof(msg), "this token has seen the numbers of %"
-	    PRId64 " callers in the last hour, its limit (queue.%s): work "
-	    "the tasks already seen, or try again in %" PRId64 " minutes; "
-	    "supervisors were told", r.distinct, p->privileged ?
-	    "supervisor_max_reveals_per_hour" : "max_reveals_per_hour",
-	    (left + 59) / 60);
-	http_reply_error(req, 429, "reveal_limit", msg);
-	return false;
-}
-
-/* Load task id into c; false with the request answered. */
+/* Load task id into t; false with the request answered. */
 static bool
 load_task(struct http_request *req, struct app *app, int64_t id,
-    struct task_copy *c)
+    struct queue_task *t)
 {
-	memset(c, 0, sizeof(*c));
-	switch (store_task_get(app->store, id, copy_task, c)) {
-	case STORE_RESULT_OK:
+	switch (queue_task_get(app->store, id, t)) {
+	case QUEUE_OK:
 		return true;
-	case STORE_RESULT_NOT_FOUND:
+	case QUEUE_NOT_FOUND:
 		http_reply_error(req, 404, "not_found", "no such task");
 		return false;
 	default:
-		json_decref(c->plain);
 		reply_store_error(req, "task_get");
 		return false;
 	}
 }
 
-/* Answer a queue change that did not happen. */
-static void
-reply_refused(struct http_request *req, enum store_result r, const char *op)
+/* ------------------------------------------------------------------ */
+/* Writes: units for the writer                                        */
+
+/*
+ * A request whose change waits for the writer.  The handler fills it on
+ * the loop (validated, authenticated, every string copied), the work
+ * runs the queue rule on the writer's connection, and the done answers
+ * on the loop once the batch is durable: a claim, an outcome, a note or
+ * a queued text is promised only from there.
+ */
+struct api_unit {
+	struct http_request *req;
+	struct app *app;
+	char name[65];
+	struct queue_actor actor;     /* name points at name above */
+	int64_t id;
+	struct queue_claim claim;
+	struct queue_completion completion;
+	char retry_at[RFC3339_UTC_SIZE];
+	char *text;                   /* owned: a note or a text */
+	const struct config *config;  /* as at submit; valid until done */
+	json_t *page;                 /* get: the task, without the number */
+	/* From the writer thread: */
+	enum queue_result r;
+	struct queue_report rep;
+};
+
+static struct api_unit *
+unit_new(struct http_request *req, struct app *app,
+    const struct principal *p)
 {
-	switch (r) {
-	case STORE_RESULT_NOT_FOUND:
+	struct api_unit *u = calloc(1, sizeof(*u));
+
+	if (u == NULL) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		return NULL;
+	}
+	u->req = req;
+	u->app = app;
+	u->config = app->config;
+	snprintf(u->name, sizeof(u->name), "%s", p->name);
+	u->actor = (struct queue_actor){
+		.name = u->name,
+		.privileged = p->privileged,
+		.reveal_limit = p->privileged ?
+		    app->config->supervisor_max_reveals_per_hour :
+		    app->config->max_reveals_per_hour,
+	};
+	u->r = QUEUE_ERROR;
+	return u;
+}
+
+static void
+unit_free(struct api_unit *u)
+{
+	if (u == NULL)
+		return;
+	free(u->text);
+	json_decref(u->page);
+	free(u);
+}
+
+/* Hand u to the writer; on failure the request is answered and u
+ * freed. */
+static void
+unit_submit(struct api_unit *u, writer_work_cb work, writer_done_cb done)
+{
+	if (writer_submit(u->app->writer, work, done, u) == 0)
+		return;
+	http_add_header(u->req, "Retry-After", "1");
+	http_reply_error(u->req, 503, "unavailable", "out of memory; retry");
+	unit_free(u);
+}
+
+/* A work's return: only a store error undoes the unit (a refusal wrote
+ * nothing, or only what must stay: the reveal limit's security row). */
+static int
+unit_status(const struct api_unit *u)
+{
+	return u->r == QUEUE_ERROR ? -1 : 0;
+}
+
+/* The reveal limit stood.  The first refusal in the window was audited
+ * by the unit; only then is it logged and the counsellors on call
+ * told, so a thief's loop raises one alarm, not one per try. */
+static void
+limit_reached(struct api_unit *u)
+{
+	char limit[16];
+
+	if (!u->rep.limit.first)
+		return;
+	snprintf(limit, sizeof(limit), "%u", u->rep.limit.limit);
+	log_event(LOG_WARN, "security.reveal_limit", "req",
+	    http_request_id(u->req), "token", u->name, "limit", limit, NULL);
+	if (outbox_alert_security(u->app->outbox, "reveal_limit",
+	    u->name) < 0)
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(u->req), "op", "reveal_limit_alert", NULL);
+}
+
+/* Answer a unit whose change did not happen; true when it answered.
+ * A batch that did not commit is a 503, whatever the unit found. */
+static bool
+reply_unless_done(enum writer_result result, struct api_unit *u,
+    const char *op)
+{
+	struct http_request *req = u->req;
+	char msg[320], wait[24];
+
+	if (result != WRITER_COMMITTED) {
+		reply_store_error(req, op);
+		return true;
+	}
+	switch (u->r) {
+	case QUEUE_OK:
+		return false;
+	case QUEUE_EMPTY:
+		http_reply(req, 204, "application/json", "", 0);
+		break;
+	case QUEUE_NOT_FOUND:
 		http_reply_error(req, 404, "not_found", "no such task");
 		break;
-	case STORE_RESULT_CONFLICT:
+	case QUEUE_CONFLICT:
 		http_reply_error(req, 409, "conflict", "the task is closed, "
 		    "not claimed, or held by another counsellor: claim it "
 		    "first (POST /v1/callbacks/ID/claim or /next)");
 		break;
-	default:
+	case QUEUE_BUSY:
+		snprintf(msg, sizeof(msg), "you hold task %" PRId64 ": "
+		    "complete or release it before taking another",
+		    u->rep.held);
+		http_reply_error(req, 409, "conflict", msg);
+		break;
+	case QUEUE_LIMIT:
+		limit_reached(u);
+		snprintf(wait, sizeof(wait), "%" PRId64,
+		    u->rep.limit.retry_after);
+		http_add_header(req, "Retry-After", wait);
+		snprintf(msg, sizeof(msg), "this token has seen the numbers of "
+		    "%" PRId64 " callers in the last hour, its limit "
+		    "(queue.%s): work the tasks already seen, or try again in "
+		    "%" PRId64 " minutes; supervisors were told",
+		    u->rep.limit.seen, u->actor.privileged ?
+		    "supervisor_max_reveals_per_hour" : "max_reveals_per_hour",
+		    (u->rep.limit.retry_after + 59) / 60);
+		http_reply_error(req, 429, "reveal_limit", msg);
+		break;
+	case QUEUE_REFUSED:
+		if (strcmp(u->rep.refusal, "no_channel") == 0)
+			http_reply_error(req, 409, "conflict", "the task's "
+			    "channel is no longer configured; nothing can be "
+			    "sent on it");
+		else
+			http_reply_error(req, 409, u->rep.refusal,
+			    strcmp(u->rep.refusal, "opted_out") == 0 ?
+			    "the caller opted out of texts (STOP); call "
+			    "instead if it is safe" :
+			    "the caller said texting them is not safe");
+		break;
+	case QUEUE_ERROR:
 		reply_store_error(req, op);
 		break;
 	}
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -501,13 +517,14 @@ static int
 page_task(const struct store_task *t, void *arg)
 {
 	struct page *pg = arg;
+	struct queue_task qt;
 	json_t *j;
 
 	if (json_array_size(pg->tasks) == pg->limit) {
 		pg->more = true;
 		return 1;
 	}
-	if ((j = task_json(t, false)) == NULL)
+	if (queue_task_copy(t, &qt) < 0 || (j = task_json(&qt, false)) == NULL)
 		return -1;
 	json_array_append_new(pg->tasks, j);
 	pg->last.rank = t->priority_rank;
@@ -636,61 +653,58 @@ list_cb(struct http_request *req, void *arg)
 /* ------------------------------------------------------------------ */
 /* Claims                                                              */
 
-static void
-reply_claimed(struct http_request *req, struct app *app,
-    const struct principal *p, int64_t id)
+static int
+claim_next_work(struct store *st, void *arg)
 {
-	struct task_copy c;
-	char task[24];
+	struct api_unit *u = arg;
 
-	if (!load_task(req, app, id, &c))
-		return;
-	if (!reveal(req, app, p, id, &c)) {
-		/* Not shown, so not theirs: a claim nobody saw would hide
-		 * the task until its lease ran out. */
-		store_queue_release(app->store, id, p->name, false);
-		json_decref(c.plain);
-		return;
-	}
-	snprintf(task, sizeof(task), "%" PRId64, id);
-	log_event(LOG_INFO, "task.claimed", "req", http_request_id(req),
-	    "task", task, "by", p->name, NULL);
-	reply_json(req, 200, c.plain);
+	u->r = queue_claim_next(st, &u->actor, &u->claim, &u->rep);
+	return unit_status(u);
 }
 
-/*
- * A counsellor works one task at a time: while they hold a live lease
- * they can take no other, so a stolen token cannot walk the queue for
- * its numbers.  Supervisors are not held to it.  true when p may take
- * task `want` (0: the next); false with the request answered.
- */
-static bool
-may_take(struct http_request *req, struct app *app,
-    const struct principal *p, int64_t want)
+static int
+claim_work(struct store *st, void *arg)
 {
-	int64_t held;
-	char msg[160];
+	struct api_unit *u = arg;
 
-	if (p->privileged)
-		return true;
-	/* No such task is a 404 before it is anything else. */
-	if (want != 0) {
-		struct task_copy c;
+	u->r = queue_claim(st, u->id, &u->actor, &u->claim, &u->rep);
+	return unit_status(u);
+}
 
-		if (!load_task(req, app, want, &c))
-			return false;
-		json_decref(c.plain);
+/* The claim, and the number.revealed row of the number it carries, are
+ * durable: only now does the number leave. */
+static void
+claim_done(enum writer_result result, void *arg)
+{
+	struct api_unit *u = arg;
+	char task[24];
+
+	if (!reply_unless_done(result, u, "claim")) {
+		snprintf(task, sizeof(task), "%" PRId64, u->rep.task.id);
+		log_event(LOG_INFO, "task.claimed", "req",
+		    http_request_id(u->req), "task", task, "by", u->name,
+		    NULL);
+		reply_task(u->req, 200, &u->rep.task, true);
 	}
-	if (store_queue_held(app->store, p->name, &held) < 0) {
-		reply_store_error(req, "queue_held");
-		return false;
-	}
-	if (held == 0 || held == want)
-		return true;
-	snprintf(msg, sizeof(msg), "you hold task %" PRId64 ": complete or "
-	    "release it before taking another", held);
-	http_reply_error(req, 409, "conflict", msg);
-	return false;
+	unit_free(u);
+}
+
+/* A claim shows the number: its lease, its limit and its audit row are
+ * queue_claim's. */
+static void
+claim_submit(struct http_request *req, struct app *app,
+    const struct principal *p, int64_t id)
+{
+	struct api_unit *u;
+
+	if ((u = unit_new(req, app, p)) == NULL)
+		return;
+	u->id = id;
+	u->claim = (struct queue_claim){
+		.lease_seconds = app->config->lease_seconds,
+		.reveal = "api",
+	};
+	unit_submit(u, id == 0 ? claim_next_work : claim_work, claim_done);
 }
 
 static void
@@ -700,27 +714,12 @@ next_cb(struct http_request *req, void *arg)
 	struct app *app = arg;
 	struct principal p;
 	json_t *doc;
-	int64_t id;
 
 	if (!authenticate(req, app, &p) ||
 	    (doc = body_object(req, none)) == NULL)
 		return;
 	json_decref(doc);
-	/* The next task is not known before it is claimed: at the limit,
-	 * no claim. */
-	if (!may_take(req, app, &p, 0) ||
-	    !reveal_allowed(req, app, &p, NULL))
-		return;
-	if (store_queue_claim_next(app->store, p.name,
-	    app->config->lease_seconds, &id) < 0) {
-		reply_store_error(req, "claim_next");
-		return;
-	}
-	if (id == 0) {
-		http_reply(req, 204, "application/json", "", 0);
-		return;
-	}
-	reply_claimed(req, app, &p, id);
+	claim_submit(req, app, &p, 0);
 }
 
 static void
@@ -728,36 +727,35 @@ claim_cb(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
 	struct principal p;
-	struct task_copy c;
-	enum store_result r;
 	int64_t id;
-	bool allowed;
 
-	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
-	    !may_take(req, app, &p, id) || !load_task(req, app, id, &c))
+	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0)
 		return;
-	allowed = reveal_allowed(req, app, &p, c.caller);
-	json_decref(c.plain);
-	if (!allowed)
-		return;
-	r = store_queue_claim(app->store, id, p.name,
-	    app->config->lease_seconds);
-	if (r != STORE_RESULT_OK) {
-		reply_refused(req, r, "claim");
-		return;
-	}
-	reply_claimed(req, app, &p, id);
+	claim_submit(req, app, &p, id);
 }
 
-/* Answer with the task as it is now, without the number. */
-static void
-reply_task(struct http_request *req, struct app *app, int64_t id,
-    int status)
-{
-	struct task_copy c;
+/* ------------------------------------------------------------------ */
+/* Release, outcomes, notes                                            */
 
-	if (load_task(req, app, id, &c))
-		reply_json(req, status, c.plain);
+static int
+release_work(struct store *st, void *arg)
+{
+	struct api_unit *u = arg;
+
+	u->r = queue_release(st, u->id, &u->actor, &u->rep);
+	return unit_status(u);
+}
+
+/* Release and complete answer with the task as it is now, without the
+ * number. */
+static void
+task_done(enum writer_result result, void *arg)
+{
+	struct api_unit *u = arg;
+
+	if (!reply_unless_done(result, u, "release"))
+		reply_task(u->req, 200, &u->rep.task, false);
+	unit_free(u);
 }
 
 static void
@@ -765,17 +763,14 @@ release_cb(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
 	struct principal p;
-	enum store_result r;
+	struct api_unit *u;
 	int64_t id;
 
-	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0)
+	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
+	    (u = unit_new(req, app, &p)) == NULL)
 		return;
-	if ((r = store_queue_release(app->store, id, p.name,
-	    p.privileged)) != STORE_RESULT_OK) {
-		reply_refused(req, r, "release");
-		return;
-	}
-	reply_task(req, app, id, 200);
+	u->id = id;
+	unit_submit(u, release_work, task_done);
 }
 
 /* A retry in the past means now; beyond a month, a task forgotten. */
@@ -792,38 +787,63 @@ retry_in_range(const char *utc)
 	return strcmp(utc, limit) <= 0;
 }
 
+static int
+complete_work(struct store *st, void *arg)
+{
+	struct api_unit *u = arg;
+
+	u->r = queue_complete(st, u->id, &u->actor, &u->completion, &u->rep);
+	return unit_status(u);
+}
+
+static void
+complete_done(enum writer_result result, void *arg)
+{
+	struct api_unit *u = arg;
+	struct http_request *req = u->req;
+
+	if (reply_unless_done(result, u, "complete"))
+		goto out;
+	log_event(LOG_INFO, "task.completed", "req", http_request_id(req),
+	    "outcome", queue_outcome_name(u->completion.outcome), "by",
+	    u->name, NULL);
+	if (u->rep.followup_failed)
+		log_event(LOG_ERROR, "store.failed", "req",
+		    http_request_id(req), "op", "missed_call", NULL);
+	if (u->rep.followup_queued)
+		outbox_kick(u->app->outbox);
+	reply_task(req, 200, &u->rep.task, false);
+out:
+	unit_free(u);
+}
+
 static void
 complete_cb(struct http_request *req, void *arg)
 {
 	static const char *const fields[] = { "outcome", "note", "retry_at",
 	    NULL };
-	static const char *const outcomes[] = { "reached", "no_answer",
-	    "wrong_number", "unsafe", NULL };
 	struct app *app = arg;
 	struct principal p;
-	struct store_completion c = { 0 };
-	const char *outcome, *retry;
+	struct api_unit *u = NULL;
+	enum queue_outcome outcome;
+	const char *name, *note, *retry;
 	char retry_utc[RFC3339_UTC_SIZE];
-	enum store_result r;
 	json_t *doc;
 	int64_t id;
-	size_t i;
 
 	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
 	    (doc = body_object(req, fields)) == NULL)
 		return;
-	if (!text_field(req, doc, "outcome", true, &outcome) ||
-	    !text_field(req, doc, "note", false, &c.note) ||
+	if (!text_field(req, doc, "outcome", true, &name) ||
+	    !text_field(req, doc, "note", false, &note) ||
 	    !text_field(req, doc, "retry_at", false, &retry))
 		goto out;
-	for (i = 0; outcomes[i] && strcmp(outcomes[i], outcome) != 0; i++)
-		;
-	if (outcomes[i] == NULL) {
+	if (queue_outcome_parse(name, &outcome) < 0) {
 		http_reply_error(req, 400, "bad_field", "outcome: one of "
 		    "reached, no_answer, wrong_number, unsafe");
 		goto out;
 	}
-	if (retry != NULL && (strcmp(outcome, "no_answer") != 0 ||
+	if (retry != NULL && (outcome != QUEUE_NO_ANSWER ||
 	    !rfc3339_to_utc(retry, retry_utc))) {
 		http_reply_error(req, 400, "bad_field", "retry_at: an RFC 3339 "
 		    "time (\"2026-11-29T10:00:00Z\"), only with no_answer");
@@ -834,123 +854,133 @@ complete_cb(struct http_request *req, void *arg)
 		    "days ahead");
 		goto out;
 	}
-	c.outcome = outcomes[i];
-	c.retry_at = retry ? retry_utc : NULL;
-	c.max_attempts = app->config->max_attempts;
-	if ((r = store_queue_complete(app->store, id, p.name, p.privileged,
-	    &c)) != STORE_RESULT_OK) {
-		reply_refused(req, r, "complete");
+	if ((u = unit_new(req, app, &p)) == NULL)
+		goto out;
+	if (note != NULL && (u->text = strdup(note)) == NULL) {
+		unit_free(u);
+		http_reply_error(req, 500, "internal", "out of memory");
 		goto out;
 	}
-	log_event(LOG_INFO, "task.completed", "req", http_request_id(req),
-	    "outcome", c.outcome, "by", p.name, NULL);
-	if (strcmp(c.outcome, "no_answer") == 0) {
-		if (followup_missed_call(app->store, app->config, id) < 0)
-			log_event(LOG_ERROR, "store.failed", "req",
-			    http_request_id(req), "op", "missed_call", NULL);
-		outbox_kick(app->outbox);
-	}
-	reply_task(req, app, id, 200);
+	u->id = id;
+	if (retry != NULL)
+		memcpy(u->retry_at, retry_utc, sizeof(u->retry_at));
+	u->completion = (struct queue_completion){
+		.outcome = outcome,
+		.note = u->text,
+		.retry_at = retry != NULL ? u->retry_at : NULL,
+		.max_attempts = app->config->max_attempts,
+		.config = app->config,
+	};
+	unit_submit(u, complete_work, complete_done);
 out:
 	json_decref(doc);
+}
+
+static int
+note_work(struct store *st, void *arg)
+{
+	struct api_unit *u = arg;
+
+	u->r = queue_note(st, u->id, &u->actor, u->text, &u->rep);
+	return unit_status(u);
+}
+
+static void
+note_done(enum writer_result result, void *arg)
+{
+	struct api_unit *u = arg;
+	char now[32];
+
+	if (!reply_unless_done(result, u, "note")) {
+		utc_now(now, sizeof(now));
+		reply_json(u->req, 201, json_pack("{s:I, s:s, s:s, s:s}", "id",
+		    (json_int_t)u->rep.id, "author", u->name, "text", u->text,
+		    "created_at", now));
+	}
+	unit_free(u);
+}
+
+/* The body's "text" copied into a new unit; NULL with the request
+ * answered. */
+static struct api_unit *
+text_unit(struct http_request *req, struct app *app,
+    const struct principal *p, int64_t id)
+{
+	static const char *const fields[] = { "text", NULL };
+	struct api_unit *u = NULL;
+	const char *text;
+	json_t *doc;
+
+	if ((doc = body_object(req, fields)) == NULL)
+		return NULL;
+	if (!text_field(req, doc, "text", true, &text) ||
+	    (u = unit_new(req, app, p)) == NULL)
+		goto out;
+	if ((u->text = strdup(text)) == NULL) {
+		unit_free(u);
+		u = NULL;
+		http_reply_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	u->id = id;
+out:
+	json_decref(doc);
+	return u;
 }
 
 static void
 notes_cb(struct http_request *req, void *arg)
 {
-	static const char *const fields[] = { "text", NULL };
 	struct app *app = arg;
 	struct principal p;
-	const char *text;
-	char now[32];
-	enum store_result r;
-	int64_t id, note_id = 0;
-	json_t *doc;
+	struct api_unit *u;
+	int64_t id;
 
 	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
-	    (doc = body_object(req, fields)) == NULL)
+	    (u = text_unit(req, app, &p, id)) == NULL)
 		return;
-	if (!text_field(req, doc, "text", true, &text))
-		goto out;
-	if ((r = store_queue_note(app->store, id, p.name, p.privileged, text,
-	    &note_id)) != STORE_RESULT_OK) {
-		reply_refused(req, r, "note");
-		goto out;
+	unit_submit(u, note_work, note_done);
+}
+
+static int
+text_work(struct store *st, void *arg)
+{
+	struct api_unit *u = arg;
+
+	u->r = queue_text(st, u->id, &u->actor, u->config, u->text, &u->rep);
+	return unit_status(u);
+}
+
+/* The text is queued and its task.texted row durable: the outbox may
+ * look, and the counsellor be told it waits. */
+static void
+text_done(enum writer_result result, void *arg)
+{
+	struct api_unit *u = arg;
+
+	if (!reply_unless_done(result, u, "message")) {
+		outbox_kick(u->app->outbox);
+		log_event(LOG_INFO, "task.texted", "req",
+		    http_request_id(u->req), "caller", u->rep.task.caller,
+		    "by", u->name, NULL);
+		reply_json(u->req, 202, json_pack("{s:I, s:s}", "id",
+		    (json_int_t)u->rep.id, "status", "pending"));
 	}
-	utc_now(now, sizeof(now));
-	reply_json(req, 201, json_pack("{s:I, s:s, s:s, s:s}", "id",
-	    (json_int_t)note_id, "author", p.name, "text", text,
-	    "created_at", now));
-out:
-	json_decref(doc);
+	unit_free(u);
 }
 
 static void
 messages_cb(struct http_request *req, void *arg)
 {
-	static const char *const fields[] = { "text", NULL };
 	struct app *app = arg;
 	struct principal p;
-	struct task_copy c = { 0 };
-	const char *text, *refusal;
-	bool opted_out = false, confirmed, unsafe;
-	enum store_result r;
-	int64_t id, out_id = 0;
-	json_t *doc;
-	char why[256];
+	struct api_unit *u;
+	int64_t id;
 
 	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0 ||
-	    (doc = body_object(req, fields)) == NULL)
+	    (u = text_unit(req, app, &p, id)) == NULL)
 		return;
-	if (!text_field(req, doc, "text", true, &text))
-		goto out;
-	if ((r = store_queue_may_act(app->store, id, p.name,
-	    p.privileged)) != STORE_RESULT_OK) {
-		reply_refused(req, r, "may_act");
-		goto out;
-	}
-	/* Texting a caller uses their number as seeing it does. */
-	if (!load_task(req, app, id, &c) ||
-	    !reveal_allowed(req, app, &p, c.caller))
-		goto out;
-	if (store_optout_get(app->store, c.msisdn, &opted_out,
-	    &confirmed) < 0 ||
-	    store_caller_unsafe_to_text(app->store, c.msisdn, &unsafe) < 0) {
-		reply_store_error(req, "contact_facts");
-		goto out;
-	}
-	/* The caller's latest answer, on any task, as the outbox reads it;
-	 * the outbox asks again when it sends. */
-	if ((refusal = contact_refusal(CONTACT_MESSAGE, opted_out, unsafe ?
-	    STORE_ANSWER_NO : STORE_ANSWER_UNKNOWN)) != NULL) {
-		http_reply_error(req, 409, refusal,
-		    strcmp(refusal, "opted_out") == 0 ? "the caller opted out "
-		    "of texts (STOP); call instead if it is safe" :
-		    "the caller said texting them is not safe");
-		goto out;
-	}
-	if (config_channel_find(app->config, c.channel) == NULL) {
-		http_reply_error(req, 409, "conflict", "the task's channel is "
-		    "no longer configured; nothing can be sent on it");
-		goto out;
-	}
-	if (store_txn_begin(app->store, why, sizeof(why)) < 0 ||
-	    store_outbound_add(app->store, c.channel, c.msisdn, c.caller,
-	    text, "message", 0, id, &out_id) < 0 ||
-	    store_audit_add(app->store, p.name, "task.texted", id, NULL) < 0 ||
-	    store_txn_commit(app->store, why, sizeof(why)) < 0) {
-		store_txn_rollback(app->store);
-		reply_store_error(req, "message");
-		goto out;
-	}
-	outbox_kick(app->outbox);
-	log_event(LOG_INFO, "task.texted", "req", http_request_id(req),
-	    "caller", c.caller, "by", p.name, NULL);
-	reply_json(req, 202, json_pack("{s:I, s:s}", "id", (json_int_t)out_id,
-	    "status", "pending"));
-out:
-	json_decref(c.plain);
-	json_decref(doc);
+	unit_submit(u, text_work, text_done);
 }
 
 /* ------------------------------------------------------------------ */
@@ -989,19 +1019,77 @@ add_answer(json_t *answers, const struct menu *menu, const char *field,
 		    "field", field, "question", question, "answer", label));
 }
 
+static const char *
+answer_value(enum store_answer a)
+{
+	switch (a) {
+	case STORE_ANSWER_UNKNOWN:
+		return NULL;
+	case STORE_ANSWER_NO:
+		return "false";
+	case STORE_ANSWER_YES:
+		return "true";
+	}
+	return NULL;
+}
+
+static int
+reveal_work(struct store *st, void *arg)
+{
+	struct api_unit *u = arg;
+
+	u->r = queue_reveal(st, u->id, &u->actor, "api", &u->rep);
+	return unit_status(u);
+}
+
+/* The page leaves with the number only once its number.revealed row is
+ * durable; past the limit, or no longer the holder, without it. */
+static void
+reveal_done(enum writer_result result, void *arg)
+{
+	struct api_unit *u = arg;
+
+	if (result != WRITER_COMMITTED || u->r == QUEUE_ERROR) {
+		reply_store_error(u->req, "reveal");
+		goto out;
+	}
+	switch (u->r) {
+	case QUEUE_OK:
+		json_object_set_new(u->page, "msisdn",
+		    json_string(u->rep.task.msisdn));
+		break;
+	case QUEUE_LIMIT:
+		limit_reached(u);
+		json_object_set_new(u->page, "msisdn_withheld",
+		    json_string("reveal_limit"));
+		break;
+	case QUEUE_EMPTY:
+	case QUEUE_NOT_FOUND:
+	case QUEUE_CONFLICT:
+	case QUEUE_BUSY:
+	case QUEUE_REFUSED:
+	case QUEUE_ERROR:
+		break;
+	}
+	reply_json(u->req, 200, u->page);
+	u->page = NULL;
+out:
+	unit_free(u);
+}
+
 static void
 get_cb(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
 	struct principal p;
-	struct task_copy c;
+	struct queue_task t;
+	struct api_unit *u;
 	struct form q;
 	const char *query = http_request_query(req), *lang = NULL;
-	json_t *notes = json_array(), *msgs = json_array();
+	json_t *page = NULL, *notes = json_array(), *msgs = json_array();
 	json_t *answers = json_array();
 	char why[128];
 	int64_t id;
-	bool holder;
 
 	if (!authenticate(req, app, &p) || (id = task_id_param(req)) == 0)
 		goto fail;
@@ -1017,62 +1105,48 @@ get_cb(struct http_request *req, void *arg)
 		    "the menu (vi, en)");
 		goto fail;
 	}
-	if (!load_task(req, app, id, &c)) {
+	if (!load_task(req, app, id, &t)) {
 		form_clear(&q);
 		goto fail;
 	}
-	add_answer(answers, app->config->menu, "language", c.language, lang);
-	add_answer(answers, app->config->menu, "topic", c.topic, lang);
+	add_answer(answers, app->config->menu, "language", t.language, lang);
+	add_answer(answers, app->config->menu, "topic", t.topic, lang);
 	add_answer(answers, app->config->menu, "safe_to_call",
-	    c.safe_to_call == STORE_ANSWER_UNKNOWN ? NULL :
-	    c.safe_to_call == STORE_ANSWER_YES ? "true" : "false", lang);
+	    answer_value(t.safe_to_call), lang);
 	add_answer(answers, app->config->menu, "preferred_time",
-	    c.preferred_time, lang);
+	    t.preferred_time, lang);
 	add_answer(answers, app->config->menu, "safe_to_sms",
-	    c.safe_to_sms == STORE_ANSWER_UNKNOWN ? NULL :
-	    c.safe_to_sms == STORE_ANSWER_YES ? "true" : "false", lang);
+	    answer_value(t.safe_to_sms), lang);
 	form_clear(&q);
-	if (store_task_notes(app->store, id, note_json, notes) < 0 ||
-	    store_caller_messages(app->store, c.msisdn, message_json,
+	if ((page = task_json(&t, false)) == NULL ||
+	    store_task_notes(app->store, id, note_json, notes) < 0 ||
+	    store_caller_messages(app->store, t.msisdn, message_json,
 	    msgs) < 0) {
-		json_decref(c.plain);
 		reply_store_error(req, "task_detail");
 		goto fail;
 	}
+	json_object_set_new(page, "notes", notes);
+	json_object_set_new(page, "messages", msgs);
+	json_object_set_new(page, "answers", answers);
+	notes = msgs = answers = NULL;
 	/* The number: to the lease holder and to supervisors, within the
 	 * limit (free for a holder who claimed through the API, whose
 	 * claim counted; not for a lease hotlinectl gave), audited.  Past
-	 * the limit the task is still shown, without the number. */
-	holder = holds_lease(&p, &c);
-	if ((holder || p.privileged) &&
-	    http_request_method(req) != HTTP_HEAD) {
-		struct store_reveals r;
-		unsigned limit;
-
-		switch (reveal_check(app, &p, c.caller, &r, &limit)) {
-		case 0:
-			if (!reveal(req, app, &p, id, &c)) {
-				json_decref(c.plain);
-				goto fail;
-			}
-			break;
-		case 1:
-			reveal_limit_reached(req, app, &p, limit);
-			json_object_set_new(c.plain, "msisdn_withheld",
-			    json_string("reveal_limit"));
-			break;
-		default:
-			json_decref(c.plain);
-			reply_store_error(req, "reveals_recent");
-			goto fail;
-		}
+	 * the limit the task is still shown, without the number.  A HEAD
+	 * answer carries no body: nothing shown, nothing audited. */
+	if ((!holds_lease(&p, &t) && !p.privileged) ||
+	    http_request_method(req) == HTTP_HEAD) {
+		reply_json(req, 200, page);
+		return;
 	}
-	json_object_set_new(c.plain, "notes", notes);
-	json_object_set_new(c.plain, "messages", msgs);
-	json_object_set_new(c.plain, "answers", answers);
-	reply_json(req, 200, c.plain);
+	if ((u = unit_new(req, app, &p)) == NULL)
+		goto fail;
+	u->id = id;
+	u->page = page;
+	unit_submit(u, reveal_work, reveal_done);
 	return;
 fail:
+	json_decref(page);
 	json_decref(notes);
 	json_decref(msgs);
 	json_decref(answers);
@@ -1099,8 +1173,6 @@ stats_cb(struct http_request *req, void *arg)
 {
 	static const char *const task_statuses[] = { "pending", "claimed",
 	    "closed", NULL };
-	static const char *const outcomes[] = { "reached", "no_answer",
-	    "wrong_number", "unsafe", "unreached", NULL };
 	static const char *const out_statuses[] = { "pending", "sending",
 	    "sent", "delivered", "failed", "unknown", "expired", NULL };
 	struct app *app = arg;
@@ -1120,10 +1192,12 @@ stats_cb(struct http_request *req, void *arg)
 			goto store;
 		json_object_set_new(tasks, task_statuses[i], json_integer(n));
 	}
-	for (i = 0; outcomes[i]; i++) {
-		if (store_outcomes_since(app->store, outcomes[i], day, &n) < 0)
+	for (i = 0; i < QUEUE_OUTCOME_COUNT; i++) {
+		const char *name = queue_outcome_name((enum queue_outcome)i);
+
+		if (store_outcomes_since(app->store, name, day, &n) < 0)
 			goto store;
-		json_object_set_new(today, outcomes[i], json_integer(n));
+		json_object_set_new(today, name, json_integer(n));
 	}
 	for (i = 0; out_statuses[i]; i++) {
 		if (store_outbox_count(app->store, out_statuses[i], &n) < 0)

@@ -17,7 +17,9 @@
  *
  * The operator runs this as the service user, with the database in
  * reach: the CLI acts as a supervisor would, and every number it shows
- * is audited first.
+ * is audited first.  The queue's rules are queue.c's, the same the API
+ * follows; a command that changes the queue is one transaction, and
+ * what it prints waits for that transaction's commit.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -34,8 +36,8 @@
 
 #include "auth.h"
 #include "config.h"
-#include "followup.h"
 #include "menu.h"
+#include "queue.h"
 #include "rfc3339.h"
 #include "smstext.h"
 #include "store.h"
@@ -221,7 +223,7 @@ operator_name(char *buf, size_t len)
  * is never shown without its trace.
  */
 static int
-cmd_queue(struct store *st)
+cmd_queue(struct store *st, FILE *out)
 {
 	struct queue_listing q = { 0 };
 	char actor[64], why[256] = "";
@@ -233,20 +235,19 @@ cmd_queue(struct store *st)
 		    why);
 		goto out;
 	}
-	if (q.count > 0 && store_audit_tasks(st, operator_name(actor,
-	    sizeof(actor)), "number.revealed", q.ids, q.count,
-	    "hotlinectl queue", why, sizeof(why)) < 0) {
+	if (q.count > 0 && queue_reveal_tasks(st, operator_name(actor,
+	    sizeof(actor)), q.ids, q.count, "hotlinectl queue") < 0) {
 		fprintf(stderr, "hotlinectl: could not record the audit trail, "
-		    "so no number is shown: %s\n", why);
+		    "so no number is shown\n");
 		goto out;
 	}
-	printf("%-6s %-7s %-8s %-20s %-14s %-16s %-3s %-12s %-4s %-4s %s\n",
-	    "ID", "PRIO", "STATUS", "CREATED", "CALLER", "NUMBER", "LNG",
-	    "TOPIC", "CALL", "SMS", "WHEN");
+	fprintf(out, "%-6s %-7s %-8s %-20s %-14s %-16s %-3s %-12s %-4s %-4s "
+	    "%s\n", "ID", "PRIO", "STATUS", "CREATED", "CALLER", "NUMBER",
+	    "LNG", "TOPIC", "CALL", "SMS", "WHEN");
 	for (size_t i = 0; i < q.count; i++)
-		printf("%s\n", q.lines[i]);
+		fprintf(out, "%s\n", q.lines[i]);
 	if (q.count == 0)
-		printf("(no open tasks)\n");
+		fprintf(out, "(no open tasks)\n");
 	rc = 0;
 out:
 	for (size_t i = 0; i < q.count; i++)
@@ -290,13 +291,6 @@ id_parse(const char *s, int64_t *id)
 		return false;
 	*id = v;
 	return true;
-}
-
-static bool
-outcome_valid(const char *s)
-{
-	return strcmp(s, "reached") == 0 || strcmp(s, "no_answer") == 0 ||
-	    strcmp(s, "wrong_number") == 0 || strcmp(s, "unsafe") == 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -458,74 +452,68 @@ render_message_cb(const char *direction, const char *text, const char *at,
 }
 
 /*
- * Print task id with its notes and the caller's messages.  The number
- * is on it, so the page is put together first, the audit row written,
- * and only then is anything printed: no audit, no number.
+ * Task id with its notes and the caller's messages, onto out.  The
+ * number is on it: the caller has written its number.revealed row in
+ * the same transaction, and out reaches the terminal only after the
+ * commit.
  */
 static int
-show_task(struct store *st, int64_t id, const char *actor,
-    const char *detail)
+render_task(struct store *st, FILE *out, int64_t id)
 {
-	struct task_view v = { 0 };
-	struct list_view notes = { 0 }, msgs = { 0 };
-	enum store_result r;
-	char *page = NULL, why[256] = "";
-	size_t len = 0;
-	int rc = 1;
+	struct task_view v = { .out = out };
+	struct list_view notes = { .out = out }, msgs = { .out = out };
 
-	if ((v.out = open_memstream(&page, &len)) == NULL) {
-		fprintf(stderr, "hotlinectl: out of memory\n");
-		return 1;
-	}
-	notes.out = msgs.out = v.out;
-	if ((r = store_task_get(st, id, render_task_cb, &v)) ==
-	    STORE_RESULT_NOT_FOUND) {
-		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
-		goto out;
-	}
-	if (r != STORE_RESULT_OK ||
+	if (store_task_get(st, id, render_task_cb, &v) != STORE_RESULT_OK ||
 	    store_task_notes(st, id, render_note_cb, &notes) != 0 ||
 	    store_caller_messages(st, v.msisdn, render_message_cb,
 	    &msgs) != 0) {
 		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
 		    id);
-		goto out;
+		return 1;
 	}
 	if (notes.count == 0)
-		fprintf(v.out, "\nnotes: none\n");
+		fprintf(out, "\nnotes: none\n");
 	if (msgs.count == 0)
-		fprintf(v.out, "\nmessages: none\n");
-	if (fclose(v.out) != 0) {
-		v.out = NULL;
-		fprintf(stderr, "hotlinectl: out of memory\n");
-		goto out;
-	}
-	v.out = NULL;
-	if (store_audit_tasks(st, actor, "number.revealed", &id, 1, detail,
-	    why, sizeof(why)) < 0) {
-		fprintf(stderr, "hotlinectl: could not record the audit trail, "
-		    "so no number is shown: %s\n", why);
-		goto out;
-	}
-	if (fwrite(page, 1, len, stdout) != len || fflush(stdout) != 0)
-		fprintf(stderr, "hotlinectl: could not print task %" PRId64
-		    "\n", id);
-	else
-		rc = 0;
-out:
-	if (v.out != NULL)
-		fclose(v.out);
-	free(page);
-	return rc;
+		fprintf(out, "\nmessages: none\n");
+	return 0;
+}
+
+/* The operator: a supervisor with no reveal limit, every showing
+ * audited all the same. */
+static struct queue_actor
+operator_actor(char *buf, size_t len)
+{
+	return (struct queue_actor){
+		.name = operator_name(buf, len),
+		.privileged = true,
+		.reveal_limit = 0,
+	};
 }
 
 static int
-cmd_show(struct store *st, int64_t id)
+cmd_show(struct store *st, FILE *out, int64_t id)
 {
-	char actor[64];
+	char name[64];
+	struct queue_actor op = operator_actor(name, sizeof(name));
+	struct queue_report rep;
 
-	return show_task(st, id, operator_name(actor, sizeof(actor)),
-	    "hotlinectl show");
+	switch (queue_reveal(st, id, &op, "hotlinectl show", &rep)) {
+	case QUEUE_OK:
+		return render_task(st, out, id);
+	case QUEUE_NOT_FOUND:
+		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
+		return 1;
+	case QUEUE_EMPTY:
+	case QUEUE_CONFLICT:
+	case QUEUE_BUSY:
+	case QUEUE_LIMIT:
+	case QUEUE_REFUSED:
+	case QUEUE_ERROR:
+		break;
+	}
+	fprintf(stderr, "hotlinectl: could not record the audit trail, so no "
+	    "number is shown\n");
+	return 1;
 }
 
 /*
@@ -534,58 +522,37 @@ cmd_show(struct store *st, int64_t id)
  * still shown here, so its audit row names the operator who saw it.
  */
 static int
-cmd_next(struct store *st, const struct config *cfg, const char *as)
+cmd_next(struct store *st, FILE *out, const struct config *cfg,
+    const char *as)
 {
-	char op[64], detail[128];
-	const char *actor;
-	int64_t id;
+	char name[64], detail[128];
+	struct queue_actor op = operator_actor(name, sizeof(name));
+	struct queue_claim claim = {
+		.lease_seconds = cfg->lease_seconds,
+		.holder = as,
+		.reveal = detail,
+	};
+	struct queue_report rep;
 
-	operator_name(op, sizeof(op));
-	actor = as ? as : op;
-	if (store_queue_claim_next(st, actor, cfg->lease_seconds, &id) < 0) {
-		fprintf(stderr, "hotlinectl: could not claim a task (is the "
-		    "database writable?)\n");
-		return 1;
-	}
-	if (id == 0) {
-		fprintf(stderr, "hotlinectl: the queue is empty\n");
-		return EXIT_NOTHING;
-	}
 	snprintf(detail, sizeof(detail), "hotlinectl next%s%s",
 	    as ? " --as " : "", as ? as : "");
-	if (show_task(st, id, op, detail) != 0) {
-		fprintf(stderr, "hotlinectl: task %" PRId64 " is claimed by "
-		    "%s; try `hotlinectl show %" PRId64 "`\n", id, actor, id);
-		return 1;
+	switch (queue_claim_next(st, &op, &claim, &rep)) {
+	case QUEUE_OK:
+		return render_task(st, out, rep.task.id);
+	case QUEUE_EMPTY:
+		fprintf(stderr, "hotlinectl: the queue is empty\n");
+		return EXIT_NOTHING;
+	case QUEUE_NOT_FOUND:
+	case QUEUE_CONFLICT:
+	case QUEUE_BUSY:
+	case QUEUE_LIMIT:
+	case QUEUE_REFUSED:
+	case QUEUE_ERROR:
+		break;
 	}
-	return 0;
-}
-
-/* What `complete` needs to know of a task before and after. */
-struct task_state {
-	char status[16];
-	char claimed_by[128];
-	char lease[32];
-	char retry_at[32];
-	char outcome[32];
-	int attempts;
-};
-
-static int
-task_state_cb(const struct store_task *t, void *arg)
-{
-	struct task_state *s = arg;
-
-	snprintf(s->status, sizeof(s->status), "%s", or_dash(t->status));
-	snprintf(s->claimed_by, sizeof(s->claimed_by), "%s",
-	    or_dash(t->claimed_by));
-	snprintf(s->lease, sizeof(s->lease), "%s",
-	    or_dash(t->lease_expires_at));
-	snprintf(s->retry_at, sizeof(s->retry_at), "%s",
-	    or_dash(t->retry_at));
-	snprintf(s->outcome, sizeof(s->outcome), "%s", or_dash(t->outcome));
-	s->attempts = t->attempts;
-	return 0;
+	fprintf(stderr, "hotlinectl: could not claim a task (is the database "
+	    "writable?)\n");
+	return 1;
 }
 
 static void
@@ -600,19 +567,23 @@ now_utc(char out[21])
 }
 
 static int
-complete_failed(enum store_result r, int64_t id)
+complete_failed(enum queue_result r, int64_t id)
 {
 	switch (r) {
-	case STORE_RESULT_OK:
+	case QUEUE_OK:
 		return 0;
-	case STORE_RESULT_NOT_FOUND:
+	case QUEUE_NOT_FOUND:
 		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
 		break;
-	case STORE_RESULT_CONFLICT:
+	case QUEUE_CONFLICT:
 		fprintf(stderr, "hotlinectl: task %" PRId64 " is closed\n",
 		    id);
 		break;
-	case STORE_RESULT_ERROR:
+	case QUEUE_EMPTY:
+	case QUEUE_BUSY:
+	case QUEUE_LIMIT:
+	case QUEUE_REFUSED:
+	case QUEUE_ERROR:
 		fprintf(stderr, "hotlinectl: could not record the outcome "
 		    "of task %" PRId64 " (is the database writable?)\n", id);
 		break;
@@ -623,65 +594,130 @@ complete_failed(enum store_result r, int64_t id)
 /*
  * Record a call.  The operator acts as a supervisor: a task another
  * holds is completed over their claim (and said so), and a pending task
- * is claimed first, since the store completes only claimed tasks.
+ * is claimed first, since only a claimed task takes an outcome.  One
+ * transaction: claimed and completed, or neither.
  */
 static int
-cmd_complete(struct store *st, const struct config *cfg, int64_t id,
-    const char *outcome, const char *note, const char *retry_at)
+cmd_complete(struct store *st, FILE *out, const struct config *cfg,
+    int64_t id, enum queue_outcome outcome, const char *note,
+    const char *retry_at)
 {
-	struct store_completion c = {
+	char name[64], now[21];
+	struct queue_actor op = operator_actor(name, sizeof(name));
+	struct queue_claim claim = { .lease_seconds = cfg->lease_seconds };
+	struct queue_completion c = {
 		.outcome = outcome,
 		.note = note,
 		.retry_at = retry_at,
 		.max_attempts = cfg->max_attempts,
+		.config = cfg,
 	};
-	struct task_state before = { 0 }, after = { 0 };
-	enum store_result r;
-	char actor[64], now[21];
+	struct queue_task before;
+	struct queue_report rep;
+	enum queue_result r;
 
-	operator_name(actor, sizeof(actor));
-	if ((r = store_task_get(st, id, task_state_cb, &before)) !=
-	    STORE_RESULT_OK)
+	if ((r = queue_task_get(st, id, &before)) != QUEUE_OK)
 		return complete_failed(r, id);
-	if (strcmp(before.status, "closed") == 0)
-		return complete_failed(STORE_RESULT_CONFLICT, id);
-	if (strcmp(before.status, "pending") == 0 &&
-	    (r = store_queue_claim(st, id, actor,
-	    cfg->lease_seconds)) != STORE_RESULT_OK)
+	if (before.status == QUEUE_CLOSED)
+		return complete_failed(QUEUE_CONFLICT, id);
+	if (before.status == QUEUE_PENDING &&
+	    (r = queue_claim(st, id, &op, &claim, &rep)) != QUEUE_OK)
 		return complete_failed(r, id);
 	now_utc(now);
-	if (strcmp(before.status, "claimed") == 0 &&
-	    strcmp(before.claimed_by, actor) != 0 &&
-	    strcmp(before.lease, now) > 0)
+	if (before.status == QUEUE_CLAIMED &&
+	    strcmp(before.claimed_by, op.name) != 0 &&
+	    strcmp(before.lease_expires_at, now) > 0)
 		fprintf(stderr, "hotlinectl: note: task %" PRId64 " was held "
 		    "by %s; completed over their claim\n", id,
 		    before.claimed_by);
-	if ((r = store_queue_complete(st, id, actor, true, &c)) !=
-	    STORE_RESULT_OK) {
-		if (strcmp(before.status, "pending") == 0 &&
-		    r == STORE_RESULT_ERROR)
-			fprintf(stderr, "hotlinectl: task %" PRId64 " stays "
-			    "claimed by %s until its lease ends\n", id, actor);
+	if ((r = queue_complete(st, id, &op, &c, &rep)) != QUEUE_OK)
 		return complete_failed(r, id);
-	}
-	if (store_task_get(st, id, task_state_cb, &after) !=
-	    STORE_RESULT_OK) {
-		/* Recorded; only the summary is missing. */
-		printf("task %" PRId64 ": %s recorded\n", id, outcome);
-		return 0;
-	}
-	if (strcmp(outcome, "no_answer") == 0 &&
-	    followup_missed_call(st, cfg, id) < 0)
+	if (rep.followup_failed)
 		fprintf(stderr, "hotlinectl: note: could not queue the "
 		    "missed_call text for task %" PRId64 "\n", id);
-	if (strcmp(after.status, "closed") == 0)
-		printf("task %" PRId64 " closed: %s (attempts %d)\n", id,
-		    after.outcome, after.attempts);
+	if (rep.task.status == QUEUE_CLOSED)
+		fprintf(out, "task %" PRId64 " closed: %s (attempts %d)\n", id,
+		    rep.task.has_outcome ?
+		    queue_outcome_name(rep.task.outcome) : "-",
+		    rep.task.attempts);
 	else
-		printf("task %" PRId64 " back in the queue: attempt %d of %u, "
-		    "retry at %s\n", id, after.attempts, cfg->max_attempts,
-		    after.retry_at);
+		fprintf(out, "task %" PRId64 " back in the queue: attempt %d "
+		    "of %u, retry at %s\n", id, rep.task.attempts,
+		    cfg->max_attempts, rep.task.retry_at);
 	return 0;
+}
+
+/*
+ * The commands that change the queue (and show numbers) run in one
+ * transaction, a batch as a writer unit does, so the queue's several
+ * writes stand or fall together; what they print is held until the
+ * commit, so no number is shown without its audit row and no outcome
+ * reported that was not stored.
+ */
+static int
+run_queue_command(const struct invocation *inv, const struct config *cfg,
+    struct store *st, int64_t id, const char *retry_at)
+{
+	enum queue_outcome outcome = QUEUE_REACHED;
+	const char *failed = inv->cmd->id == CMD_COMPLETE ?
+	    "could not record the outcome (is the database writable?)" :
+	    inv->cmd->id == CMD_NEXT ? "could not claim a task (is the "
+	    "database writable?)" : "could not record the audit trail, so "
+	    "no number is shown";
+	char *text = NULL, why[256];
+	size_t len = 0;
+	FILE *out;
+	int rc = 1;
+
+	if ((out = open_memstream(&text, &len)) == NULL) {
+		fprintf(stderr, "hotlinectl: out of memory\n");
+		return 1;
+	}
+	if (store_batch_begin(st, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: %s: %s\n", failed, why);
+		fclose(out);
+		free(text);
+		return 1;
+	}
+	switch (inv->cmd->id) {
+	case CMD_QUEUE:
+		rc = cmd_queue(st, out);
+		break;
+	case CMD_NEXT:
+		rc = cmd_next(st, out, cfg, inv->as);
+		break;
+	case CMD_SHOW:
+		rc = cmd_show(st, out, id);
+		break;
+	case CMD_COMPLETE:
+		(void)queue_outcome_parse(inv->args[1], &outcome);
+		rc = cmd_complete(st, out, cfg, id, outcome, inv->note,
+		    inv->retry_at ? retry_at : NULL);
+		break;
+	case CMD_STATS:
+	case CMD_TOKEN_ADD:
+	case CMD_TOKEN_REVOKE:
+	case CMD_TOKEN_LIST:
+	case CMD_SIMULATE:
+		break;
+	}
+	if (fclose(out) != 0 && rc == 0) {
+		fprintf(stderr, "hotlinectl: out of memory\n");
+		rc = 1;
+	}
+	if (rc != 0)
+		store_batch_rollback(st);
+	else if (store_batch_commit(st, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: %s: %s\n", failed, why);
+		rc = 1;
+	} else if (fwrite(text, 1, len, stdout) != len ||
+	    fflush(stdout) != 0) {
+		fprintf(stderr, "hotlinectl: could not print what was "
+		    "recorded\n");
+		rc = 1;
+	}
+	free(text);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -970,6 +1006,8 @@ static int
 check_arguments(const struct invocation *inv, int64_t *id,
     enum auth_role *role, char retry_at[21])
 {
+	enum queue_outcome outcome;
+
 	switch (inv->cmd->id) {
 	case CMD_QUEUE:
 	case CMD_STATS:
@@ -990,7 +1028,7 @@ check_arguments(const struct invocation *inv, int64_t *id,
 		if (!id_parse(inv->args[0], id))
 			return usage_error("\"%s\" is not a task id",
 			    inv->args[0]);
-		if (!outcome_valid(inv->args[1]))
+		if (queue_outcome_parse(inv->args[1], &outcome) < 0)
 			return usage_error("outcome \"%s\": one of reached, "
 			    "no_answer, wrong_number, unsafe", inv->args[1]);
 		if (inv->note != NULL && strlen(inv->note) > NOTE_MAX)
@@ -1036,14 +1074,10 @@ run(const struct invocation *inv, const struct config *cfg,
 {
 	switch (inv->cmd->id) {
 	case CMD_QUEUE:
-		return cmd_queue(st);
 	case CMD_NEXT:
-		return cmd_next(st, cfg, inv->as);
 	case CMD_SHOW:
-		return cmd_show(st, id);
 	case CMD_COMPLETE:
-		return cmd_complete(st, cfg, id, inv->args[1], inv->note,
-		    inv->retry_at ? retry_at : NULL);
+		return run_queue_command(inv, cfg, st, id, retry_at);
 	case CMD_STATS:
 		return cmd_stats(st);
 	case CMD_TOKEN_ADD:

@@ -496,6 +496,12 @@ fail:
 	return NULL;
 }
 
+bool
+store_in_batch(const struct store *st)
+{
+	return st->batch;
+}
+
 int
 store_read_only(struct store *st, char *err, size_t errlen)
 {

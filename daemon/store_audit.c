@@ -47,22 +47,6 @@ store_audit_write(struct store *st, const char *actor, const char *action,
 }
 
 int
-store_audit_tasks(struct store *st, const char *actor, const char *action,
-    const int64_t *ids, size_t count, const char *detail, char *err,
-    size_t errlen)
-{
-	if (db_begin(st, err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; i < count; i++)
-		if (store_audit_write(st, actor, action, ids[i], detail) < 0) {
-			db_error(st, "audit", err, errlen);
-			db_rollback(st);
-			return -1;
-		}
-	return db_commit(st, err, errlen);
-}
-
-int
 store_audit_page(struct store *st, int64_t before, size_t limit,
     store_audit_cb cb, void *arg)
 {

@@ -31,19 +31,19 @@ const struct store_sql store_queue_sql[] = {
 	{ STMT_QUEUE_RELEASE, "UPDATE tasks SET status = 'pending', "
 	    "claimed_by = NULL, lease_expires_at = NULL, updated_at = " NOW
 	    " WHERE id = ?1 AND status = 'claimed' AND " MAY_ACT },
+	/* What an outcome does to a task is queue.c's to decide; these
+	 * apply the decision. */
 	{ STMT_QUEUE_CLOSE, "UPDATE tasks SET status = 'closed', outcome = "
 	    "?4, attempts = attempts + ?5, closed_at = " NOW ", "
 	    "lease_expires_at = NULL, first_completed_at = COALESCE("
-	    "first_completed_at, " NOW "), safe_to_sms = CASE WHEN ?4 = "
-	    "'unsafe' THEN 0 ELSE safe_to_sms END, updated_at = " NOW
-	    " WHERE id = ?1 AND status = 'claimed' AND " MAY_ACT },
-	{ STMT_QUEUE_RETRY, "UPDATE tasks SET status = 'pending', "
-	    "attempts = attempts + 1, retry_at = COALESCE(?4, strftime("
-	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '+' || (900 * (attempts + 1)) || "
-	    "' seconds')), claimed_by = NULL, lease_expires_at = NULL, "
-	    "first_completed_at = COALESCE(first_completed_at, " NOW "), "
-	    "updated_at = " NOW " WHERE id = ?1 AND status = 'claimed' AND "
-	    MAY_ACT " AND attempts + 1 < ?5" },
+	    "first_completed_at, " NOW "), safe_to_sms = CASE WHEN ?6 THEN 0 "
+	    "ELSE safe_to_sms END, updated_at = " NOW " WHERE id = ?1 AND "
+	    "status = 'claimed' AND " MAY_ACT },
+	{ STMT_QUEUE_RETRY, "UPDATE tasks SET status = 'pending', attempts = "
+	    "attempts + 1, retry_at = ?4, claimed_by = NULL, lease_expires_at "
+	    "= NULL, first_completed_at = COALESCE(first_completed_at, " NOW
+	    "), updated_at = " NOW " WHERE id = ?1 AND status = 'claimed' AND "
+	    MAY_ACT },
 	{ STMT_QUEUE_EXPIRE, "UPDATE tasks SET status = 'pending', "
 	    "claimed_by = NULL, lease_expires_at = NULL, updated_at = " NOW
 	    " WHERE id IN (SELECT id FROM tasks WHERE status = 'claimed' AND "
@@ -166,61 +166,6 @@ note_add(struct store *st, int64_t id, const char *actor, const char *text,
 }
 
 enum store_result
-store_queue_complete(struct store *st, int64_t id, const char *actor,
-    bool privileged, const struct store_completion *c)
-{
-	sqlite3_stmt *s;
-	const char *recorded = c->outcome;
-	char why[256];
-	int64_t note_id;
-	enum store_result r = STORE_RESULT_OK;
-
-	if (db_begin(st, why, sizeof(why)) < 0)
-		return STORE_RESULT_ERROR;
-	if (strcmp(c->outcome, "no_answer") == 0) {
-		/* Tried again later, until the attempts run out. */
-		s = st->stmt[STMT_QUEUE_RETRY];
-		sqlite3_bind_int64(s, 1, id);
-		db_bind_text(s, 2, actor);
-		sqlite3_bind_int(s, 3, privileged);
-		db_bind_text(s, 4, c->retry_at);
-		sqlite3_bind_int(s, 5, (int)c->max_attempts);
-		if (db_step_done(st, s) < 0) {
-			r = STORE_RESULT_ERROR;
-			goto out;
-		}
-		if (sqlite3_changes(st->db) > 0)
-			goto done;
-		recorded = "unreached";
-	}
-	s = st->stmt[STMT_QUEUE_CLOSE];
-	sqlite3_bind_int64(s, 1, id);
-	db_bind_text(s, 2, actor);
-	sqlite3_bind_int(s, 3, privileged);
-	db_bind_text(s, 4, recorded);
-	sqlite3_bind_int(s, 5, recorded != c->outcome);
-	if (db_step_done(st, s) < 0) {
-		r = STORE_RESULT_ERROR;
-		goto out;
-	}
-	if (sqlite3_changes(st->db) == 0) {
-		r = why_unchanged(st, id);
-		goto out;
-	}
-done:
-	if (store_audit_write(st, actor, "task.completed", id, recorded) < 0 ||
-	    (c->note != NULL && c->note[0] != '\0' &&
-	    note_add(st, id, actor, c->note, &note_id) < 0))
-		r = STORE_RESULT_ERROR;
-out:
-	if (r != STORE_RESULT_OK || db_commit(st, why, sizeof(why)) < 0) {
-		db_rollback(st);
-		return r == STORE_RESULT_OK ? STORE_RESULT_ERROR : r;
-	}
-	return r;
-}
-
-enum store_result
 store_queue_may_act(struct store *st, int64_t id, const char *actor,
     bool privileged)
 {
@@ -301,4 +246,49 @@ store_queue_held(struct store *st, const char *actor, int64_t *task_id)
 	if (!found)
 		*task_id = 0;
 	return 0;
+}
+
+/* Run a guarded change to task id: OK, or why it changed nothing. */
+static enum store_result
+step_guarded(struct store *st, sqlite3_stmt *s, int64_t id)
+{
+	if (db_step_done(st, s) < 0)
+		return STORE_RESULT_ERROR;
+	return sqlite3_changes(st->db) > 0 ? STORE_RESULT_OK :
+	    why_unchanged(st, id);
+}
+
+enum store_result
+store_queue_close(struct store *st, int64_t id, const char *actor,
+    bool privileged, const struct store_queue_close *c)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_CLOSE];
+
+	sqlite3_bind_int64(s, 1, id);
+	db_bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	db_bind_text(s, 4, c->outcome);
+	sqlite3_bind_int(s, 5, c->count_attempt);
+	sqlite3_bind_int(s, 6, c->unsafe_to_text);
+	return step_guarded(st, s, id);
+}
+
+enum store_result
+store_queue_retry(struct store *st, int64_t id, const char *actor,
+    bool privileged, const char *retry_at)
+{
+	sqlite3_stmt *s = st->stmt[STMT_QUEUE_RETRY];
+
+	sqlite3_bind_int64(s, 1, id);
+	db_bind_text(s, 2, actor);
+	sqlite3_bind_int(s, 3, privileged);
+	db_bind_text(s, 4, retry_at);
+	return step_guarded(st, s, id);
+}
+
+int
+store_task_note_add(struct store *st, int64_t task_id, const char *author,
+    const char *text, int64_t *note_id)
+{
+	return note_add(st, task_id, author, text, note_id);
 }

@@ -1,6 +1,7 @@
 /*
  * followup: what the hotline tells a caller after a counsellor's
- * outcome, the same from the API and from hotlinectl.
+ * outcome.  Called only by queue_complete (queue.h), so the API and
+ * hotlinectl follow up the same way.
  */
 #ifndef HOTLINE_FOLLOWUP_H
 #define HOTLINE_FOLLOWUP_H

@@ -405,12 +405,6 @@ int store_tasks_count(struct store *store, const char *status,
 int store_audit_add(struct store *store, const char *actor,
     const char *action, int64_t task_id, const char *detail);
 
-/* Append audit rows, one per task id, in one transaction: who did what
- * to which task.  All are written or none. */
-int store_audit_tasks(struct store *store, const char *actor,
-    const char *action, const int64_t *task_ids, size_t count,
-    const char *detail, char *err, size_t errlen);
-
 /* Callers whose numbers one actor saw or texted in a rolling window. */
 struct store_reveals {
 	int64_t distinct;         /* callers (pseudonyms) seen */
@@ -477,16 +471,6 @@ int store_caller_unsafe_to_text(struct store *store, const char *msisdn,
 enum store_result store_queue_release(struct store *store, int64_t id,
     const char *actor, bool privileged);
 
-struct store_completion {
-	const char *outcome;      /* reached, no_answer, wrong_number,
-	                             unsafe */
-	const char *note;         /* or NULL */
-	const char *retry_at;     /* no_answer: "YYYY-MM-DDTHH:MM:SSZ" or
-	                             NULL for the default backoff */
-	unsigned max_attempts;
-};
-enum store_result store_queue_complete(struct store *store, int64_t id,
-    const char *actor, bool privileged, const struct store_completion *c);
 enum store_result store_queue_note(struct store *store, int64_t id,
     const char *actor, bool privileged, const char *text,
     int64_t *note_id);
@@ -541,4 +525,34 @@ int store_stat(struct store *store, enum store_stat which, int64_t *value);
  * day_start) with outcome. */
 int store_outcomes_since(struct store *store, const char *outcome,
     double day_start, int64_t *count);
+/*
+ * The queue module's changes to a claimed task, guarded like the rest
+ * (the holder with a live lease, or privileged): NOT_FOUND, CONFLICT
+ * (closed, not claimed, or held by another), or ERROR.  What an outcome
+ * means (which one closes, the backoff, the attempts) is queue.c's to
+ * decide; these only apply it.  No audit row: the caller writes it in
+ * the same transaction.
+ */
+struct store_queue_close {
+	const char *outcome;      /* as recorded: reached, wrong_number,
+	                             unsafe, unreached */
+	bool count_attempt;       /* attempts + 1 */
+	bool unsafe_to_text;      /* the caller must not be texted */
+};
+enum store_result store_queue_close(struct store *store, int64_t id,
+    const char *actor, bool privileged, const struct store_queue_close *c);
+/* Pending again, one more attempt, not due before retry_at (UTC,
+ * "YYYY-MM-DDTHH:MM:SSZ"). */
+enum store_result store_queue_retry(struct store *store, int64_t id,
+    const char *actor, bool privileged, const char *retry_at);
+
+/* A note on task id, with no check and no audit row (an outcome's
+ * note is part of its task.completed).  *note_id: the new row. */
+int store_task_note_add(struct store *store, int64_t task_id,
+    const char *author, const char *text, int64_t *note_id);
+
+/* Is a batch open (store_batch_begin)?  Functions that make several
+ * writes which must stand or fall together rely on one. */
+bool store_in_batch(const struct store *store);
+
 #endif
