@@ -257,7 +257,11 @@ fuzz-test: $(FUZZ_BINS)
 $(BUILD)/bench-bare: tests/bench/bare.c | $(BUILD)/rel
 	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
 
-bench: all $(BUILD)/bench-bare
+# The outbox's loopback sink (tests/bench/sink.c).
+$(BUILD)/bench-sink: tests/bench/sink.c | $(BUILD)/rel
+	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
+
+bench: all $(BUILD)/bench-bare $(BUILD)/bench-sink $(SLOWFSYNC)
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
