@@ -43,6 +43,10 @@ SAN_OBJS := $(MODULES:daemon/%.c=$(BUILD)/san/%.o) \
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 
+# An LD_PRELOAD library whose fsync and fdatasync sleep first: a slow
+# disk for the write-path test and the bench (tests/shim/slowfsync.c).
+SLOWFSYNC := $(BUILD)/slowfsync.so
+
 .PHONY: all run test unit integration bench install clean deps check-config \
         fuzz fuzz-test
 
@@ -137,9 +141,14 @@ unit: $(UNIT_BINS)
 	  echo "== $$t"; timeout 120 $$t || fail=1; \
 	done; exit $$fail
 
-integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
+integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl $(SLOWFSYNC)
 	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
 	  timeout 900 python3 tests/integration/run.py
+
+# A slow disk for the write-path test and the bench (SLOWFSYNC, above).
+$(SLOWFSYNC): tests/shim/slowfsync.c Makefile | deps
+	mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -g -fPIC -shared -o $@ $< -ldl
 
 # The web console in a real browser: Debian's headless Chromium driven by
 # playwright-core (pinned in tests/browser/package-lock.json) against the
@@ -248,7 +257,11 @@ fuzz-test: $(FUZZ_BINS)
 $(BUILD)/bench-bare: tests/bench/bare.c | $(BUILD)/rel
 	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
 
-bench: all $(BUILD)/bench-bare
+# The outbox's loopback sink (tests/bench/sink.c).
+$(BUILD)/bench-sink: tests/bench/sink.c | $(BUILD)/rel
+	$(CC) $(CFLAGS_REL) $(LDFLAGS_REL) -o $@ $< $(LIBS)
+
+bench: all $(BUILD)/bench-bare $(BUILD)/bench-sink $(SLOWFSYNC)
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \

@@ -2,9 +2,11 @@
 """make bench: USSD hop and durable inbound SMS throughput and latency of
 the real hotlined (release build, real SQLite file, synchronous=FULL),
 with and without group commit, against a bare libevent server on the
-same machine, driven by wrk over loopback; then the outbox (outbox_bench.py):
-outbound sends per second to the fake aggregator with 500 rows queued,
-and USSD hop latency while those sends run.
+same machine, driven by wrk over loopback; the write path
+(writepath_bench.py): USSD sessions ending in a task, /healthz while the
+disk is slow, memory with 10,000 open SMS conversations; then the outbox
+(outbox_bench.py): outbound sends per second to a loopback sink, and
+USSD hop latency while those sends run.
 
 Figures, not assertions: these machines are shared and noisy.  Each
 load run is bounded (DURATION seconds) and only targets 127.0.0.1.
@@ -26,6 +28,7 @@ os.environ.setdefault("HOTLINECTL", "build/hotlinectl")
 
 from harness import ROOT, Daemon  # noqa: E402
 import outbox_bench  # noqa: E402
+import writepath_bench  # noqa: E402
 
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -100,11 +103,15 @@ def free_port():
     return port
 
 
-def wrk(url, script, connections=None):
+def wrk(url, script, connections=None, timeout=2):
+    """(req/s, {"50", "99"} ms, non-2xx) of DURATION seconds of wrk; a
+    request unanswered after timeout seconds counts as an error."""
     out = subprocess.run(
         ["wrk", "-t2", "-c%d" % (connections or CONNECTIONS),
-         "-d%ds" % DURATION, "--latency", "-s", script, url],
-        capture_output=True, text=True, timeout=DURATION + 60).stdout
+         "-d%ds" % DURATION, "--timeout", "%ds" % timeout, "--latency",
+         "-s", script, url],
+        capture_output=True, text=True,
+        timeout=DURATION + timeout + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
     for pct in ("50", "99"):
@@ -149,6 +156,8 @@ def main():
                             script)
             bare_sms = wrk("http://127.0.0.1:%d/v1/sms/console" % port,
                            sms_script, SMS_CONNECTIONS)
+            bare_64 = wrk("http://127.0.0.1:%d/v1/ussd/console" % port,
+                          script, SMS_CONNECTIONS)
         finally:
             bare.terminate()
             bare.wait()
@@ -160,6 +169,10 @@ def main():
         single, stored1 = run_hotlined(tmp, sms_script, "/v1/sms/console",
                                        SMS_CONNECTIONS,
                                        ["--no-group-commit"])
+        tasks = writepath_bench.ussd_tasks(tmp, wrk, SMS_CONNECTIONS)
+        slow = writepath_bench.healthz_slow_disk(tmp, wrk, sms_script,
+                                                 SMS_CONNECTIONS)
+        rss = writepath_bench.rss_conversations(tmp)
         outbox = outbox_bench.measure(tmp, wrk)
 
     print("hotline gateway benchmark: wrk -t2 over loopback, %ds per run, "
@@ -185,6 +198,10 @@ def main():
                                         grouped[0] / max(single[0], 1)))
     print("non-2xx: %d and %d; rows stored: %d and %d"
           % (grouped[2], single[2], stored, stored1))
+    writepath_bench.report_ussd_tasks(tasks[0], tasks[1], bare_64,
+                                      SMS_CONNECTIONS, row)
+    writepath_bench.report_healthz(slow, SMS_CONNECTIONS)
+    writepath_bench.report_rss(rss)
     outbox_bench.report(outbox, row, DURATION)
 
 

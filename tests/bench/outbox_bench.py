@@ -1,15 +1,17 @@
-"""make bench, outbox section (issue #4): outbound sends per second to the
-fake aggregator with 500 rows queued, and the event loop's responsiveness
-(USSD hop latency) while those sends run.
+"""make bench, outbox section (issues #4, #10): outbound sends per second
+to a loopback sink with ROWS rows queued, and the event loop's
+responsiveness (USSD hop latency) while those sends run.
 
 bench.py calls measure() inside its temporary directory and report() when
 it prints.  Every daemon is the release build started by the integration
-harness; the FakeAggregator (tests/integration/fake_aggregator.py) runs
-as threads of this Python process, so its CPU time is this process's.
+harness.  The sink is build/bench-sink (tests/bench/sink.c), a bare
+libevent server answering as a json provider's receiver does, in its own
+process: the Python fake aggregator, which this bench used before, was
+itself the limit near 4,000 requests a second.
 
 The USSD hops are sent by a separate Python process (this file run as
 `outbox_bench.py ussd-driver PORT RATE MAX_SECONDS`) so that they do not
-compete with the fake aggregator for this process's GIL.  Both processes
+compete with this process's polling for its GIL.  All processes
 stamp times with time.monotonic(), which is CLOCK_MONOTONIC and so the
 same clock in both, letting us keep only the hops sent while the outbox
 was sending.
@@ -21,6 +23,7 @@ only targets 127.0.0.1.
 import http.client
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,10 +33,11 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+SINK = os.path.join(HERE, "..", "..", "build", "bench-sink")
 
-ROWS = 500                  # texts queued per send run
-IN_FLIGHT = (4, 16)         # outbox.max_in_flight of the send runs
-REPEATS = 5                 # send runs of each (one is under a second)
+ROWS = 1000                 # texts queued per send run
+IN_FLIGHT = (4, 16, 64)     # outbox.max_in_flight of the send runs
+REPEATS = 3                 # send runs of each (one is about a second)
 USSD_RATE = 200             # hops per second, one keep-alive connection
 IDLE_SECONDS = 3            # length of the outbox-idle USSD measurement
 LEAD_SECONDS = 2.0          # queued rows fall due this long after queueing
@@ -47,11 +51,8 @@ RECIPIENTS = ["+849800000%02d" % i for i in range(1, 6)]
 TEXT = ("Cảm ơn bạn đã liên hệ. Tư vấn viên sẽ gọi lại cho bạn "
         "trong hôm nay.")
 
-# The fake aggregator's json route, driven by wrk with no signature (the
-# fake checks none when it has no json_secret; the daemon's runs do sign,
-# an HMAC of a short body, microseconds).  Ids are unique, so every
-# request is a new delivery, as the daemon's sends are.
-FAKE_LUA = r"""
+# The sink's ceiling: wrk sending what the daemon's json channel sends.
+SINK_LUA = r"""
 local counter = 0
 request = function()
   counter = counter + 1
@@ -177,19 +178,46 @@ def cpu_seconds(pid):
 
 
 # ----------------------------------------------------------------------
-# The fake aggregator
+# The sink
 
-def start_fake(secrets=None):
-    """A started FakeAggregator (TCP_NODELAY, a deep accept queue: it
-    answers thousands of requests a second)."""
-    import fake_aggregator
-    return fake_aggregator.FakeAggregator(secrets=secrets).start()
+class Sink:
+    """build/bench-sink on a free loopback port, in its own process."""
+
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.proc = subprocess.Popen([SINK, str(self.port)])
+        self.url = "http://127.0.0.1:%d/json/send" % self.port
+        for _ in range(200):
+            try:
+                self.stats()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("the sink did not come up")
+
+    def stats(self):
+        """{"requests": POSTs taken, "first"/"last": their monotonic
+        times}."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/stats")
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 # ----------------------------------------------------------------------
 # Daemon runs
 
-def make_daemon(tmp, name, fa, max_in_flight):
+def make_daemon(tmp, name, sink, max_in_flight):
     from harness import Daemon
     run_dir = os.path.join(tmp, "outbox-" + name)
     os.makedirs(run_dir)
@@ -197,7 +225,7 @@ def make_daemon(tmp, name, fa, max_in_flight):
     d.config["log"]["level"] = "info"        # as in production
     d.config["channels"].append({
         "name": "js", "provider": "json", "secret": {"env": "HL_TEST_JS"},
-        "send_url": fa.send_url("json"), "from": "1567",
+        "send_url": sink.url, "from": "1567",
         # The highest rate the config takes (its burst is as many
         # tokens), far above what is reached: the rate limit never waits.
         "rate_limit_per_second": 10000})
@@ -242,8 +270,8 @@ def send_run(tmp, max_in_flight, repeat):
     while the USSD driver runs.  The rows fall due LEAD_SECONDS after
     they are queued, by when the daemon is up and the driver is sending,
     so the whole send run is under USSD load."""
-    fa = start_fake({"json_secret": JSON_SECRET})
-    d = make_daemon(tmp, "inflight%d-%d" % (max_in_flight, repeat), fa,
+    sink = Sink()
+    d = make_daemon(tmp, "inflight%d-%d" % (max_in_flight, repeat), sink,
                     max_in_flight)
     driver = None
     try:
@@ -251,16 +279,18 @@ def send_run(tmp, max_in_flight, repeat):
         d.start()
         driver = Driver(d.port)
         deadline = time.monotonic() + MAX_RUN_SECONDS
-        first = done = None        # polls: fake saw a request; all sent
+        first = done = None        # polls: sink saw a request; all sent
         sent = 0
         while time.monotonic() < deadline:
-            if first is None and fa.requests():
+            if first is None and sink.stats()["requests"]:
                 first = time.monotonic()
-                cpu_d0, cpu_f0 = cpu_seconds(d.proc.pid), time.process_time()
+                cpu_d0 = cpu_seconds(d.proc.pid)
+                cpu_s0 = cpu_seconds(sink.proc.pid)
             sent = count_sent(d)
             if sent >= ROWS and first is not None:
                 done = time.monotonic()
-                cpu_d1, cpu_f1 = cpu_seconds(d.proc.pid), time.process_time()
+                cpu_d1 = cpu_seconds(d.proc.pid)
+                cpu_s1 = cpu_seconds(sink.proc.pid)
                 break
             time.sleep(POLL_SECONDS)
         samples = driver.finish()
@@ -270,31 +300,30 @@ def send_run(tmp, max_in_flight, repeat):
             driver.proc.kill()
             driver.proc.wait()
         d.stop()
-        fa.stop()
-    reqs = fa.requests("json")
-    result = {"sent": sent, "requests": len(reqs),
-              "not_ok": sum(1 for r in reqs if r.answer != "ok")}
+        stats = sink.stats()
+        sink.stop()
+    result = {"sent": sent, "requests": stats["requests"]}
     if done is None:
         result["timed_out"] = True
         return result
-    # The send run: from the fake's first request (its own timestamp) to
-    # the poll that saw every row 'sent' (so up to POLL_SECONDS late).
-    start = reqs[0].time
+    # The send run: from the sink's first request (its own timestamp, the
+    # same clock) to the poll that saw every row 'sent' (so up to
+    # POLL_SECONDS late).
+    start = stats["first"]
     result.update({
         "seconds": done - start,
         "sends_per_s": ROWS / (done - start),
-        # CPU share of one core over the polls bracketing the send run;
-        # the fake's is this whole process's (its threads and the polls).
+        # CPU share of one core over the polls bracketing the send run.
         "daemon_cpu": (cpu_d1 - cpu_d0) / (done - first),
-        "fake_cpu": (cpu_f1 - cpu_f0) / (done - first),
+        "sink_cpu": (cpu_s1 - cpu_s0) / (done - first),
         "hops": [h for h in samples if start <= h[0] <= done]})
     return result
 
 
 def idle_run(tmp):
     """The same daemon and USSD load with nothing queued."""
-    fa = start_fake({"json_secret": JSON_SECRET})
-    d = make_daemon(tmp, "idle", fa, IN_FLIGHT[0])
+    sink = Sink()
+    d = make_daemon(tmp, "idle", sink, IN_FLIGHT[0])
     driver = None
     try:
         d.start()
@@ -309,25 +338,25 @@ def idle_run(tmp):
             driver.proc.kill()
             driver.proc.wait()
         d.stop()
-        fa.stop()
+        sink.stop()
     return {"seconds": end - start,
             "hops": [h for h in samples if start <= h[0] <= end]}
 
 
-def fake_alone(tmp, wrk, connections):
-    """What the fake aggregator sustains on its own: wrk on its json
-    route, keep-alive, as many connections as the daemon has sends in
-    flight; with this process's CPU share of one core meanwhile."""
-    fa = start_fake()
-    script = os.path.join(tmp, "fake.lua")
+def sink_alone(tmp, wrk, connections):
+    """What the sink sustains on its own: wrk, keep-alive, as many
+    connections as the daemon has sends in flight; with the sink's CPU
+    share of one core meanwhile."""
+    sink = Sink()
+    script = os.path.join(tmp, "sink.lua")
     with open(script, "w") as f:
-        f.write(FAKE_LUA)
+        f.write(SINK_LUA)
     try:
-        t0, c0 = time.monotonic(), time.process_time()
-        rps, lat, errors = wrk(fa.send_url("json"), script, connections)
-        cpu = (time.process_time() - c0) / (time.monotonic() - t0)
+        t0, c0 = time.monotonic(), cpu_seconds(sink.proc.pid)
+        rps, lat, errors = wrk(sink.url, script, connections)
+        cpu = (cpu_seconds(sink.proc.pid) - c0) / (time.monotonic() - t0)
     finally:
-        fa.stop()
+        sink.stop()
     return {"rps": rps, "lat": lat, "errors": errors, "cpu": cpu}
 
 
@@ -337,7 +366,7 @@ def measure(tmp, wrk):
         "idle": idle_run(tmp),
         "sends": {n: [send_run(tmp, n, i) for i in range(REPEATS)]
                   for n in IN_FLIGHT},
-        "fake": {n: fake_alone(tmp, wrk, n) for n in IN_FLIGHT},
+        "sink": {n: sink_alone(tmp, wrk, n) for n in IN_FLIGHT},
     }
 
 
@@ -357,34 +386,32 @@ def hop_figures(hops, seconds):
             len(hops), len(hops) - len(ok))
 
 
-def limit_verdict(sends_per_s, daemon_cpu, fake_cpu, fake_rps):
-    """What bounds the send rate: "fake" or "hotlined".  The fake is one
-    Python process (a core at most: the GIL); it is the limit when it
-    nears a core or the daemon nears its rate alone."""
-    if fake_cpu >= 0.85 or sends_per_s >= 0.8 * fake_rps:
-        return "fake"
+def limit_verdict(sends_per_s, sink_cpu, sink_rps):
+    """What bounds the send rate: "sink" or "hotlined".  The sink is one
+    thread; it is the limit when it nears a core or its rate alone."""
+    if sink_cpu >= 0.85 or sends_per_s >= 0.8 * sink_rps:
+        return "sink"
     return "hotlined"
 
 
 WHY = {
-    "fake": "the fake aggregator is the limit: near a core of CPU, or "
-            "near its rate alone",
-    "hotlined": "hotlined is the limit: the fake did not use a core and "
-                "serves more alone;\n  hotlined's one loop thread commits "
-                "each 'sent' row on its own (synchronous=FULL)",
+    "sink": "the sink is the limit: near a core of CPU, or near its rate "
+            "alone",
+    "hotlined": "hotlined is the limit: the sink did not use a core and "
+                "serves more alone",
 }
 
 
 def report(results, row, duration):
     """Print the outbox section; row is bench.py's row()."""
-    sends, fake, idle = results["sends"], results["fake"], results["idle"]
+    sends, sink, idle = results["sends"], results["sink"], results["idle"]
     print()
-    print("outbox: %d texts queued on a json channel, sent to the fake "
-          "aggregator (a Python" % ROWS)
-    print("process on loopback), no rate limit; median of %d runs, USSD "
-          "hops at %d/s meanwhile" % (REPEATS, USSD_RATE))
+    print("outbox: %d texts queued on a json channel, sent to a loopback "
+          "sink (bench-sink, C," % ROWS)
+    print("libevent), no rate limit; median of %d runs, USSD hops at %d/s "
+          "meanwhile" % (REPEATS, USSD_RATE))
     print("%-34s %10s %9s %9s %9s" % ("sender", "sends/s", "seconds",
-                                      "cpu hl", "cpu fake"))
+                                      "cpu hl", "cpu sink"))
     done = {}
     for n in IN_FLIGHT:
         runs = [r for r in sends[n] if not r.get("timed_out")]
@@ -397,37 +424,31 @@ def report(results, row, duration):
         if not runs:
             continue
         m = {k: median([r[k] for r in runs]) for k in
-             ("sends_per_s", "seconds", "daemon_cpu", "fake_cpu")}
+             ("sends_per_s", "seconds", "daemon_cpu", "sink_cpu")}
         done[n] = (m, runs)
         print("%-34s %10.0f %9.2f %8.0f%% %8.0f%%"
               % (label, m["sends_per_s"], m["seconds"],
-                 100 * m["daemon_cpu"], 100 * m["fake_cpu"]))
+                 100 * m["daemon_cpu"], 100 * m["sink_cpu"]))
     for n in IN_FLIGHT:
-        f = fake[n]
+        f = sink[n]
         print("%-34s %10.0f %9s %9s %8.0f%%"
-              % ("fake alone, wrk %d conns %ds" % (n, duration), f["rps"],
-                 "", "",
-                 100 * f["cpu"]))
+              % ("sink alone, wrk %d conns %ds" % (n, duration), f["rps"],
+                 "", "", 100 * f["cpu"]))
     limits = set()
     for n, (m, runs) in done.items():
-        limit = limit_verdict(m["sends_per_s"], m["daemon_cpu"],
-                              m["fake_cpu"], fake[n]["rps"])
+        limit = limit_verdict(m["sends_per_s"], m["sink_cpu"],
+                              sink[n]["rps"])
         limits.add(limit)
-        print("max_in_flight %d: runs %s sends/s, %.2f of the fake alone; "
+        print("max_in_flight %d: runs %s sends/s, %.2f of the sink alone; "
               "limit: %s" % (n, " ".join("%.0f" % r["sends_per_s"]
                                         for r in runs),
-                             m["sends_per_s"] / fake[n]["rps"], limit))
-    if len(done) == 2:
-        (a, (ma, _)), (b, (mb, _)) = done.items()
-        print("max_in_flight %d over %d: %.2fx sends/s"
-              % (b, a, mb["sends_per_s"] / ma["sends_per_s"]))
+                             m["sends_per_s"] / sink[n]["rps"], limit))
     for limit in sorted(limits):
         print(WHY[limit])
     every = [r for n in IN_FLIGHT for r in sends[n]]
-    print("requests the fake answered per run: %s; not ok: %d; wrk non-2xx:"
-          " %d" % (" ".join(str(r["requests"]) for r in every),
-                   sum(r["not_ok"] for r in every),
-                   sum(f["errors"] for f in fake.values())))
+    print("requests the sink took per run (%d rows each): %s; wrk non-2xx:"
+          " %d" % (ROWS, " ".join(str(r["requests"]) for r in every),
+                   sum(f["errors"] for f in sink.values())))
 
     print()
     print("loop responsiveness: USSD hops at %d/s on one connection "
@@ -437,7 +458,7 @@ def report(results, row, duration):
     row("idle (nothing queued, %ds)" % IDLE_SECONDS, base[0], base[1])
     counts, errors, ratios = ["%d" % base[2]], base[3], []
     for n, (m, runs) in done.items():
-        # Every run's hops pooled: one send run is well under a second.
+        # Every run's hops pooled: one send run is about a second.
         u = hop_figures([h for r in runs for h in r["hops"]],
                         sum(r["seconds"] for r in runs))
         row("sending, max_in_flight %d" % n, u[0], u[1])
