@@ -3,7 +3,8 @@
  *
  * A caller is named in logs and lists by "c_" + the first 12 hex digits of
  * HMAC-SHA256(pseudonym_key, E.164), so an operator can follow one caller
- * without seeing who it is.  Pure; no globals.
+ * without seeing who it is.  No shared state: each thread keeps the
+ * keyed state of the last key it used.
  */
 #ifndef HOTLINE_PRIVACY_H
 #define HOTLINE_PRIVACY_H

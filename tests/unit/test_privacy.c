@@ -56,6 +56,10 @@ pseudonym_is_c_underscore_and_12_lowercase_hex(void **state)
  *   python3 -c "import hmac,hashlib;print(hmac.new(b'another key',b'+84912345678',hashlib.sha256).hexdigest()[:12])"
  * printing 59c0a3f40ed5, 7047cae5878c and c05a0a607b79.
  */
+#define K10 "kkkkkkkkkk"
+#define K100 K10 K10 K10 K10 K10 K10 K10 K10 K10 K10
+#define LONG_KEY K100 K100 K100
+
 struct kat_case {
 	const char *key;
 	const char *e164;
@@ -66,6 +70,10 @@ static const struct kat_case kat_cases[] = {
 	{ "key", "+84912345678", "c_59c0a3f40ed5" },
 	{ "key", "+254711000222", "c_7047cae5878c" },
 	{ "another key", "+84912345678", "c_c05a0a607b79" },
+	/* Back to a key used before: the kept state must follow. */
+	{ "key", "+84987654321", "c_c183d10b7c0a" },
+	/* 300 bytes: longer than the state kept per thread. */
+	{ LONG_KEY, "+84912345678", "c_932097c19472" },
 };
 
 static void
