@@ -46,6 +46,44 @@ log_level_name(enum log_level level)
 	return level_names[level];
 }
 
+/* A log line is built here and written with one call: stderr is
+ * unbuffered, and a write per field would cost a system call each and
+ * could interleave with other writers between fields. */
+struct line {
+	FILE *out;
+	size_t len;
+	char buf[2048];
+};
+
+static void
+line_flush(struct line *l)
+{
+	fwrite(l->buf, 1, l->len, l->out);
+	l->len = 0;
+}
+
+static void
+line_add(struct line *l, const char *s, size_t n)
+{
+	while (n > 0) {
+		size_t room = sizeof(l->buf) - l->len;
+		size_t take = n < room ? n : room;
+
+		memcpy(l->buf + l->len, s, take);
+		l->len += take;
+		s += take;
+		n -= take;
+		if (l->len == sizeof(l->buf))
+			line_flush(l);
+	}
+}
+
+static void
+line_str(struct line *l, const char *s)
+{
+	line_add(l, s, strlen(s));
+}
+
 static bool
 needs_quotes(const char *v)
 {
@@ -61,55 +99,74 @@ needs_quotes(const char *v)
 /* Control characters are written as \xNN so a value cannot start a new
  * line or smuggle terminal escapes into an operator's screen. */
 static void
-write_value(FILE *out, const char *v)
+write_value(struct line *l, const char *v)
 {
+	static const char hex[] = "0123456789abcdef";
+
 	if (!needs_quotes(v)) {
-		fputs(v, out);
+		line_str(l, v);
 		return;
 	}
-	fputc('"', out);
+	line_add(l, "\"", 1);
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
 		if (*p == '"' || *p == '\\') {
-			fputc('\\', out);
-			fputc(*p, out);
-		} else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\x%02x", *p);
-		else
-			fputc(*p, out);
+			char esc[2] = { '\\', (char)*p };
+
+			line_add(l, esc, 2);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			char esc[4] = { '\\', 'x', hex[*p >> 4],
+			    hex[*p & 0x0f] };
+
+			line_add(l, esc, 4);
+		} else
+			line_add(l, (const char *)p, 1);
 	}
-	fputc('"', out);
+	line_add(l, "\"", 1);
 }
 
 void
 log_event(enum log_level level, const char *event, ...)
 {
-	FILE *out = log_out ? log_out : stderr;
+	struct line l;
 	struct timespec ts;
 	struct tm tm;
-	char when[32];
+	char when[48];
 	va_list ap;
 	const char *key, *value;
+	size_t n;
 
 	if (level < log_min)
 		return;
+	l.out = log_out ? log_out : stderr;
+	l.len = 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = strftime(when, sizeof(when), "ts=%Y-%m-%dT%H:%M:%S", &tm);
+	when[n++] = '.';
+	when[n++] = (char)('0' + ts.tv_nsec / 100000000);
+	when[n++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
+	when[n++] = (char)('0' + ts.tv_nsec / 1000000 % 10);
+	when[n] = '\0';
 
-	flockfile(out);
-	fprintf(out, "ts=%s.%03ldZ level=%s event=", when,
-	    ts.tv_nsec / 1000000, level_names[level]);
-	write_value(out, event);
+	flockfile(l.out);
+	line_add(&l, when, n);
+	line_str(&l, "Z level=");
+	line_str(&l, level_names[level]);
+	line_str(&l, " event=");
+	write_value(&l, event);
 	va_start(ap, event);
 	while ((key = va_arg(ap, const char *)) != NULL) {
 		value = va_arg(ap, const char *);
-		fprintf(out, " %s=", key);
-		write_value(out, value ? value : "");
+		line_add(&l, " ", 1);
+		line_str(&l, key);
+		line_add(&l, "=", 1);
+		write_value(&l, value ? value : "");
 	}
 	va_end(ap);
-	fputc('\n', out);
-	fflush(out);
-	funlockfile(out);
+	line_add(&l, "\n", 1);
+	line_flush(&l);
+	fflush(l.out);
+	funlockfile(l.out);
 }
 
 static void

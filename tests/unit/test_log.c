@@ -56,6 +56,30 @@ line_is_logfmt_with_time_level_and_event(void **state)
 	assert_non_null(strstr(out, "Z level=info event=ussd.hop "
 	    "channel=console node=need\n"));
 	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
+	/* ts=YYYY-MM-DDTHH:MM:SS.mmmZ */
+	assert_int_equal(strchr(out, ' ') - out, 27);
+	for (int i = 3; i < 26; i++)
+		if (i != 7 && i != 10 && i != 13 && i != 16 && i != 19 &&
+		    i != 22)
+			assert_true(out[i] >= '0' && out[i] <= '9');
+	assert_int_equal(out[22], '.');
+}
+
+/* A value longer than the line buffer is written whole, in order. */
+static void
+long_values_are_written_whole(void **state)
+{
+	static char value[5000];
+	const char *out, *v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(value) - 1; i++)
+		value[i] = (char)('a' + i % 26);
+	log_event(LOG_INFO, "long", "v", value, "after", "x", NULL);
+	out = output();
+	assert_non_null(v = strstr(out, " v="));
+	assert_memory_equal(v + 3, value, sizeof(value) - 1);
+	assert_string_equal(v + 3 + sizeof(value) - 1, " after=x\n");
 }
 
 static void
@@ -118,6 +142,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    line_is_logfmt_with_time_level_and_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    long_values_are_written_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    untrusted_values_cannot_forge_fields_or_lines, setup,
 		    teardown),
