@@ -899,20 +899,18 @@ http_reply(struct http_request *req, int status, const char *content_type,
 	evhttp_add_header(h, "X-Request-Id", req->id);
 	evhttp_request_set_on_complete_cb(req->ev, reply_written_cb,
 	    req->conn);
-	if ((buf = evbuffer_new()) == NULL ||
-	    evbuffer_add(buf, body, len) != 0) {
-		evhttp_send_error(req->ev, 500, NULL);
-		status = 500;
-	} else if (req->cmd == EVHTTP_REQ_HEAD) {
+	if (req->cmd == EVHTTP_REQ_HEAD) {
 		/* evhttp would send the body after a HEAD reply, where the
 		 * client reads it as the start of the next response. */
 		snprintf(clen, sizeof(clen), "%zu", len);
 		evhttp_add_header(h, "Content-Length", clen);
 		evhttp_send_reply(req->ev, status, NULL, NULL);
+	} else if ((buf = evhttp_request_get_output_buffer(req->ev)) ==
+	    NULL || evbuffer_add(buf, body, len) != 0) {
+		evhttp_send_error(req->ev, 500, NULL);
+		status = 500;
 	} else
-		evhttp_send_reply(req->ev, status, NULL, buf);
-	if (buf)
-		evbuffer_free(buf);
+		evhttp_send_reply(req->ev, status, NULL, NULL);
 	access_log(req, status);
 	free(req->body);
 	free(req);
