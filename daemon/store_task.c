@@ -109,7 +109,7 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	return 0;
 }
 
-enum store_status
+enum store_result
 store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
     struct store_hop_result *res, char *err, size_t errlen)
 {
@@ -121,7 +121,7 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	res->task_id = 0;
 	res->change = STORE_TASK_NONE;
 	if (db_begin(st, err, errlen) < 0)
-		return STORE_ERROR;
+		return STORE_RESULT_ERROR;
 
 	db_bind_text(s, 1, hop->channel);
 	db_bind_text(s, 2, hop->session_id);
@@ -145,7 +145,7 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 		db_rollback(st);
 		snprintf(err, errlen, "session id already belongs to another "
 		    "caller");
-		return STORE_CONFLICT;
+		return STORE_RESULT_CONFLICT;
 	}
 
 	if (hop->task != NULL && res->task_id == 0) {
@@ -168,13 +168,13 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	}
 	if (db_commit(st, err, errlen) < 0) {
 		res->change = STORE_TASK_NONE;
-		return STORE_ERROR;
+		return STORE_RESULT_ERROR;
 	}
-	return STORE_OK;
+	return STORE_RESULT_OK;
 fail:
 	db_rollback(st);
 	res->change = STORE_TASK_NONE;
-	return STORE_ERROR;
+	return STORE_RESULT_ERROR;
 }
 
 int

@@ -61,7 +61,7 @@ struct hop_pending {
 	struct store_task_request task;
 	struct store_ussd_hop hop;
 	/* From the writer thread: */
-	enum store_status status;
+	enum store_result status;
 	struct store_hop_result res;
 	char why[256];
 	struct provider_reply reply;
@@ -75,7 +75,7 @@ hop_work(struct store *st, void *arg)
 
 	p->status = store_ussd_hop(st, &p->hop, &p->res, p->why,
 	    sizeof(p->why));
-	return p->status == STORE_OK ? 0 : -1;
+	return p->status == STORE_RESULT_OK ? 0 : -1;
 }
 
 /* The page leaves only now: an END that says a counsellor will call is
@@ -87,7 +87,7 @@ hop_done(enum writer_result result, void *arg)
 	struct http_request *req = p->req;
 	char id[24];
 
-	if (result != WRITER_COMMITTED && p->status == STORE_CONFLICT) {
+	if (result != WRITER_COMMITTED && p->status == STORE_RESULT_CONFLICT) {
 		webhook_refuse(req, "ussd.refused", p->channel,
 		    PROVIDER_BAD_REQUEST, "sessionId is already in use by "
 		    "another phoneNumber");
@@ -96,7 +96,7 @@ hop_done(enum writer_result result, void *arg)
 	if (result != WRITER_COMMITTED) {
 		log_event(LOG_ERROR, "store.failed", "req",
 		    http_request_id(req), "op", "ussd_hop", "error",
-		    p->status == STORE_ERROR ? p->why : "batch not committed",
+		    p->status == STORE_RESULT_ERROR ? p->why : "batch not committed",
 		    NULL);
 		/* The caller must never be told a request was taken when it
 		 * was not: the aggregator ends the session on a 5xx. */
@@ -211,7 +211,7 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		.task = menu_current_action(cfg->menu, &p->st) ==
 		    MENU_ACTION_CREATE_TASK ? &p->task : NULL,
 	};
-	p->status = STORE_ERROR;
+	p->status = STORE_RESULT_ERROR;
 	snprintf(p->why, sizeof(p->why), "not run");
 	if (writer_submit(app->writer, hop_work, hop_done, p) < 0) {
 		http_add_header(req, "Retry-After", "1");

@@ -63,6 +63,19 @@ int store_data_version(struct store *store, int64_t *version);
 /* Prove the database takes a durable write (readyz).  0 or -1. */
 int store_ping_write(struct store *store, char *err, size_t errlen);
 
+/*
+ * Results: a function that can only succeed or fail returns 0 or -1; one
+ * whose change can be refused returns enum store_result.
+ */
+enum store_result {
+	STORE_RESULT_OK,
+	STORE_RESULT_NOT_FOUND,
+	STORE_RESULT_CONFLICT,    /* held by another, closed, a name
+	                             already in use, a session id of
+	                             another caller */
+	STORE_RESULT_ERROR,
+};
+
 /* Yes / no / not asked, as the menu collected it. */
 enum store_answer {
 	STORE_ANSWER_UNKNOWN,
@@ -105,11 +118,6 @@ struct store_hop_result {
 	enum store_task_change change;
 };
 
-enum store_status {
-	STORE_OK,
-	STORE_CONFLICT,           /* the session id belongs to another caller */
-	STORE_ERROR,
-};
 
 /*
  * Record a hop in one transaction: the session row, and when the hop
@@ -118,7 +126,7 @@ enum store_status {
  * retried final hop finds the session's task already recorded and changes
  * nothing (STORE_TASK_NONE, task_id set).
  */
-enum store_status store_ussd_hop(struct store *store,
+enum store_result store_ussd_hop(struct store *store,
     const struct store_ussd_hop *hop, struct store_hop_result *result,
     char *err, size_t errlen);
 
@@ -427,14 +435,6 @@ int store_audit_recent(struct store *store, const char *actor,
  * Counsellor API tokens.  Only a hash of a token is stored (the caller
  * hashes); a name is unique among tokens not revoked.
  */
-enum store_result {
-	STORE_RESULT_OK,
-	STORE_RESULT_NOT_FOUND,
-	STORE_RESULT_CONFLICT,    /* held by another, closed, or a name
-	                             already in use */
-	STORE_RESULT_ERROR,
-};
-
 enum store_result store_token_add(struct store *store, const char *name,
     const char *role, const char *hash);
 enum store_result store_token_revoke(struct store *store, const char *name);

@@ -428,7 +428,7 @@ request(const char *msisdn, bool urgent)
 	};
 }
 
-static enum store_status
+static enum store_result
 hop(struct store *st, const char *session, const char *msisdn,
     const struct store_task_request *task, struct store_hop_result *res)
 {
@@ -451,10 +451,10 @@ finished_request_creates_one_task_and_audit_row(void **state)
 	struct store_hop_result r;
 
 	(void)state;
-	assert_int_equal(hop(st, "s1", "+84912345678", NULL, &r), STORE_OK);
+	assert_int_equal(hop(st, "s1", "+84912345678", NULL, &r), STORE_RESULT_OK);
 	assert_int_equal(r.change, STORE_TASK_NONE);
 	assert_int_equal(r.task_id, 0);
-	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r), STORE_OK);
+	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r), STORE_RESULT_OK);
 	assert_int_equal(r.change, STORE_TASK_CREATED);
 	assert_true(r.task_id > 0);
 	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 1);
@@ -464,7 +464,7 @@ finished_request_creates_one_task_and_audit_row(void **state)
 	    " 'task.created'"), 1);
 
 	/* The aggregator retries the final hop: nothing new. */
-	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r), STORE_OK);
+	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r), STORE_RESULT_OK);
 	assert_int_equal(r.change, STORE_TASK_NONE);
 	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 1);
 	assert_int_equal(query_int("SELECT count(*) FROM audit"), 1);
@@ -481,10 +481,10 @@ second_request_updates_the_open_task_and_urgent_raises_it(void **state)
 	char prio[16];
 
 	(void)state;
-	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r1), STORE_OK);
+	assert_int_equal(hop(st, "s1", "+84912345678", &t, &r1), STORE_RESULT_OK);
 	u.topic = "urgent";
 	u.preferred_time = NULL;
-	assert_int_equal(hop(st, "s2", "+84912345678", &u, &r2), STORE_OK);
+	assert_int_equal(hop(st, "s2", "+84912345678", &u, &r2), STORE_RESULT_OK);
 	assert_int_equal(r2.change, STORE_TASK_UPDATED);
 	assert_int_equal(r2.task_id, r1.task_id);
 	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 1);
@@ -495,13 +495,13 @@ second_request_updates_the_open_task_and_urgent_raises_it(void **state)
 	assert_string_equal(prio, "evening");
 
 	/* A normal request afterwards never lowers the priority. */
-	assert_int_equal(hop(st, "s3", "+84912345678", &t, &r2), STORE_OK);
+	assert_int_equal(hop(st, "s3", "+84912345678", &t, &r2), STORE_RESULT_OK);
 	query_text("SELECT priority FROM tasks", prio, sizeof(prio));
 	assert_string_equal(prio, "urgent");
 
 	/* Another caller gets their own task. */
 	t.msisdn = "+84987654321";
-	assert_int_equal(hop(st, "s4", "+84987654321", &t, &r2), STORE_OK);
+	assert_int_equal(hop(st, "s4", "+84987654321", &t, &r2), STORE_RESULT_OK);
 	assert_int_equal(r2.change, STORE_TASK_CREATED);
 	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 2);
 	store_close(st);
@@ -514,12 +514,12 @@ session_of_another_caller_is_a_conflict(void **state)
 	struct store_hop_result r;
 
 	(void)state;
-	assert_int_equal(hop(st, "s1", "+84912345678", NULL, &r), STORE_OK);
+	assert_int_equal(hop(st, "s1", "+84912345678", NULL, &r), STORE_RESULT_OK);
 	assert_int_equal(hop(st, "s1", "+84900000000", NULL, &r),
-	    STORE_CONFLICT);
+	    STORE_RESULT_CONFLICT);
 	assert_int_equal(query_int("SELECT hops FROM sessions"), 1);
 	/* The store is usable afterwards (no transaction left open). */
-	assert_int_equal(hop(st, "s2", "+84900000000", NULL, &r), STORE_OK);
+	assert_int_equal(hop(st, "s2", "+84900000000", NULL, &r), STORE_RESULT_OK);
 	store_close(st);
 }
 
@@ -546,9 +546,9 @@ open_tasks_list_urgent_first_then_oldest(void **state)
 	int64_t n;
 
 	(void)state;
-	assert_int_equal(hop(st, "a", a.msisdn, &a, &r), STORE_OK);
-	assert_int_equal(hop(st, "b", b.msisdn, &b, &r), STORE_OK);
-	assert_int_equal(hop(st, "c", c.msisdn, &c, &r), STORE_OK);
+	assert_int_equal(hop(st, "a", a.msisdn, &a, &r), STORE_RESULT_OK);
+	assert_int_equal(hop(st, "b", b.msisdn, &b, &r), STORE_RESULT_OK);
+	assert_int_equal(hop(st, "c", c.msisdn, &c, &r), STORE_RESULT_OK);
 	assert_int_equal(store_tasks_open_foreach(st, collect_cb, order, err,
 	    sizeof(err)), 0);
 	assert_string_equal(order, "unn");

@@ -204,7 +204,7 @@ test_a_failing_unit_is_undone_alone(void **state)
  * savepoint: its refusal undoes its own writes and nothing else. */
 struct hop_unit {
 	struct store_ussd_hop hop;
-	enum store_status status;
+	enum store_result status;
 	struct store_hop_result res;
 };
 
@@ -215,7 +215,7 @@ hop_work(struct store *st, void *arg)
 	char err[256];
 
 	u->status = store_ussd_hop(st, &u->hop, &u->res, err, sizeof(err));
-	return u->status == STORE_OK ? 0 : -1;
+	return u->status == STORE_RESULT_OK ? 0 : -1;
 }
 
 static void
@@ -239,9 +239,9 @@ test_store_transactions_nest_inside_a_unit(void **state)
 	assert_int_equal(writer_submit(f->writer, hop_work, NULL, &a), 0);
 	assert_int_equal(writer_submit(f->writer, hop_work, NULL, &b), 0);
 	run_until_idle(f);
-	assert_int_equal(a.status, STORE_OK);
+	assert_int_equal(a.status, STORE_RESULT_OK);
 	assert_int_equal(a.res.change, STORE_TASK_CREATED);
-	assert_int_equal(b.status, STORE_CONFLICT);
+	assert_int_equal(b.status, STORE_RESULT_CONFLICT);
 	int64_t n = -1;
 	char err[256];
 
