@@ -511,7 +511,7 @@ run(struct daemon *d)
 	    (d->app.http_client = http_client_new(d->app.base, why,
 	    sizeof(why))) == NULL ||
 	    (d->app.outbox = outbox_new(d->app.base, cfg, d->app.store,
-	    d->app.http_client)) == NULL ||
+	    d->app.writer, d->app.http_client)) == NULL ||
 	    (d->app.auth_limiter = auth_limiter_new()) == NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||

@@ -24,42 +24,108 @@
 #include "schedule.h"
 #include "smstext.h"
 #include "store.h"
+#include "writer.h"
 
-/* The pseudo-channel that carries alerts.url POSTs. */
-#define ALERT_CHANNEL "@alerts"
-/* Rows looked at per channel per turn: bounds one turn's work. */
+/* The queue (outbound.channel) of the alerts.url sender's rows.  The
+ * column is NOT NULL and names a queue, not only an SMS channel; "@"
+ * cannot start a configured channel's name. */
+#define WEBHOOK_QUEUE "@alerts"
+/* Rows claimed per channel in one unit: bounds one claim's work. */
 #define PICK_MAX 32
 /* Look at the table at least this often. */
 #define IDLE_SECONDS 30.0
 /* How often to ask whether another process (hotlinectl) changed the
  * database: a change it makes is acted on within this. */
 #define WATCH_SECONDS 1
-/* Batches per channel in one turn of the loop: USSD hops wait meanwhile. */
-#define BATCHES_PER_TURN 4
+/* A channel without a rate limit gets this many tokens a turn, so the
+ * count stays finite. */
+#define UNLIMITED_TOKENS (PICK_MAX * 4)
+/* After a store error, a channel (or the alert sweep) waits this long. */
+#define STORE_BACKOFF_SECONDS 1.0
+/* Urgent tasks whose alerts are queued in one unit. */
+#define ALERTS_MAX 16
 /* A provider drops a repeated key for a day (eSMS: 24 h); resend an
  * ambiguous send only well inside that. */
 #define RESEND_WINDOW_SECONDS (20 * 3600.0)
 /* A Retry-After beyond this is a provider's mistake, not a plan. */
 #define RETRY_AFTER_MAX 86400
 
+struct chan;
+
+/* A due row, copied out of the store's cursor, and what became of it. */
+struct pick {
+	struct store_outbox_row row;
+	char *strings;            /* one allocation behind row's strings */
+	enum { PICK_SEND, PICK_BLOCK, PICK_DEFER, PICK_EXPIRE } verdict;
+	const char *reason;       /* static (contact_decide) */
+	double at;
+	bool applied;             /* the claim unit changed the row: only
+	                             then is it sent (or logged) */
+};
+
+/* A request being built, and the storage it points into. */
+struct out_req {
+	struct http_client_request req;
+	struct send_http http;    /* a provider's; cleared after sending */
+	const char *headers[PROVIDER_SEND_HEADERS + 2];
+	char header[256];
+};
+
+/*
+ * A sender: what a queue's row becomes on the network, and what the
+ * answer means.  Every queue has one: a configured channel's provider,
+ * or the alerts.url webhook.  Claims, retries, backoff, recovery and
+ * rates are the same for all; only these two differ.  Static tables, so
+ * a send in flight may keep one across a config reload.
+ */
+struct sender {
+	/* p's request into r: 0; 1 when no network is needed (the row is
+	 * delivered where it stands: console); -1 with why when the row
+	 * cannot be sent at all (it fails). */
+	int (*build)(const struct chan *chan, const struct pick *p,
+	    const char *text, const struct smstext_segments *seg,
+	    struct out_req *r, char *why, size_t whylen);
+	/* An answer with a status below 500 that is not a plain "try again"
+	 * (408, 429): *ans.  chan is NULL when a reload removed it. */
+	void (*parse)(const struct chan *chan, long status, const char *body,
+	    size_t body_len, struct send_answer *ans);
+};
+
+/* One queue of rows and its sender. */
 struct chan {
 	struct outbox *ob;
 	char name[64];
-	const struct config_channel *channel;   /* NULL for ALERT_CHANNEL */
+	const struct sender *sender;
+	const struct config_channel *channel;   /* the provider sender's */
+	bool local;               /* nothing leaves (console) */
+	bool idempotent;          /* the receiver drops a repeated key */
+	double rate;              /* messages a second; 0: no limit */
 	size_t in_flight;
 	double tokens;
 	double refilled_at;       /* monotonic seconds */
+	double retry_at;          /* monotonic: after a store error */
 	bool recovered;           /* rows left mid-send settled */
+	bool recovering;          /* that unit is in flight */
+	bool claiming;            /* a claim unit is in flight: the loop's
+	                             connection cannot see it, so the rows
+	                             are not read again until its done */
 };
 
 struct outbox {
 	struct event_base *base;
 	const struct config *cfg;
-	struct store *store;
+	struct store *store;      /* the loop's: reads only */
+	struct writer *writer;
 	struct http_client *http;
 	struct event *timer;
 	struct event *watch;      /* other writers, every WATCH_SECONDS */
-	int64_t data_version;
+	int64_t data_version;     /* of the loop's connection */
+	uint64_t seen_commits;    /* writer_commits at the last watch */
+	int64_t writer_version;   /* data_version on the writer's side */
+	bool writer_version_known;
+	bool probing;
+	bool alerting;            /* an alert sweep's unit is in flight */
+	double alerts_retry_at;   /* monotonic: after a store error */
 	struct chan *chans;
 	size_t nchans;
 	size_t in_flight;
@@ -69,23 +135,15 @@ struct outbox {
 /* One request in flight; owned by the outbox until its answer. */
 struct send {
 	struct outbox *ob;
+	const struct sender *sender;
 	int64_t id;
 	char chan[64];
 	char caller[PRIVACY_PSEUDONYM_SIZE + 1];
-	const struct provider *provider;        /* NULL: ALERT_CHANNEL */
+	bool idempotent;
 	int attempts;             /* including this one */
 	double created;           /* when the row was queued */
 	unsigned segments;
 	const char *encoding;
-};
-
-/* A due row, copied out of the store's cursor. */
-struct pick {
-	struct store_outbox_row row;
-	char *strings;            /* one allocation behind row's strings */
-	enum { PICK_SEND, PICK_BLOCK, PICK_DEFER, PICK_EXPIRE } verdict;
-	const char *reason;
-	double at;
 };
 
 static double
@@ -112,33 +170,18 @@ random01(void)
 	return (double)arc4random() / 4294967296.0;
 }
 
-/* Messages a second, 0 for no limit (the channel's provider's default
- * unless the channel sets rate_limit_per_second). */
-static double
-chan_rate(const struct chan *chan)
-{
-	if (chan->channel == NULL)
-		return 10.0;            /* alerts.url: one receiver of ours */
-	if (chan->channel->rate_limit_per_second <= 0)
-		return 0.0;
-	return chan->channel->rate_limit_per_second;
-}
-
 static void
 chan_refill(struct chan *chan, double now)
 {
-	double rate = chan_rate(chan);
 	/* A burst of one second's worth, at least one message. */
-	double burst = rate < 1.0 ? 1.0 : rate;
+	double burst = chan->rate < 1.0 ? 1.0 : chan->rate;
 
-	if (rate <= 0) {
-		/* No limit: a turn's worth, so the count stays finite. */
-		chan->tokens = PICK_MAX * BATCHES_PER_TURN;
+	if (chan->rate <= 0) {
+		chan->tokens = UNLIMITED_TOKENS;
 		chan->refilled_at = now;
 		return;
 	}
-
-	chan->tokens += (now - chan->refilled_at) * rate;
+	chan->tokens += (now - chan->refilled_at) * chan->rate;
 	if (chan->tokens > burst)
 		chan->tokens = burst;
 	chan->refilled_at = now;
@@ -151,41 +194,6 @@ chan_find(struct outbox *ob, const char *name)
 		if (strcmp(ob->chans[i].name, name) == 0)
 			return &ob->chans[i];
 	return NULL;
-}
-
-/* A chan per cfg channel, keeping counters of those that remain. */
-static int
-chans_build(struct outbox *ob, const struct config *cfg)
-{
-	size_t n = cfg->nchannels + 1, i;
-	struct chan *chans = calloc(n, sizeof(*chans)), *old;
-	double now = monotonic_now();
-
-	if (chans == NULL)
-		return -1;
-	for (i = 0; i < n; i++) {
-		struct chan *l = &chans[i];
-
-		if (i < cfg->nchannels) {
-			l->channel = &cfg->channels[i];
-			snprintf(l->name, sizeof(l->name), "%s",
-			    cfg->channels[i].name);
-		} else
-			snprintf(l->name, sizeof(l->name), "%s", ALERT_CHANNEL);
-		l->ob = ob;
-		l->tokens = 1.0;
-		l->refilled_at = now;
-		if ((old = chan_find(ob, l->name)) != NULL) {
-			l->in_flight = old->in_flight;
-			l->tokens = old->tokens;
-			l->refilled_at = old->refilled_at;
-			l->recovered = old->recovered;
-		}
-	}
-	free(ob->chans);
-	ob->chans = chans;
-	ob->nchans = n;
-	return 0;
 }
 
 static void
@@ -227,21 +235,100 @@ log_row(enum log_level level, const char *event, const char *chan,
 	    attbuf, k1, v1, k2, v2, NULL);
 }
 
-/* ------------------------------------------------------------------ */
-/* Answers                                                             */
-
 static void
-apply(struct outbox *ob, int64_t id, const struct store_outbox_change *c)
+log_store_failed(const char *op, const char *chan, int64_t id)
 {
+	char idbuf[24];
+
+	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+	log_event(LOG_ERROR, "store.failed", "op", op, "channel", chan,
+	    "out_id", id > 0 ? idbuf : "-", NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Results: each a unit of the writer; nothing waits for it            */
+
+/* A send's result on its way to the store, and the line the log gets
+ * once it is there. */
+struct outcome {
+	struct outbox *ob;
+	int64_t id;
+	struct store_outbox_change c;
+	char reason[256];
+	char ref[128];
+	enum log_level level;
+	const char *event;        /* static; NULL: no line */
+	char chan[64];
+	char caller[PRIVACY_PSEUDONYM_SIZE + 1];
+	int attempts;
+	const char *k1, *k2;      /* static */
+	char v1[256], v2[64];
+};
+
+static int
+outcome_work(struct store *st, void *arg)
+{
+	struct outcome *o = arg;
 	bool applied;
 
-	if (store_outbox_update(ob->store, id, c, &applied) < 0) {
-		char idbuf[24];
+	return store_outbox_update(st, o->id, &o->c, &applied);
+}
 
+static void
+outcome_done(enum writer_result result, void *arg)
+{
+	struct outcome *o = arg;
+
+	if (result != WRITER_COMMITTED)
 		/* The row stays `sending`; the next start settles it. */
-		snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-		log_event(LOG_ERROR, "store.failed", "op", "outbox_update",
-		    "out_id", idbuf, NULL);
+		log_store_failed("outbox_update", o->chan, o->id);
+	else if (o->event != NULL)
+		log_row(o->level, o->event, o->chan, o->caller, o->id,
+		    o->attempts, o->k1, o->k1 ? o->v1 : NULL, o->k2,
+		    o->k2 ? o->v2 : NULL);
+	/* A retry is pending again: the pump plans its turn. */
+	outbox_kick(o->ob);
+	free(o);
+}
+
+/* Store change c for s's row and then log event (with at most two more
+ * fields); copies everything it needs. */
+static void
+record(struct outbox *ob, const struct send *s,
+    const struct store_outbox_change *c, enum log_level level,
+    const char *event, const char *k1, const char *v1, const char *k2,
+    const char *v2)
+{
+	struct outcome *o = calloc(1, sizeof(*o));
+
+	if (o == NULL) {
+		log_store_failed("outbox_update", s->chan, s->id);
+		return;
+	}
+	o->ob = ob;
+	o->id = s->id;
+	o->c = *c;
+	if (c->reason != NULL) {
+		snprintf(o->reason, sizeof(o->reason), "%s", c->reason);
+		o->c.reason = o->reason;
+	}
+	if (c->provider_ref != NULL) {
+		snprintf(o->ref, sizeof(o->ref), "%s", c->provider_ref);
+		o->c.provider_ref = o->ref;
+	}
+	/* encoding is one of two static strings. */
+	o->level = level;
+	o->event = event;
+	snprintf(o->chan, sizeof(o->chan), "%s", s->chan);
+	snprintf(o->caller, sizeof(o->caller), "%s", s->caller);
+	o->attempts = s->attempts;
+	o->k1 = k1;
+	o->k2 = k2;
+	snprintf(o->v1, sizeof(o->v1), "%s", v1 ? v1 : "");
+	snprintf(o->v2, sizeof(o->v2), "%s", v2 ? v2 : "");
+	if (writer_submit(ob->writer, outcome_work, outcome_done, o) < 0) {
+		log_store_failed("outbox_update", s->chan, s->id);
+		free(o);
 	}
 }
 
@@ -258,9 +345,8 @@ retry_or_fail(struct outbox *ob, struct send *s, const char *reason,
 		    s->attempts, reason);
 		c.op = STORE_OUTBOX_FAILED;
 		c.reason = why;
-		apply(ob, s->id, &c);
-		log_row(LOG_WARN, "outbox.failed", s->chan, s->caller, s->id,
-		    s->attempts, "reason", why, NULL, NULL);
+		record(ob, s, &c, LOG_WARN, "outbox.failed", "reason", why,
+		    NULL, NULL);
 		return;
 	}
 	if (retry_after > RETRY_AFTER_MAX)
@@ -269,9 +355,8 @@ retry_or_fail(struct outbox *ob, struct send *s, const char *reason,
 	c.at = wall_now() + schedule_backoff((unsigned)s->attempts,
 	    ob->cfg->outbox_max_delay, random01(), retry_after);
 	snprintf(delay, sizeof(delay), "%.3f", c.at - wall_now());
-	apply(ob, s->id, &c);
-	log_row(LOG_INFO, "outbox.retry", s->chan, s->caller, s->id,
-	    s->attempts, "reason", reason, "delay", delay);
+	record(ob, s, &c, LOG_INFO, "outbox.retry", "reason", reason, "delay",
+	    delay);
 }
 
 /* The request may have reached the caller's phone. */
@@ -281,15 +366,13 @@ ambiguous(struct outbox *ob, struct send *s, const char *reason)
 	struct store_outbox_change c = { .op = STORE_OUTBOX_UNKNOWN,
 	    .reason = reason };
 
-	if ((s->provider == NULL || s->provider->send_idempotent) &&
-	    wall_now() - s->created < RESEND_WINDOW_SECONDS) {
+	if (s->idempotent && wall_now() - s->created < RESEND_WINDOW_SECONDS) {
 		/* The receiver drops a repeated key: resending is safe. */
 		retry_or_fail(ob, s, reason, -1);
 		return;
 	}
-	apply(ob, s->id, &c);
-	log_row(LOG_WARN, "outbox.unknown", s->chan, s->caller, s->id,
-	    s->attempts, "reason", reason, NULL, NULL);
+	record(ob, s, &c, LOG_WARN, "outbox.unknown", "reason", reason, NULL,
+	    NULL);
 }
 
 static void
@@ -338,29 +421,17 @@ send_done(const struct http_client_response *resp, void *arg)
 		ambiguous(ob, s, why);
 		goto out;
 	}
-	if (s->provider == NULL) {
-		/* An alert receiver: any 2xx took it. */
-		ans.verdict = resp->status >= 200 && resp->status < 300 ?
-		    SEND_ACCEPTED : SEND_REJECTED;
-		snprintf(ans.reason, sizeof(ans.reason), "HTTP %ld",
-		    resp->status);
-	} else if (resp->status >= 200 && resp->status < 500) {
-		const struct config_channel *ch = chan ? chan->channel : NULL;
-
-		if (ch != NULL)
-			s->provider->send_parse(ch, resp->status, resp->body,
-			    resp->body_len, &ans);
-	}
+	s->sender->parse(chan, resp->status, resp->body, resp->body_len,
+	    &ans);
 	switch (ans.verdict) {
 	case SEND_ACCEPTED:
 		c.op = STORE_OUTBOX_SENT;
 		c.provider_ref = ans.provider_ref;
 		c.segments = s->segments;
 		c.encoding = s->encoding;
-		apply(ob, s->id, &c);
-		log_row(LOG_INFO, "outbox.sent", s->chan, s->caller, s->id,
-		    s->attempts, "status", status, "segments",
-		    s->segments == 1 ? "1" : s->segments == 2 ? "2" : "3+");
+		record(ob, s, &c, LOG_INFO, "outbox.sent", "status", status,
+		    "segments", s->segments == 1 ? "1" : s->segments == 2 ?
+		    "2" : "3+");
 		break;
 	case SEND_RETRY:
 		retry_or_fail(ob, s, ans.reason[0] ? ans.reason : "throttled",
@@ -369,9 +440,8 @@ send_done(const struct http_client_response *resp, void *arg)
 	case SEND_REJECTED:
 		c.op = STORE_OUTBOX_FAILED;
 		c.reason = ans.reason[0] ? ans.reason : "refused";
-		apply(ob, s->id, &c);
-		log_row(LOG_WARN, "outbox.failed", s->chan, s->caller, s->id,
-		    s->attempts, "status", status, "reason", c.reason);
+		record(ob, s, &c, LOG_WARN, "outbox.failed", "status", status,
+		    "reason", c.reason);
 		break;
 	case SEND_UNKNOWN:
 		if (ans.reason[0] != '\0')
@@ -389,7 +459,7 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* Sending                                                             */
+/* Senders                                                             */
 
 /* "t=UNIX,v1=HEX" over t "." body, as the json provider signs. */
 static void
@@ -430,138 +500,261 @@ first_word(const char *s, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* A configured channel: its provider's send API. */
+static int
+provider_build(const struct chan *chan, const struct pick *p,
+    const char *text, const struct smstext_segments *seg,
+    struct out_req *r, char *why, size_t whylen)
+{
+	const struct config_channel *ch = chan->channel;
+	const struct provider *prov = ch->provider;
+	char keyword[64];
+	size_t i;
+	struct send_request sr = {
+		.channel = ch->name,
+		.to = p->row.msisdn,
+		.text = text,
+		.unicode = seg->encoding == SMSTEXT_UCS2,
+		.send_key = p->row.send_key,
+		.reply_to = p->row.reply_to,
+		.reply_keyword = keyword,
+		.now = time(NULL),
+	};
+
+	if (prov->send_build == NULL)
+		return 1;               /* console: the log is the network */
+	first_word(p->row.reply_body, keyword, sizeof(keyword));
+	if (prov->send_build(ch, &sr, &r->http, why, whylen) < 0)
+		return -1;
+	for (i = 0; i < r->http.nheaders; i++)
+		r->headers[i] = r->http.headers[i];
+	if (r->http.content_type != NULL) {
+		snprintf(r->header, sizeof(r->header), "Content-Type: %s",
+		    r->http.content_type);
+		r->headers[i++] = r->header;
+	}
+	r->req.url = r->http.url;
+	r->req.headers = r->headers;
+	r->req.nheaders = i;
+	r->req.body = r->http.body;
+	r->req.body_len = r->http.body_len;
+	r->req.userpwd = r->http.userpwd[0] ? r->http.userpwd : NULL;
+	return 0;
+}
+
+static void
+provider_parse(const struct chan *chan, long status, const char *body,
+    size_t body_len, struct send_answer *ans)
+{
+	/* A channel a reload removed cannot read its answer: unknown. */
+	if (chan != NULL && status >= 200)
+		chan->channel->provider->send_parse(chan->channel, status, body,
+		    body_len, ans);
+}
+
+/* alerts.url: the row's body is the signed JSON document. */
+static int
+webhook_build(const struct chan *chan, const struct pick *p,
+    const char *text, const struct smstext_segments *seg,
+    struct out_req *r, char *why, size_t whylen)
+{
+	const struct config *cfg = chan->ob->cfg;
+
+	(void)text;
+	(void)seg;
+	if (cfg->alert_url == NULL || cfg->alert_secret == NULL) {
+		snprintf(why, whylen, "alerts.url is no longer configured");
+		return -1;
+	}
+	alert_signature(cfg->alert_secret, time(NULL), p->row.body, r->header,
+	    sizeof(r->header));
+	r->headers[0] = "Content-Type: application/json";
+	r->headers[1] = r->header;
+	r->req.url = cfg->alert_url;
+	r->req.headers = r->headers;
+	r->req.nheaders = 2;
+	r->req.body = p->row.body;
+	r->req.body_len = strlen(p->row.body);
+	return 0;
+}
+
+static void
+webhook_parse(const struct chan *chan, long status, const char *body,
+    size_t body_len, struct send_answer *ans)
+{
+	(void)chan;
+	(void)body;
+	(void)body_len;
+	/* One receiver of ours: any 2xx took it. */
+	ans->verdict = status >= 200 && status < 300 ? SEND_ACCEPTED :
+	    SEND_REJECTED;
+	snprintf(ans->reason, sizeof(ans->reason), "HTTP %ld", status);
+}
+
+static const struct sender provider_sender = {
+	.build = provider_build,
+	.parse = provider_parse,
+};
+
+static const struct sender webhook_sender = {
+	.build = webhook_build,
+	.parse = webhook_parse,
+};
+
+/* A queue per configured channel and one for alerts.url, keeping the
+ * state of those that remain. */
+static int
+chans_build(struct outbox *ob, const struct config *cfg)
+{
+	size_t n = cfg->nchannels + 1, i;
+	struct chan *chans = calloc(n, sizeof(*chans)), *old;
+	double now = monotonic_now();
+
+	if (chans == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct chan *l = &chans[i];
+
+		if (i < cfg->nchannels) {
+			const struct config_channel *ch = &cfg->channels[i];
+
+			l->sender = &provider_sender;
+			l->channel = ch;
+			l->local = ch->provider->send_build == NULL;
+			l->idempotent = ch->provider->send_idempotent;
+			l->rate = ch->rate_limit_per_second > 0 ?
+			    ch->rate_limit_per_second : 0.0;
+			snprintf(l->name, sizeof(l->name), "%s", ch->name);
+		} else {
+			l->sender = &webhook_sender;
+			/* Its key is the alert's id: a resend repeats it. */
+			l->idempotent = true;
+			l->rate = 10.0;
+			snprintf(l->name, sizeof(l->name), "%s", WEBHOOK_QUEUE);
+		}
+		l->ob = ob;
+		l->tokens = 1.0;
+		l->refilled_at = now;
+		if ((old = chan_find(ob, l->name)) != NULL) {
+			l->in_flight = old->in_flight;
+			l->tokens = old->tokens;
+			l->refilled_at = old->refilled_at;
+			l->retry_at = old->retry_at;
+			l->recovered = old->recovered;
+			l->recovering = old->recovering;
+			l->claiming = old->claiming;
+		}
+	}
+	free(ob->chans);
+	ob->chans = chans;
+	ob->nchans = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+
+/* A claimed row (durably `sending`): its request leaves now. */
 static void
 send_start(struct outbox *ob, struct chan *chan, const struct pick *p)
 {
-	const struct config_channel *ch = chan->channel;
-	const struct provider *prov = ch ? ch->provider : NULL;
 	struct store_outbox_change c = { 0 };
 	struct smstext_segments seg = { .segments = 1 };
-	struct send_http http = { 0 };
-	struct http_client_request req = { 0 };
-	const char *headers[PROVIDER_SEND_HEADERS + 1];
-	char why[256], keyword[64], sig[256];
+	struct out_req r = { 0 };
+	struct send one = { 0 }, *s;
+	char why[256];
 	char *folded = NULL;
 	const char *text = p->row.body;
-	struct send *s;
-	size_t i;
+	int rc;
 
-	if (ch != NULL && ch->fold_vietnamese &&
+	if (chan->channel != NULL && chan->channel->fold_vietnamese &&
 	    (folded = smstext_fold_vietnamese(text)) != NULL)
 		text = folded;
 	if (smstext_segments(text, &seg) < 0)
 		seg.segments = 0;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		goto not_sent;
-	s->ob = ob;
-	s->id = p->row.id;
-	s->provider = prov;
-	s->attempts = p->row.attempts + 1;
-	s->created = p->row.created;
-	s->segments = seg.segments;
-	s->encoding = seg.encoding == SMSTEXT_UCS2 ? "ucs2" : "gsm7";
-	snprintf(s->chan, sizeof(s->chan), "%s", chan->name);
-	snprintf(s->caller, sizeof(s->caller), "%s",
+	one.ob = ob;
+	one.sender = chan->sender;
+	one.id = p->row.id;
+	one.idempotent = chan->idempotent;
+	one.attempts = p->row.attempts + 1;
+	one.created = p->row.created;
+	one.segments = seg.segments;
+	one.encoding = seg.encoding == SMSTEXT_UCS2 ? "ucs2" : "gsm7";
+	snprintf(one.chan, sizeof(one.chan), "%s", chan->name);
+	snprintf(one.caller, sizeof(one.caller), "%s",
 	    p->row.caller ? p->row.caller : "");
 
-	if (ch != NULL && prov->send_build == NULL) {
-		/* console: the log and the database are the network. */
+	rc = chan->sender->build(chan, p, text, &seg, &r, why, sizeof(why));
+	if (rc == 1) {
 		c.op = STORE_OUTBOX_DELIVERED;
-		c.segments = s->segments;
-		c.encoding = s->encoding;
-		apply(ob, s->id, &c);
-		log_row(LOG_INFO, "outbox.delivered", s->chan, s->caller, s->id,
-		    s->attempts, "encoding", s->encoding, NULL, NULL);
-		free(s);
-		free(folded);
-		return;
+		c.segments = one.segments;
+		c.encoding = one.encoding;
+		record(ob, &one, &c, LOG_INFO, "outbox.delivered", "encoding",
+		    one.encoding, NULL, NULL);
+		goto out;
 	}
-
-	if (ch != NULL) {
-		struct send_request sr = {
-			.channel = ch->name,
-			.to = p->row.msisdn,
-			.text = text,
-			.unicode = seg.encoding == SMSTEXT_UCS2,
-			.send_key = p->row.send_key,
-			.reply_to = p->row.reply_to,
-			.reply_keyword = keyword,
-			.now = time(NULL),
-		};
-
-		first_word(p->row.reply_body, keyword, sizeof(keyword));
-		if (prov->send_build(ch, &sr, &http, why, sizeof(why)) < 0) {
-			c.op = STORE_OUTBOX_FAILED;
-			c.reason = why;
-			apply(ob, s->id, &c);
-			log_row(LOG_WARN, "outbox.failed", s->chan, s->caller,
-			    s->id, s->attempts, "reason", why, NULL, NULL);
-			goto done;
-		}
-		for (i = 0; i < http.nheaders; i++)
-			headers[i] = http.headers[i];
-		if (http.content_type != NULL) {
-			snprintf(sig, sizeof(sig), "Content-Type: %s",
-			    http.content_type);
-			headers[i++] = sig;
-		}
-		req.url = http.url;
-		req.headers = headers;
-		req.nheaders = i;
-		req.body = http.body;
-		req.body_len = http.body_len;
-		req.userpwd = http.userpwd[0] ? http.userpwd : NULL;
-	} else {
-		if (ob->cfg->alert_url == NULL ||
-		    ob->cfg->alert_secret == NULL) {
-			c.op = STORE_OUTBOX_FAILED;
-			c.reason = "alerts.url is no longer configured";
-			apply(ob, s->id, &c);
-			goto done;
-		}
-		alert_signature(ob->cfg->alert_secret, time(NULL), p->row.body,
-		    sig, sizeof(sig));
-		headers[0] = "Content-Type: application/json";
-		headers[1] = sig;
-		req.url = ob->cfg->alert_url;
-		req.headers = headers;
-		req.nheaders = 2;
-		req.body = p->row.body;
-		req.body_len = strlen(p->row.body);
+	if (rc < 0) {
+		c.op = STORE_OUTBOX_FAILED;
+		c.reason = why;
+		record(ob, &one, &c, LOG_WARN, "outbox.failed", "reason", why,
+		    NULL, NULL);
+		goto out;
 	}
-	req.method = "POST";
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		retry_or_fail(ob, &one, "out of memory", -1);
+		goto out;
+	}
+	*s = one;
+	r.req.method = "POST";
 	/* Connections are reused only where a duplicate is dropped. */
-	req.fresh_connection = prov != NULL && !prov->send_idempotent;
-	req.connect_timeout_ms = (long)ob->cfg->outbox_connect_timeout * 1000;
-	req.timeout_ms = (long)ob->cfg->outbox_timeout * 1000;
-	if (http_client_send(ob->http, &req, send_done, s, why,
+	r.req.fresh_connection = !chan->idempotent;
+	r.req.connect_timeout_ms = (long)ob->cfg->outbox_connect_timeout *
+	    1000;
+	r.req.timeout_ms = (long)ob->cfg->outbox_timeout * 1000;
+	if (http_client_send(ob->http, &r.req, send_done, s, why,
 	    sizeof(why)) < 0) {
 		retry_or_fail(ob, s, why, -1);
-		goto done;
+		free(s);
+		goto out;
 	}
 	chan->in_flight++;
 	ob->in_flight++;
 	log_row(LOG_DEBUG, "outbox.sending", s->chan, s->caller, s->id,
 	    s->attempts, "encoding", s->encoding, NULL, NULL);
-	provider_send_http_clear(&http);
+out:
+	provider_send_http_clear(&r.http);
 	free(folded);
-	return;
-done:
-	provider_send_http_clear(&http);
-	free(folded);
-	free(s);
-	return;
-not_sent:
-	free(folded);
-	c.op = STORE_OUTBOX_RETRY;
-	c.reason = "out of memory";
-	c.at = wall_now() + 1;
-	apply(ob, p->row.id, &c);
 }
 
 /* ------------------------------------------------------------------ */
-/* Choosing what to send                                               */
+/* Claims                                                              */
+
+/* A channel's due rows, judged on the loop, claimed (or deferred,
+ * blocked, expired) by one unit of the writer; requests leave from its
+ * done, once the claim is durable. */
+struct claim {
+	struct outbox *ob;
+	char chan[64];
+	size_t count;
+	struct pick picks[PICK_MAX];
+};
+
+/* Claims handed back unsent. */
+struct release {
+	struct outbox *ob;
+	char chan[64];
+	size_t count;
+	int64_t ids[PICK_MAX];
+};
+
+static void
+claim_free(struct claim *cl)
+{
+	for (size_t i = 0; i < cl->count; i++)
+		free(cl->picks[i].strings);
+	free(cl);
+}
 
 static char *
 dup_or_null(const char *s, char **cursor)
@@ -576,17 +769,11 @@ dup_or_null(const char *s, char **cursor)
 	return d;
 }
 
-struct collect {
-	struct pick *picks;
-	size_t count;
-	bool failed;
-};
-
 static int
 collect_row(const struct store_outbox_row *r, void *arg)
 {
-	struct collect *col = arg;
-	struct pick *p = &col->picks[col->count];
+	struct claim *cl = arg;
+	struct pick *p = &cl->picks[cl->count];
 	const char *f[] = { r->msisdn, r->caller, r->body, r->purpose,
 	    r->send_key, r->preferred_time, r->reply_to, r->reply_body };
 	size_t need = 0, i;
@@ -594,10 +781,8 @@ collect_row(const struct store_outbox_row *r, void *arg)
 
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		need += f[i] ? strlen(f[i]) + 1 : 0;
-	if ((p->strings = cur = malloc(need + 1)) == NULL) {
-		col->failed = true;
-		return 1;
-	}
+	if ((p->strings = cur = malloc(need + 1)) == NULL)
+		return -1;
 	p->row = *r;
 	p->row.msisdn = dup_or_null(r->msisdn, &cur);
 	p->row.caller = dup_or_null(r->caller, &cur);
@@ -607,7 +792,7 @@ collect_row(const struct store_outbox_row *r, void *arg)
 	p->row.preferred_time = dup_or_null(r->preferred_time, &cur);
 	p->row.reply_to = dup_or_null(r->reply_to, &cur);
 	p->row.reply_body = dup_or_null(r->reply_body, &cur);
-	col->count++;
+	cl->count++;
 	return 0;
 }
 
@@ -651,43 +836,19 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 	}
 }
 
-/* One batch of a channel's due rows: judged, claimed in one transaction,
- * then sent.  Returns how many rows were looked at, -1 on error. */
+/* The writer thread.  Every statement moves only a row still `pending`:
+ * a row someone else moved meanwhile (hotlinectl, an opt-out, a claim
+ * the loop could not see yet) is left alone and not applied. */
 static int
-chan_batch(struct outbox *ob, struct chan *chan, size_t want)
+claim_work(struct store *st, void *arg)
 {
-	struct pick picks[PICK_MAX];
-	struct collect col = { .picks = picks };
-	struct store_outbox_change c = { 0 };
-	char err[256];
-	time_t now = time(NULL);
-	bool applied, ok = true;
-	size_t i;
+	struct claim *cl = arg;
 
-	if (want > PICK_MAX)
-		want = PICK_MAX;
-	if (store_outbox_due(ob->store, chan->name, want, collect_row, &col,
-	    err, sizeof(err)) < 0 || col.failed) {
-		log_event(LOG_ERROR, "store.failed", "op", "outbox_due",
-		    "error", col.failed ? "out of memory" : err, NULL);
-		ok = false;
-		goto out;
-	}
-	if (col.count == 0)
-		goto out;
-	for (i = 0; i < col.count; i++)
-		judge(ob, &picks[i], now);
-
-	/* Claims are committed before anything leaves. */
-	if (store_txn_begin(ob->store, err, sizeof(err)) < 0) {
-		ok = false;
-		goto out;
-	}
-	for (i = 0; i < col.count && ok; i++) {
-		struct pick *p = &picks[i];
-
-		c = (struct store_outbox_change){ .reason = p->reason,
+	for (size_t i = 0; i < cl->count; i++) {
+		struct pick *p = &cl->picks[i];
+		struct store_outbox_change c = { .reason = p->reason,
 		    .at = p->at };
+
 		switch (p->verdict) {
 		case PICK_SEND:
 			c.op = STORE_OUTBOX_CLAIM;
@@ -702,63 +863,250 @@ chan_batch(struct outbox *ob, struct chan *chan, size_t want)
 			c.op = STORE_OUTBOX_EXPIRE;
 			break;
 		}
-		if (store_outbox_update(ob->store, p->row.id, &c,
-		    &applied) < 0)
-			ok = false;
-		else if (!applied) {
-			p->verdict = PICK_DEFER;   /* taken meanwhile: skip */
-			p->reason = NULL;
-		}
+		if (store_outbox_update(st, p->row.id, &c, &p->applied) < 0)
+			return -1;
 	}
-	if (!ok || store_txn_commit(ob->store, err, sizeof(err)) < 0) {
-		store_txn_rollback(ob->store);
-		log_event(LOG_ERROR, "store.failed", "op", "outbox_claim",
-		    NULL);
-		ok = false;
+	return 0;
+}
+
+static int
+release_work(struct store *st, void *arg)
+{
+	struct release *rel = arg;
+	bool applied;
+
+	for (size_t i = 0; i < rel->count; i++)
+		if (store_outbox_release(st, rel->ids[i], &applied) < 0)
+			return -1;
+	return 0;
+}
+
+static void
+release_done(enum writer_result result, void *arg)
+{
+	struct release *rel = arg;
+	char count[24];
+
+	snprintf(count, sizeof(count), "%zu", rel->count);
+	if (result != WRITER_COMMITTED)
+		/* Left `sending`: the next start settles them. */
+		log_store_failed("outbox_release", rel->chan, 0);
+	else
+		log_event(LOG_DEBUG, "outbox.released", "channel", rel->chan,
+		    "rows", count, NULL);
+	free(rel);
+}
+
+static void
+claim_done(enum writer_result result, void *arg)
+{
+	struct claim *cl = arg;
+	struct outbox *ob = cl->ob;
+	struct chan *chan = chan_find(ob, cl->chan);
+	struct release *rel = NULL;
+
+	if (chan != NULL)
+		chan->claiming = false;
+	if (result != WRITER_COMMITTED) {
+		log_store_failed("outbox_claim", cl->chan, 0);
+		if (chan != NULL)
+			chan->retry_at = monotonic_now() +
+			    STORE_BACKOFF_SECONDS;
 		goto out;
 	}
-	for (i = 0; i < col.count; i++) {
-		struct pick *p = &picks[i];
+	for (size_t i = 0; i < cl->count; i++) {
+		struct pick *p = &cl->picks[i];
 
-		if (p->verdict == PICK_BLOCK)
-			log_row(LOG_INFO, "outbox.blocked", chan->name,
+		if (!p->applied) {
+			/* Moved on meanwhile: not ours to send. */
+			if (p->verdict == PICK_SEND && chan != NULL)
+				chan->tokens += 1.0;
+			continue;
+		}
+		switch (p->verdict) {
+		case PICK_BLOCK:
+			log_row(LOG_INFO, "outbox.blocked", cl->chan,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", p->reason, NULL, NULL);
-		else if (p->verdict == PICK_EXPIRE)
-			log_row(LOG_INFO, "outbox.expired", chan->name,
+			break;
+		case PICK_EXPIRE:
+			log_row(LOG_INFO, "outbox.expired", cl->chan,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", "caller_idle", NULL, NULL);
-		else if (p->verdict == PICK_DEFER && p->reason != NULL)
-			log_row(LOG_INFO, "outbox.deferred", chan->name,
+			break;
+		case PICK_DEFER:
+			log_row(LOG_INFO, "outbox.deferred", cl->chan,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", "contact_window", NULL, NULL);
-		else if (p->verdict == PICK_SEND) {
-			chan->tokens -= 1.0;
-			send_start(ob, chan, p);
+			break;
+		case PICK_SEND:
+			if (chan != NULL && !ob->stopping) {
+				send_start(ob, chan, p);
+				break;
+			}
+			/* Stopping, or a reload removed the channel: the
+			 * request never leaves, so the claim is handed back
+			 * rather than left for the next start to write off
+			 * as unknown. */
+			if (rel == NULL && (rel = calloc(1,
+			    sizeof(*rel))) != NULL) {
+				rel->ob = ob;
+				snprintf(rel->chan, sizeof(rel->chan), "%s",
+				    cl->chan);
+			}
+			if (rel != NULL)
+				rel->ids[rel->count++] = p->row.id;
+			break;
 		}
 	}
+	if (rel != NULL && writer_submit(ob->writer, release_work,
+	    release_done, rel) < 0) {
+		log_store_failed("outbox_release", cl->chan, 0);
+		free(rel);
+	}
 out:
-	for (i = 0; i < col.count; i++)
-		free(picks[i].strings);
-	return ok ? (int)col.count : -1;
+	claim_free(cl);
+	/* More may be due. */
+	outbox_kick(ob);
+}
+
+/* Read up to want of chan's due rows, judge them and submit their
+ * claim.  Rows claimed, 0 when none is due, -1 on an error. */
+static int
+chan_claim(struct outbox *ob, struct chan *chan, size_t want)
+{
+	struct claim *cl = calloc(1, sizeof(*cl));
+	char err[256];
+	time_t now = time(NULL);
+	size_t sends = 0, i;
+	int rc;
+
+	if (cl == NULL)
+		return -1;
+	cl->ob = ob;
+	snprintf(cl->chan, sizeof(cl->chan), "%s", chan->name);
+	err[0] = '\0';
+	if ((rc = store_outbox_due(ob->store, chan->name, want, collect_row,
+	    cl, err, sizeof(err))) != 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "outbox_due",
+		    "channel", chan->name, "error", rc > 0 || err[0] ==
+		    '\0' ? "out of memory" : err, NULL);
+		claim_free(cl);
+		return -1;
+	}
+	if (cl->count == 0) {
+		claim_free(cl);
+		return 0;
+	}
+	for (i = 0; i < cl->count; i++) {
+		judge(ob, &cl->picks[i], now);
+		sends += cl->picks[i].verdict == PICK_SEND;
+	}
+	rc = (int)cl->count;
+	if (writer_submit(ob->writer, claim_work, claim_done, cl) < 0) {
+		claim_free(cl);
+		return -1;
+	}
+	chan->claiming = true;
+	chan->tokens -= (double)sends;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Recovery                                                            */
+
+/* Rows a stopped daemon left mid-send on one channel, settled through
+ * the writer before that channel claims anything. */
+struct recover {
+	struct outbox *ob;
+	char chan[64];
+	bool resend;
+	int64_t count;
+};
+
+static int
+recover_work(struct store *st, void *arg)
+{
+	struct recover *r = arg;
+
+	return store_outbox_recover(st, r->chan, r->resend, &r->count);
+}
+
+static void
+recover_done(enum writer_result result, void *arg)
+{
+	struct recover *r = arg;
+	struct chan *chan = chan_find(r->ob, r->chan);
+	char count[24];
+
+	if (result != WRITER_COMMITTED) {
+		log_event(LOG_ERROR, "store.failed", "op", "outbox_recover",
+		    "channel", r->chan, NULL);
+		if (chan != NULL) {
+			chan->recovering = false;
+			chan->retry_at = monotonic_now() +
+			    STORE_BACKOFF_SECONDS;
+		}
+	} else {
+		if (r->count > 0) {
+			snprintf(count, sizeof(count), "%" PRId64, r->count);
+			log_event(LOG_WARN, "outbox.recovered", "channel",
+			    r->chan, "rows", count, NULL);
+		}
+		if (chan != NULL) {
+			chan->recovering = false;
+			chan->recovered = true;
+		}
+	}
+	outbox_kick(r->ob);
+	free(r);
+}
+
+static int
+chan_recover(struct chan *l)
+{
+	struct recover *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return -1;
+	r->ob = l->ob;
+	snprintf(r->chan, sizeof(r->chan), "%s", l->name);
+	/* Sent again only where a resend cannot reach anyone twice. */
+	r->resend = l->idempotent || l->local;
+	if (writer_submit(l->ob->writer, recover_work, recover_done, r) < 0) {
+		free(r);
+		return -1;
+	}
+	l->recovering = true;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* Alerts                                                              */
 
-struct alert_ids {
-	int64_t ids[16];
-	size_t count;
+/* One alert to queue: alerts.sms texts and the alerts.url document. */
+struct alert_item {
+	int64_t task_id;          /* 0: a security event */
+	bool skipped;             /* already queued by another unit */
+	char text[640];
+	char *json;               /* owned; NULL without alerts.url */
 };
 
-static int
-collect_alert(int64_t task_id, const char *created_at, void *arg)
-{
-	struct alert_ids *a = arg;
+struct alert_unit {
+	struct outbox *ob;
+	/* Captured at submit: valid until done (writer.h). */
+	const struct config *cfg;
+	bool sweep;               /* the urgent-task sweep's */
+	size_t count;
+	struct alert_item items[ALERTS_MAX];
+};
 
-	(void)created_at;
-	a->ids[a->count++] = task_id;
-	return 0;
+static void
+alert_unit_free(struct alert_unit *a)
+{
+	for (size_t i = 0; i < a->count; i++)
+		free(a->items[i].json);
+	free(a);
 }
 
 static const char *
@@ -803,58 +1151,152 @@ alert_text(const struct config *cfg, const char *template, const char *task,
 		out[--used] = '\0';
 }
 
-/* Queue `text` to every alerts.sms number and `js` (owned, consumed) to
- * alerts.url, inside the caller's transaction. */
+/* The alerts.url document (js consumed) into item, when there is a
+ * receiver.  -1 when out of memory. */
 static int
-alert_rows(struct outbox *ob, const char *text, json_t *js, int64_t task_id)
+alert_json(const struct config *cfg, struct alert_item *item, json_t *js)
 {
-	const struct config *cfg = ob->cfg;
-	char pseud[PRIVACY_PSEUDONYM_SIZE], *body = NULL;
 	int rc = 0;
 
-	for (size_t i = 0; i < cfg->nalert_sms && rc == 0; i++) {
-		if (privacy_pseudonym(cfg->pseudonym_key,
-		    cfg->pseudonym_key_len, cfg->alert_sms[i], pseud) < 0)
-			rc = -1;
-		else
-			rc = store_outbound_queue(ob->store,
-			    STORE_LANE_URGENT, alert_channel(cfg),
-			    cfg->alert_sms[i], pseud, text, "alert", 0,
-			    task_id, NULL);
-	}
-	if (rc == 0 && cfg->alert_url != NULL) {
-		if (js == NULL ||
-		    (body = json_dumps(js, JSON_COMPACT)) == NULL)
-			rc = -1;
-		else
-			/* No number and no caller: "-" in their place. */
-			rc = store_outbound_queue(ob->store,
-			    STORE_LANE_URGENT, ALERT_CHANNEL, "-", "-", body,
-			    "alert", 0, task_id, NULL);
-	}
-	free(body);
+	if (cfg->alert_url != NULL &&
+	    (js == NULL || (item->json = json_dumps(js, JSON_COMPACT)) ==
+	    NULL))
+		rc = -1;
 	json_decref(js);
 	return rc;
 }
 
+/* The writer thread: each item's rows, in the urgent lane of the queue
+ * of their sender: the alerts channel for alerts.sms, the webhook's for
+ * alerts.url. */
 static int
-alert_queue(struct outbox *ob, int64_t task_id)
+alert_work(struct store *st, void *arg)
 {
-	const struct config *cfg = ob->cfg;
-	char link[512] = "", text[640], task[24], id[32];
+	struct alert_unit *a = arg;
+	const struct config *cfg = a->cfg;
+	char pseud[PRIVACY_PSEUDONYM_SIZE];
+	bool applied;
+
+	for (size_t i = 0; i < a->count; i++) {
+		struct alert_item *it = &a->items[i];
+
+		if (it->task_id != 0) {
+			if (store_alert_mark(st, it->task_id, &applied) < 0)
+				return -1;
+			if (!applied) {
+				it->skipped = true;
+				continue;
+			}
+		}
+		for (size_t n = 0; n < cfg->nalert_sms; n++)
+			if (privacy_pseudonym(cfg->pseudonym_key,
+			    cfg->pseudonym_key_len, cfg->alert_sms[n],
+			    pseud) < 0 ||
+			    store_outbound_queue(st, STORE_LANE_URGENT,
+			    alert_channel(cfg), cfg->alert_sms[n], pseud,
+			    it->text, "alert", 0, it->task_id, NULL) < 0)
+				return -1;
+		/* No number and no caller: "-" in their place. */
+		if (it->json != NULL && store_outbound_queue(st,
+		    STORE_LANE_URGENT, WEBHOOK_QUEUE, "-", "-", it->json,
+		    "alert", 0, it->task_id, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+alert_done(enum writer_result result, void *arg)
+{
+	struct alert_unit *a = arg;
+	struct outbox *ob = a->ob;
+	char id[24];
+
+	if (a->sweep)
+		ob->alerting = false;
+	if (result != WRITER_COMMITTED) {
+		log_event(LOG_ERROR, "store.failed", "op", "alert_queue",
+		    "error", "queueing the alert rows", NULL);
+		if (a->sweep)
+			ob->alerts_retry_at = monotonic_now() +
+			    STORE_BACKOFF_SECONDS;
+	} else
+		for (size_t i = 0; i < a->count; i++) {
+			if (a->items[i].task_id == 0 || a->items[i].skipped)
+				continue;
+			snprintf(id, sizeof(id), "%" PRId64,
+			    a->items[i].task_id);
+			log_event(LOG_WARN, "alert.queued", "task", id, "sms",
+			    a->cfg->nalert_sms > 0 ? "yes" : "no", "url",
+			    a->cfg->alert_url ? "yes" : "no", NULL);
+		}
+	alert_unit_free(a);
+	outbox_kick(ob);
+}
+
+static int
+collect_alert(int64_t task_id, const char *created_at, void *arg)
+{
+	struct alert_unit *a = arg;
+
+	(void)created_at;
+	a->items[a->count++].task_id = task_id;
+	return 0;
+}
+
+static int
+alert_urgent_item(const struct config *cfg, struct alert_item *it)
+{
+	char link[512] = "", task[24], id[32];
 
 	if (cfg->alert_link != NULL)
 		snprintf(link, sizeof(link), "%s#task-%" PRId64,
-		    cfg->alert_link, task_id);
-	snprintf(task, sizeof(task), "%" PRId64, task_id);
-	alert_text(cfg, "urgent_alert", task, "", link, text, sizeof(text));
+		    cfg->alert_link, it->task_id);
+	snprintf(task, sizeof(task), "%" PRId64, it->task_id);
+	alert_text(cfg, "urgent_alert", task, "", link, it->text,
+	    sizeof(it->text));
 	/* The receiver's idempotency key: a resend repeats it. */
-	snprintf(id, sizeof(id), "urgent-%" PRId64, task_id);
-	if (alert_rows(ob, text, json_pack("{s:s, s:s, s:I, s:s, s:s}", "id",
-	    id, "event", "urgent_request", "task_id", (json_int_t)task_id,
-	    "priority", "urgent", "link", link), task_id) < 0)
-		return -1;
-	return store_alert_done(ob->store, task_id);
+	snprintf(id, sizeof(id), "urgent-%" PRId64, it->task_id);
+	return alert_json(cfg, it, json_pack("{s:s, s:s, s:I, s:s, s:s}",
+	    "id", id, "event", "urgent_request", "task_id",
+	    (json_int_t)it->task_id, "priority", "urgent", "link", link));
+}
+
+/* Urgent tasks not yet alerted: their alerts in one unit.  One sweep at
+ * a time, since this connection cannot see a unit in flight. */
+static void
+alerts_sweep(struct outbox *ob, double now)
+{
+	struct alert_unit *a;
+
+	if (ob->alerting || now < ob->alerts_retry_at)
+		return;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return;
+	a->ob = ob;
+	a->cfg = ob->cfg;
+	a->sweep = true;
+	if (store_alerts_due(ob->store, ALERTS_MAX, collect_alert, a) < 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "alerts_due", NULL);
+		goto fail;
+	}
+	if (a->count == 0) {
+		alert_unit_free(a);
+		return;
+	}
+	for (size_t i = 0; i < a->count; i++)
+		if (alert_urgent_item(ob->cfg, &a->items[i]) < 0) {
+			log_event(LOG_ERROR, "store.failed", "op",
+			    "alert_queue", "error", "out of memory", NULL);
+			goto fail;
+		}
+	if (writer_submit(ob->writer, alert_work, alert_done, a) < 0)
+		goto fail;
+	ob->alerting = true;
+	return;
+fail:
+	ob->alerts_retry_at = now + STORE_BACKOFF_SECONDS;
+	alert_unit_free(a);
 }
 
 int
@@ -862,125 +1304,80 @@ outbox_alert_security(struct outbox *ob, const char *event,
     const char *token)
 {
 	const struct config *cfg = ob->cfg;
-	char text[640], id[160];
+	struct alert_unit *a = calloc(1, sizeof(*a));
+	struct alert_item *it;
+	char id[160];
 	time_t now = time(NULL);
 
+	if (a == NULL)
+		return -1;
+	a->ob = ob;
+	a->cfg = cfg;
+	a->count = 1;
+	it = &a->items[0];
 	alert_text(cfg, "security_alert", "", token, cfg->alert_link ?
-	    cfg->alert_link : "", text, sizeof(text));
+	    cfg->alert_link : "", it->text, sizeof(it->text));
 	/* One event per token and hour: a resend repeats the key. */
 	snprintf(id, sizeof(id), "%s-%s-%lld", event, token,
 	    (long long)(now / 3600));
-	if (alert_rows(ob, text, json_pack("{s:s, s:s, s:s}", "id", id,
-	    "event", event, "token", token), 0) < 0)
+	if (alert_json(cfg, it, json_pack("{s:s, s:s, s:s}", "id", id,
+	    "event", event, "token", token)) < 0 ||
+	    writer_submit(ob->writer, alert_work, alert_done, a) < 0) {
+		alert_unit_free(a);
 		return -1;
-	outbox_kick(ob);
+	}
 	return 0;
-}
-
-static void
-alerts_sweep(struct outbox *ob)
-{
-	struct alert_ids a = { .count = 0 };
-	char err[256], id[24];
-
-	if (store_alerts_due(ob->store, 16, collect_alert, &a) < 0) {
-		log_event(LOG_ERROR, "store.failed", "op", "alerts_due", NULL);
-		return;
-	}
-	for (size_t i = 0; i < a.count; i++) {
-		snprintf(id, sizeof(id), "%" PRId64, a.ids[i]);
-		err[0] = '\0';
-		if (store_txn_begin(ob->store, err, sizeof(err)) < 0 ||
-		    alert_queue(ob, a.ids[i]) < 0 ||
-		    store_txn_commit(ob->store, err, sizeof(err)) < 0) {
-			store_txn_rollback(ob->store);
-			log_event(LOG_ERROR, "store.failed", "op",
-			    "alert_queue", "task", id, "error", err[0] ? err :
-			    "queueing the alert rows", NULL);
-			return;
-		}
-		log_event(LOG_WARN, "alert.queued", "task", id, "sms",
-		    ob->cfg->nalert_sms > 0 ? "yes" : "no", "url",
-		    ob->cfg->alert_url ? "yes" : "no", NULL);
-	}
 }
 
 /* ------------------------------------------------------------------ */
 /* The pump                                                            */
 
-/* Settle rows a stopped daemon left mid-send on channel l; false on a
- * store error (tried again next turn). */
-static bool
-chan_recover(struct chan *l)
-{
-	struct outbox *ob = l->ob;
-	bool resend = l->channel == NULL ||
-	    l->channel->provider->send_idempotent ||
-	    l->channel->provider->send_build == NULL;
-	char count[24];
-	int64_t n;
-
-	if (store_outbox_recover(ob->store, l->name, resend, &n) < 0) {
-		log_event(LOG_ERROR, "store.failed", "op", "outbox_recover",
-		    "channel", l->name, NULL);
-		return false;
-	}
-	if (n > 0) {
-		snprintf(count, sizeof(count), "%" PRId64, n);
-		log_event(LOG_WARN, "outbox.recovered", "channel", l->name,
-		    "rows", count, NULL);
-	}
-	l->recovered = true;
-	return true;
-}
-
 /*
- * One channel's turn: send what is due within its in-flight cap and
- * rate, a bounded number of batches.  Returns seconds until the channel
- * wants another turn; one at its cap is woken by an answer instead.
+ * One channel's turn: claim what is due within its in-flight cap and
+ * rate.  Returns seconds until the channel wants another turn; one with
+ * a unit in flight or at its cap is woken by that unit's done or an
+ * answer instead.
  */
 static double
 chan_turn(struct chan *l, double now)
 {
 	struct outbox *ob = l->ob;
-	size_t cap = ob->cfg->outbox_max_in_flight;
+	size_t cap = ob->cfg->outbox_max_in_flight, want;
 	double due;
-	int batches = 0, n = 0;
+	int n;
 
-	if (!l->recovered && !chan_recover(l))
-		return 1.0;
-	chan_refill(l, now);
-	while (l->in_flight < cap && l->tokens >= 1.0 &&
-	    batches++ < BATCHES_PER_TURN) {
-		/* A channel without a network (console) holds nothing in
-		 * flight: a whole batch at once. */
-		size_t want = l->channel != NULL &&
-		    l->channel->provider->send_build == NULL ? PICK_MAX :
-		    cap - l->in_flight;
-
-		if ((double)want > l->tokens)
-			want = (size_t)l->tokens;
-		if ((n = chan_batch(ob, l, want)) <= 0)
-			break;
+	if (l->claiming || l->recovering)
+		return IDLE_SECONDS;
+	if (now < l->retry_at)
+		return l->retry_at - now;
+	if (!l->recovered) {
+		if (chan_recover(l) < 0)
+			return STORE_BACKOFF_SECONDS;
+		return IDLE_SECONDS;
 	}
-	if (n < 0)
-		return 1.0;             /* the store failed: back off */
+	chan_refill(l, now);
 	if (l->in_flight >= cap)
 		return IDLE_SECONDS;
-	if (n > 0 && batches > BATCHES_PER_TURN)
-		return 0.0;             /* more due: after other events */
+	if (l->tokens < 1.0)
+		return (1.0 - l->tokens) / l->rate;
+	/* A channel without a network (console) holds nothing in flight:
+	 * a whole batch at once. */
+	want = l->local ? PICK_MAX : cap - l->in_flight;
+	if ((double)want > l->tokens)
+		want = (size_t)l->tokens;
+	if (want > PICK_MAX)
+		want = PICK_MAX;
+	if ((n = chan_claim(ob, l, want)) < 0) {
+		l->retry_at = now + STORE_BACKOFF_SECONDS;
+		return STORE_BACKOFF_SECONDS;
+	}
+	if (n > 0)
+		return IDLE_SECONDS;
 	if (store_outbox_next_due(ob->store, l->name, &due) < 0)
-		return 1.0;
+		return STORE_BACKOFF_SECONDS;
 	if (due <= 0)
 		return IDLE_SECONDS;
-	due -= wall_now();
-	if (l->tokens < 1.0) {
-		double wait = (1.0 - l->tokens) / chan_rate(l);
-
-		if (due < wait)
-			due = wait;
-	}
-	return due;
+	return due - wall_now();
 }
 
 static void
@@ -993,7 +1390,9 @@ pump(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (ob->stopping)
 		return;
-	alerts_sweep(ob);
+	alerts_sweep(ob, now);
+	if (ob->alerts_retry_at > now && ob->alerts_retry_at - now < next)
+		next = ob->alerts_retry_at - now;
 	for (size_t i = 0; i < ob->nchans; i++)
 		if ((wait = chan_turn(&ob->chans[i], now)) < next)
 			next = wait;
@@ -1001,28 +1400,95 @@ pump(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ------------------------------------------------------------------ */
-/* Lifetime                                                            */
+/* Other writers                                                       */
 
-/* hotlinectl writes the database behind the daemon's back (a follow-up
+/*
+ * hotlinectl writes the database behind the daemon's back (a follow-up
  * queued by `complete`, a task closed): a commit of another connection
- * changes SQLite's data_version, and the outbox looks again. */
+ * changes SQLite's data_version, and the outbox looks again.  Our own
+ * writer is another connection too, and commits all the time: a change
+ * seen while it committed is checked on the writer's connection, whose
+ * data_version moves only for commits other than its own.
+ */
+struct probe {
+	struct outbox *ob;
+	int64_t version;
+};
+
+static int
+probe_work(struct store *st, void *arg)
+{
+	struct probe *p = arg;
+
+	return store_data_version(st, &p->version);
+}
+
+static void
+probe_done(enum writer_result result, void *arg)
+{
+	struct probe *p = arg;
+	struct outbox *ob = p->ob;
+
+	ob->probing = false;
+	if (result != WRITER_COMMITTED)
+		outbox_kick(ob);        /* cannot tell: look */
+	else {
+		if (ob->writer_version_known && p->version !=
+		    ob->writer_version)
+			outbox_kick(ob);
+		ob->writer_version = p->version;
+		ob->writer_version_known = true;
+	}
+	free(p);
+}
+
+static void
+probe(struct outbox *ob)
+{
+	struct probe *p;
+
+	if (ob->probing || (p = calloc(1, sizeof(*p))) == NULL)
+		return;
+	p->ob = ob;
+	if (writer_submit(ob->writer, probe_work, probe_done, p) < 0) {
+		free(p);
+		return;
+	}
+	ob->probing = true;
+}
+
 static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct outbox *ob = arg;
+	/* Read before the version: a commit of ours in between makes an
+	 * extra look, never a missed one. */
+	uint64_t commits = writer_commits(ob->writer);
 	int64_t v;
 
 	(void)fd;
 	(void)what;
-	if (store_data_version(ob->store, &v) < 0 || v == ob->data_version)
+	if (store_data_version(ob->store, &v) < 0)
 		return;
+	if (v == ob->data_version) {
+		ob->seen_commits = commits;
+		return;
+	}
 	ob->data_version = v;
-	outbox_kick(ob);
+	if (commits == ob->seen_commits) {
+		outbox_kick(ob);        /* not us: someone else */
+		return;
+	}
+	ob->seen_commits = commits;
+	probe(ob);
 }
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                            */
 
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
-    struct store *store, struct http_client *client)
+    struct store *store, struct writer *writer, struct http_client *client)
 {
 	struct outbox *ob = calloc(1, sizeof(*ob));
 
@@ -1031,7 +1497,9 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->base = base;
 	ob->cfg = cfg;
 	ob->store = store;
+	ob->writer = writer;
 	ob->http = client;
+	ob->seen_commits = writer_commits(writer);
 	if ((ob->timer = evtimer_new(base, pump, ob)) == NULL ||
 	    (ob->watch = event_new(base, -1, EV_PERSIST, watch_cb,
 	    ob)) == NULL || chans_build(ob, cfg) < 0 ||
@@ -1041,6 +1509,8 @@ outbox_new(struct event_base *base, const struct config *cfg,
 		outbox_free(ob);
 		return NULL;
 	}
+	/* The writer's side's version to compare later ones with. */
+	probe(ob);
 	return ob;
 }
 

@@ -766,3 +766,41 @@ db_column_str(sqlite3_stmt *s, int i)
 {
 	return (const char *)sqlite3_column_text(s, i);
 }
+
+/* --- outbox (wp-outbox) --- */
+
+/* One UPDATE of an id, prepared for the call (these run rarely: a claim
+ * handed back at shutdown, an urgent task's alerts); *applied says
+ * whether it changed a row. */
+static int
+update_one(struct store *st, const char *sql, int64_t id, bool *applied)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*applied = false;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		*applied = sqlite3_changes(st->db) > 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_outbox_release(struct store *st, int64_t id, bool *applied)
+{
+	/* Nothing left: the attempt the claim counted was never made. */
+	return update_one(st, "UPDATE outbound SET status = 'pending', "
+	    "attempts = max(attempts - 1, 0), updated_at = " NOW " WHERE "
+	    "id = ?1 AND status = 'sending'", id, applied);
+}
+
+int
+store_alert_mark(struct store *st, int64_t task_id, bool *applied)
+{
+	return update_one(st, "UPDATE tasks SET alerted_at = " NOW " WHERE "
+	    "id = ?1 AND alerted_at IS NULL", task_id, applied);
+}

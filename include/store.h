@@ -555,4 +555,14 @@ int store_task_note_add(struct store *store, int64_t task_id,
  * writes which must stand or fall together rely on one. */
 bool store_in_batch(const struct store *store);
 
+/* --- outbox (wp-outbox) --- */
+
+/* Hand back a claim whose request never left (the daemon is stopping, or
+ * its channel was removed): `sending` -> pending, the attempt uncounted.
+ * *applied says whether the row was still `sending`. */
+int store_outbox_release(struct store *store, int64_t id, bool *applied);
+/* Mark an urgent task's alerts queued, only if they were not: *applied
+ * false means another unit queued them first (queue nothing then). */
+int store_alert_mark(struct store *store, int64_t task_id, bool *applied);
+
 #endif
