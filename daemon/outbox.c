@@ -1509,6 +1509,12 @@ outbox_new(struct event_base *base, const struct config *cfg,
 		outbox_free(ob);
 		return NULL;
 	}
+	/* Rows the last run left mid-send, settled now rather than at the
+	 * first turn: the writer runs these while the daemon is still
+	 * starting, before anything else can be queued behind them (a
+	 * channel whose unit cannot be submitted tries again on its turn). */
+	for (size_t i = 0; i < ob->nchans; i++)
+		(void)chan_recover(&ob->chans[i]);
 	/* The writer's side's version to compare later ones with. */
 	probe(ob);
 	return ob;
