@@ -248,21 +248,14 @@ log_store_failed(const char *op, const char *chan, int64_t id)
 /* ------------------------------------------------------------------ */
 /* Results: each a unit of the writer; nothing waits for it            */
 
-/* A send's result on its way to the store, and the line the log gets
- * once it is there. */
+/* A send's result on its way to the store. */
 struct outcome {
 	struct outbox *ob;
 	int64_t id;
+	char chan[64];
 	struct store_outbox_change c;
 	char reason[256];
 	char ref[128];
-	enum log_level level;
-	const char *event;        /* static; NULL: no line */
-	char chan[64];
-	char caller[PRIVACY_PSEUDONYM_SIZE + 1];
-	int attempts;
-	const char *k1, *k2;      /* static */
-	char v1[256], v2[64];
 };
 
 static int
@@ -282,17 +275,15 @@ outcome_done(enum writer_result result, void *arg)
 	if (result != WRITER_COMMITTED)
 		/* The row stays `sending`; the next start settles it. */
 		log_store_failed("outbox_update", o->chan, o->id);
-	else if (o->event != NULL)
-		log_row(o->level, o->event, o->chan, o->caller, o->id,
-		    o->attempts, o->k1, o->k1 ? o->v1 : NULL, o->k2,
-		    o->k2 ? o->v2 : NULL);
 	/* A retry is pending again: the pump plans its turn. */
 	outbox_kick(o->ob);
 	free(o);
 }
 
-/* Store change c for s's row and then log event (with at most two more
- * fields); copies everything it needs. */
+/* Log event (with at most two more fields) for s's row, and store
+ * change c through the writer.  The line comes first, as the answer
+ * does: whoever sees the row changed finds it in the log (a failure to
+ * store it is logged after it, store.failed). */
 static void
 record(struct outbox *ob, const struct send *s,
     const struct store_outbox_change *c, enum log_level level,
@@ -301,12 +292,15 @@ record(struct outbox *ob, const struct send *s,
 {
 	struct outcome *o = calloc(1, sizeof(*o));
 
+	log_row(level, event, s->chan, s->caller, s->id, s->attempts, k1, v1,
+	    k2, v2);
 	if (o == NULL) {
 		log_store_failed("outbox_update", s->chan, s->id);
 		return;
 	}
 	o->ob = ob;
 	o->id = s->id;
+	snprintf(o->chan, sizeof(o->chan), "%s", s->chan);
 	o->c = *c;
 	if (c->reason != NULL) {
 		snprintf(o->reason, sizeof(o->reason), "%s", c->reason);
@@ -317,15 +311,6 @@ record(struct outbox *ob, const struct send *s,
 		o->c.provider_ref = o->ref;
 	}
 	/* encoding is one of two static strings. */
-	o->level = level;
-	o->event = event;
-	snprintf(o->chan, sizeof(o->chan), "%s", s->chan);
-	snprintf(o->caller, sizeof(o->caller), "%s", s->caller);
-	o->attempts = s->attempts;
-	o->k1 = k1;
-	o->k2 = k2;
-	snprintf(o->v1, sizeof(o->v1), "%s", v1 ? v1 : "");
-	snprintf(o->v2, sizeof(o->v2), "%s", v2 ? v2 : "");
 	if (writer_submit(ob->writer, outcome_work, outcome_done, o) < 0) {
 		log_store_failed("outbox_update", s->chan, s->id);
 		free(o);
