@@ -1081,6 +1081,9 @@ struct alert_unit {
 	struct outbox *ob;
 	/* Captured at submit: valid until done (writer.h). */
 	const struct config *cfg;
+	/* The pseudonyms of cfg's alerts.sms numbers, made on the loop: the
+	 * work touches nothing but the store. */
+	char (*pseud)[PRIVACY_PSEUDONYM_SIZE];
 	bool sweep;               /* the urgent-task sweep's */
 	size_t count;
 	struct alert_item items[ALERTS_MAX];
@@ -1091,7 +1094,34 @@ alert_unit_free(struct alert_unit *a)
 {
 	for (size_t i = 0; i < a->count; i++)
 		free(a->items[i].json);
+	free(a->pseud);
 	free(a);
+}
+
+/* An empty unit for ob's current config; NULL when out of memory. */
+static struct alert_unit *
+alert_unit_new(struct outbox *ob, bool sweep)
+{
+	const struct config *cfg = ob->cfg;
+	struct alert_unit *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->ob = ob;
+	a->cfg = cfg;
+	a->sweep = sweep;
+	if (cfg->nalert_sms > 0 && (a->pseud = calloc(cfg->nalert_sms,
+	    sizeof(*a->pseud))) == NULL)
+		goto fail;
+	for (size_t n = 0; n < cfg->nalert_sms; n++)
+		if (privacy_pseudonym(cfg->pseudonym_key,
+		    cfg->pseudonym_key_len, cfg->alert_sms[n],
+		    a->pseud[n]) < 0)
+			goto fail;
+	return a;
+fail:
+	alert_unit_free(a);
+	return NULL;
 }
 
 static const char *
@@ -1159,7 +1189,6 @@ alert_work(struct store *st, void *arg)
 {
 	struct alert_unit *a = arg;
 	const struct config *cfg = a->cfg;
-	char pseud[PRIVACY_PSEUDONYM_SIZE];
 	bool applied;
 
 	for (size_t i = 0; i < a->count; i++) {
@@ -1174,11 +1203,8 @@ alert_work(struct store *st, void *arg)
 			}
 		}
 		for (size_t n = 0; n < cfg->nalert_sms; n++)
-			if (privacy_pseudonym(cfg->pseudonym_key,
-			    cfg->pseudonym_key_len, cfg->alert_sms[n],
-			    pseud) < 0 ||
-			    store_outbound_queue(st, STORE_LANE_URGENT,
-			    alert_channel(cfg), cfg->alert_sms[n], pseud,
+			if (store_outbound_queue(st, STORE_LANE_URGENT,
+			    alert_channel(cfg), cfg->alert_sms[n], a->pseud[n],
 			    it->text, "alert", 0, it->task_id, NULL) < 0)
 				return -1;
 		/* No number and no caller: "-" in their place. */
@@ -1256,11 +1282,8 @@ alerts_sweep(struct outbox *ob, double now)
 
 	if (ob->alerting || now < ob->alerts_retry_at)
 		return;
-	if ((a = calloc(1, sizeof(*a))) == NULL)
+	if ((a = alert_unit_new(ob, true)) == NULL)
 		return;
-	a->ob = ob;
-	a->cfg = ob->cfg;
-	a->sweep = true;
 	if (store_alerts_due(ob->store, ALERTS_MAX, collect_alert, a) < 0) {
 		log_event(LOG_ERROR, "store.failed", "op", "alerts_due", NULL);
 		goto fail;
@@ -1289,15 +1312,13 @@ outbox_alert_security(struct outbox *ob, const char *event,
     const char *token)
 {
 	const struct config *cfg = ob->cfg;
-	struct alert_unit *a = calloc(1, sizeof(*a));
+	struct alert_unit *a = alert_unit_new(ob, false);
 	struct alert_item *it;
 	char id[160];
 	time_t now = time(NULL);
 
 	if (a == NULL)
 		return -1;
-	a->ob = ob;
-	a->cfg = cfg;
 	a->count = 1;
 	it = &a->items[0];
 	alert_text(cfg, "security_alert", "", token, cfg->alert_link ?
@@ -1415,12 +1436,11 @@ probe_done(enum writer_result result, void *arg)
 	struct outbox *ob = p->ob;
 
 	ob->probing = false;
-	if (result != WRITER_COMMITTED)
-		outbox_kick(ob);        /* cannot tell: look */
-	else {
-		if (ob->writer_version_known && p->version !=
-		    ob->writer_version)
-			outbox_kick(ob);
+	/* The first probe has nothing to compare with: look, to be sure. */
+	if (result != WRITER_COMMITTED || !ob->writer_version_known ||
+	    p->version != ob->writer_version)
+		outbox_kick(ob);
+	if (result == WRITER_COMMITTED) {
 		ob->writer_version = p->version;
 		ob->writer_version_known = true;
 	}
@@ -1476,6 +1496,7 @@ outbox_new(struct event_base *base, const struct config *cfg,
     struct store *store, struct writer *writer, struct http_client *client)
 {
 	struct outbox *ob = calloc(1, sizeof(*ob));
+	int64_t sending;
 
 	if (ob == NULL)
 		return NULL;
@@ -1494,14 +1515,21 @@ outbox_new(struct event_base *base, const struct config *cfg,
 		outbox_free(ob);
 		return NULL;
 	}
-	/* Rows the last run left mid-send, settled now rather than at the
-	 * first turn: the writer runs these while the daemon is still
-	 * starting, before anything else can be queued behind them (a
-	 * channel whose unit cannot be submitted tries again on its turn). */
-	for (size_t i = 0; i < ob->nchans; i++)
-		(void)chan_recover(&ob->chans[i]);
-	/* The writer's side's version to compare later ones with. */
-	probe(ob);
+	/* Rows the last run left mid-send are settled now, not at the
+	 * first turn, so the writer runs these units while the daemon is
+	 * still starting; after a clean stop there are none, and no unit
+	 * (nothing then waits behind them for a lock another process took
+	 * as we started).  Nothing else claims rows, so none can appear
+	 * meanwhile.  A channel whose unit cannot be submitted tries again
+	 * on its turn. */
+	if (store_outbox_count(store, "sending", &sending) < 0)
+		sending = -1;
+	for (size_t i = 0; i < ob->nchans; i++) {
+		if (sending == 0)
+			ob->chans[i].recovered = true;
+		else
+			(void)chan_recover(&ob->chans[i]);
+	}
 	return ob;
 }
 
