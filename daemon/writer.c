@@ -93,8 +93,9 @@ list_take(struct unit_list *l, size_t max)
 }
 
 /* On the writer thread: one transaction for the whole batch, a
- * savepoint for each unit. */
-static void
+ * savepoint for each unit.  False when the transaction could not even
+ * begin (another process held the lock past the busy timeout). */
+static bool
 run_batch(struct writer *w, struct unit_list *batch)
 {
 	char err[256], count[24];
@@ -116,17 +117,18 @@ run_batch(struct writer *w, struct unit_list *batch)
 			u->result = WRITER_COMMITTED;
 	}
 	if (!open)
-		return;
+		return false;
 	if (store_batch_commit(w->store, err, sizeof(err)) < 0) {
 		log_event(LOG_ERROR, "store.failed", "op", "batch_commit",
 		    "error", err, NULL);
 		for (struct unit *u = batch->head; u != NULL; u = u->next)
 			u->result = WRITER_FAILED;
-		return;
+		return true;
 	}
 	atomic_fetch_add(&w->commits, 1);
 	snprintf(count, sizeof(count), "%zu", n);
 	log_event(LOG_DEBUG, "store.committed", "units", count, NULL);
+	return true;
 }
 
 static void *
@@ -148,9 +150,14 @@ writer_thread(void *arg)
 		batch = list_take(&w->queued, w->max_batch);
 		pthread_mutex_unlock(&w->lock);
 
-		run_batch(w, &batch);
+		bool began = run_batch(w, &batch);
 
 		pthread_mutex_lock(&w->lock);
+		/* What queued while this batch waited for the lock would only
+		 * wait as long again: it fails now (its senders are told to
+		 * retry), rather than after a busy timeout of its own. */
+		if (!began)
+			list_append(&batch, &w->queued);
 		list_append(&w->finished, &batch);
 		pthread_mutex_unlock(&w->lock);
 		/* Cannot fail but for an overflowing counter, which the loop's
