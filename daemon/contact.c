@@ -6,23 +6,22 @@
 #include "schedule.h"
 
 enum contact_kind
-contact_kind_of(const char *purpose)
+contact_kind_of(enum store_purpose purpose)
 {
-	static const struct {
-		const char *purpose;
-		enum contact_kind kind;
-	} kinds[] = {
-		{ "alert", CONTACT_ALERT },
-		{ "opt_out_confirmation", CONTACT_OPT_OUT_CONFIRMATION },
-		{ "reply", CONTACT_CONVERSATION },
-		{ "keyword_reply", CONTACT_CONVERSATION },
-		{ "message", CONTACT_MESSAGE },
-	};
-
-	for (size_t i = 0; purpose != NULL &&
-	    i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (strcmp(purpose, kinds[i].purpose) == 0)
-			return kinds[i].kind;
+	switch (purpose) {
+	case STORE_PURPOSE_ALERT:
+		return CONTACT_ALERT;
+	case STORE_PURPOSE_OPT_OUT_CONFIRMATION:
+		return CONTACT_OPT_OUT_CONFIRMATION;
+	case STORE_PURPOSE_REPLY:
+	case STORE_PURPOSE_KEYWORD_REPLY:
+		return CONTACT_CONVERSATION;
+	case STORE_PURPOSE_MESSAGE:
+		return CONTACT_MESSAGE;
+	case STORE_PURPOSE_MISSED_CALL:
+	case STORE_PURPOSE_OTHER:
+		break;
+	}
 	return CONTACT_FOLLOWUP;
 }
 

@@ -168,7 +168,7 @@ keyword_name(enum menu_keyword k)
 static int
 queue_reply(struct store *st, const struct config *cfg,
     const struct pending *p, unsigned cap, const char *text,
-    const char *purpose, enum store_lane lane)
+    enum store_purpose purpose, enum store_lane lane)
 {
 	int64_t replies = 0;
 
@@ -257,7 +257,8 @@ process_one(struct store *st, const struct config *cfg,
 		/* One confirmation, ever: a second STOP gets silence. */
 		if (!confirmed && (queue_reply(st, cfg, p, 0,
 		    menu_string(menu, "opted_out", &ms),
-		    "opt_out_confirmation", STORE_LANE_CONFIRMATION) < 0 ||
+		    STORE_PURPOSE_OPT_OUT_CONFIRMATION,
+		    STORE_LANE_CONFIRMATION) < 0 ||
 		    store_optout_confirmed(st, p->msisdn) < 0))
 			goto out;
 		ended = true;
@@ -268,7 +269,7 @@ process_one(struct store *st, const struct config *cfg,
 		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
 		    queue_reply(st, cfg, p, opted_out || !flood ? 0 :
 		    FLOOD_REPLIES, menu_string(menu, "opted_in", &ms),
-		    "keyword_reply", STORE_LANE_CONFIRMATION) < 0)
+		    STORE_PURPOSE_KEYWORD_REPLY, STORE_LANE_CONFIRMATION) < 0)
 			goto out;
 		ended = true;
 		break;
@@ -319,7 +320,8 @@ process_one(struct store *st, const struct config *cfg,
 
 		if (menu_render(menu, &ms, &opts, page, sizeof(page)) < 0 ||
 		    queue_reply(st, cfg, p, flood ? FLOOD_REPLIES : 0, page,
-		    kw == MENU_KEYWORD_RESTART ? "keyword_reply" : "reply",
+		    kw == MENU_KEYWORD_RESTART ?
+		    STORE_PURPOSE_KEYWORD_REPLY : STORE_PURPOSE_REPLY,
 		    lane) < 0)
 			goto out;
 	}

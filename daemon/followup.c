@@ -50,5 +50,6 @@ followup_missed_call(struct store *st, const struct config *cfg,
 	    c.language[0] ? c.language : NULL)) == NULL)
 		return 0;
 	return store_outbound_queue(st, STORE_LANE_FOLLOWUP, c.channel,
-	    c.msisdn, c.caller, text, "missed_call", 0, task_id, NULL);
+	    c.msisdn, c.caller, text, STORE_PURPOSE_MISSED_CALL, 0, task_id,
+	    NULL);
 }

@@ -494,8 +494,11 @@ run(struct daemon *d)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		return 1;
 	}
+	/* Created and migrated here; from then on the loop only reads on
+	 * this connection, and the writer makes every change. */
 	if ((d->app.store = store_open(cfg->database, STORE_OPEN_CREATE, why,
-	    sizeof(why))) == NULL) {
+	    sizeof(why))) == NULL ||
+	    store_read_only(d->app.store, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
 	}

@@ -759,8 +759,7 @@ collect_row(const struct store_outbox_row *r, void *arg)
 {
 	struct claim *cl = arg;
 	struct pick *p = &cl->picks[cl->count];
-	const char *f[] = { r->msisdn, r->caller, r->body, r->purpose,
-	    r->send_key, r->preferred_time, r->reply_to, r->reply_body };
+	const char *f[] = { r->msisdn, r->caller, r->body, r->send_key, r->preferred_time, r->reply_to, r->reply_body };
 	size_t need = 0, i;
 	char *cur;
 
@@ -772,7 +771,6 @@ collect_row(const struct store_outbox_row *r, void *arg)
 	p->row.msisdn = dup_or_null(r->msisdn, &cur);
 	p->row.caller = dup_or_null(r->caller, &cur);
 	p->row.body = dup_or_null(r->body, &cur);
-	p->row.purpose = dup_or_null(r->purpose, &cur);
 	p->row.send_key = dup_or_null(r->send_key, &cur);
 	p->row.preferred_time = dup_or_null(r->preferred_time, &cur);
 	p->row.reply_to = dup_or_null(r->reply_to, &cur);
@@ -1205,12 +1203,13 @@ alert_work(struct store *st, void *arg)
 		for (size_t n = 0; n < cfg->nalert_sms; n++)
 			if (store_outbound_queue(st, STORE_LANE_URGENT,
 			    alert_channel(cfg), cfg->alert_sms[n], a->pseud[n],
-			    it->text, "alert", 0, it->task_id, NULL) < 0)
+			    it->text, STORE_PURPOSE_ALERT, 0, it->task_id,
+			    NULL) < 0)
 				return -1;
 		/* No number and no caller: "-" in their place. */
 		if (it->json != NULL && store_outbound_queue(st,
 		    STORE_LANE_URGENT, WEBHOOK_QUEUE, "-", "-", it->json,
-		    "alert", 0, it->task_id, NULL) < 0)
+		    STORE_PURPOSE_ALERT, 0, it->task_id, NULL) < 0)
 			return -1;
 	}
 	return 0;

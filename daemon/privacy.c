@@ -1,6 +1,7 @@
 #include "privacy.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -20,8 +21,8 @@ _Static_assert(2 + 2 * PSEUDONYM_BYTES + 1 == PRIVACY_PSEUDONYM_SIZE,
  * it is re-initialised per number at the cost of copying the key's
  * inner state, where the one-shot HMAC() fetched SHA-256, built a
  * context and hashed the key each time (a fifth of a USSD hop's work on
- * the loop).  Reachable from thread-local storage until the thread
- * ends: the daemon's loop and writer live as long as the process.
+ * the loop).  Freed when its thread ends (a thread-specific key's
+ * destructor).
  */
 #define CACHED_KEY_MAX 256
 
@@ -32,6 +33,23 @@ struct keyed_mac {
 };
 
 static _Thread_local struct keyed_mac keyed;
+static pthread_once_t keyed_once = PTHREAD_ONCE_INIT;
+static pthread_key_t keyed_key;
+
+static void
+keyed_free(void *arg)
+{
+	struct keyed_mac *k = arg;
+
+	EVP_MAC_CTX_free(k->ctx);
+	OPENSSL_cleanse(k, sizeof(*k));
+}
+
+static void
+keyed_key_create(void)
+{
+	(void)pthread_key_create(&keyed_key, keyed_free);
+}
 
 static EVP_MAC_CTX *
 keyed_ctx(const unsigned char *key, size_t keylen)
@@ -61,6 +79,9 @@ keyed_ctx(const unsigned char *key, size_t keylen)
 	}
 	memcpy(keyed.key, key, keylen);
 	keyed.keylen = keylen;
+	/* The destructor runs when this thread exits. */
+	pthread_once(&keyed_once, keyed_key_create);
+	(void)pthread_setspecific(keyed_key, &keyed);
 	return keyed.ctx;
 }
 

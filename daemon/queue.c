@@ -536,7 +536,7 @@ queue_text(struct store *st, int64_t id, const struct queue_actor *actor,
 		goto out;
 	}
 	if (store_outbound_add(st, t->channel, t->msisdn, t->caller, text,
-	    "message", 0, id, &report->id) < 0 ||
+	    STORE_PURPOSE_MESSAGE, 0, id, &report->id) < 0 ||
 	    store_audit_add(st, actor->name, "task.texted", id, NULL) < 0)
 		r = QUEUE_ERROR;
 out:

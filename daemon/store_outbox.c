@@ -129,33 +129,73 @@ const struct store_sql store_outbox_sql[] = {
 	    "?1" },
 	{ STMT_ALERTS_DUE, "SELECT id, created_at FROM tasks WHERE "
 	    "priority = 'urgent' AND alerted_at IS NULL ORDER BY id LIMIT ?1" },
-	{ STMT_ALERTS_DONE, "UPDATE tasks SET alerted_at = " NOW " WHERE "
-	    "id = ?1" },
 	{ STMT_CALLER_UNSAFE, "SELECT COALESCE((SELECT safe_to_sms = 0 FROM "
 	    "tasks WHERE msisdn = ?1 AND safe_to_sms IS NOT NULL ORDER BY id "
 	    "DESC LIMIT 1), 0)" },
 	{ STMT_OUTBOUND_RECENT, "SELECT count(*) FROM outbound WHERE "
 	    "msisdn = ?1 AND purpose = ?2 AND created_at > strftime("
 	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')" },
+	/* A claim handed back: the attempt it counted was never made. */
+	{ STMT_OUTBOX_RELEASE, "UPDATE outbound SET status = 'pending', "
+	    "attempts = max(attempts - 1, 0), updated_at = " NOW " WHERE "
+	    "id = ?1 AND status = 'sending'" },
+	{ STMT_ALERT_MARK, "UPDATE tasks SET alerted_at = " NOW " WHERE "
+	    "id = ?1 AND alerted_at IS NULL" },
 	{ STMT_COUNT_, NULL },
 };
+
+static const char *const purpose_names[] = {
+	[STORE_PURPOSE_ALERT] = "alert",
+	[STORE_PURPOSE_OPT_OUT_CONFIRMATION] = "opt_out_confirmation",
+	[STORE_PURPOSE_KEYWORD_REPLY] = "keyword_reply",
+	[STORE_PURPOSE_REPLY] = "reply",
+	[STORE_PURPOSE_MESSAGE] = "message",
+	[STORE_PURPOSE_MISSED_CALL] = "missed_call",
+};
+
+const char *
+store_purpose_name(enum store_purpose purpose)
+{
+	return (size_t)purpose < sizeof(purpose_names) /
+	    sizeof(purpose_names[0]) ? purpose_names[purpose] : NULL;
+}
+
+static enum store_purpose
+purpose_parse(const char *name)
+{
+	for (size_t i = 0; name != NULL &&
+	    i < sizeof(purpose_names) / sizeof(purpose_names[0]); i++)
+		if (strcmp(name, purpose_names[i]) == 0)
+			return (enum store_purpose)i;
+	return STORE_PURPOSE_OTHER;
+}
 
 int
 store_outbound_add(struct store *st, const char *channel,
     const char *msisdn, const char *caller, const char *body,
-    const char *purpose, int64_t inbound_id, int64_t task_id, int64_t *id)
+    enum store_purpose purpose, int64_t inbound_id, int64_t task_id,
+    int64_t *id)
 {
 	enum store_lane lane = STORE_LANE_FOLLOWUP;
 
-	if (strcmp(purpose, "alert") == 0)
+	switch (purpose) {
+	case STORE_PURPOSE_ALERT:
 		lane = STORE_LANE_URGENT;
-	else if (strcmp(purpose, "opt_out_confirmation") == 0 ||
-	    strcmp(purpose, "keyword_reply") == 0)
+		break;
+	case STORE_PURPOSE_OPT_OUT_CONFIRMATION:
+	case STORE_PURPOSE_KEYWORD_REPLY:
 		lane = STORE_LANE_CONFIRMATION;
-	else if (strcmp(purpose, "reply") == 0)
+		break;
+	case STORE_PURPOSE_REPLY:
 		lane = STORE_LANE_REPLY;
-	else if (strcmp(purpose, "message") == 0)
+		break;
+	case STORE_PURPOSE_MESSAGE:
 		lane = STORE_LANE_COUNSELLOR;
+		break;
+	case STORE_PURPOSE_MISSED_CALL:
+	case STORE_PURPOSE_OTHER:
+		break;
+	}
 	return store_outbound_queue(st, lane, channel, msisdn, caller, body,
 	    purpose, inbound_id, task_id, id);
 }
@@ -163,10 +203,13 @@ store_outbound_add(struct store *st, const char *channel,
 int
 store_outbound_queue(struct store *st, enum store_lane lane,
     const char *channel, const char *msisdn, const char *caller,
-    const char *body, const char *purpose, int64_t inbound_id,
+    const char *body, enum store_purpose purpose, int64_t inbound_id,
     int64_t task_id, int64_t *id)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_ADD];
+
+	if (store_purpose_name(purpose) == NULL)
+		return -1;
 	int64_t row = 0;
 	bool found;
 	int rc;
@@ -175,7 +218,7 @@ store_outbound_queue(struct store *st, enum store_lane lane,
 	db_bind_text(s, 2, msisdn);
 	db_bind_text(s, 3, caller);
 	sqlite3_bind_text(s, 4, body, -1, SQLITE_TRANSIENT);
-	db_bind_text(s, 5, purpose);
+	db_bind_text(s, 5, store_purpose_name(purpose));
 	sqlite3_bind_int64(s, 6, inbound_id);
 	sqlite3_bind_int64(s, 7, task_id);
 	sqlite3_bind_int(s, 8, (int)lane);
@@ -187,12 +230,12 @@ store_outbound_queue(struct store *st, enum store_lane lane,
 
 int
 store_outbound_recent(struct store *st, const char *msisdn,
-    const char *purpose, unsigned seconds, int64_t *count)
+    enum store_purpose purpose, unsigned seconds, int64_t *count)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_RECENT];
 
 	db_bind_text(s, 1, msisdn);
-	db_bind_text(s, 2, purpose);
+	db_bind_text(s, 2, store_purpose_name(purpose));
 	sqlite3_bind_int(s, 3, (int)seconds);
 	return db_count(s, count);
 }
@@ -250,7 +293,8 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 			.msisdn = (const char *)sqlite3_column_text(s, 1),
 			.caller = (const char *)sqlite3_column_text(s, 2),
 			.body = (const char *)sqlite3_column_text(s, 3),
-			.purpose = (const char *)sqlite3_column_text(s, 4),
+			.purpose = purpose_parse((const char *)
+			    sqlite3_column_text(s, 4)),
 			.send_key = (const char *)sqlite3_column_text(s, 5),
 			.attempts = sqlite3_column_int(s, 6),
 			.task_id = sqlite3_column_int64(s, 7),
@@ -430,15 +474,6 @@ store_alerts_due(struct store *st, size_t limit, store_alert_cb cb,
 }
 
 int
-store_alert_done(struct store *st, int64_t task_id)
-{
-	sqlite3_stmt *s = st->stmt[STMT_ALERTS_DONE];
-
-	sqlite3_bind_int64(s, 1, task_id);
-	return db_step_done(st, s);
-}
-
-int
 store_caller_unsafe_to_text(struct store *st, const char *msisdn,
     bool *unsafe)
 {
@@ -450,4 +485,22 @@ store_caller_unsafe_to_text(struct store *st, const char *msisdn,
 		return -1;
 	*unsafe = v != 0;
 	return 0;
+}
+
+int
+store_outbox_release(struct store *st, int64_t id, bool *applied)
+{
+	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_RELEASE];
+
+	sqlite3_bind_int64(s, 1, id);
+	return db_step_changed(st, s, applied);
+}
+
+int
+store_alert_mark(struct store *st, int64_t task_id, bool *applied)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ALERT_MARK];
+
+	sqlite3_bind_int64(s, 1, task_id);
+	return db_step_changed(st, s, applied);
 }

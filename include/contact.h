@@ -27,9 +27,9 @@ enum contact_kind {
 	CONTACT_FOLLOWUP,         /* sent unasked: the missed-call text */
 };
 
-/* The kind of an outbound row's purpose ("reply", "alert", …); an
- * unknown purpose is a follow-up, the strictest. */
-enum contact_kind contact_kind_of(const char *purpose);
+/* The kind of an outbound row's purpose; one this build does not know
+ * is a follow-up, the strictest. */
+enum contact_kind contact_kind_of(enum store_purpose purpose);
 
 struct contact_facts {
 	enum contact_kind kind;

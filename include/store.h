@@ -243,6 +243,21 @@ enum store_lane {
 	STORE_LANE_FOLLOWUP,      /* missed-call and other follow-ups */
 };
 
+/* What an outbound text is for; stored by name ("reply", …). */
+enum store_purpose {
+	STORE_PURPOSE_ALERT,      /* to counsellors on call */
+	STORE_PURPOSE_OPT_OUT_CONFIRMATION,  /* the one answer to STOP */
+	STORE_PURPOSE_KEYWORD_REPLY,  /* the answer to START, MENU, … */
+	STORE_PURPOSE_REPLY,      /* a page of the conversation */
+	STORE_PURPOSE_MESSAGE,    /* a counsellor's text */
+	STORE_PURPOSE_MISSED_CALL,/* after a call nobody answered */
+	STORE_PURPOSE_OTHER,      /* read back: a name this build does not
+	                             know; held to the strictest rule */
+};
+
+/* "reply", … (static); NULL for STORE_PURPOSE_OTHER. */
+const char *store_purpose_name(enum store_purpose purpose);
+
 /* Queue an outbound text (the outbox sends it) in lane.  inbound_id (0:
  * none) ties a reply to what it answers, so a reprocessed message never
  * gets a second reply; task_id (0: the caller's open task, if any) ties
@@ -250,19 +265,19 @@ enum store_lane {
  * the reply was queued before. */
 int store_outbound_queue(struct store *store, enum store_lane lane,
     const char *channel, const char *msisdn, const char *caller,
-    const char *body, const char *purpose, int64_t inbound_id,
+    const char *body, enum store_purpose purpose, int64_t inbound_id,
     int64_t task_id, int64_t *id);
-/* The same in the lane purpose implies: "alert" urgent,
- * "opt_out_confirmation" confirmation, "reply" a conversation page,
- * "message" a counsellor's, anything else a follow-up. */
+/* The same in the lane purpose implies: an alert urgent, a confirmation
+ * or keyword reply confirmation, a reply a conversation page, a message
+ * a counsellor's, anything else a follow-up. */
 int store_outbound_add(struct store *store, const char *channel,
     const char *msisdn, const char *caller, const char *body,
-    const char *purpose, int64_t inbound_id, int64_t task_id,
+    enum store_purpose purpose, int64_t inbound_id, int64_t task_id,
     int64_t *id);
 
 /* Automatic replies queued for msisdn within the last `seconds`. */
 int store_outbound_recent(struct store *store, const char *msisdn,
-    const char *purpose, unsigned seconds, int64_t *count);
+    enum store_purpose purpose, unsigned seconds, int64_t *count);
 
 /*
  * Record a delivery report ("sent", "delivered", "failed", or "unknown"
@@ -293,7 +308,7 @@ struct store_outbox_row {
 	const char *msisdn;
 	const char *caller;
 	const char *body;
-	const char *purpose;
+	enum store_purpose purpose;
 	const char *send_key;
 	int attempts;             /* made so far */
 	int64_t task_id;
@@ -361,18 +376,25 @@ int store_outbox_update(struct store *store, int64_t id,
 int store_outbox_recover(struct store *store, const char *channel,
     bool resend, int64_t *count);
 
+/* Hand back a claim whose request never left (the daemon is stopping, or
+ * its channel was removed): `sending` -> pending, the attempt uncounted.
+ * *applied says whether the row was still `sending`. */
+int store_outbox_release(struct store *store, int64_t id, bool *applied);
+/* Mark an urgent task's alerts queued, only if they were not: *applied
+ * false means another unit queued them first (queue nothing then). */
+int store_alert_mark(struct store *store, int64_t task_id, bool *applied);
+
 /* Outbound rows with status (for stats). */
 int store_outbox_count(struct store *store, const char *status,
     int64_t *count);
 
 /* Urgent tasks whose alerts are not yet queued, oldest first.  The
- * callback may not write: collect, then queue each task's alerts and
- * store_alert_done in one transaction. */
+ * callback may not write: collect, then store_alert_mark each task and
+ * queue its alerts in the same transaction. */
 typedef int (*store_alert_cb)(int64_t task_id, const char *created_at,
     void *arg);
 int store_alerts_due(struct store *store, size_t limit, store_alert_cb cb,
     void *arg);
-int store_alert_done(struct store *store, int64_t task_id);
 
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {
@@ -554,15 +576,5 @@ int store_task_note_add(struct store *store, int64_t task_id,
 /* Is a batch open (store_batch_begin)?  Functions that make several
  * writes which must stand or fall together rely on one. */
 bool store_in_batch(const struct store *store);
-
-/* --- outbox (wp-outbox) --- */
-
-/* Hand back a claim whose request never left (the daemon is stopping, or
- * its channel was removed): `sending` -> pending, the attempt uncounted.
- * *applied says whether the row was still `sending`. */
-int store_outbox_release(struct store *store, int64_t id, bool *applied);
-/* Mark an urgent task's alerts queued, only if they were not: *applied
- * false means another unit queued them first (queue nothing then). */
-int store_alert_mark(struct store *store, int64_t task_id, bool *applied);
 
 #endif

@@ -125,17 +125,20 @@ static void
 purposes_map_to_kinds(void **state)
 {
 	(void)state;
-	assert_int_equal(contact_kind_of("alert"), CONTACT_ALERT);
-	assert_int_equal(contact_kind_of("opt_out_confirmation"),
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_ALERT), CONTACT_ALERT);
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_OPT_OUT_CONFIRMATION),
 	    CONTACT_OPT_OUT_CONFIRMATION);
-	assert_int_equal(contact_kind_of("reply"), CONTACT_CONVERSATION);
-	assert_int_equal(contact_kind_of("keyword_reply"),
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_REPLY),
 	    CONTACT_CONVERSATION);
-	assert_int_equal(contact_kind_of("message"), CONTACT_MESSAGE);
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_KEYWORD_REPLY),
+	    CONTACT_CONVERSATION);
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_MESSAGE),
+	    CONTACT_MESSAGE);
 	/* Anything else is held to the strictest rule. */
-	assert_int_equal(contact_kind_of("missed_call"), CONTACT_FOLLOWUP);
-	assert_int_equal(contact_kind_of("something new"), CONTACT_FOLLOWUP);
-	assert_int_equal(contact_kind_of(NULL), CONTACT_FOLLOWUP);
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_MISSED_CALL),
+	    CONTACT_FOLLOWUP);
+	assert_int_equal(contact_kind_of(STORE_PURPOSE_OTHER),
+	    CONTACT_FOLLOWUP);
 }
 
 int

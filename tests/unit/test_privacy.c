@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -93,6 +94,31 @@ pseudonym_matches_hmac_sha256_known_answer(void **state)
 			fail_msg("key \"%s\": expected %s, got %s", c->key,
 			    c->want, out);
 	}
+}
+
+static void *
+pseudonym_in_thread(void *arg)
+{
+	char *out = arg;
+
+	if (privacy_pseudonym(KEY("key"), "+84912345678", out) < 0)
+		out[0] = '\0';
+	return NULL;
+}
+
+/* A thread that ends frees its keyed state (LeakSanitizer, which the
+ * tests run under, fails the binary at exit otherwise). */
+static void
+pseudonym_in_a_thread_that_ends(void **state)
+{
+	char out[PRIVACY_PSEUDONYM_SIZE] = "";
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, pseudonym_in_thread, out),
+	    0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_string_equal(out, "c_59c0a3f40ed5");
 }
 
 static void
@@ -250,6 +276,7 @@ main(void)
 		cmocka_unit_test(
 		    pseudonym_is_c_underscore_and_12_lowercase_hex),
 		cmocka_unit_test(pseudonym_matches_hmac_sha256_known_answer),
+		cmocka_unit_test(pseudonym_in_a_thread_that_ends),
 		cmocka_unit_test(pseudonym_is_deterministic),
 		cmocka_unit_test(pseudonym_differs_by_number),
 		cmocka_unit_test(pseudonym_differs_by_key),

@@ -229,9 +229,9 @@ outbox_rows_move_through_their_states(void **state)
 
 	(void)state;
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "first", "reply", 0, 0, NULL), 0);
+	    "first", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "second", "reply", 0, 0, NULL), 0);
+	    "second", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	a = outbound_id_by_body("first");
 	b = outbound_id_by_body("second");
 	assert_int_equal(store_outbox_due(st, "ch", 10, count_due, &due, err,
@@ -282,7 +282,7 @@ outbox_rows_move_through_their_states(void **state)
 
 	/* A retry is pending again, not due before its time. */
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "third", "reply", 0, 0, NULL), 0);
+	    "third", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	a = outbound_id_by_body("third");
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
@@ -297,7 +297,7 @@ outbox_rows_move_through_their_states(void **state)
 
 	/* Left mid-send: unknown, or pending when a resend is safe. */
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
-	    "fourth", "reply", 0, 0, NULL), 0);
+	    "fourth", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	a = outbound_id_by_body("fourth");
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
@@ -339,23 +339,23 @@ outbox_due_goes_by_lane_then_turn(void **state)
 
 	(void)state;
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000009", "c_9",
-	    "missed", "missed_call", 0, 0, NULL), 0);
+	    "missed", STORE_PURPOSE_MISSED_CALL, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000008", "c_8",
-	    "message", "message", 0, 0, NULL), 0);
+	    "message", STORE_PURPOSE_MESSAGE, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000001", "c_1",
-	    "f1", "reply", 0, 0, NULL), 0);
+	    "f1", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000001", "c_1",
-	    "f2", "reply", 0, 0, NULL), 0);
+	    "f2", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000001", "c_1",
-	    "f3", "reply", 0, 0, NULL), 0);
+	    "f3", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000002", "c_2",
-	    "other", "reply", 0, 0, NULL), 0);
+	    "other", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_queue(st, STORE_LANE_FIRST_REPLY,
-	    "ch", "+84900000003", "c_3", "first", "reply", 0, 0, NULL), 0);
+	    "ch", "+84900000003", "c_3", "first", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000004", "c_4",
-	    "stop", "opt_out_confirmation", 0, 0, NULL), 0);
+	    "stop", STORE_PURPOSE_OPT_OUT_CONFIRMATION, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84900000005", "c_5",
-	    "alert", "alert", 0, 0, NULL), 0);
+	    "alert", STORE_PURPOSE_ALERT, 0, 0, NULL), 0);
 	assert_int_equal(store_outbox_due(st, "ch", 20, collect_body, &b, err,
 	    sizeof(err)), 0);
 	assert_string_equal(b.text, "alert stop first f1 other f2 f3 message "
