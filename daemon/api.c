@@ -274,7 +274,7 @@ task_json(const struct queue_task *t, bool with_number)
 {
 	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o,"
 	    " s:o, s:s, s:s, s:s, s:o, s:o, s:i, s:o, s:o}",
-	    "id", (json_int_t)t->id, "status", queue_status_name(t->status),
+	    "id", (json_int_t)t->id, "status", store_task_status_name(t->status),
 	    "priority", t->urgent ? "urgent" : "normal", "caller", t->caller,
 	    "number_hint", number_hint(t->msisdn),
 	    "language", opt_json(t->language),
@@ -289,7 +289,7 @@ task_json(const struct queue_task *t, bool with_number)
 	    "attempts", t->attempts,
 	    "retry_at", opt_json(t->retry_at),
 	    "outcome", t->has_outcome ?
-	    json_string(queue_outcome_name(t->outcome)) : json_null());
+	    json_string(store_outcome_name(t->outcome)) : json_null());
 
 	if (j != NULL && with_number)
 		json_object_set_new(j, "msisdn", json_string(t->msisdn));
@@ -312,7 +312,7 @@ holds_lease(const struct principal *p, const struct queue_task *t)
 	char now[32];
 
 	utc_now(now, sizeof(now));
-	return t->status == QUEUE_CLAIMED &&
+	return t->status == STORE_TASK_CLAIMED &&
 	    strcmp(t->claimed_by, p->name) == 0 &&
 	    strcmp(t->lease_expires_at, now) > 0;
 }
@@ -584,14 +584,24 @@ cursor_decode(const char *s, struct store_task_cursor *c)
 static void
 list_cb(struct http_request *req, void *arg)
 {
-	static const char *const statuses[] = { "pending", "claimed",
-	    "closed", "open", "all", NULL };
+	/* The API's words for the store's filters. */
+	static const struct {
+		const char *name;
+		enum store_task_filter filter;
+	} statuses[] = {
+		{ "pending", STORE_TASKS_PENDING },
+		{ "claimed", STORE_TASKS_CLAIMED },
+		{ "closed", STORE_TASKS_CLOSED },
+		{ "open", STORE_TASKS_OPEN },
+		{ "all", STORE_TASKS_ALL },
+	};
+	enum store_task_filter filter = STORE_TASKS_OPEN;
 	struct app *app = arg;
 	struct principal p;
 	struct form q;
 	struct page pg = { .limit = LIST_LIMIT_DEFAULT };
 	struct store_task_cursor after;
-	const char *query = http_request_query(req), *status = "open", *v;
+	const char *query = http_request_query(req), *v;
 	char why[128], next[200] = "";
 	bool have_cursor = false;
 	size_t i;
@@ -604,15 +614,16 @@ list_cb(struct http_request *req, void *arg)
 		return;
 	}
 	if ((v = form_get(&q, "status")) != NULL) {
-		for (i = 0; statuses[i] && strcmp(statuses[i], v) != 0; i++)
+		for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]) &&
+		    strcmp(statuses[i].name, v) != 0; i++)
 			;
-		if (statuses[i] == NULL) {
+		if (i == sizeof(statuses) / sizeof(statuses[0])) {
 			form_clear(&q);
 			http_reply_error(req, 400, "bad_field", "status: one "
 			    "of pending, claimed, closed, open, all");
 			return;
 		}
-		status = statuses[i];
+		filter = statuses[i].filter;
 	}
 	if ((v = form_get(&q, "limit")) != NULL) {
 		char *end;
@@ -638,7 +649,7 @@ list_cb(struct http_request *req, void *arg)
 	}
 	form_clear(&q);
 	if ((pg.tasks = json_array()) == NULL ||
-	    store_task_page(app->store, status, have_cursor ? &after : NULL,
+	    store_task_page(app->store, filter, have_cursor ? &after : NULL,
 	    pg.limit + 1, page_task, &pg) < 0) {
 		json_decref(pg.tasks);
 		reply_store_error(req, "task_page");
@@ -805,7 +816,7 @@ complete_done(enum writer_result result, void *arg)
 	if (reply_unless_done(result, u, "complete"))
 		goto out;
 	log_event(LOG_INFO, "task.completed", "req", http_request_id(req),
-	    "outcome", queue_outcome_name(u->completion.outcome), "by",
+	    "outcome", store_outcome_name(u->completion.outcome), "by",
 	    u->name, NULL);
 	if (u->rep.followup_failed)
 		log_event(LOG_ERROR, "store.failed", "req",
@@ -825,7 +836,7 @@ complete_cb(struct http_request *req, void *arg)
 	struct app *app = arg;
 	struct principal p;
 	struct api_unit *u = NULL;
-	enum queue_outcome outcome;
+	enum store_outcome outcome;
 	const char *name, *note, *retry;
 	char retry_utc[RFC3339_UTC_SIZE];
 	json_t *doc;
@@ -843,7 +854,7 @@ complete_cb(struct http_request *req, void *arg)
 		    "reached, no_answer, wrong_number, unsafe");
 		goto out;
 	}
-	if (retry != NULL && (outcome != QUEUE_NO_ANSWER ||
+	if (retry != NULL && (outcome != STORE_OUTCOME_NO_ANSWER ||
 	    !rfc3339_to_utc(retry, retry_utc))) {
 		http_reply_error(req, 400, "bad_field", "retry_at: an RFC 3339 "
 		    "time (\"2026-11-29T10:00:00Z\"), only with no_answer");
@@ -1171,10 +1182,6 @@ local_day_start(void)
 static void
 stats_cb(struct http_request *req, void *arg)
 {
-	static const char *const task_statuses[] = { "pending", "claimed",
-	    "closed", NULL };
-	static const char *const out_statuses[] = { "pending", "sending",
-	    "sent", "delivered", "failed", "unknown", "expired", NULL };
 	struct app *app = arg;
 	struct principal p;
 	json_t *tasks = json_object(), *today = json_object();
@@ -1186,23 +1193,26 @@ stats_cb(struct http_request *req, void *arg)
 
 	if (!authenticate(req, app, &p))
 		goto fail;
-	for (i = 0; task_statuses[i]; i++) {
-		if (store_tasks_count(app->store, task_statuses[i], &n, why,
-		    sizeof(why)) < 0)
+	for (i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
+		if (store_tasks_count(app->store, (enum store_task_status)i,
+		    &n, why, sizeof(why)) < 0)
 			goto store;
-		json_object_set_new(tasks, task_statuses[i], json_integer(n));
+		json_object_set_new(tasks, store_task_status_name(
+		    (enum store_task_status)i), json_integer(n));
 	}
-	for (i = 0; i < QUEUE_OUTCOME_COUNT; i++) {
-		const char *name = queue_outcome_name((enum queue_outcome)i);
-
-		if (store_outcomes_since(app->store, name, day, &n) < 0)
+	for (i = 0; i < STORE_OUTCOME_COUNT; i++) {
+		if (store_outcomes_since(app->store, (enum store_outcome)i, day,
+		    &n) < 0)
 			goto store;
-		json_object_set_new(today, name, json_integer(n));
+		json_object_set_new(today, store_outcome_name(
+		    (enum store_outcome)i), json_integer(n));
 	}
-	for (i = 0; out_statuses[i]; i++) {
-		if (store_outbox_count(app->store, out_statuses[i], &n) < 0)
+	for (i = 0; i < STORE_OUTBOUND_STATUS_COUNT; i++) {
+		if (store_outbox_count(app->store,
+		    (enum store_outbound_status)i, &n) < 0)
 			goto store;
-		json_object_set_new(outbox, out_statuses[i], json_integer(n));
+		json_object_set_new(outbox, store_outbound_status_name(
+		    (enum store_outbound_status)i), json_integer(n));
 	}
 	if (store_stat(app->store, STORE_STAT_OPEN_URGENT, &urgent) < 0 ||
 	    store_stat(app->store, STORE_STAT_OPEN_NORMAL, &normal) < 0 ||

@@ -195,7 +195,8 @@ collect_task_cb(const struct store_task *t, void *arg)
 		q->cap = cap;
 	}
 	snprintf(line, sizeof(line), "%-6" PRId64 " %-7s %-8s %-20s %-14s "
-	    "%-16s %-3s %-12s %-4s %-4s %s", t->id, t->priority, t->status,
+	    "%-16s %-3s %-12s %-4s %-4s %s", t->id, t->urgent ? "urgent" :
+	    "normal", store_task_status_name(t->status),
 	    t->created_at, t->caller, t->msisdn,
 	    t->language ? t->language : "-", t->topic ? t->topic : "-",
 	    answer_name(t->safe_to_call), answer_name(t->safe_to_sms),
@@ -391,8 +392,9 @@ render_task_cb(const struct store_task *t, void *arg)
 
 	snprintf(v->msisdn, sizeof(v->msisdn), "%s", or_dash(t->msisdn));
 	fprintf(out, "task            %" PRId64 "\n", t->id);
-	fprintf(out, "status          %s\n", or_dash(t->status));
-	fprintf(out, "priority        %s\n", or_dash(t->priority));
+	fprintf(out, "status          %s\n",
+	    store_task_status_name(t->status));
+	fprintf(out, "priority        %s\n", t->urgent ? "urgent" : "normal");
 	fprintf(out, "caller          %s\n", or_dash(t->caller));
 	fprintf(out, "number          %s\n", or_dash(t->msisdn));
 	fprintf(out, "channel         %s\n", or_dash(t->channel));
@@ -407,7 +409,8 @@ render_task_cb(const struct store_task *t, void *arg)
 	fprintf(out, "lease until     %s\n", or_dash(t->lease_expires_at));
 	fprintf(out, "attempts        %d\n", t->attempts);
 	fprintf(out, "retry at        %s\n", or_dash(t->retry_at));
-	fprintf(out, "outcome         %s\n", or_dash(t->outcome));
+	fprintf(out, "outcome         %s\n", t->has_outcome ?
+	    store_outcome_name(t->outcome) : "-");
 	fprintf(out, "closed          %s\n", or_dash(t->closed_at));
 	return 0;
 }
@@ -599,7 +602,7 @@ complete_failed(enum queue_result r, int64_t id)
  */
 static int
 cmd_complete(struct store *st, FILE *out, const struct config *cfg,
-    int64_t id, enum queue_outcome outcome, const char *note,
+    int64_t id, enum store_outcome outcome, const char *note,
     const char *retry_at)
 {
 	char name[64], now[21];
@@ -618,13 +621,13 @@ cmd_complete(struct store *st, FILE *out, const struct config *cfg,
 
 	if ((r = queue_task_get(st, id, &before)) != QUEUE_OK)
 		return complete_failed(r, id);
-	if (before.status == QUEUE_CLOSED)
+	if (before.status == STORE_TASK_CLOSED)
 		return complete_failed(QUEUE_CONFLICT, id);
-	if (before.status == QUEUE_PENDING &&
+	if (before.status == STORE_TASK_PENDING &&
 	    (r = queue_claim(st, id, &op, &claim, &rep)) != QUEUE_OK)
 		return complete_failed(r, id);
 	now_utc(now);
-	if (before.status == QUEUE_CLAIMED &&
+	if (before.status == STORE_TASK_CLAIMED &&
 	    strcmp(before.claimed_by, op.name) != 0 &&
 	    strcmp(before.lease_expires_at, now) > 0)
 		fprintf(stderr, "hotlinectl: note: task %" PRId64 " was held "
@@ -635,10 +638,10 @@ cmd_complete(struct store *st, FILE *out, const struct config *cfg,
 	if (rep.followup_failed)
 		fprintf(stderr, "hotlinectl: note: could not queue the "
 		    "missed_call text for task %" PRId64 "\n", id);
-	if (rep.task.status == QUEUE_CLOSED)
+	if (rep.task.status == STORE_TASK_CLOSED)
 		fprintf(out, "task %" PRId64 " closed: %s (attempts %d)\n", id,
 		    rep.task.has_outcome ?
-		    queue_outcome_name(rep.task.outcome) : "-",
+		    store_outcome_name(rep.task.outcome) : "-",
 		    rep.task.attempts);
 	else
 		fprintf(out, "task %" PRId64 " back in the queue: attempt %d "
@@ -658,7 +661,7 @@ static int
 run_queue_command(const struct invocation *inv, const struct config *cfg,
     struct store *st, int64_t id, const char *retry_at)
 {
-	enum queue_outcome outcome = QUEUE_REACHED;
+	enum store_outcome outcome = STORE_OUTCOME_REACHED;
 	const char *failed = inv->cmd->id == CMD_COMPLETE ?
 	    "could not record the outcome (is the database writable?)" :
 	    inv->cmd->id == CMD_NEXT ? "could not claim a task (is the "
@@ -817,34 +820,32 @@ cmd_token_list(struct store *st)
 static int
 cmd_stats(struct store *st)
 {
-	static const char *const statuses[] = { "pending", "claimed",
-	    "closed" };
-	static const char *const outbox_statuses[] = { "pending", "sending",
-	    "sent", "delivered", "failed", "unknown", "expired" };
 	char why[256];
 
-	for (size_t i = 0; i < 3; i++) {
+	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
+		enum store_task_status status = (enum store_task_status)i;
 		int64_t n;
 
-		if (store_tasks_count(st, statuses[i], &n, why,
-		    sizeof(why)) < 0) {
+		if (store_tasks_count(st, status, &n, why, sizeof(why)) < 0) {
 			fprintf(stderr, "hotlinectl: %s\n", why);
 			return 1;
 		}
-		printf("%-8s %" PRId64 "\n", statuses[i], n);
+		printf("%-8s %" PRId64 "\n", store_task_status_name(status), n);
 	}
 	/* The outbox: what waits, what failed, what no report settled,
 	 * what came too late to send. */
-	for (size_t i = 0; i < sizeof(outbox_statuses) /
-	    sizeof(outbox_statuses[0]); i++) {
+	for (int i = 0; i < STORE_OUTBOUND_STATUS_COUNT; i++) {
+		enum store_outbound_status status =
+		    (enum store_outbound_status)i;
 		int64_t n;
 
-		if (store_outbox_count(st, outbox_statuses[i], &n) < 0) {
+		if (store_outbox_count(st, status, &n) < 0) {
 			fprintf(stderr,
 			    "hotlinectl: cannot count the outbox\n");
 			return 1;
 		}
-		printf("outbox_%-9s %" PRId64 "\n", outbox_statuses[i], n);
+		printf("outbox_%-9s %" PRId64 "\n",
+		    store_outbound_status_name(status), n);
 	}
 	return 0;
 }
@@ -1006,7 +1007,7 @@ static int
 check_arguments(const struct invocation *inv, int64_t *id,
     enum auth_role *role, char retry_at[21])
 {
-	enum queue_outcome outcome;
+	enum store_outcome outcome;
 
 	switch (inv->cmd->id) {
 	case CMD_QUEUE:

@@ -14,64 +14,15 @@
 #include "followup.h"
 #include "store.h"
 
-static const char *const outcome_names[QUEUE_OUTCOME_COUNT] = {
-	[QUEUE_REACHED] = "reached",
-	[QUEUE_NO_ANSWER] = "no_answer",
-	[QUEUE_WRONG_NUMBER] = "wrong_number",
-	[QUEUE_UNSAFE] = "unsafe",
-	[QUEUE_UNREACHED] = "unreached",
-};
-
-const char *
-queue_outcome_name(enum queue_outcome o)
-{
-	switch (o) {
-	case QUEUE_REACHED:
-	case QUEUE_NO_ANSWER:
-	case QUEUE_WRONG_NUMBER:
-	case QUEUE_UNSAFE:
-	case QUEUE_UNREACHED:
-		return outcome_names[o];
-	}
-	return "unknown";
-}
-
-/* Any recorded outcome, unreached too (a stored row). */
-static int
-outcome_from_store(const char *name, enum queue_outcome *o)
-{
-	for (int i = 0; i < QUEUE_OUTCOME_COUNT; i++)
-		if (strcmp(outcome_names[i], name) == 0) {
-			*o = (enum queue_outcome)i;
-			return 0;
-		}
-	return -1;
-}
-
 int
-queue_outcome_parse(const char *name, enum queue_outcome *o)
+queue_outcome_parse(const char *name, enum store_outcome *o)
 {
-	enum queue_outcome v;
+	enum store_outcome v;
 
-	if (name == NULL || outcome_from_store(name, &v) < 0 ||
-	    v == QUEUE_UNREACHED)
+	if (store_outcome_parse(name, &v) < 0 || v == STORE_OUTCOME_UNREACHED)
 		return -1;
 	*o = v;
 	return 0;
-}
-
-const char *
-queue_status_name(enum queue_status s)
-{
-	switch (s) {
-	case QUEUE_PENDING:
-		return "pending";
-	case QUEUE_CLAIMED:
-		return "claimed";
-	case QUEUE_CLOSED:
-		return "closed";
-	}
-	return "unknown";
 }
 
 /* ------------------------------------------------------------------ */
@@ -82,19 +33,10 @@ queue_task_copy(const struct store_task *t, struct queue_task *q)
 {
 	memset(q, 0, sizeof(*q));
 	q->id = t->id;
-	if (t->status == NULL)
-		return -1;
-	if (strcmp(t->status, "pending") == 0)
-		q->status = QUEUE_PENDING;
-	else if (strcmp(t->status, "claimed") == 0)
-		q->status = QUEUE_CLAIMED;
-	else if (strcmp(t->status, "closed") == 0)
-		q->status = QUEUE_CLOSED;
-	else
-		return -1;
-	q->urgent = t->priority != NULL && strcmp(t->priority, "urgent") == 0;
-	q->has_outcome = t->outcome != NULL &&
-	    outcome_from_store(t->outcome, &q->outcome) == 0;
+	q->status = t->status;
+	q->urgent = t->urgent;
+	q->has_outcome = t->has_outcome;
+	q->outcome = t->outcome;
 	q->attempts = t->attempts;
 	q->safe_to_call = t->safe_to_call;
 	q->safe_to_sms = t->safe_to_sms;
@@ -373,13 +315,13 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
     const struct queue_completion *c, struct queue_report *report)
 {
 	struct queue_task before;
-	enum queue_outcome recorded = c->outcome;
+	enum store_outcome recorded = c->outcome;
 	enum queue_result r;
 	char backoff[32];
 	int64_t note_id;
 
 	report_clear(report);
-	if (c->outcome == QUEUE_UNREACHED)
+	if (c->outcome == STORE_OUTCOME_UNREACHED)
 		return QUEUE_ERROR;       /* the queue's own, never given */
 	if (change_begin(st) < 0)
 		return QUEUE_ERROR;
@@ -387,7 +329,7 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 		goto out;
 	/* Only a call that did not reach the caller counts as an attempt;
 	 * the last one allowed closes the task as unreached. */
-	if (c->outcome == QUEUE_NO_ANSWER &&
+	if (c->outcome == STORE_OUTCOME_NO_ANSWER &&
 	    (unsigned)before.attempts + 1 < c->max_attempts) {
 		const char *at = c->retry_at;
 
@@ -403,20 +345,20 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 		    actor->privileged, at));
 	} else {
 		struct store_queue_close close = {
-			.count_attempt = c->outcome == QUEUE_NO_ANSWER,
-			.unsafe_to_text = c->outcome == QUEUE_UNSAFE,
+			.count_attempt = c->outcome == STORE_OUTCOME_NO_ANSWER,
+			.unsafe_to_text = c->outcome == STORE_OUTCOME_UNSAFE,
 		};
 
-		if (c->outcome == QUEUE_NO_ANSWER)
-			recorded = QUEUE_UNREACHED;
-		close.outcome = queue_outcome_name(recorded);
+		if (c->outcome == STORE_OUTCOME_NO_ANSWER)
+			recorded = STORE_OUTCOME_UNREACHED;
+		close.outcome = recorded;
 		r = from_store(store_queue_close(st, id, actor->name,
 		    actor->privileged, &close));
 	}
 	if (r != QUEUE_OK)
 		goto out;
 	if (store_audit_add(st, actor->name, "task.completed", id,
-	    queue_outcome_name(recorded)) < 0 ||
+	    store_outcome_name(recorded)) < 0 ||
 	    (c->note != NULL && c->note[0] != '\0' &&
 	    store_task_note_add(st, id, actor->name, c->note, &note_id) < 0)) {
 		r = QUEUE_ERROR;
@@ -424,7 +366,7 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 	}
 	/* The caller is told we tried; a failure here is undone alone
 	 * (its own savepoint) and does not take the outcome back. */
-	if (c->outcome == QUEUE_NO_ANSWER && c->config != NULL) {
+	if (c->outcome == STORE_OUTCOME_NO_ANSWER && c->config != NULL) {
 		if (followup_missed_call(st, c->config, id) < 0)
 			report->followup_failed = true;
 		else

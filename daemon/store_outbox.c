@@ -154,6 +154,23 @@ static const char *const purpose_names[] = {
 };
 
 const char *
+store_outbound_status_name(enum store_outbound_status status)
+{
+	static const char *const names[] = {
+		[STORE_OUTBOUND_PENDING] = "pending",
+		[STORE_OUTBOUND_SENDING] = "sending",
+		[STORE_OUTBOUND_SENT] = "sent",
+		[STORE_OUTBOUND_DELIVERED] = "delivered",
+		[STORE_OUTBOUND_FAILED] = "failed",
+		[STORE_OUTBOUND_UNKNOWN] = "unknown",
+		[STORE_OUTBOUND_EXPIRED] = "expired",
+	};
+
+	return (unsigned)status < STORE_OUTBOUND_STATUS_COUNT ?
+	    names[status] : "unknown";
+}
+
+const char *
 store_purpose_name(enum store_purpose purpose)
 {
 	return (size_t)purpose < sizeof(purpose_names) /
@@ -447,11 +464,12 @@ store_outbox_recover(struct store *st, const char *channel, bool resend,
 }
 
 int
-store_outbox_count(struct store *st, const char *status, int64_t *count)
+store_outbox_count(struct store *st, enum store_outbound_status status,
+    int64_t *count)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOX_COUNT];
 
-	db_bind_text(s, 1, status);
+	db_bind_text(s, 1, store_outbound_status_name(status));
 	return db_count(s, count);
 }
 

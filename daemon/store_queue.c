@@ -267,7 +267,7 @@ store_queue_close(struct store *st, int64_t id, const char *actor,
 	sqlite3_bind_int64(s, 1, id);
 	db_bind_text(s, 2, actor);
 	sqlite3_bind_int(s, 3, privileged);
-	db_bind_text(s, 4, c->outcome);
+	db_bind_text(s, 4, store_outcome_name(c->outcome));
 	sqlite3_bind_int(s, 5, c->count_attempt);
 	sqlite3_bind_int(s, 6, c->unsafe_to_text);
 	return step_guarded(st, s, id);

@@ -191,6 +191,8 @@ store_task_save(struct store *st, const struct store_task_request *req,
 	    "urgent" : NULL);
 }
 
+static void store_task_from_row(sqlite3_stmt *s, struct store_task *t);
+
 int
 store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
     char *err, size_t errlen)
@@ -199,23 +201,9 @@ store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
 	int rc, ret = 0;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_task t = {
-			.id = sqlite3_column_int64(s, 0),
-			.status = db_column_str(s, 1),
-			.priority = db_column_str(s, 2),
-			.caller = db_column_str(s, 3),
-			.msisdn = db_column_str(s, 4),
-			.channel = db_column_str(s, 5),
-			.language = db_column_str(s, 6),
-			.topic = db_column_str(s, 7),
-			.safe_to_call = db_column_answer(s, 8),
-			.safe_to_sms = db_column_answer(s, 9),
-			.preferred_time = db_column_str(s, 10),
-			.created_at = db_column_str(s, 11),
-			.updated_at = db_column_str(s, 12),
-			.claimed_by = db_column_str(s, 13),
-			.attempts = sqlite3_column_int(s, 14),
-		};
+		struct store_task t;
+
+		store_task_from_row(s, &t);
 
 		if ((ret = cb(&t, arg)) != 0)
 			break;
@@ -228,14 +216,53 @@ store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
 	return ret;
 }
 
+static const char *const status_names[] = {
+	[STORE_TASK_PENDING] = "pending",
+	[STORE_TASK_CLAIMED] = "claimed",
+	[STORE_TASK_CLOSED] = "closed",
+};
+
+static const char *const outcome_names[] = {
+	[STORE_OUTCOME_REACHED] = "reached",
+	[STORE_OUTCOME_NO_ANSWER] = "no_answer",
+	[STORE_OUTCOME_WRONG_NUMBER] = "wrong_number",
+	[STORE_OUTCOME_UNSAFE] = "unsafe",
+	[STORE_OUTCOME_UNREACHED] = "unreached",
+};
+
+const char *
+store_task_status_name(enum store_task_status status)
+{
+	return (unsigned)status < STORE_TASK_STATUS_COUNT ?
+	    status_names[status] : "unknown";
+}
+
+const char *
+store_outcome_name(enum store_outcome outcome)
+{
+	return (unsigned)outcome < STORE_OUTCOME_COUNT ?
+	    outcome_names[outcome] : "unknown";
+}
+
 int
-store_tasks_count(struct store *st, const char *status, int64_t *count,
-    char *err, size_t errlen)
+store_outcome_parse(const char *name, enum store_outcome *outcome)
+{
+	for (int i = 0; name != NULL && i < STORE_OUTCOME_COUNT; i++)
+		if (strcmp(name, outcome_names[i]) == 0) {
+			*outcome = (enum store_outcome)i;
+			return 0;
+		}
+	return -1;
+}
+
+int
+store_tasks_count(struct store *st, enum store_task_status status,
+    int64_t *count, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TASKS_COUNT];
 	bool found;
 
-	db_bind_text(s, 1, status);
+	db_bind_text(s, 1, store_task_status_name(status));
 	if (db_step_id(s, count, &found) < 0 || !found) {
 		db_error(st, "counting tasks", err, errlen);
 		return -1;
@@ -251,8 +278,7 @@ store_task_from_row(sqlite3_stmt *s, struct store_task *t)
 {
 	*t = (struct store_task){
 		.id = sqlite3_column_int64(s, 0),
-		.status = db_column_str(s, 1),
-		.priority = db_column_str(s, 2),
+		.urgent = strcmp(db_column_str(s, 2), "urgent") == 0,
 		.caller = db_column_str(s, 3),
 		.msisdn = db_column_str(s, 4),
 		.channel = db_column_str(s, 5),
@@ -267,10 +293,15 @@ store_task_from_row(sqlite3_stmt *s, struct store_task *t)
 		.attempts = sqlite3_column_int(s, 14),
 		.lease_expires_at = db_column_str(s, 15),
 		.retry_at = db_column_str(s, 16),
-		.outcome = db_column_str(s, 17),
 		.closed_at = db_column_str(s, 18),
 		.priority_rank = sqlite3_column_int(s, 19),
 	};
+	/* The schema's CHECK allows only these. */
+	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++)
+		if (strcmp(db_column_str(s, 1), status_names[i]) == 0)
+			t->status = (enum store_task_status)i;
+	t->has_outcome = store_outcome_parse(db_column_str(s, 17),
+	    &t->outcome) == 0;
 }
 
 enum store_result
@@ -293,7 +324,7 @@ store_task_get(struct store *st, int64_t id, store_task_cb cb, void *arg)
 }
 
 int
-store_task_page(struct store *st, const char *status,
+store_task_page(struct store *st, enum store_task_filter filter,
     const struct store_task_cursor *after, size_t limit, store_task_cb cb,
     void *arg)
 {
@@ -301,7 +332,15 @@ store_task_page(struct store *st, const char *status,
 	struct store_task t;
 	int rc, ret = 0;
 
-	db_bind_text(s, 1, status);
+	static const char *const filter_names[] = {
+		[STORE_TASKS_OPEN] = "open",
+		[STORE_TASKS_ALL] = "all",
+		[STORE_TASKS_PENDING] = "pending",
+		[STORE_TASKS_CLAIMED] = "claimed",
+		[STORE_TASKS_CLOSED] = "closed",
+	};
+
+	db_bind_text(s, 1, filter_names[filter]);
 	sqlite3_bind_int(s, 2, after ? after->rank : -1);
 	sqlite3_bind_text(s, 3, after ? after->created_at : "", -1,
 	    SQLITE_TRANSIENT);
@@ -353,12 +392,12 @@ store_stat(struct store *st, enum store_stat which, int64_t *value)
 }
 
 int
-store_outcomes_since(struct store *st, const char *outcome,
+store_outcomes_since(struct store *st, enum store_outcome outcome,
     double day_start, int64_t *count)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTCOMES_SINCE];
 
-	db_bind_text(s, 1, outcome);
+	db_bind_text(s, 1, store_outcome_name(outcome));
 	sqlite3_bind_double(s, 2, day_start);
 	return db_count(s, count);
 }

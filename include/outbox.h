@@ -79,7 +79,7 @@ int outbox_set_config(struct outbox *outbox, const struct config *config);
  * rows are queued by a unit of the writer of their own, sent once it has
  * committed (a store error there is logged, store.failed
  * op=alert_queue).  0 when submitted, -1 when out of memory.  event and
- * token are borrowed for the call only.
+ * token are borrowed for the call only.  A NULL outbox: 0, nothing sent.
  */
 int outbox_alert_security(struct outbox *outbox, const char *event,
     const char *token);

@@ -42,36 +42,17 @@ struct config;
  * the attempts made so far (15 min, 30 min, …). */
 #define QUEUE_BACKOFF_SECONDS 900
 
-enum queue_status {
-	QUEUE_PENDING,
-	QUEUE_CLAIMED,
-	QUEUE_CLOSED,
-};
-
-enum queue_outcome {
-	QUEUE_REACHED,
-	QUEUE_NO_ANSWER,
-	QUEUE_WRONG_NUMBER,
-	QUEUE_UNSAFE,             /* texting (or calling) is not safe */
-	QUEUE_UNREACHED,          /* the queue's own: no_answer with no
-	                             attempt left; never given */
-};
-#define QUEUE_OUTCOME_COUNT 5
-
-/* "reached", … (static). */
-const char *queue_outcome_name(enum queue_outcome outcome);
 /* An outcome a counsellor may give (reached, no_answer, wrong_number,
- * unsafe; not unreached): 0, or -1. */
-int queue_outcome_parse(const char *name, enum queue_outcome *outcome);
-const char *queue_status_name(enum queue_status status);
+ * unsafe; not unreached, which only the queue records): 0, or -1. */
+int queue_outcome_parse(const char *name, enum store_outcome *outcome);
 
 /* A task, copied out of the store.  Optional fields are "" when unset. */
 struct queue_task {
 	int64_t id;
-	enum queue_status status;
+	enum store_task_status status;
 	bool urgent;
 	bool has_outcome;         /* closed: outcome is set */
-	enum queue_outcome outcome;
+	enum store_outcome outcome;
 	int attempts;
 	enum store_answer safe_to_call;
 	enum store_answer safe_to_sms;
@@ -103,8 +84,7 @@ enum queue_result {
 /* A read: QUEUE_OK, QUEUE_NOT_FOUND or QUEUE_ERROR. */
 enum queue_result queue_task_get(struct store *store, int64_t id,
     struct queue_task *task);
-/* A task the store handed a callback (a list): 0, or -1 when its status
- * is none the queue knows. */
+/* A task the store handed a callback (a list), copied: 0. */
 int queue_task_copy(const struct store_task *in, struct queue_task *out);
 
 /* Who acts. */
@@ -167,7 +147,7 @@ enum queue_result queue_release(struct store *store, int64_t id,
     const struct queue_actor *actor, struct queue_report *report);
 
 struct queue_completion {
-	enum queue_outcome outcome;   /* not QUEUE_UNREACHED */
+	enum store_outcome outcome;   /* not STORE_OUTCOME_UNREACHED */
 	const char *note;             /* NULL or "": none */
 	const char *retry_at;         /* no_answer: "YYYY-MM-DDTHH:MM:SSZ";
 	                                 NULL: the backoff */

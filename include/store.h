@@ -76,6 +76,44 @@ enum store_result {
 	STORE_RESULT_ERROR,
 };
 
+/* A callback task's life; stored by name ("pending", …). */
+enum store_task_status {
+	STORE_TASK_PENDING,
+	STORE_TASK_CLAIMED,
+	STORE_TASK_CLOSED,
+};
+#define STORE_TASK_STATUS_COUNT 3
+
+/* What a counsellor's call came to, and the queue's own "unreached" (no
+ * answer, and no attempt left); stored by name. */
+enum store_outcome {
+	STORE_OUTCOME_REACHED,
+	STORE_OUTCOME_NO_ANSWER,
+	STORE_OUTCOME_WRONG_NUMBER,
+	STORE_OUTCOME_UNSAFE,     /* texting (or calling) is not safe */
+	STORE_OUTCOME_UNREACHED,
+};
+#define STORE_OUTCOME_COUNT 5
+
+/* An outbound text's life (see the outbox below); stored by name. */
+enum store_outbound_status {
+	STORE_OUTBOUND_PENDING,
+	STORE_OUTBOUND_SENDING,
+	STORE_OUTBOUND_SENT,
+	STORE_OUTBOUND_DELIVERED,
+	STORE_OUTBOUND_FAILED,
+	STORE_OUTBOUND_UNKNOWN,
+	STORE_OUTBOUND_EXPIRED,
+};
+#define STORE_OUTBOUND_STATUS_COUNT 7
+
+/* Their names as stored and shown ("pending", "no_answer", …; static). */
+const char *store_task_status_name(enum store_task_status status);
+const char *store_outcome_name(enum store_outcome outcome);
+const char *store_outbound_status_name(enum store_outbound_status status);
+/* A stored outcome's name: 0, or -1 when none matches. */
+int store_outcome_parse(const char *name, enum store_outcome *outcome);
+
 /* Yes / no / not asked, as the menu collected it. */
 enum store_answer {
 	STORE_ANSWER_UNKNOWN,
@@ -385,8 +423,8 @@ int store_outbox_release(struct store *store, int64_t id, bool *applied);
 int store_alert_mark(struct store *store, int64_t task_id, bool *applied);
 
 /* Outbound rows with status (for stats). */
-int store_outbox_count(struct store *store, const char *status,
-    int64_t *count);
+int store_outbox_count(struct store *store,
+    enum store_outbound_status status, int64_t *count);
 
 /* Urgent tasks whose alerts are not yet queued, oldest first.  The
  * callback may not write: collect, then store_alert_mark each task and
@@ -399,8 +437,8 @@ int store_alerts_due(struct store *store, size_t limit, store_alert_cb cb,
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {
 	int64_t id;
-	const char *status;
-	const char *priority;
+	enum store_task_status status;
+	bool urgent;
 	const char *caller;
 	const char *msisdn;
 	const char *channel;
@@ -415,7 +453,8 @@ struct store_task {
 	int attempts;
 	const char *lease_expires_at;
 	const char *retry_at;
-	const char *outcome;
+	bool has_outcome;         /* closed with an outcome */
+	enum store_outcome outcome;
 	const char *closed_at;
 	int priority_rank;        /* 0 urgent, 1 normal: the list order */
 };
@@ -427,8 +466,8 @@ typedef int (*store_task_cb)(const struct store_task *task, void *arg);
 int store_tasks_open_foreach(struct store *store, store_task_cb cb,
     void *arg, char *err, size_t errlen);
 
-/* Count tasks with the given status ("pending", …) into *count. */
-int store_tasks_count(struct store *store, const char *status,
+/* Count tasks with the given status into *count. */
+int store_tasks_count(struct store *store, enum store_task_status status,
     int64_t *count, char *err, size_t errlen);
 
 /* One audit row, inside an open transaction (or on its own). */
@@ -504,15 +543,23 @@ enum store_result store_queue_may_act(struct store *store, int64_t id,
 enum store_result store_task_get(struct store *store, int64_t id,
     store_task_cb cb, void *arg);
 
+/* Which tasks a page lists. */
+enum store_task_filter {
+	STORE_TASKS_OPEN,         /* pending or claimed */
+	STORE_TASKS_ALL,
+	STORE_TASKS_PENDING,
+	STORE_TASKS_CLAIMED,
+	STORE_TASKS_CLOSED,
+};
+
 /* A page of tasks in queue order after (rank, created_at, id) (rank -1:
- * from the start).  status: "pending", "claimed", "closed", "open" or
- * "all". */
+ * from the start). */
 struct store_task_cursor {
 	int rank;
 	char created_at[32];
 	int64_t id;
 };
-int store_task_page(struct store *store, const char *status,
+int store_task_page(struct store *store, enum store_task_filter filter,
     const struct store_task_cursor *after, size_t limit, store_task_cb cb,
     void *arg);
 
@@ -545,7 +592,7 @@ enum store_stat {
 int store_stat(struct store *store, enum store_stat which, int64_t *value);
 /* Tasks closed or attempted today (local day starting at the unix time
  * day_start) with outcome. */
-int store_outcomes_since(struct store *store, const char *outcome,
+int store_outcomes_since(struct store *store, enum store_outcome outcome,
     double day_start, int64_t *count);
 /*
  * The queue module's changes to a claimed task, guarded like the rest
@@ -556,8 +603,7 @@ int store_outcomes_since(struct store *store, const char *outcome,
  * the same transaction.
  */
 struct store_queue_close {
-	const char *outcome;      /* as recorded: reached, wrong_number,
-	                             unsafe, unreached */
+	enum store_outcome outcome;   /* as recorded (not no_answer) */
 	bool count_attempt;       /* attempts + 1 */
 	bool unsafe_to_text;      /* the caller must not be texted */
 };

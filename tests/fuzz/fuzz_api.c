@@ -4,7 +4,8 @@
  * The handlers are reached the way the daemon reaches them, through
  * api_routes, but with http.c replaced by http_stub.c, which checks each
  * reply (http_stub.h).  The store is a real one in a scratch directory
- * (on /dev/shm when there is one), the config the real loader's (one
+ * (on /dev/shm when there is one) with the daemon's writer in front of
+ * it, the config the real loader's (one
  * console channel, the shipped menu), with an admin and a counsellor
  * token.  Before each request the harness makes sure one pending task
  * exists (releasing it if a request claimed it, saving a new one if a
@@ -26,6 +27,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "api.h"
@@ -35,6 +37,7 @@
 #include "fuzz.h"
 #include "http_stub.h"
 #include "store.h"
+#include "writer.h"
 
 #ifndef FUZZ_MENU_PATH
 #define FUZZ_MENU_PATH "config/menu.json"
@@ -61,6 +64,7 @@ static const struct store_task_request task = {
 static void
 cleanup(void)
 {
+	writer_free(app.writer);
 	store_close(app.store);
 	auth_limiter_free(app.auth_limiter);
 	config_free(app.config);
@@ -124,6 +128,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "store_open: %s\n", err);
 		abort();
 	}
+	/* The API's writes go through the writer, as in the daemon; the
+	 * harness's own set-up writes on the store directly. */
+	if ((app.base = event_base_new()) == NULL ||
+	    (app.writer = writer_new(app.base, db, 64, err, sizeof(err))) ==
+	    NULL)
+		abort();
 	atexit(cleanup);
 	if ((app.auth_limiter = auth_limiter_new()) == NULL)
 		abort();
@@ -153,7 +163,7 @@ task_pending(void)
 		    held != 0 && store_queue_release(app.store, held,
 		    actors[i], false) != STORE_RESULT_OK)
 			abort();
-	if (store_tasks_count(app.store, "pending", &pending, why,
+	if (store_tasks_count(app.store, STORE_TASK_PENDING, &pending, why,
 	    sizeof(why)) < 0)
 		abort();
 	if (pending == 0 && (store_task_save(app.store, &task, &id,
@@ -312,6 +322,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.allowed = (const uint8_t *)keys;
 	req.allowed_size = keys_len;
 	route->cb(&req, route->arg);
+	/* A write is answered when the writer commits. */
+	while (req.replies == 0 && writer_pending(app.writer) > 0)
+		event_base_loop(app.base, EVLOOP_ONCE);
 	free(quoted);
 	free(keys);
 	if (getenv("FUZZ_VERBOSE") != NULL)

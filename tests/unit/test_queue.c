@@ -165,7 +165,7 @@ release(int64_t id, const struct queue_actor *a)
 }
 
 static enum queue_result
-complete(int64_t id, const struct queue_actor *a, enum queue_outcome o,
+complete(int64_t id, const struct queue_actor *a, enum store_outcome o,
     const char *retry_at, unsigned max_attempts, struct queue_report *rep)
 {
 	struct queue_completion c = {
@@ -228,17 +228,17 @@ outcome_names_round_trip_and_unreached_is_never_given(void **state)
 	    "wrong_number", "unsafe" };
 	static const char *const refused[] = { "unreached", "REACHED", "",
 	    "done", "reached ", NULL };
-	enum queue_outcome o;
+	enum store_outcome o;
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
 		assert_int_equal(queue_outcome_parse(given[i], &o), 0);
-		assert_string_equal(queue_outcome_name(o), given[i]);
+		assert_string_equal(store_outcome_name(o), given[i]);
 	}
 	for (size_t i = 0; i < 5; i++)
 		assert_int_equal(queue_outcome_parse(refused[i], &o), -1);
 	assert_int_equal(queue_outcome_parse(refused[5], &o), -1);
-	assert_string_equal(queue_outcome_name(QUEUE_UNREACHED), "unreached");
+	assert_string_equal(store_outcome_name(STORE_OUTCOME_UNREACHED), "unreached");
 }
 
 static void
@@ -254,7 +254,7 @@ claim_next_takes_urgent_first_then_oldest(void **state)
 	/* The privileged hold no single task, so one actor walks it. */
 	assert_int_equal(claim_next(&sup, &lease, &rep), QUEUE_OK);
 	assert_int_equal(rep.task.id, urgent);
-	assert_int_equal(rep.task.status, QUEUE_CLAIMED);
+	assert_int_equal(rep.task.status, STORE_TASK_CLAIMED);
 	assert_string_equal(rep.task.claimed_by, "sup");
 	assert_int_equal(claim_next(&sup, &lease, &rep), QUEUE_OK);
 	assert_int_equal(rep.task.id, older);
@@ -328,33 +328,33 @@ outcomes_close_the_task_and_unsafe_stops_texts(void **state)
 	b = task(2, false, 50);
 	c = task(3, false, 40);
 	/* Only a claimed task takes an outcome. */
-	assert_int_equal(complete(a, &sup, QUEUE_REACHED, NULL, 5, &rep),
+	assert_int_equal(complete(a, &sup, STORE_OUTCOME_REACHED, NULL, 5, &rep),
 	    QUEUE_CONFLICT);
-	assert_int_equal(complete(999, &sup, QUEUE_REACHED, NULL, 5, &rep),
+	assert_int_equal(complete(999, &sup, STORE_OUTCOME_REACHED, NULL, 5, &rep),
 	    QUEUE_NOT_FOUND);
 	assert_int_equal(claim(a, &lan, &lease, &rep), QUEUE_OK);
-	assert_int_equal(complete(a, &minh, QUEUE_REACHED, NULL, 5, &rep),
+	assert_int_equal(complete(a, &minh, STORE_OUTCOME_REACHED, NULL, 5, &rep),
 	    QUEUE_CONFLICT);
 	assert_int_equal(audit_count("task.completed"), 0);
-	assert_int_equal(complete(a, &lan, QUEUE_REACHED, NULL, 5, &rep),
+	assert_int_equal(complete(a, &lan, STORE_OUTCOME_REACHED, NULL, 5, &rep),
 	    QUEUE_OK);
-	assert_int_equal(rep.task.status, QUEUE_CLOSED);
+	assert_int_equal(rep.task.status, STORE_TASK_CLOSED);
 	assert_true(rep.task.has_outcome);
-	assert_int_equal(rep.task.outcome, QUEUE_REACHED);
+	assert_int_equal(rep.task.outcome, STORE_OUTCOME_REACHED);
 	assert_int_equal(rep.task.attempts, 0);     /* reached: no retry */
-	assert_int_equal(complete(a, &lan, QUEUE_REACHED, NULL, 5, &rep),
+	assert_int_equal(complete(a, &lan, STORE_OUTCOME_REACHED, NULL, 5, &rep),
 	    QUEUE_CONFLICT);                         /* closed */
 
 	assert_int_equal(claim(b, &minh, &lease, &rep), QUEUE_OK);
-	assert_int_equal(complete(b, &sup, QUEUE_UNSAFE, NULL, 5, &rep),
+	assert_int_equal(complete(b, &sup, STORE_OUTCOME_UNSAFE, NULL, 5, &rep),
 	    QUEUE_OK);                               /* over minh's claim */
-	assert_int_equal(rep.task.outcome, QUEUE_UNSAFE);
+	assert_int_equal(rep.task.outcome, STORE_OUTCOME_UNSAFE);
 	assert_int_equal(rep.task.safe_to_sms, STORE_ANSWER_NO);
 
 	assert_int_equal(claim(c, &lan, &lease, &rep), QUEUE_OK);
-	assert_int_equal(complete(c, &lan, QUEUE_WRONG_NUMBER, NULL, 5, &rep),
+	assert_int_equal(complete(c, &lan, STORE_OUTCOME_WRONG_NUMBER, NULL, 5, &rep),
 	    QUEUE_OK);
-	assert_int_equal(rep.task.outcome, QUEUE_WRONG_NUMBER);
+	assert_int_equal(rep.task.outcome, STORE_OUTCOME_WRONG_NUMBER);
 	assert_int_equal(rep.task.safe_to_sms, STORE_ANSWER_YES);
 	/* One completed row and one note per outcome recorded. */
 	assert_int_equal(audit_count("task.completed"), 3);
@@ -374,9 +374,9 @@ no_answer_backs_off_then_closes_unreached(void **state)
 	/* Backoff: 900 s after the first miss, 1800 s after the second. */
 	for (int attempt = 1; attempt <= 2; attempt++) {
 		assert_int_equal(claim(a, &lan, &lease, &rep), QUEUE_OK);
-		assert_int_equal(complete(a, &lan, QUEUE_NO_ANSWER, NULL, 4,
+		assert_int_equal(complete(a, &lan, STORE_OUTCOME_NO_ANSWER, NULL, 4,
 		    &rep), QUEUE_OK);
-		assert_int_equal(rep.task.status, QUEUE_PENDING);
+		assert_int_equal(rep.task.status, STORE_TASK_PENDING);
 		assert_int_equal(rep.task.attempts, attempt);
 		assert_false(rep.task.has_outcome);
 		assert_string_equal(rep.task.claimed_by, "");
@@ -388,17 +388,17 @@ no_answer_backs_off_then_closes_unreached(void **state)
 	}
 	/* A time given is kept as given. */
 	assert_int_equal(claim(a, &lan, &lease, &rep), QUEUE_OK);
-	assert_int_equal(complete(a, &lan, QUEUE_NO_ANSWER,
+	assert_int_equal(complete(a, &lan, STORE_OUTCOME_NO_ANSWER,
 	    "2000-01-01T00:00:00Z", 4, &rep), QUEUE_OK);
 	assert_string_equal(rep.task.retry_at, "2000-01-01T00:00:00Z");
 	assert_int_equal(rep.task.attempts, 3);
 	/* Due at once; the fourth miss is the last of max_attempts 4. */
 	assert_int_equal(claim_next(&lan, &lease, &rep), QUEUE_OK);
 	assert_int_equal(rep.task.id, a);
-	assert_int_equal(complete(a, &lan, QUEUE_NO_ANSWER, NULL, 4, &rep),
+	assert_int_equal(complete(a, &lan, STORE_OUTCOME_NO_ANSWER, NULL, 4, &rep),
 	    QUEUE_OK);
-	assert_int_equal(rep.task.status, QUEUE_CLOSED);
-	assert_int_equal(rep.task.outcome, QUEUE_UNREACHED);
+	assert_int_equal(rep.task.status, STORE_TASK_CLOSED);
+	assert_int_equal(rep.task.outcome, STORE_OUTCOME_UNREACHED);
 	assert_int_equal(rep.task.attempts, 4);
 	assert_int_equal(query_int("SELECT count(*) FROM audit WHERE action "
 	    "= 'task.completed' AND detail = 'unreached'"), 1);
@@ -504,7 +504,7 @@ outside_a_batch_nothing_is_written(void **state)
 	assert_int_equal(changes_total(), before);
 	/* Reads need none. */
 	assert_int_equal(queue_task_get(st, a, &rep.task), QUEUE_OK);
-	assert_int_equal(rep.task.status, QUEUE_PENDING);
+	assert_int_equal(rep.task.status, STORE_TASK_PENDING);
 	assert_string_equal(rep.task.caller, "c_0001");
 	assert_int_equal(queue_task_get(st, 999, &rep.task), QUEUE_NOT_FOUND);
 }

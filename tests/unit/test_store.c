@@ -371,7 +371,7 @@ outbox_due_goes_by_lane_then_turn(void **state)
 	assert_true(applied);
 	assert_int_equal(store_outbox_update(st, n, &c, &applied), 0);
 	assert_false(applied);
-	assert_int_equal(store_outbox_count(st, "expired", &n), 0);
+	assert_int_equal(store_outbox_count(st, STORE_OUTBOUND_EXPIRED, &n), 0);
 	assert_int_equal(n, 1);
 	store_close(st);
 }
@@ -529,7 +529,7 @@ collect_cb(const struct store_task *t, void *arg)
 	char *order = arg;
 	size_t n = strlen(order);
 
-	order[n] = t->priority[0];
+	order[n] = t->urgent ? 'u' : 'n';
 	order[n + 1] = '\0';
 	return 0;
 }
@@ -552,7 +552,7 @@ open_tasks_list_urgent_first_then_oldest(void **state)
 	assert_int_equal(store_tasks_open_foreach(st, collect_cb, order, err,
 	    sizeof(err)), 0);
 	assert_string_equal(order, "unn");
-	assert_int_equal(store_tasks_count(st, "pending", &n, err,
+	assert_int_equal(store_tasks_count(st, STORE_TASK_PENDING, &n, err,
 	    sizeof(err)), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(store_ping_write(st, err, sizeof(err)), 0);

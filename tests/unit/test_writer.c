@@ -246,7 +246,7 @@ test_store_transactions_nest_inside_a_unit(void **state)
 	char err[256];
 
 	/* The loop's own connection reads what the writer committed. */
-	assert_int_equal(store_tasks_count(f->store, "pending", &n, err,
+	assert_int_equal(store_tasks_count(f->store, STORE_TASK_PENDING, &n, err,
 	    sizeof(err)), 0);
 	assert_int_equal(n, 1);
 }
