@@ -133,6 +133,7 @@ check-config: all var/pseudonym.key
 # Unit tests, then integration tests against the real (sanitized) daemon.
 test: deps $(UNIT_BINS) $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
 	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory deb-test
 	@$(MAKE) --no-print-directory browser-test
 	@$(MAKE) --no-print-directory fuzz-test
 
@@ -280,6 +281,47 @@ install: all
 	if [ -z "$(DESTDIR)" ] && ! id hotline >/dev/null 2>&1; then \
 	  useradd --system --home-dir /var/lib/hotline --no-create-home \
 	    --shell /usr/sbin/nologin hotline; fi
+
+# The Debian package (debian/): `make deb` builds hotline_VERSION_amd64.deb
+# here with debhelper, from a copy of the tree in build/deb/ so that
+# dpkg-buildpackage writes nothing outside it; `make deb-test` runs
+# lintian on it (any E: fails) and checks its layout (debian/check-deb.sh).
+# The packaging tools are installed when missing, like DEPS above.
+.PHONY: deb deb-deps deb-test
+DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DEB         := hotline_$(DEB_VERSION)_amd64.deb
+DEB_DEPS := \
+  /usr/bin/dh:debhelper \
+  /usr/bin/dpkg-buildpackage:dpkg-dev \
+  /usr/bin/fakeroot:fakeroot \
+  /usr/bin/lintian:lintian
+
+deb-deps:
+	@missing=""; for d in $(DEB_DEPS); do \
+	  [ -e "$${d%%:*}" ] || missing="$$missing $${d##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+deb: deps deb-deps
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/hotline-$(DEB_VERSION)
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./build-*' \
+	  --exclude=./var --exclude=./tests/output --exclude=node_modules \
+	  --exclude='./hotline_*' --exclude=__pycache__ . | \
+	  tar -xf - -C $(BUILD)/deb/hotline-$(DEB_VERSION)
+	cd $(BUILD)/deb/hotline-$(DEB_VERSION) && \
+	  dpkg-buildpackage -b -us -uc -jauto
+	cp $(BUILD)/deb/$(DEB) $(DEB)
+	@echo "built $(DEB)"
+
+deb-test: deb
+	lintian --fail-on error --tag-display-limit 0 $(DEB)
+	sh debian/check-deb.sh $(DEB)
 
 clean:
 	rm -rf $(BUILD)
