@@ -5,11 +5,13 @@ scrape, while a metrics token opens nothing else."""
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -291,3 +293,40 @@ class Metrics(DaemonTestCase):
                 header: "203.0.113.7"})
             self.assertEqual(r.status, 401, header)
             self.assertEqual(r.json()["error"]["code"], "unauthorized")
+
+    def test_rules_and_dashboard_use_only_metrics_the_daemon_writes(self):
+        self.daemon.start()
+        # The first scrape is counted in the second (requests by route
+        # are written once one has been answered).
+        self.scrape()
+        written = {name for name, _ in parse(self.scrape())}
+        with open(os.path.join(ROOT, "contrib", "prometheus",
+                               "hotline-rules.yml")) as f:
+            rules = f.read()
+        with open(os.path.join(ROOT, "contrib", "grafana",
+                               "hotline-dashboard.json")) as f:
+            dashboard = json.load(f)
+        exprs = [t["expr"] for p in dashboard["panels"]
+                 for t in p.get("targets", [])]
+        exprs += [a["expr"] for a in dashboard["annotations"]["list"]]
+        used = set(re.findall(r"\b(hotline_[a-z_]+)", rules +
+                              "\n".join(exprs)))
+        self.assertGreater(len(used), 10)
+        for name in used:
+            self.assertIn(name, written, "contrib uses a metric the "
+                          "daemon does not write")
+        # Every panel's query is valid PromQL: promtool checks it as a
+        # recording rule, with Grafana's variables filled in.
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            f.write("groups:\n  - name: dashboard\n    rules:\n")
+            for i, e in enumerate(exprs):
+                e = e.replace("$__rate_interval", "5m") \
+                    .replace("$instance", ".*")
+                f.write("      - record: dashboard:q%d\n        expr: %s\n"
+                        % (i, json.dumps(e)))
+            f.flush()
+            check = subprocess.run([promtool(), "check", "rules", f.name],
+                                   capture_output=True, text=True,
+                                   timeout=60)
+            self.assertEqual(check.returncode, 0,
+                             check.stdout + check.stderr)
