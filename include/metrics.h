@@ -7,8 +7,9 @@
  * from the routing table), or one word of a fixed set below; never a
  * number, a pseudonym or any text that came from outside.  Counting is
  * a relaxed atomic add into a slot found by a short scan, without
- * allocation or lock, so any thread may count (the writer thread
- * counts its commits and the SMS conversation's tasks).  The counters
+ * allocation, and without a lock once a name has its slot (a new name
+ * takes one, once), so any thread may count (the writer thread counts
+ * its commits and the SMS conversation's tasks).  The counters
  * are process-wide, like the log: one daemon, one set.
  *
  * Queue depth, the oldest pending task and the outbox's rows are not
