@@ -48,7 +48,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 SLOWFSYNC := $(BUILD)/slowfsync.so
 
 .PHONY: all run test unit integration bench install clean deps check-config \
-        fuzz fuzz-test
+        fuzz fuzz-test check-rules
 
 all: deps $(BUILD)/hotlined $(BUILD)/hotlinectl
 
@@ -130,9 +130,30 @@ run: all var/pseudonym.key
 check-config: all var/pseudonym.key
 	./$(BUILD)/hotlined --check-config -c config/hotlined.json
 
+# Prometheus's promtool checks /metrics (tests/integration/test_metrics.py)
+# and the alert rules.  It comes from Debian's `prometheus` package, whose
+# installing also starts a Prometheus server (and makes its user and
+# database): so only promtool is taken out of the package, as apt-get
+# downloads it, into build/; an installed promtool is used as it is.
+PROMTOOL ?= $(or $(shell command -v promtool 2>/dev/null),$(BUILD)/tools/promtool)
+
+$(BUILD)/tools/promtool:
+	mkdir -p $(BUILD)/tools/deb
+	cd $(BUILD)/tools/deb && { apt-get download prometheus 2>/dev/null || \
+	  { if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	    $$SUDO apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb --fsys-tarfile $(BUILD)/tools/deb/prometheus_*.deb | \
+	  tar -xO ./usr/bin/promtool > $@.tmp
+	chmod 755 $@.tmp && mv $@.tmp $@ && rm -rf $(BUILD)/tools/deb
+	$@ --version
+
+check-rules: $(PROMTOOL)
+	$(PROMTOOL) check rules contrib/prometheus/hotline-rules.yml
+	$(PROMTOOL) test rules contrib/prometheus/hotline-rules.test.yml
+
 # Unit tests, then integration tests against the real (sanitized) daemon.
-test: deps $(UNIT_BINS) $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl
-	@$(MAKE) --no-print-directory unit integration
+test: deps $(UNIT_BINS) $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl $(PROMTOOL)
+	@$(MAKE) --no-print-directory unit integration check-rules
 	@$(MAKE) --no-print-directory deb-test
 	@$(MAKE) --no-print-directory browser-test
 	@$(MAKE) --no-print-directory fuzz-test
@@ -142,9 +163,9 @@ unit: $(UNIT_BINS)
 	  echo "== $$t"; timeout 120 $$t || fail=1; \
 	done; exit $$fail
 
-integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl $(SLOWFSYNC)
+integration: $(BUILD)/san/hotlined $(BUILD)/san/hotlinectl $(SLOWFSYNC) $(PROMTOOL)
 	HOTLINED=$(BUILD)/san/hotlined HOTLINECTL=$(BUILD)/san/hotlinectl \
-	  timeout 900 python3 tests/integration/run.py
+	  PROMTOOL=$(PROMTOOL) timeout 900 python3 tests/integration/run.py
 
 # A slow disk for the write-path test and the bench (SLOWFSYNC, above).
 $(SLOWFSYNC): tests/shim/slowfsync.c Makefile | deps

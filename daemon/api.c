@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "menu.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "queue.h"
 #include "rfc3339.h"
@@ -85,9 +86,11 @@ monotonic(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The request's principal, or false with the request answered. */
+/* The request's token name and role, when the role is min or higher;
+ * else false with the request answered and the refusal counted. */
 static bool
-authenticate(struct http_request *req, struct app *app, struct principal *p)
+signed_in(struct http_request *req, struct app *app, enum auth_role min,
+    char *name, size_t namelen, enum auth_role *r)
 {
 	const char *peer = http_request_peer(req);
 	const char *h = http_request_header(req, "Authorization");
@@ -103,15 +106,23 @@ authenticate(struct http_request *req, struct app *app, struct principal *p)
 	    !auth_token_well_formed(h + 7))
 		goto refused;
 	auth_token_hash(h + 7, hash);
-	switch (store_token_find(app->store, hash, p->name, sizeof(p->name),
-	    role, sizeof(role))) {
+	switch (store_token_find(app->store, hash, name, namelen, role,
+	    sizeof(role))) {
 	case STORE_RESULT_OK:
-		p->role = auth_role_parse(role);
-		p->privileged = p->role == AUTH_SUPERVISOR ||
-		    p->role == AUTH_ADMIN;
-		if (p->role != AUTH_NONE)
+		*r = auth_role_parse(role);
+		if (*r >= min)
 			return true;
-		break;
+		if (*r == AUTH_NONE)
+			break;
+		/* A live token, for less than this (a scraper's): no
+		 * guessing, so not limited. */
+		metrics_auth_refused(METRICS_AUTH_FORBIDDEN);
+		log_event(LOG_WARN, "api.forbidden", "req",
+		    http_request_id(req), "role", auth_role_name(*r), NULL);
+		http_reply_error(req, 403, "forbidden", "this token's role "
+		    "may not do this; the counsellors' API needs a counsellor, "
+		    "supervisor or admin token");
+		return false;
 	case STORE_RESULT_ERROR:
 		reply_store_error(req, "token_find");
 		return false;
@@ -121,6 +132,7 @@ authenticate(struct http_request *req, struct app *app, struct principal *p)
 refused:
 	if (auth_limiter_blocked(app->auth_limiter, peer, now,
 	    &retry_after)) {
+		metrics_auth_refused(METRICS_AUTH_RATE_LIMITED);
 		snprintf(wait, sizeof(wait), "%u", retry_after);
 		http_add_header(req, "Retry-After", wait);
 		http_reply_error(req, 429, "too_many_attempts", "too many "
@@ -128,6 +140,7 @@ refused:
 		return false;
 	}
 	auth_limiter_failed(app->auth_limiter, peer, now);
+	metrics_auth_refused(METRICS_AUTH_UNAUTHORIZED);
 	log_event(LOG_WARN, "api.unauthorized", "req", http_request_id(req),
 	    NULL);
 	http_add_header(req, "WWW-Authenticate", "Bearer");
@@ -135,6 +148,27 @@ refused:
 	    "Authorization: Bearer hl_… (hotlinectl token add NAME --role "
 	    "ROLE creates one)");
 	return false;
+}
+
+bool
+api_authenticate(struct http_request *req, struct app *app,
+    enum auth_role min, enum auth_role *role)
+{
+	char name[65];
+
+	return signed_in(req, app, min, name, sizeof(name), role);
+}
+
+/* The request's principal (a counsellor or higher), or false with the
+ * request answered. */
+static bool
+authenticate(struct http_request *req, struct app *app, struct principal *p)
+{
+	if (!signed_in(req, app, AUTH_COUNSELLOR, p->name, sizeof(p->name),
+	    &p->role))
+		return false;
+	p->privileged = p->role == AUTH_SUPERVISOR || p->role == AUTH_ADMIN;
+	return true;
 }
 
 /* The {id} path segment, or 0 with a 404 sent. */
@@ -695,6 +729,7 @@ claim_done(enum writer_result result, void *arg)
 		log_event(LOG_INFO, "task.claimed", "req",
 		    http_request_id(u->req), "task", task, "by", u->name,
 		    NULL);
+		metrics_reveal(METRICS_REVEAL_CLAIM);
 		reply_task(u->req, 200, &u->rep.task, true);
 	}
 	unit_free(u);
@@ -1068,6 +1103,7 @@ reveal_done(enum writer_result result, void *arg)
 	case QUEUE_OK:
 		json_object_set_new(u->page, "msisdn",
 		    json_string(u->rep.task.msisdn));
+		metrics_reveal(METRICS_REVEAL_SHOW);
 		break;
 	case QUEUE_LIMIT:
 		limit_reached(u);

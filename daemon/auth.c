@@ -75,6 +75,8 @@ auth_role_parse(const char *name)
 {
 	if (name == NULL)
 		return AUTH_NONE;
+	if (strcmp(name, "metrics") == 0)
+		return AUTH_METRICS;
 	if (strcmp(name, "counsellor") == 0)
 		return AUTH_COUNSELLOR;
 	if (strcmp(name, "supervisor") == 0)
@@ -88,6 +90,8 @@ const char *
 auth_role_name(enum auth_role role)
 {
 	switch (role) {
+	case AUTH_METRICS:
+		return "metrics";
 	case AUTH_COUNSELLOR:
 		return "counsellor";
 	case AUTH_SUPERVISOR:

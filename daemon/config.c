@@ -1117,12 +1117,35 @@ load_outbox(struct load *ld, struct config *cfg, json_t *obj)
 }
 
 static void
+load_metrics(struct load *ld, struct config *cfg, json_t *obj)
+{
+	static const char *const keys[] = { "allow_loopback", NULL };
+	json_t *v;
+
+	cfg->metrics_allow_loopback = true;
+	if (obj == NULL)
+		return;
+	if (!json_is_object(obj)) {
+		problem(ld, "metrics", "must be an object");
+		return;
+	}
+	check_keys(ld, "metrics", obj, keys);
+	if ((v = json_object_get(obj, "allow_loopback")) == NULL)
+		return;
+	if (!json_is_boolean(v))
+		problem(ld, "metrics.allow_loopback", "must be true or false, "
+		    "not %s", type_name(v));
+	else
+		cfg->metrics_allow_loopback = json_is_true(v);
+}
+
+static void
 load_root(struct load *ld, struct config *cfg, json_t *root,
     const struct config_overrides *ov)
 {
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
-	    "alerts", "sms", "outbox", "http", "development", NULL };
+	    "alerts", "sms", "outbox", "http", "development", "metrics", NULL };
 	static const char *const sms_keys[] = { "session_idle_seconds",
 	    "auto_reply_interval_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
@@ -1267,6 +1290,7 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	load_outbox(ld, cfg, json_object_get(root, "outbox"));
 
 	load_http(ld, cfg, json_object_get(root, "http"));
+	load_metrics(ld, cfg, json_object_get(root, "metrics"));
 	if ((v = json_object_get(root, "development")) != NULL) {
 		if (!json_is_boolean(v))
 			problem(ld, "development", "must be true or false, not "

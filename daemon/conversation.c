@@ -12,6 +12,7 @@
 #include "intake.h"
 #include "log.h"
 #include "menu.h"
+#include "metrics.h"
 #include "store.h"
 
 #define BATCH_MAX 128
@@ -201,6 +202,8 @@ save_task(struct store *st, const struct pending *p,
 	if (store_task_save(st, &req, &id, &change) < 0)
 		return -1;
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	if (change == STORE_TASK_CREATED)
+		metrics_task_created(p->channel, req.urgent);
 	log_event(LOG_INFO, change == STORE_TASK_CREATED ? "task.created" :
 	    "task.updated", "task", ids, "channel", p->channel, "caller",
 	    p->caller, "priority", req.urgent ? "urgent" : "normal", NULL);

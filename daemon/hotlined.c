@@ -32,6 +32,7 @@
 #include "http_client.h"
 #include "inbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "sdnotify.h"
 #include "sms.h"
@@ -535,6 +536,7 @@ run(struct daemon *d)
 	    HTTP_GET, sms_dlr_cb, &d->app) < 0 ||
 	    api_routes(d->app.http, &d->app) < 0 ||
 	    console_routes(d->app.http) < 0 ||
+	    metrics_routes(d->app.http, &d->app) < 0 ||
 	    http_server_listen(d->app.http, cfg->listen_host,
 	    cfg->listen_port, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
@@ -641,6 +643,7 @@ main(int argc, char **argv)
 	 * under systemd (UMask=0077) or not. */
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
+	metrics_reset((double)time(NULL));
 	log_init(stderr, LOG_INFO);
 	log_capture_libevent();
 

@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define MAX_ROUTES 64
 #define MAX_PARAMS 4
@@ -848,6 +849,7 @@ access_log(struct http_request *req, int status)
 	    (now.tv_nsec - req->started.tv_nsec) / 1000;
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(ms, sizeof(ms), "%lld.%03lld", us / 1000, us % 1000);
+	metrics_http_request(req->pattern, status);
 	log_event(status >= 500 ? LOG_WARN : LOG_INFO, "http.request",
 	    "req", req->id, "method", http_request_method_name(req),
 	    "route", req->pattern ? req->pattern : "-",

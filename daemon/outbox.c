@@ -19,6 +19,7 @@
 #include "contact.h"
 #include "http_client.h"
 #include "log.h"
+#include "metrics.h"
 #include "privacy.h"
 #include "provider.h"
 #include "schedule.h"
@@ -280,6 +281,39 @@ outcome_done(enum writer_result result, void *arg)
 	free(o);
 }
 
+/* A result's word for the counters (the other changes are not
+ * results of a send). */
+static void
+count_result(const char *chan, enum store_outbox_op op)
+{
+	switch (op) {
+	case STORE_OUTBOX_SENT:
+		metrics_send(chan, METRICS_SEND_SENT);
+		break;
+	case STORE_OUTBOX_DELIVERED:
+		metrics_send(chan, METRICS_SEND_DELIVERED);
+		break;
+	case STORE_OUTBOX_FAILED:
+		metrics_send(chan, METRICS_SEND_FAILED);
+		break;
+	case STORE_OUTBOX_UNKNOWN:
+		metrics_send(chan, METRICS_SEND_UNKNOWN);
+		break;
+	case STORE_OUTBOX_RETRY:
+		metrics_send(chan, METRICS_SEND_RETRY);
+		break;
+	case STORE_OUTBOX_BLOCK:
+		metrics_send(chan, METRICS_SEND_BLOCKED);
+		break;
+	case STORE_OUTBOX_EXPIRE:
+		metrics_send(chan, METRICS_SEND_EXPIRED);
+		break;
+	case STORE_OUTBOX_CLAIM:
+	case STORE_OUTBOX_DEFER:
+		break;
+	}
+}
+
 /* Log event (with at most two more fields) for s's row, and store
  * change c through the writer.  The line comes first, as the answer
  * does: whoever sees the row changed finds it in the log (a failure to
@@ -294,6 +328,7 @@ record(struct outbox *ob, const struct send *s,
 
 	log_row(level, event, s->chan, s->caller, s->id, s->attempts, k1, v1,
 	    k2, v2);
+	count_result(s->chan, c->op);
 	if (o == NULL) {
 		log_store_failed("outbox_update", s->chan, s->id);
 		return;
@@ -909,11 +944,13 @@ claim_done(enum writer_result result, void *arg)
 		}
 		switch (p->verdict) {
 		case PICK_BLOCK:
+			count_result(cl->chan, STORE_OUTBOX_BLOCK);
 			log_row(LOG_INFO, "outbox.blocked", cl->chan,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", p->reason, NULL, NULL);
 			break;
 		case PICK_EXPIRE:
+			count_result(cl->chan, STORE_OUTBOX_EXPIRE);
 			log_row(LOG_INFO, "outbox.expired", cl->chan,
 			    p->row.caller, p->row.id, p->row.attempts,
 			    "reason", "caller_idle", NULL, NULL);

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "inbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "phone.h"
 #include "privacy.h"
 #include "provider.h"
@@ -27,6 +28,20 @@ struct sms_pending {
 	size_t text_len;
 };
 
+static enum metrics_webhook_result
+webhook_result(enum inbox_result r)
+{
+	switch (r) {
+	case INBOX_STORED:
+		return METRICS_WEBHOOK_STORED;
+	case INBOX_DUPLICATE:
+		return METRICS_WEBHOOK_DUPLICATE;
+	case INBOX_FAILED:
+		break;
+	}
+	return METRICS_WEBHOOK_UNAVAILABLE;
+}
+
 static void
 stored_cb(enum inbox_result result, void *arg)
 {
@@ -35,6 +50,7 @@ stored_cb(enum inbox_result result, void *arg)
 	char len[24];
 
 	snprintf(len, sizeof(len), "%zu", p->text_len);
+	metrics_webhook(METRICS_KIND_SMS, p->channel, webhook_result(result));
 	switch (result) {
 	case INBOX_STORED:
 	case INBOX_DUPLICATE:
@@ -167,6 +183,22 @@ dlr_status_name(enum dlr_status s)
 	return "failed";
 }
 
+static enum metrics_dlr_outcome
+dlr_outcome(enum dlr_status s)
+{
+	switch (s) {
+	case DLR_SENT:
+		return METRICS_DLR_SENT;
+	case DLR_DELIVERED:
+		return METRICS_DLR_DELIVERED;
+	case DLR_FAILED:
+		return METRICS_DLR_FAILED;
+	case DLR_UNKNOWN:
+		break;
+	}
+	return METRICS_DLR_UNKNOWN;
+}
+
 /* Distinct undocumented statuses already logged: each is logged once
  * per process, so a provider that starts sending a new word all day
  * fills neither the log nor memory.  Past the bound, no more are
@@ -218,6 +250,9 @@ dlr_done(enum writer_result result, void *arg)
 	struct http_request *req = p->req;
 	struct provider_reply reply;
 
+	metrics_webhook(METRICS_KIND_DLR, p->channel, result ==
+	    WRITER_COMMITTED ? METRICS_WEBHOOK_STORED :
+	    METRICS_WEBHOOK_UNAVAILABLE);
 	if (result != WRITER_COMMITTED) {
 		log_event(LOG_ERROR, "store.failed", "req",
 		    http_request_id(req), "op", "dlr", "error", p->why[0] ?
@@ -227,6 +262,7 @@ dlr_done(enum writer_result result, void *arg)
 		    "not be stored; retry");
 		goto out;
 	}
+	metrics_dlr(p->channel, dlr_outcome(p->r.status));
 	log_event(LOG_INFO, "dlr.recorded", "req", http_request_id(req),
 	    "channel", p->channel, "status", dlr_status_name(p->r.status),
 	    "matched", p->matched ? "true" : "false", NULL);

@@ -10,6 +10,7 @@
 #include "intake.h"
 #include "log.h"
 #include "menu.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "phone.h"
 #include "privacy.h"
@@ -57,6 +58,7 @@ struct hop_pending {
 	char caller[PRIVACY_PSEUDONYM_SIZE];
 	char e164[PHONE_E164_SIZE];
 	struct menu_state st;
+	bool first;               /* the session's first hop */
 	bool end;
 	struct store_task_request task;
 	struct store_ussd_hop hop;
@@ -94,6 +96,8 @@ hop_done(enum writer_result result, void *arg)
 		goto out;
 	}
 	if (result != WRITER_COMMITTED) {
+		metrics_webhook(METRICS_KIND_USSD, p->channel,
+		    METRICS_WEBHOOK_UNAVAILABLE);
 		log_event(LOG_ERROR, "store.failed", "req",
 		    http_request_id(req), "op", "ussd_hop", "error",
 		    p->status == STORE_RESULT_ERROR ? p->why : "batch not committed",
@@ -105,12 +109,16 @@ hop_done(enum writer_result result, void *arg)
 		    "the session; retry");
 		goto out;
 	}
+	metrics_webhook(METRICS_KIND_USSD, p->channel, METRICS_WEBHOOK_STORED);
+	metrics_ussd_hop(p->channel, p->first, p->end);
 	log_event(LOG_INFO, "ussd.hop", "req", http_request_id(req),
 	    "channel", p->channel, "caller", p->caller, "node", p->st.node,
 	    "invalid", p->st.invalid ? "true" : "false",
 	    "end", p->end ? "true" : "false", NULL);
 	if (p->res.change != STORE_TASK_NONE) {
 		snprintf(id, sizeof(id), "%lld", (long long)p->res.task_id);
+		if (p->res.change == STORE_TASK_CREATED)
+			metrics_task_created(p->channel, p->task.urgent);
 		log_event(LOG_INFO, p->res.change == STORE_TASK_CREATED ?
 		    "task.created" : "task.updated", "req",
 		    http_request_id(req), "task", id, "channel", p->channel,
@@ -182,6 +190,7 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	opts.fold_vietnamese = ch->fold_vietnamese;
 	replay(cfg->menu, ch, u.text, &opts, &p->st);
 	p->end = menu_ends(cfg->menu, &p->st, &opts);
+	p->first = u.text[0] == '\0';
 	if (menu_render(cfg->menu, &p->st, &opts, page, sizeof(page)) < 0) {
 		log_event(LOG_ERROR, "ussd.render_failed", "req",
 		    http_request_id(req), "channel", ch->name, "node",

@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "provider.h"
 
 static const char *
@@ -138,11 +139,40 @@ webhook_auth_flush(bool all)
 			auth_summary(&auth_slots[i], summary);
 }
 
+/* The counters' words for a refusal: the kind from the event's module
+ * ("ussd.refused", "sms.refused", "dlr.refused"), the result from the
+ * verdict's class. */
+static enum metrics_webhook_kind
+kind_of(const char *event)
+{
+	if (strncmp(event, "ussd.", 5) == 0)
+		return METRICS_KIND_USSD;
+	return strncmp(event, "dlr.", 4) == 0 ? METRICS_KIND_DLR :
+	    METRICS_KIND_SMS;
+}
+
+static enum metrics_webhook_result
+refusal_of(enum provider_verdict v)
+{
+	switch (v) {
+	case PROVIDER_FORBIDDEN:
+		return METRICS_WEBHOOK_REFUSED_FORBIDDEN;
+	case PROVIDER_UNSUPPORTED:
+		return METRICS_WEBHOOK_REFUSED_UNSUPPORTED;
+	case PROVIDER_OK:
+	case PROVIDER_BAD_REQUEST:
+		break;
+	}
+	return METRICS_WEBHOOK_REFUSED_BAD_REQUEST;
+}
+
 void
 webhook_refuse(struct http_request *req, const char *event,
     const char *channel, enum provider_verdict v, const char *why)
 {
 	const char *source = http_request_peer(req);
+
+	metrics_webhook(kind_of(event), channel, refusal_of(v));
 
 	if (v != PROVIDER_FORBIDDEN)
 		log_event(LOG_WARN, event, "req", http_request_id(req),

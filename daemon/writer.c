@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 struct unit {
@@ -102,6 +104,8 @@ run_batch(struct writer *w, struct unit_list *batch)
 	size_t n = 0;
 	bool open = store_batch_begin(w->store, err, sizeof(err)) == 0;
 
+	struct timespec t0, t1;
+
 	if (!open)
 		log_event(LOG_ERROR, "store.failed", "op", "batch_begin",
 		    "error", err, NULL);
@@ -116,15 +120,22 @@ run_batch(struct writer *w, struct unit_list *batch)
 		if (ok)
 			u->result = WRITER_COMMITTED;
 	}
-	if (!open)
+	if (!open) {
+		metrics_commit_failed();
 		return false;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (store_batch_commit(w->store, err, sizeof(err)) < 0) {
+		metrics_commit_failed();
 		log_event(LOG_ERROR, "store.failed", "op", "batch_commit",
 		    "error", err, NULL);
 		for (struct unit *u = batch->head; u != NULL; u = u->next)
 			u->result = WRITER_FAILED;
 		return true;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_commit(n, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	atomic_fetch_add(&w->commits, 1);
 	snprintf(count, sizeof(count), "%zu", n);
 	log_event(LOG_DEBUG, "store.committed", "units", count, NULL);

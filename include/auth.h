@@ -14,8 +14,10 @@
 #define AUTH_TOKEN_SIZE 47        /* "hl_" + 43 + NUL */
 #define AUTH_HASH_SIZE 65         /* 64 hex digits + NUL */
 
+/* In order: each role may do what the ones before it may. */
 enum auth_role {
 	AUTH_NONE,
+	AUTH_METRICS,             /* GET /metrics only */
 	AUTH_COUNSELLOR,
 	AUTH_SUPERVISOR,
 	AUTH_ADMIN,
@@ -31,7 +33,8 @@ void auth_token_hash(const char *token, char out[AUTH_HASH_SIZE]);
  * refused without a database lookup.) */
 bool auth_token_well_formed(const char *s);
 
-/* "counsellor", "supervisor", "admin"; AUTH_NONE for anything else. */
+/* "metrics", "counsellor", "supervisor", "admin"; AUTH_NONE for
+ * anything else. */
 enum auth_role auth_role_parse(const char *name);
 const char *auth_role_name(enum auth_role role);
 

@@ -106,6 +106,9 @@ struct config {
 	unsigned http_request_deadline;   /* seconds for a whole request */
 	char **http_trusted_proxies;      /* addresses / CIDRs */
 	size_t http_ntrusted_proxies;
+	/* metrics: GET /metrics from loopback without a token (else a
+	 * token of role metrics or higher); default true. */
+	bool metrics_allow_loopback;
 };
 
 /* Command-line values that win over the file (NULL: keep the file's). */
