@@ -85,6 +85,12 @@ struct config {
 	char *alert_url;          /* POSTed a signed JSON alert, or NULL */
 	char *alert_secret;       /* signs it (required with url) */
 	char *alert_link;         /* console base URL for "{link}", or NULL */
+	/* An urgent task still unclaimed this long after its alert is
+	 * announced again to alert_sms and alert_supervisors, and again
+	 * every as long until claimed; 0: never. */
+	unsigned alert_escalate_after;    /* seconds */
+	char **alert_supervisors; /* E.164 numbers told of escalations */
+	size_t nalert_supervisors;
 	/* outbox */
 	unsigned outbox_max_attempts;
 	unsigned outbox_max_delay;        /* seconds between retries, cap */
@@ -106,6 +112,10 @@ struct config {
 	unsigned http_request_deadline;   /* seconds for a whole request */
 	char **http_trusted_proxies;      /* addresses / CIDRs */
 	size_t http_ntrusted_proxies;
+	/* health: when /readyz says 503, and how often it is logged */
+	unsigned health_min_free_mb;      /* under the database; 0: off */
+	unsigned health_outbox_stall;     /* seconds; 0: off */
+	unsigned health_interval;         /* seconds between checks */
 };
 
 /* Command-line values that win over the file (NULL: keep the file's). */
