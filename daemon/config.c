@@ -801,45 +801,58 @@ load_http(struct load *ld, struct config *cfg, json_t *obj)
 	}
 }
 
+/* An array of E.164 numbers at path (alerts.sms, alerts.supervisors)
+ * into *list (NULL-terminated, owned by cfg) and *n. */
+static void
+load_numbers(struct load *ld, const char *path, json_t *arr, char ***list,
+    size_t *n)
+{
+	json_t *item;
+	size_t i;
+
+	if (!json_is_array(arr)) {
+		problem(ld, path, "must be an array of E.164 numbers");
+		return;
+	}
+	if ((*list = calloc(json_array_size(arr) + 1, sizeof(char *))) ==
+	    NULL)
+		abort();
+	json_array_foreach(arr, i, item) {
+		const char *num = json_string_value(item);
+
+		if (num == NULL || num[0] != '+' || strlen(num) < 8 ||
+		    strspn(num + 1, "0123456789") != strlen(num + 1)) {
+			char p[64];
+
+			snprintf(p, sizeof(p), "%s[%zu]", path, i);
+			problem(ld, p, "must be an E.164 number (\"+84…\")");
+			continue;
+		}
+		(*list)[(*n)++] = xstrdup(num);
+	}
+}
+
 static void
 load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 {
 	static const char *const keys[] = { "sms", "channel", "url", "secret",
-	    "console_url", NULL };
-	json_t *sms, *item, *secret;
+	    "console_url", "supervisors", "escalate_after_seconds", NULL };
+	json_t *sms, *secret;
 	const char *url, *s;
-	size_t i;
 
 	if (!json_is_object(alerts)) {
 		problem(ld, "alerts", "must be an object");
 		return;
 	}
 	check_keys(ld, "alerts", alerts, keys);
-	if ((sms = json_object_get(alerts, "sms")) != NULL) {
-		if (!json_is_array(sms)) {
-			problem(ld, "alerts.sms", "must be an array of E.164 "
-			    "numbers");
-			return;
-		}
-		cfg->alert_sms = calloc(json_array_size(sms) + 1,
-		    sizeof(char *));
-		if (cfg->alert_sms == NULL)
-			abort();
-		json_array_foreach(sms, i, item) {
-			const char *n = json_string_value(item);
-
-			if (n == NULL || n[0] != '+' || strlen(n) < 8 ||
-			    strspn(n + 1, "0123456789") != strlen(n + 1)) {
-				char p[64];
-
-				snprintf(p, sizeof(p), "alerts.sms[%zu]", i);
-				problem(ld, p, "must be an E.164 number "
-				    "(\"+84…\")");
-				continue;
-			}
-			cfg->alert_sms[cfg->nalert_sms++] = xstrdup(n);
-		}
-	}
+	if ((sms = json_object_get(alerts, "sms")) != NULL)
+		load_numbers(ld, "alerts.sms", sms, &cfg->alert_sms,
+		    &cfg->nalert_sms);
+	if ((sms = json_object_get(alerts, "supervisors")) != NULL)
+		load_numbers(ld, "alerts.supervisors", sms,
+		    &cfg->alert_supervisors, &cfg->nalert_supervisors);
+	get_uint(ld, "alerts", alerts, "escalate_after_seconds", 0, 7 * 86400,
+	    &cfg->alert_escalate_after);
 	if ((s = get_string(ld, "alerts", alerts, "channel", false)) != NULL)
 		cfg->alert_channel = xstrdup(s);
 	if ((url = get_string(ld, "alerts", alerts, "url", false)) != NULL) {
@@ -863,6 +876,37 @@ load_alerts(struct load *ld, struct config *cfg, json_t *alerts)
 		else
 			cfg->alert_link = xstrdup(s);
 	}
+}
+
+/* health: what makes /readyz answer 503, and how often a degraded
+ * condition is logged again. */
+static void
+load_health(struct load *ld, struct config *cfg, json_t *obj)
+{
+	static const char *const keys[] = { "min_free_mb",
+	    "outbox_stall_seconds", "interval_seconds", NULL };
+
+	/* SQLite needs room for the WAL and a checkpoint; 100 MB is hours
+	 * of a busy day's rows, time to act before writes fail. */
+	cfg->health_min_free_mb = 100;
+	/* Longer than the outbox's longest wait between retries (10
+	 * minutes by default) would miss nothing; as long is enough to
+	 * say an aggregator has been failing for a while. */
+	cfg->health_outbox_stall = 600;
+	cfg->health_interval = 60;
+	if (obj == NULL)
+		return;
+	if (!json_is_object(obj)) {
+		problem(ld, "health", "must be an object");
+		return;
+	}
+	check_keys(ld, "health", obj, keys);
+	get_uint(ld, "health", obj, "min_free_mb", 0, 1000000000,
+	    &cfg->health_min_free_mb);
+	get_uint(ld, "health", obj, "outbox_stall_seconds", 0, 7 * 86400,
+	    &cfg->health_outbox_stall);
+	get_uint(ld, "health", obj, "interval_seconds", 1, 3600,
+	    &cfg->health_interval);
 }
 
 /* "HH:MM-HH:MM" into minutes after midnight. */
@@ -974,6 +1018,12 @@ static const struct {
 	{ "security_alert", "Cảnh báo bảo mật: mã {token} đã xem quá nhiều "
 	    "số. {link}", "Security: token {token} hit its limit of numbers "
 	    "seen. {link}" },
+	/* To the counsellors on call and the supervisors: an urgent
+	 * request still unclaimed (alerts.escalate_after_seconds); {task}
+	 * and {link} only, never the caller's number. */
+	{ "urgent_escalation", "Nhắc lại: yêu cầu khẩn #{task} chưa có ai "
+	    "nhận. {link}", "Reminder: urgent callback request #{task} is "
+	    "still unclaimed. {link}" },
 };
 
 static void
@@ -1024,7 +1074,7 @@ load_templates(struct load *ld, struct config *cfg, json_t *obj,
 				t = &cfg->templates[i];
 		if (t == NULL) {
 			problem(ld, p, "unknown template (known: urgent_alert, "
-			    "missed_call, security_alert)");
+			    "missed_call, security_alert, urgent_escalation)");
 			continue;
 		}
 		if (!json_is_object(v)) {
@@ -1145,7 +1195,8 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 {
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
-	    "alerts", "sms", "outbox", "http", "development", "metrics", NULL };
+	    "alerts", "sms", "outbox", "http", "development", "metrics",
+	    "health", NULL };
 	static const char *const sms_keys[] = { "session_idle_seconds",
 	    "auto_reply_interval_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
@@ -1281,8 +1332,10 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 			load_channel(ld, cfg, i, item);
 	}
 
+	cfg->alert_escalate_after = 300;
 	if ((v = json_object_get(root, "alerts")) != NULL)
 		load_alerts(ld, cfg, v);
+	load_health(ld, cfg, json_object_get(root, "health"));
 	if (cfg->alert_channel != NULL &&
 	    config_channel_find(cfg, cfg->alert_channel) == NULL)
 		problem(ld, "alerts.channel", "\"%s\" is not a channel in "
@@ -1416,6 +1469,9 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nalert_sms; i++)
 		free(cfg->alert_sms[i]);
 	free(cfg->alert_sms);
+	for (size_t i = 0; i < cfg->nalert_supervisors; i++)
+		free(cfg->alert_supervisors[i]);
+	free(cfg->alert_supervisors);
 	free(cfg->alert_url);
 	free(cfg->alert_channel);
 	if (cfg->alert_secret != NULL) {

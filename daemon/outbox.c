@@ -127,6 +127,12 @@ struct outbox {
 	bool probing;
 	bool alerting;            /* an alert sweep's unit is in flight */
 	double alerts_retry_at;   /* monotonic: after a store error */
+	bool escalating;          /* an escalation sweep's unit is in flight */
+	double escalate_at;       /* wall clock: the next escalation sweep;
+	                             0: at the next turn */
+	double waiting_since;     /* monotonic: rows waiting since, with no
+	                             send succeeding since; 0: none seen
+	                             waiting (outbox_stalled) */
 	struct chan *chans;
 	size_t nchans;
 	size_t in_flight;
@@ -326,6 +332,12 @@ record(struct outbox *ob, const struct send *s,
 {
 	struct outcome *o = calloc(1, sizeof(*o));
 
+	/* For the health check (outbox_stalled): a send that succeeded,
+	 * or one more that did not while rows wait. */
+	if (c->op == STORE_OUTBOX_SENT || c->op == STORE_OUTBOX_DELIVERED)
+		ob->waiting_since = 0;
+	else if (ob->waiting_since == 0)
+		ob->waiting_since = monotonic_now();
 	log_row(level, event, s->chan, s->caller, s->id, s->attempts, k1, v1,
 	    k2, v2);
 	count_result(s->chan, c->op);
@@ -1108,19 +1120,30 @@ chan_recover(struct chan *l)
 /* One alert to queue: alerts.sms texts and the alerts.url document. */
 struct alert_item {
 	int64_t task_id;          /* 0: a security event */
+	int escalations;          /* ALERT_ESCALATION: how many before */
 	bool skipped;             /* already queued by another unit */
 	char text[640];
 	char *json;               /* owned; NULL without alerts.url */
+};
+
+enum alert_kind {
+	ALERT_SECURITY,           /* outbox_alert_security */
+	ALERT_SWEEP,              /* the urgent-task sweep's */
+	ALERT_ESCALATION,         /* the escalation sweep's */
 };
 
 struct alert_unit {
 	struct outbox *ob;
 	/* Captured at submit: valid until done (writer.h). */
 	const struct config *cfg;
-	/* The pseudonyms of cfg's alerts.sms numbers, made on the loop: the
-	 * work touches nothing but the store. */
+	enum alert_kind kind;
+	/* Who is texted, borrowed from cfg: alerts.sms, and for an
+	 * escalation the supervisors not already among them. */
+	const char **to;
+	/* Their pseudonyms, made on the loop: the work touches nothing
+	 * but the store. */
 	char (*pseud)[PRIVACY_PSEUDONYM_SIZE];
-	bool sweep;               /* the urgent-task sweep's */
+	size_t nto;
 	size_t count;
 	struct alert_item items[ALERTS_MAX];
 };
@@ -1130,29 +1153,51 @@ alert_unit_free(struct alert_unit *a)
 {
 	for (size_t i = 0; i < a->count; i++)
 		free(a->items[i].json);
+	free(a->to);
 	free(a->pseud);
 	free(a);
 }
 
+static bool
+listed(char *const *list, size_t n, const char *number)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], number) == 0)
+			return true;
+	return false;
+}
+
 /* An empty unit for ob's current config; NULL when out of memory. */
 static struct alert_unit *
-alert_unit_new(struct outbox *ob, bool sweep)
+alert_unit_new(struct outbox *ob, enum alert_kind kind)
 {
 	const struct config *cfg = ob->cfg;
 	struct alert_unit *a = calloc(1, sizeof(*a));
+	size_t max = cfg->nalert_sms;
 
 	if (a == NULL)
 		return NULL;
 	a->ob = ob;
 	a->cfg = cfg;
-	a->sweep = sweep;
-	if (cfg->nalert_sms > 0 && (a->pseud = calloc(cfg->nalert_sms,
-	    sizeof(*a->pseud))) == NULL)
+	a->kind = kind;
+	if (kind == ALERT_ESCALATION)
+		max += cfg->nalert_supervisors;
+	if (max > 0 && ((a->to = calloc(max, sizeof(*a->to))) == NULL ||
+	    (a->pseud = calloc(max, sizeof(*a->pseud))) == NULL))
 		goto fail;
 	for (size_t n = 0; n < cfg->nalert_sms; n++)
+		a->to[a->nto++] = cfg->alert_sms[n];
+	/* A supervisor also on call gets one text, not two. */
+	for (size_t n = 0; kind == ALERT_ESCALATION &&
+	    n < cfg->nalert_supervisors; n++)
+		if (!listed(cfg->alert_sms, cfg->nalert_sms,
+		    cfg->alert_supervisors[n]) &&
+		    !listed(cfg->alert_supervisors, n,
+		    cfg->alert_supervisors[n]))
+			a->to[a->nto++] = cfg->alert_supervisors[n];
+	for (size_t n = 0; n < a->nto; n++)
 		if (privacy_pseudonym(cfg->pseudonym_key,
-		    cfg->pseudonym_key_len, cfg->alert_sms[n],
-		    a->pseud[n]) < 0)
+		    cfg->pseudonym_key_len, a->to[n], a->pseud[n]) < 0)
 			goto fail;
 	return a;
 fail:
@@ -1230,17 +1275,25 @@ alert_work(struct store *st, void *arg)
 	for (size_t i = 0; i < a->count; i++) {
 		struct alert_item *it = &a->items[i];
 
-		if (it->task_id != 0) {
+		/* Marked only if still due: a task claimed, or escalated
+		 * by another unit, since the loop read it is left alone. */
+		if (a->kind == ALERT_ESCALATION) {
+			if (store_escalation_mark(st, it->task_id,
+			    cfg->alert_escalate_after, it->escalations,
+			    &applied) < 0)
+				return -1;
+		} else if (it->task_id != 0) {
 			if (store_alert_mark(st, it->task_id, &applied) < 0)
 				return -1;
-			if (!applied) {
-				it->skipped = true;
-				continue;
-			}
+		} else
+			applied = true;
+		if (!applied) {
+			it->skipped = true;
+			continue;
 		}
-		for (size_t n = 0; n < cfg->nalert_sms; n++)
+		for (size_t n = 0; n < a->nto; n++)
 			if (store_outbound_queue(st, STORE_LANE_URGENT,
-			    alert_channel(cfg), cfg->alert_sms[n], a->pseud[n],
+			    alert_channel(cfg), a->to[n], a->pseud[n],
 			    it->text, STORE_PURPOSE_ALERT, 0, it->task_id,
 			    NULL) < 0)
 				return -1;
@@ -1258,22 +1311,38 @@ alert_done(enum writer_result result, void *arg)
 {
 	struct alert_unit *a = arg;
 	struct outbox *ob = a->ob;
-	char id[24];
+	char id[24], times[16], texts[24];
 
-	if (a->sweep)
+	if (a->kind == ALERT_SWEEP)
 		ob->alerting = false;
+	if (a->kind == ALERT_ESCALATION) {
+		ob->escalating = false;
+		/* More may be due (a full unit), or the next is planned. */
+		ob->escalate_at = 0;
+	}
 	if (result != WRITER_COMMITTED) {
 		log_event(LOG_ERROR, "store.failed", "op", "alert_queue",
 		    "error", "queueing the alert rows", NULL);
-		if (a->sweep)
+		if (a->kind == ALERT_SWEEP)
 			ob->alerts_retry_at = monotonic_now() +
 			    STORE_BACKOFF_SECONDS;
+		if (a->kind == ALERT_ESCALATION)
+			ob->escalate_at = wall_now() + STORE_BACKOFF_SECONDS;
 	} else
 		for (size_t i = 0; i < a->count; i++) {
 			if (a->items[i].task_id == 0 || a->items[i].skipped)
 				continue;
 			snprintf(id, sizeof(id), "%" PRId64,
 			    a->items[i].task_id);
+			if (a->kind == ALERT_ESCALATION) {
+				snprintf(times, sizeof(times), "%d",
+				    a->items[i].escalations + 1);
+				snprintf(texts, sizeof(texts), "%zu", a->nto);
+				log_event(LOG_WARN, "task.escalated", "task",
+				    id, "times", times, "texts", texts, "url",
+				    a->cfg->alert_url ? "yes" : "no", NULL);
+				continue;
+			}
 			log_event(LOG_WARN, "alert.queued", "task", id, "sms",
 			    a->cfg->nalert_sms > 0 ? "yes" : "no", "url",
 			    a->cfg->alert_url ? "yes" : "no", NULL);
@@ -1319,7 +1388,7 @@ alerts_sweep(struct outbox *ob, double now)
 
 	if (ob->alerting || now < ob->alerts_retry_at)
 		return;
-	if ((a = alert_unit_new(ob, true)) == NULL)
+	if ((a = alert_unit_new(ob, ALERT_SWEEP)) == NULL)
 		return;
 	if (store_alerts_due(ob->store, ALERTS_MAX, collect_alert, a) < 0) {
 		log_event(LOG_ERROR, "store.failed", "op", "alerts_due", NULL);
@@ -1344,6 +1413,92 @@ fail:
 	alert_unit_free(a);
 }
 
+static int
+collect_escalation(int64_t task_id, int escalations, void *arg)
+{
+	struct alert_unit *a = arg;
+
+	a->items[a->count].task_id = task_id;
+	a->items[a->count++].escalations = escalations;
+	return 0;
+}
+
+static int
+alert_escalation_item(const struct config *cfg, struct alert_item *it)
+{
+	char link[512] = "", task[24], id[64];
+
+	if (cfg->alert_link != NULL)
+		snprintf(link, sizeof(link), "%s#task-%" PRId64,
+		    cfg->alert_link, it->task_id);
+	snprintf(task, sizeof(task), "%" PRId64, it->task_id);
+	alert_text(cfg, "urgent_escalation", task, "", link, it->text,
+	    sizeof(it->text));
+	/* One key per escalation: a resend repeats it, the next one is
+	 * news. */
+	snprintf(id, sizeof(id), "escalation-%" PRId64 "-%d", it->task_id,
+	    it->escalations + 1);
+	return alert_json(cfg, it, json_pack("{s:s, s:s, s:I, s:s, s:s, s:i}",
+	    "id", id, "event", "urgent_escalation", "task_id",
+	    (json_int_t)it->task_id, "priority", "urgent", "link", link,
+	    "escalations", it->escalations + 1));
+}
+
+/*
+ * Urgent tasks still unclaimed alerts.escalate_after_seconds after they
+ * were last announced: announced again, in one unit.  The table is read
+ * when the earliest one falls due (and at least once an interval, for a
+ * task another process handed back), never at every turn of the pump.
+ */
+static void
+escalate_sweep(struct outbox *ob)
+{
+	const struct config *cfg = ob->cfg;
+	unsigned after = cfg->alert_escalate_after;
+	double now = wall_now(), next;
+	struct alert_unit *a;
+
+	if (after == 0 || ob->escalating || now < ob->escalate_at ||
+	    (cfg->nalert_sms + cfg->nalert_supervisors == 0 &&
+	    cfg->alert_url == NULL))
+		return;
+	if ((a = alert_unit_new(ob, ALERT_ESCALATION)) == NULL) {
+		ob->escalate_at = now + STORE_BACKOFF_SECONDS;
+		return;
+	}
+	if (store_escalations_due(ob->store, after, ALERTS_MAX,
+	    collect_escalation, a) < 0) {
+		log_event(LOG_ERROR, "store.failed", "op", "escalations_due",
+		    NULL);
+		goto fail;
+	}
+	if (a->count == 0) {
+		alert_unit_free(a);
+		if (store_escalation_next(ob->store, after, &next) < 0)
+			next = 0;
+		/* A second late rather than early (the store counts whole
+		 * seconds), and never sooner than a second from now. */
+		next += 1.0;
+		if (next < now + 1.0)
+			next = now + 1.0;
+		ob->escalate_at = next < now + after ? next : now + after;
+		return;
+	}
+	for (size_t i = 0; i < a->count; i++)
+		if (alert_escalation_item(cfg, &a->items[i]) < 0) {
+			log_event(LOG_ERROR, "store.failed", "op",
+			    "alert_queue", "error", "out of memory", NULL);
+			goto fail;
+		}
+	if (writer_submit(ob->writer, alert_work, alert_done, a) < 0)
+		goto fail;
+	ob->escalating = true;
+	return;
+fail:
+	ob->escalate_at = now + STORE_BACKOFF_SECONDS;
+	alert_unit_free(a);
+}
+
 int
 outbox_alert_security(struct outbox *ob, const char *event,
     const char *token)
@@ -1357,7 +1512,7 @@ outbox_alert_security(struct outbox *ob, const char *event,
 	if (ob == NULL)		/* no outbox (a test harness): no one to tell */
 		return 0;
 	cfg = ob->cfg;
-	if ((a = alert_unit_new(ob, false)) == NULL)
+	if ((a = alert_unit_new(ob, ALERT_SECURITY)) == NULL)
 		return -1;
 	a->count = 1;
 	it = &a->items[0];
@@ -1439,6 +1594,10 @@ pump(evutil_socket_t fd, short what, void *arg)
 	alerts_sweep(ob, now);
 	if (ob->alerts_retry_at > now && ob->alerts_retry_at - now < next)
 		next = ob->alerts_retry_at - now;
+	escalate_sweep(ob);
+	if (!ob->escalating && ob->escalate_at > 0 &&
+	    ob->escalate_at - wall_now() < next)
+		next = ob->escalate_at - wall_now();
 	for (size_t i = 0; i < ob->nchans; i++)
 		if ((wait = chan_turn(&ob->chans[i], now)) < next)
 			next = wait;
@@ -1592,6 +1751,8 @@ outbox_set_config(struct outbox *ob, const struct config *cfg)
 	if (chans_build(ob, cfg) < 0)
 		return -1;
 	ob->cfg = cfg;
+	/* escalate_after_seconds may have changed. */
+	ob->escalate_at = 0;
 	outbox_kick(ob);
 	return 0;
 }
@@ -1608,4 +1769,25 @@ size_t
 outbox_in_flight(const struct outbox *ob)
 {
 	return ob->in_flight;
+}
+
+int
+outbox_stalled(struct outbox *ob, double *seconds)
+{
+	double now = monotonic_now();
+	bool waiting;
+
+	*seconds = 0;
+	if (store_outbox_waiting(ob->store, &waiting) < 0)
+		return -1;
+	if (!waiting) {
+		ob->waiting_since = 0;
+		return 0;
+	}
+	/* Waiting, though no attempt has failed since the last success
+	 * (a send hanging, a pump that claims nothing): from now. */
+	if (ob->waiting_since == 0)
+		ob->waiting_since = now;
+	*seconds = now - ob->waiting_since;
+	return 0;
 }

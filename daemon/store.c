@@ -261,6 +261,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE delivery_reports_v6 RENAME TO delivery_reports;"
 	"CREATE INDEX delivery_reports_key ON delivery_reports(channel,"
 	"  send_key) WHERE send_key IS NOT NULL;",
+	/* 6 -> 7: escalation.  When an unclaimed urgent task was last
+	 * announced again and how many times, so a restart neither repeats
+	 * an escalation early nor forgets the count. */
+	"ALTER TABLE tasks ADD COLUMN escalated_at TEXT;"
+	"ALTER TABLE tasks ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX tasks_escalation ON tasks(id) WHERE priority = "
+	"'urgent' AND status = 'pending';",
 };
 
 const struct store_sql store_core_sql[] = {

@@ -12,6 +12,14 @@
 
 #include <sqlite3.h>
 
+/* When a pending urgent task was last announced, or the retry it waited
+ * for came due. */
+#define LAST_TOLD "max(alerted_at, COALESCE(escalated_at, ''), " \
+	"COALESCE(retry_at, ''))"
+#define ESCALATION_DUE "priority = 'urgent' AND status = 'pending' AND " \
+	"alerted_at IS NOT NULL AND " LAST_TOLD " <= strftime(" \
+	"'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')"
+
 const struct store_sql store_outbox_sql[] = {
 	/* The turn counts the caller's own waiting rows, through the
 	 * index on msisdn: left to choose, SQLite walks the lane's whole
@@ -141,6 +149,20 @@ const struct store_sql store_outbox_sql[] = {
 	    "id = ?1 AND status = 'sending'" },
 	{ STMT_ALERT_MARK, "UPDATE tasks SET alerted_at = " NOW " WHERE "
 	    "id = ?1 AND alerted_at IS NULL" },
+	/* Escalation (ESCALATION_DUE: ?1 seconds).  retry_at and the
+	 * announcements share one format, so they compare as text. */
+	{ STMT_ESCALATIONS_DUE, "SELECT id, escalations FROM tasks WHERE "
+	    ESCALATION_DUE " ORDER BY id LIMIT ?2" },
+	{ STMT_ESCALATION_NEXT, "SELECT COALESCE((julianday(min(" LAST_TOLD
+	    ")) - 2440587.5) * 86400.0 + ?1, 0) FROM tasks WHERE priority = "
+	    "'urgent' AND status = 'pending' AND alerted_at IS NOT NULL" },
+	{ STMT_ESCALATION_MARK, "UPDATE tasks SET escalated_at = " NOW ", "
+	    "escalations = escalations + 1 WHERE id = ?2 AND escalations = ?3 "
+	    "AND " ESCALATION_DUE },
+	{ STMT_OUTBOX_WAITING, "SELECT EXISTS (SELECT 1 FROM outbound WHERE "
+	    "status = 'sending') OR EXISTS (SELECT 1 FROM outbound WHERE "
+	    "status = 'pending' AND (next_attempt_at <= " NOW_MS " OR "
+	    "attempts > 0))" },
 	{ STMT_COUNT_, NULL },
 };
 
@@ -521,4 +543,59 @@ store_alert_mark(struct store *st, int64_t task_id, bool *applied)
 
 	sqlite3_bind_int64(s, 1, task_id);
 	return db_step_changed(st, s, applied);
+}
+
+int
+store_escalations_due(struct store *st, unsigned after, size_t limit,
+    store_escalation_cb cb, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ESCALATIONS_DUE];
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(sqlite3_column_int64(s, 0),
+		    sqlite3_column_int(s, 1), arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_escalation_next(struct store *st, unsigned after, double *when)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ESCALATION_NEXT];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
+	rc = sqlite3_step(s);
+	*when = rc == SQLITE_ROW ? sqlite3_column_double(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_escalation_mark(struct store *st, int64_t task_id, unsigned after,
+    int escalations, bool *applied)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ESCALATION_MARK];
+
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
+	sqlite3_bind_int64(s, 2, task_id);
+	sqlite3_bind_int(s, 3, escalations);
+	return db_step_changed(st, s, applied);
+}
+
+int
+store_outbox_waiting(struct store *st, bool *waiting)
+{
+	int64_t v = 0;
+
+	if (db_count(st->stmt[STMT_OUTBOX_WAITING], &v) < 0)
+		return -1;
+	*waiting = v != 0;
+	return 0;
 }

@@ -85,6 +85,12 @@ struct config {
 	char *alert_url;          /* POSTed a signed JSON alert, or NULL */
 	char *alert_secret;       /* signs it (required with url) */
 	char *alert_link;         /* console base URL for "{link}", or NULL */
+	/* An urgent task still unclaimed this long after its alert is
+	 * announced again to alert_sms and alert_supervisors, and again
+	 * every as long until claimed; 0: never. */
+	unsigned alert_escalate_after;    /* seconds */
+	char **alert_supervisors; /* E.164 numbers told of escalations */
+	size_t nalert_supervisors;
 	/* outbox */
 	unsigned outbox_max_attempts;
 	unsigned outbox_max_delay;        /* seconds between retries, cap */
@@ -109,6 +115,10 @@ struct config {
 	/* metrics: GET /metrics from loopback without a token (else a
 	 * token of role metrics or higher); default true. */
 	bool metrics_allow_loopback;
+	/* health: when /readyz says 503, and how often it is logged */
+	unsigned health_min_free_mb;      /* under the database; 0: off */
+	unsigned health_outbox_stall;     /* seconds; 0: off */
+	unsigned health_interval;         /* seconds between checks */
 };
 
 /* Command-line values that win over the file (NULL: keep the file's). */

@@ -38,6 +38,13 @@
  * text, and alerts.url a signed JSON POST through its own sender, whose
  * queue is named "@alerts" (no number: "-").
  *
+ * An urgent task still pending alerts.escalate_after_seconds after its
+ * alert (or its last escalation) is announced again, the same way, with
+ * the urgent_escalation template, to alerts.sms and alerts.supervisors,
+ * every as long until claimed or closed (logged task.escalated).  When
+ * it was last escalated is stored, so a restart does not repeat one
+ * early; the table is read when the next one falls due, not every turn.
+ *
  * Another process's commit (hotlinectl) is noticed within a second
  * (SQLite's data_version); our own writer's commits are not mistaken
  * for one.
@@ -90,5 +97,15 @@ void outbox_stop(struct outbox *outbox);
 
 /* Requests sent and not yet answered. */
 size_t outbox_in_flight(const struct outbox *outbox);
+
+/*
+ * For the health check, on the loop: *seconds, how long rows have been
+ * waiting to be sent (due, being sent, or failed and waiting for a
+ * retry) with no send succeeding meanwhile; 0 when none wait.  Counted
+ * from the first failed attempt after the last success, or else from the
+ * first call that found rows waiting, so call it regularly.  Any send
+ * that succeeds counts, on any queue.  0, or -1 on a store error.
+ */
+int outbox_stalled(struct outbox *outbox, double *seconds);
 
 #endif

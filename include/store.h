@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -433,6 +433,33 @@ typedef int (*store_alert_cb)(int64_t task_id, const char *created_at,
     void *arg);
 int store_alerts_due(struct store *store, size_t limit, store_alert_cb cb,
     void *arg);
+
+/*
+ * Escalation: an urgent task still pending (unclaimed, and not waiting
+ * for a counsellor's planned retry) is due when its last announcement
+ * (its alert, its last escalation, or the retry time it waited for) is
+ * at least `after` seconds old.
+ */
+typedef int (*store_escalation_cb)(int64_t task_id, int escalations,
+    void *arg);
+/* Due tasks, oldest first, at most limit, with how many times each was
+ * escalated so far.  The callback may not write.  -1 on error. */
+int store_escalations_due(struct store *store, unsigned after,
+    size_t limit, store_escalation_cb cb, void *arg);
+/* When the next pending urgent task falls due (unix time), 0 when there
+ * is none. */
+int store_escalation_next(struct store *store, unsigned after,
+    double *when);
+/* Record one more escalation of task_id, only if it is still due and was
+ * escalated `escalations` times (nobody claimed it or escalated it
+ * meanwhile): *applied false means queue nothing. */
+int store_escalation_mark(struct store *store, int64_t task_id,
+    unsigned after, int escalations, bool *applied);
+
+/* Are outbound rows waiting to be sent: due now, being sent, or waiting
+ * for a retry after a failed attempt (not those deferred to a contact
+ * window before any attempt)?  For the health check. */
+int store_outbox_waiting(struct store *store, bool *waiting);
 
 /* A callback task as stored; strings borrowed, NULL when unset. */
 struct store_task {

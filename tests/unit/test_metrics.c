@@ -20,6 +20,9 @@ setup(void **state)
 	return 0;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static char *
 render(const struct metrics_queue *q)
 {
@@ -168,7 +171,7 @@ counters_are_written_with_their_labels(void **state)
 	text = render(NULL);
 	well_formed(text);
 	has_line(text, "hotline_build_info{version=\"" HOTLINE_VERSION "\","
-	    "schema_version=\"6\"} 1");
+	    "schema_version=\"" STR(STORE_SCHEMA_VERSION) "\"} 1");
 	has_line(text, "process_start_time_seconds 1700000000.500");
 	has_line(text, "hotline_http_requests_total{"
 	    "route=\"/v1/sms/{channel}\",code=\"200\"} 2");

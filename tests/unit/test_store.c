@@ -122,6 +122,9 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
+	    "DROP INDEX tasks_escalation;"
+	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
+	    "ALTER TABLE tasks DROP COLUMN escalations;"
 	    "DROP TABLE tokens; DROP INDEX audit_action;"
 	    "DROP INDEX tasks_alert_due;"
 	    "ALTER TABLE tasks DROP COLUMN first_completed_at;"
@@ -162,6 +165,9 @@ version_2_outbound_rows_get_send_keys(void **state)
 	store_close(st);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    "DROP INDEX tasks_escalation;"
+	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
+	    "ALTER TABLE tasks DROP COLUMN escalations;"
 	    "DROP TABLE tokens; DROP INDEX audit_action;"
 	    "DROP INDEX tasks_alert_due; DROP INDEX outbound_caller;"
 	    "ALTER TABLE tasks DROP COLUMN first_completed_at;"
