@@ -11,6 +11,8 @@
  *   hotlinectl -c FILE [--database PATH] token revoke NAME
  *   hotlinectl -c FILE [--database PATH] token list
  *   hotlinectl -c FILE simulate [--channel NAME]
+ *   hotlinectl -c FILE [--database PATH] backup PATH [--force]
+ *   hotlinectl -c FILE [--database PATH] restore PATH
  *
  * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error,
  * 3 nothing to do (`next` found the queue empty).
@@ -82,6 +84,13 @@ usage(FILE *out)
 	    "  token list                tokens: name, role, created, "
 	    "revoked\n"
 	    "  simulate [--channel NAME] walk the menu as a caller would\n"
+	    "  backup PATH [--force]     a checked copy of the database, "
+	    "taken while the\n"
+	    "                            daemon runs (--force: replace PATH)\n"
+	    "  restore PATH              put a backup in place of the "
+	    "database (daemon\n"
+	    "                            stopped; the old one is kept "
+	    "beside it)\n"
 	    "exit codes: 0 done, 1 failed, 2 usage error, 3 nothing to do "
 	    "(next: empty queue)\n");
 }
@@ -93,6 +102,7 @@ enum option_bit {
 	OPT_AS = 1 << 2,
 	OPT_NOTE = 1 << 3,
 	OPT_RETRY_AT = 1 << 4,
+	OPT_FORCE = 1 << 5,
 };
 
 enum command_id {
@@ -105,6 +115,8 @@ enum command_id {
 	CMD_TOKEN_REVOKE,
 	CMD_TOKEN_LIST,
 	CMD_SIMULATE,
+	CMD_BACKUP,
+	CMD_RESTORE,
 };
 
 static const struct command {
@@ -127,6 +139,8 @@ static const struct command {
 	{ CMD_TOKEN_LIST, "token", "list", 0, 0, "token list" },
 	{ CMD_SIMULATE, "simulate", NULL, 0, OPT_CHANNEL,
 	    "simulate [--channel NAME]" },
+	{ CMD_BACKUP, "backup", NULL, 1, OPT_FORCE, "backup PATH [--force]" },
+	{ CMD_RESTORE, "restore", NULL, 1, 0, "restore PATH" },
 };
 
 struct invocation {
@@ -139,6 +153,7 @@ struct invocation {
 	const char *as;
 	const char *note;
 	const char *retry_at;
+	bool force;
 };
 
 static const char *
@@ -702,6 +717,8 @@ run_queue_command(const struct invocation *inv, const struct config *cfg,
 	case CMD_TOKEN_REVOKE:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
+	case CMD_BACKUP:
+	case CMD_RESTORE:
 		break;
 	}
 	if (fclose(out) != 0 && rc == 0) {
@@ -894,6 +911,71 @@ cmd_simulate(const struct config *cfg, const char *channel)
 }
 
 /* ------------------------------------------------------------------ */
+/* Backup and restore                                                  */
+
+/* What a copy holds, in words an operator can check at a glance: its
+ * size and the time of its newest message (never a number or text). */
+static void
+print_copy(const struct store_copy_info *c)
+{
+	printf("size            %" PRId64 " bytes\n", c->bytes);
+	printf("newest message  %s\n", c->newest_inbound[0] ?
+	    c->newest_inbound : "none");
+	printf("schema version  %d\n", c->schema_version);
+}
+
+static int
+cmd_backup(struct store *st, const char *path, bool force)
+{
+	struct store_copy_info info;
+	char why[1024];
+
+	if (store_backup(st, path, force, &info, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: backup failed: %s\n", why);
+		return 1;
+	}
+	printf("backup          %s (integrity_check ok)\n", path);
+	print_copy(&info);
+	return 0;
+}
+
+static int
+cmd_restore(const char *db, const char *path)
+{
+	struct store_restore_report rep;
+	struct store_copy_info info;
+	char why[1024];
+
+	/* Checked first on its own, so a bad copy is named as such
+	 * before anything about the live database is looked at. */
+	if (store_restore_check(path, &info, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: restore refused, nothing "
+		    "changed: %s\n", why);
+		return 1;
+	}
+	if (store_restore(db, path, &rep, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: restore refused, nothing "
+		    "changed: %s\n", why);
+		return 1;
+	}
+	printf("checked         %s (integrity_check ok)\n", path);
+	if (rep.migrated_from > 0)
+		printf("migrated        schema version %d to %d\n",
+		    rep.migrated_from, rep.copy.schema_version);
+	if (rep.kept[0] != '\0')
+		printf("previous kept   %s%s\n", rep.kept, rep.kept_wal ?
+		    " (with its -wal)" : "");
+	else
+		printf("previous kept   none (there was no database)\n");
+	if (rep.removed_shm)
+		printf("removed         the previous database's -shm\n");
+	printf("restored        %s\n", db);
+	print_copy(&rep.copy);
+	printf("start the daemon again (systemctl start hotlined)\n");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command line                                                    */
 
 /* A usage error: what was wrong, then the usage.  Returns EXIT_USAGE. */
@@ -945,6 +1027,10 @@ take_option(int ch, const char *arg, struct config_overrides *ov,
 		bit = OPT_RETRY_AT;
 		inv->retry_at = arg;
 		break;
+	case 'f':
+		bit = OPT_FORCE;
+		inv->force = true;
+		break;
 	default:
 		return -1;
 	}
@@ -963,7 +1049,7 @@ resolve(const char *name, struct invocation *inv)
 	} optnames[] = {
 		{ OPT_CHANNEL, "--channel" }, { OPT_ROLE, "--role" },
 		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
-		{ OPT_RETRY_AT, "--retry-at" },
+		{ OPT_RETRY_AT, "--retry-at" }, { OPT_FORCE, "--force" },
 	};
 	const struct command *c = NULL;
 	bool known = false;
@@ -1014,6 +1100,12 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	case CMD_STATS:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
+		return 0;
+	case CMD_BACKUP:
+	case CMD_RESTORE:
+		if (inv->args[0][0] == '\0')
+			return usage_error("%s: the path is empty",
+			    inv->cmd->name);
 		return 0;
 	case CMD_NEXT:
 		if (inv->as != NULL && !name_valid(inv->as))
@@ -1087,7 +1179,10 @@ run(const struct invocation *inv, const struct config *cfg,
 		return cmd_token_revoke(st, inv->args[0]);
 	case CMD_TOKEN_LIST:
 		return cmd_token_list(st);
+	case CMD_BACKUP:
+		return cmd_backup(st, inv->args[0], inv->force);
 	case CMD_SIMULATE:
+	case CMD_RESTORE:
 		break;
 	}
 	return 1;
@@ -1104,6 +1199,7 @@ main(int argc, char **argv)
 		{ "as", required_argument, NULL, 'a' },
 		{ "note", required_argument, NULL, 'N' },
 		{ "retry-at", required_argument, NULL, 'R' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1181,6 +1277,13 @@ main(int argc, char **argv)
 
 	if (inv.cmd->id == CMD_SIMULATE) {
 		rc = cmd_simulate(cfg, inv.channel);
+		config_free(cfg);
+		return rc;
+	}
+	/* Restore opens no store: the database it replaces may be
+	 * damaged, missing, or of another version. */
+	if (inv.cmd->id == CMD_RESTORE) {
+		rc = cmd_restore(cfg->database, inv.args[0]);
 		config_free(cfg);
 		return rc;
 	}

@@ -8,9 +8,16 @@
 #include "store.h"
 #include "store_private.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -772,4 +779,669 @@ const char *
 db_column_str(sqlite3_stmt *s, int i)
 {
 	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* ------------------------------------------------------------------ */
+/* Backup and restore                                                  */
+
+/* Pages per backup step: small enough that each step is brief, large
+ * enough that a big database is not copied a page at a time. */
+#define BACKUP_CHUNK_PAGES 256
+/* A step that finds the source busy or locked waits this long and tries
+ * again, for at most BACKUP_BUSY_MS in all. */
+#define BACKUP_RETRY_MS 10
+#define BACKUP_BUSY_MS 30000
+
+/* SQLite's lock bytes in a database file (os_unix.c): PENDING, RESERVED
+ * and the SHARED range after them.  Any lock there is a connection. */
+#define SQLITE_LOCK_START 0x40000000L
+#define SQLITE_LOCK_LEN 512
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+	    .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The directory holding path, into dir. */
+static int
+dir_of(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	int n;
+
+	if (slash == NULL)
+		n = snprintf(dir, len, ".");
+	else if (slash == path)
+		n = snprintf(dir, len, "/");
+	else
+		n = snprintf(dir, len, "%.*s", (int)(slash - path), path);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int
+fsync_path(const char *path, bool directory, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC |
+	    (directory ? O_DIRECTORY : 0));
+
+	if (fd < 0 || fsync(fd) < 0) {
+		snprintf(err, errlen, "cannot sync %s: %s", path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* A new empty file, mode 0600, named from tmpl (…XXXXXX, rewritten). */
+static int
+make_temp(char *tmpl, char *err, size_t errlen)
+{
+	int fd = mkstemp(tmpl);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create a file like %s: %s", tmpl,
+		    strerror(errno));
+		return -1;
+	}
+	/* mkstemp makes it 0600 already; say so in one place.  The fd is
+	 * closed before SQLite opens the file: closing a descriptor of a
+	 * file drops every POSIX lock this process holds on it. */
+	if (fchmod(fd, 0600) < 0) {
+		snprintf(err, errlen, "cannot set the mode of %s: %s", tmpl,
+		    strerror(errno));
+		close(fd);
+		unlink(tmpl);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Remove a temporary database and whatever SQLite left beside it. */
+static void
+remove_temp(const char *path)
+{
+	char side[PATH_MAX + 16];
+
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-journal", path);
+	unlink(side);
+}
+
+static int
+raw_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The first column of sql's first row as text, into out ("" if none). */
+static int
+raw_text(sqlite3 *db, const char *sql, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+		snprintf(out, len, "%s", (const char *)sqlite3_column_text(s,
+		    0));
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* PRAGMA integrity_check: "ok", or its first complaint (which names
+ * pages, tables and indexes, never a row's values). */
+static int
+check_integrity(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	char first[256];
+
+	if (raw_text(db, "PRAGMA integrity_check", first, sizeof(first)) <
+	    0) {
+		snprintf(err, errlen, "%s: damaged, integrity_check failed: "
+		    "%s", what, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (strcmp(first, "ok") != 0) {
+		snprintf(err, errlen, "%s: integrity_check failed: %s", what,
+		    first);
+		return -1;
+	}
+	return 0;
+}
+
+/* The copy's version and newest inbound time.  stored_at is written by
+ * the store as a UTC time; anything else there is not printed. */
+static int
+read_info(sqlite3 *db, struct store_copy_info *info)
+{
+	char v[32];
+
+	info->newest_inbound[0] = '\0';
+	if (raw_text(db, "PRAGMA user_version", v, sizeof(v)) < 0)
+		return -1;
+	info->schema_version = (int)strtol(v, NULL, 10);
+	if (raw_text(db, "SELECT max(stored_at) FROM inbound",
+	    info->newest_inbound, sizeof(info->newest_inbound)) < 0)
+		return -1;
+	if (strspn(info->newest_inbound, "0123456789-:.TZ") !=
+	    strlen(info->newest_inbound))
+		info->newest_inbound[0] = '\0';
+	return 0;
+}
+
+/*
+ * Copy every page of src's main database into dst, a chunk per step.
+ * A busy or locked source waits a moment and goes on: in WAL mode that
+ * is rare (a checkpoint or recovery in another process), and the
+ * daemon's writer is never made to wait for us.
+ */
+static int
+copy_pages(sqlite3 *dst, sqlite3 *src, char *err, size_t errlen)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	int rc, waited = 0;
+
+	if (b == NULL) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(dst));
+		return -1;
+	}
+	for (;;) {
+		rc = sqlite3_backup_step(b, BACKUP_CHUNK_PAGES);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc == SQLITE_OK)
+			continue;
+		if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+			if (waited >= BACKUP_BUSY_MS)
+				break;
+			sleep_ms(BACKUP_RETRY_MS);
+			waited += BACKUP_RETRY_MS;
+			continue;
+		}
+		break;
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "backup: %s%s", sqlite3_errstr(rc),
+		    waited >= BACKUP_BUSY_MS ? " (busy for too long)" : "");
+		sqlite3_backup_finish(b);
+		return -1;
+	}
+	if ((rc = sqlite3_backup_finish(b)) != SQLITE_OK) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errstr(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The copy at path made final: checked, one self-contained file
+ * (journal_mode=DELETE folds and removes any -wal), its info read, and
+ * fsynced.  The copy is not yet at its name.
+ */
+static int
+seal_copy(const char *path, const char *what, struct store_copy_info *info,
+    char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char mode[16];
+	struct stat sb;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot open the copy: %s", what,
+		    db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	if (check_integrity(db, what, err, errlen) < 0)
+		goto out;
+	if (raw_text(db, "PRAGMA journal_mode = DELETE", mode,
+	    sizeof(mode)) < 0 || strcmp(mode, "delete") != 0) {
+		snprintf(err, errlen, "%s: the copy would not leave WAL mode: "
+		    "%s", what, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (read_info(db, info) < 0) {
+		snprintf(err, errlen, "%s: cannot read the copy: %s", what,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (db != NULL && sqlite3_close(db) != SQLITE_OK && rc == 0) {
+		snprintf(err, errlen, "%s: cannot close the copy", what);
+		rc = -1;
+	}
+	if (rc == 0 && (fsync_path(path, false, err, errlen) < 0 ||
+	    stat(path, &sb) < 0))
+		rc = -1;
+	if (rc == 0)
+		info->bytes = (int64_t)sb.st_size;
+	return rc;
+}
+
+int
+store_backup(struct store *st, const char *dest, bool force,
+    struct store_copy_info *info, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 96], why[512];
+	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
+	const char *live = sqlite3_db_filename(st->db, "main");
+	sqlite3 *dst = NULL;
+	struct stat sd, sl;
+	bool in_txn = false;
+	int rc = -1;
+
+	memset(info, 0, sizeof(*info));
+	if (*base == '\0' || dir_of(dest, dir, sizeof(dir)) < 0) {
+		snprintf(err, errlen, "%s: not a file name", dest);
+		return -1;
+	}
+	if (lstat(dest, &sd) == 0) {
+		if (!force) {
+			snprintf(err, errlen, "%s exists; give --force to "
+			    "replace it", dest);
+			return -1;
+		}
+		if (!S_ISREG(sd.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a regular "
+			    "file", dest);
+			return -1;
+		}
+		if (live != NULL && stat(live, &sl) == 0 &&
+		    sl.st_dev == sd.st_dev && sl.st_ino == sd.st_ino) {
+			snprintf(err, errlen, "%s is the live database", dest);
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", dest, strerror(errno));
+		return -1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s/.%.64s.tmp-XXXXXX", dir, base) >=
+	    (int)sizeof(tmp)) {
+		snprintf(err, errlen, "%s: name too long", dest);
+		return -1;
+	}
+	if (make_temp(tmp, err, errlen) < 0)
+		return -1;
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", tmp,
+		    dst ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	/*
+	 * One read transaction around the whole copy: every step reads the
+	 * same snapshot, so writes the daemon commits meanwhile neither
+	 * restart the copy nor tear it, and (WAL) the writer goes on.
+	 */
+	if (raw_exec(st->db, "BEGIN", why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot read the database: %s", why);
+		goto out;
+	}
+	in_txn = true;
+	if (raw_exec(st->db, "SELECT count(*) FROM sqlite_master", why,
+	    sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot read the database: %s", why);
+		goto out;
+	}
+	if (copy_pages(dst, st->db, err, errlen) < 0)
+		goto out;
+	raw_exec(st->db, "COMMIT", why, sizeof(why));
+	in_txn = false;
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot close %s", tmp);
+		goto out;
+	}
+	dst = NULL;
+	if (seal_copy(tmp, "backup", info, err, errlen) < 0)
+		goto out;
+	/* link() refuses an existing name, so a file that appeared at
+	 * dest meanwhile is not replaced either. */
+	if (force ? rename(tmp, dest) < 0 : link(tmp, dest) < 0) {
+		snprintf(err, errlen, "cannot put the copy at %s: %s", dest,
+		    errno == EEXIST ? "it exists; give --force to replace it" :
+		    strerror(errno));
+		goto out;
+	}
+	if (!force)
+		unlink(tmp);
+	if (fsync_path(dir, true, err, errlen) < 0)
+		return -1;      /* the copy is there, only not yet durable */
+	return 0;
+out:
+	if (in_txn)
+		raw_exec(st->db, "ROLLBACK", why, sizeof(why));
+	if (dst != NULL)
+		sqlite3_close(dst);
+	remove_temp(tmp);
+	return rc;
+}
+
+/* Open a file as a database, read-only, and say whether it is a hotline
+ * database this build can run. */
+static int
+open_hotline_copy(const char *path, sqlite3 **out, int *version,
+    char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char v[32], n[32];
+	struct stat sb;
+
+	*out = NULL;
+	if (stat(path, &sb) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    db ? sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	if (raw_text(db, "PRAGMA user_version", v, sizeof(v)) < 0) {
+		snprintf(err, errlen, "%s: not a hotline database (%s)", path,
+		    sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (check_integrity(db, path, err, errlen) < 0)
+		goto fail;
+	*version = (int)strtol(v, NULL, 10);
+	/* The tables the first schema made: a SQLite file without them is
+	 * some other program's. */
+	if (raw_text(db, "SELECT count(*) FROM sqlite_master WHERE type = "
+	    "'table' AND name IN ('tasks', 'sessions', 'inbound', 'audit', "
+	    "'meta')", n, sizeof(n)) < 0 || strcmp(n, "5") != 0 ||
+	    *version < 1) {
+		snprintf(err, errlen, "%s: not a hotline database (no hotline "
+		    "tables, or schema version %d)", path, *version);
+		goto fail;
+	}
+	if (*version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: schema version %d is newer than "
+		    "this build's (%d); restore it with the hotline that made "
+		    "it", path, *version, STORE_SCHEMA_VERSION);
+		goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	sqlite3_close(db);
+	return -1;
+}
+
+int
+store_restore_check(const char *path, struct store_copy_info *info,
+    char *err, size_t errlen)
+{
+	sqlite3 *db;
+	struct stat sb;
+	int version;
+
+	memset(info, 0, sizeof(*info));
+	if (open_hotline_copy(path, &db, &version, err, errlen) < 0)
+		return -1;
+	if (read_info(db, info) < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		    sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_close(db);
+	if (stat(path, &sb) == 0)
+		info->bytes = (int64_t)sb.st_size;
+	return 0;
+}
+
+/* Is any lock held on fd's range by another process?  1 (with its pid),
+ * 0, or -1. */
+static int
+lock_held(int fd, off_t start, off_t len, long *pid)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+	    .l_start = start, .l_len = len };
+
+	if (fcntl(fd, F_GETLK, &fl) < 0)
+		return -1;
+	if (fl.l_type == F_UNLCK)
+		return 0;
+	*pid = (long)fl.l_pid;
+	return 1;
+}
+
+/*
+ * A running hotlined keeps SQLite's shared lock on the database file
+ * for as long as its connections are open (WAL), and a read lock on the
+ * -shm file; F_GETLK asks the kernel who holds them without taking
+ * anything, and works whatever state the database is in.
+ */
+int
+store_holder(const char *db, long *pid, char *err, size_t errlen)
+{
+	static const char *const suffixes[] = { "", "-shm" };
+	char path[PATH_MAX + 8];
+
+	*pid = 0;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		int fd, held;
+
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			if (errno == ENOENT)
+				continue;
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		held = i == 0 ? lock_held(fd, SQLITE_LOCK_START,
+		    SQLITE_LOCK_LEN, pid) : lock_held(fd, 0, 0, pid);
+		if (held < 0)
+			snprintf(err, errlen, "%s: cannot query locks: %s",
+			    path, strerror(errno));
+		close(fd);
+		if (held != 0)
+			return held;
+	}
+	return 0;
+}
+
+/* Does path exist?  1, 0, or -1 (with errno). */
+static int
+exists(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
+}
+
+/* <db>.before-restore-<UTC time>, a name not yet taken. */
+static int
+kept_name(const char *db, char *out, size_t len, char *err, size_t errlen)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0) {
+		snprintf(err, errlen, "cannot read the clock");
+		return -1;
+	}
+	for (int i = 0; i < 100; i++) {
+		int n = i == 0 ?
+		    snprintf(out, len, "%s.before-restore-%s", db, stamp) :
+		    snprintf(out, len, "%s.before-restore-%s.%d", db, stamp, i);
+		char wal[PATH_MAX + 16];
+
+		if (n < 0 || (size_t)n >= len) {
+			snprintf(err, errlen, "%s: name too long", db);
+			return -1;
+		}
+		snprintf(wal, sizeof(wal), "%s-wal", out);
+		if (exists(out) == 0 && exists(wal) == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "no free name for the previous database beside "
+	    "%s", db);
+	return -1;
+}
+
+int
+store_restore(const char *db, const char *src,
+    struct store_restore_report *rep, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 32], side[PATH_MAX + 16];
+	char kept_wal[sizeof(rep->kept) + 8];
+	sqlite3 *in = NULL, *dst = NULL;
+	long pid;
+	int version, held, rc = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	if (dir_of(db, dir, sizeof(dir)) < 0) {
+		snprintf(err, errlen, "%s: not a file name", db);
+		return -1;
+	}
+	if ((held = store_holder(db, &pid, err, errlen)) < 0)
+		return -1;
+	if (held > 0) {
+		if (pid > 0)
+			snprintf(err, errlen, "%s is in use by process %ld (is "
+			    "hotlined running? stop it first, e.g. systemctl "
+			    "stop hotlined)", db, pid);
+		else
+			snprintf(err, errlen, "%s is in use by another process "
+			    "(is hotlined running? stop it first)", db);
+		return -1;
+	}
+	if (open_hotline_copy(src, &in, &version, err, errlen) < 0)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", db);
+	if (make_temp(tmp, err, errlen) < 0) {
+		sqlite3_close(in);
+		return -1;
+	}
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", tmp,
+		    dst ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	if (copy_pages(dst, in, err, errlen) < 0)
+		goto out;
+	sqlite3_close(in);
+	in = NULL;
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot close %s", tmp);
+		goto out;
+	}
+	dst = NULL;
+	/* An older copy is brought to this build's schema here, by the
+	 * daemon's own migrations, before anything is replaced. */
+	if (version < STORE_SCHEMA_VERSION) {
+		char why[512];
+		struct store *st = store_open(tmp, STORE_OPEN_CREATE, why,
+		    sizeof(why));
+
+		if (st == NULL) {
+			snprintf(err, errlen, "migrating the copy from version "
+			    "%d: %s", version, why);
+			goto out;
+		}
+		store_close(st);
+		rep->migrated_from = version;
+	}
+	if (seal_copy(tmp, "restore", &rep->copy, err, errlen) < 0)
+		goto out;
+
+	/*
+	 * The swap.  The old -shm is only an index of its WAL, safe to
+	 * remove with no process attached, and must go before another
+	 * database appears under its name; the -wal may hold committed
+	 * transactions, so it moves with the old database (SQLite pairs
+	 * <kept> with <kept>-wal when the kept file is opened).  It moves
+	 * first: a -wal left beside the restored file would be replayed
+	 * onto it.
+	 */
+	if (exists(db) == 1 && kept_name(db, rep->kept, sizeof(rep->kept),
+	    err, errlen) < 0)
+		goto out;
+	snprintf(side, sizeof(side), "%s-shm", db);
+	if (unlink(side) == 0)
+		rep->removed_shm = true;
+	else if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove %s: %s", side,
+		    strerror(errno));
+		goto out;
+	}
+	snprintf(side, sizeof(side), "%s-wal", db);
+	if (exists(side) == 1) {
+		if (rep->kept[0] == '\0' && kept_name(db, rep->kept,
+		    sizeof(rep->kept), err, errlen) < 0)
+			goto out;
+		snprintf(kept_wal, sizeof(kept_wal), "%s-wal", rep->kept);
+		if (rename(side, kept_wal) < 0) {
+			snprintf(err, errlen, "cannot move %s aside: %s", side,
+			    strerror(errno));
+			goto out;
+		}
+		rep->kept_wal = true;
+	}
+	/* A hot rollback journal (not ours: the daemon runs WAL) would be
+	 * replayed onto the new file as well; it goes with the old one. */
+	snprintf(side, sizeof(side), "%s-journal", db);
+	if (exists(side) == 1) {
+		snprintf(kept_wal, sizeof(kept_wal), "%s-journal", rep->kept);
+		if (rep->kept[0] == '\0' || rename(side, kept_wal) < 0) {
+			snprintf(err, errlen, "cannot move %s aside", side);
+			goto out;
+		}
+	}
+	if (exists(db) == 1 && rename(db, rep->kept) < 0) {
+		snprintf(err, errlen, "cannot move %s aside: %s", db,
+		    strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, db) < 0) {
+		snprintf(err, errlen, "cannot put the copy at %s: %s (the "
+		    "previous database is %s)", db, strerror(errno),
+		    rep->kept[0] ? rep->kept : "gone");
+		goto out;
+	}
+	if (fsync_path(dir, true, err, errlen) < 0)
+		return -1;
+	return 0;
+out:
+	sqlite3_close(in);
+	sqlite3_close(dst);
+	remove_temp(tmp);
+	return rc;
 }

@@ -650,4 +650,65 @@ int store_task_note_add(struct store *store, int64_t task_id,
  * writes which must stand or fall together rely on one. */
 bool store_in_batch(const struct store *store);
 
+/*
+ * Backups (hotlinectl backup / restore).  These work on files beside the
+ * database, never on the daemon's own connections.
+ */
+struct store_copy_info {
+	int64_t bytes;            /* the copy's size on disk */
+	int schema_version;       /* its PRAGMA user_version */
+	/* stored_at of its newest inbound message ("YYYY-MM-DDTHH:MM:SSZ"),
+	 * "" when it holds none: a time, never a number or text. */
+	char newest_inbound[32];
+};
+
+/*
+ * A consistent copy of the open database st at dest, safe while the
+ * daemon runs: SQLite's online backup API reads one snapshot (a read
+ * transaction, which in WAL mode never blocks the daemon's writer) in
+ * chunks, into a temporary file (mode 0600) in dest's directory; the
+ * copy must pass integrity_check, is made a single self-contained file
+ * (journal_mode=DELETE), fsynced, and renamed into place, and the
+ * directory fsynced.  An existing dest is refused unless force.  0 with
+ * info filled, or -1 with a reason in err and nothing left behind.
+ */
+int store_backup(struct store *st, const char *dest, bool force,
+    struct store_copy_info *info, char *err, size_t errlen);
+
+/* Is the file at path a sound hotline database this build can run
+ * (integrity_check passes, the hotline tables are there, the schema
+ * version is this build's or an older one the daemon migrates)?  Opened
+ * read-only, nothing written.  0 with info, or -1 with why in err. */
+int store_restore_check(const char *path, struct store_copy_info *info,
+    char *err, size_t errlen);
+
+/* Does another process have the database at db open (a running
+ * hotlined holds SQLite's shared lock on it for as long as it runs)?
+ * 0: no one (or no such file); 1: held, *pid the holder when known
+ * (else 0); -1: cannot tell, why in err. */
+int store_holder(const char *db, long *pid, char *err, size_t errlen);
+
+struct store_restore_report {
+	struct store_copy_info copy;  /* what was put in place */
+	int migrated_from;        /* the copy's version when it was older
+	                             (migrated before the swap), else 0 */
+	char kept[4096];          /* where the previous database went,
+	                             "" when there was none */
+	bool kept_wal;            /* its -wal went with it (as kept-wal) */
+	bool removed_shm;         /* its -shm (an index only) was removed */
+};
+
+/*
+ * Replace the database at db with the backup at src, with the daemon
+ * stopped: refused while any process holds db.  src is checked as
+ * store_restore_check does and copied to a temporary file beside db; an
+ * older copy is migrated there, so a failing migration replaces
+ * nothing; the copy is checked, fsynced, then the old -shm is removed,
+ * the old database and its -wal are renamed to <db>.before-restore-<UTC
+ * time> (and its -wal), the copy renamed to db and the directory
+ * fsynced.  0 with rep filled, or -1 with why in err and db untouched.
+ */
+int store_restore(const char *db, const char *src,
+    struct store_restore_report *rep, char *err, size_t errlen);
+
 #endif
