@@ -134,7 +134,7 @@ static const struct command {
 	    "complete ID OUTCOME [--note TEXT] [--retry-at TIME]" },
 	{ CMD_STATS, "stats", NULL, 0, 0, "stats" },
 	{ CMD_TOKEN_ADD, "token", "add", 1, OPT_ROLE,
-	    "token add NAME --role counsellor|supervisor|admin" },
+	    "token add NAME --role metrics|counsellor|supervisor|admin" },
 	{ CMD_TOKEN_REVOKE, "token", "revoke", 1, 0, "token revoke NAME" },
 	{ CMD_TOKEN_LIST, "token", "list", 0, 0, "token list" },
 	{ CMD_SIMULATE, "simulate", NULL, 0, OPT_CHANNEL,
@@ -1145,10 +1145,11 @@ check_arguments(const struct invocation *inv, int64_t *id,
 			return usage_error("token name \"%s\": 1-64 characters "
 			    "of A-Z a-z 0-9 . _ -", inv->args[0]);
 		if (inv->role == NULL)
-			return usage_error("token add %s: --role counsellor, "
-			    "supervisor or admin is required", inv->args[0]);
+			return usage_error("token add %s: --role metrics, "
+			    "counsellor, supervisor or admin is required",
+			    inv->args[0]);
 		if ((*role = auth_role_parse(inv->role)) == AUTH_NONE)
-			return usage_error("--role \"%s\": counsellor, "
+			return usage_error("--role \"%s\": metrics, counsellor, "
 			    "supervisor or admin", inv->role);
 		return 0;
 	case CMD_TOKEN_REVOKE:

@@ -275,6 +275,23 @@ static const char *const migrations[] = {
 	"ALTER TABLE tasks ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX tasks_escalation ON tasks(id) WHERE priority = "
 	"'urgent' AND status = 'pending';",
+	/* 7 -> 8: a token of role metrics (a Prometheus scraper's), which
+	 * the old CHECK refused. */
+	"CREATE TABLE tokens_v8 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('metrics','counsellor',"
+	"    'supervisor','admin')),"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  created_at TEXT NOT NULL,"
+	"  revoked_at TEXT"
+	");"
+	"INSERT INTO tokens_v8 SELECT id, name, role, hash, created_at, "
+	"revoked_at FROM tokens;"
+	"DROP TABLE tokens;"
+	"ALTER TABLE tokens_v8 RENAME TO tokens;"
+	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
+	"  WHERE revoked_at IS NULL;",
 };
 
 const struct store_sql store_core_sql[] = {

@@ -184,7 +184,7 @@ static void
 restore_keeps_the_old_database_and_migrates_an_older_copy(void **state)
 {
 	struct store_restore_report rep;
-	char db[PATH_MAX + 64], src[PATH_MAX + 64], err[512];
+	char db[PATH_MAX + 64], src[PATH_MAX + 64], err[512], sql[128];
 	struct stat sb;
 
 	(void)state;
@@ -194,10 +194,11 @@ restore_keeps_the_old_database_and_migrates_an_older_copy(void **state)
 	path_of(src, sizeof(src), "old.db");
 	/* The last migration is repeatable on a current schema: the copy
 	 * passes for one a version older. */
-	exec_on(src, "PRAGMA journal_mode = DELETE; PRAGMA user_version = "
-	    "5;");
+	snprintf(sql, sizeof(sql), "PRAGMA journal_mode = DELETE; PRAGMA "
+	    "user_version = %d;", STORE_SCHEMA_VERSION - 1);
+	exec_on(src, sql);
 	assert_int_equal(store_restore(db, src, &rep, err, sizeof(err)), 0);
-	assert_int_equal(rep.migrated_from, 5);
+	assert_int_equal(rep.migrated_from, STORE_SCHEMA_VERSION - 1);
 	assert_int_equal(rep.copy.schema_version, STORE_SCHEMA_VERSION);
 	assert_int_equal(count_inbound(db), 5);
 	assert_true(strstr(rep.kept, "target.db.before-restore-") != NULL);
