@@ -19,10 +19,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 
 #include "api.h"
 #include "app.h"
@@ -30,6 +28,7 @@
 #include "config.h"
 #include "console.h"
 #include "conversation.h"
+#include "health.h"
 #include "http.h"
 #include "http_client.h"
 #include "inbox.h"
@@ -59,16 +58,6 @@
 /* How often systemd's STATUS= line is refreshed. */
 #define STATUS_SECONDS 10
 
-/* What makes /readyz answer 503; each is logged health.degraded once an
- * interval while it lasts, and health.recovered once when it ends. */
-enum health_cond {
-	HEALTH_DATABASE,          /* the database does not take a write */
-	HEALTH_DISK,              /* free disk under health.min_free_mb */
-	HEALTH_OUTBOX,            /* rows wait, no send has succeeded for
-	                             health.outbox_stall_seconds */
-};
-#define HEALTH_CONDS 3
-
 struct daemon {
 	struct app app;
 	const char *config_path;
@@ -89,10 +78,7 @@ struct daemon {
 	/* systemd: WATCHDOG=1 from a timer of the loop, so only a loop
 	 * that turns keeps the service alive; STATUS= now and then. */
 	struct event *watchdog_ev, *status_ev;
-	/* The periodic health check. */
-	struct event *health_ev;
-	bool health_bad[HEALTH_CONDS];
-	bool health_pinging;      /* its database probe is in flight */
+	struct health *health;    /* /readyz and its periodic check */
 };
 
 static void set_timezone(const struct config *cfg);
@@ -124,210 +110,6 @@ print_config_errors(const char *path, const char *errs)
  * wedged in a call answers nothing, and systemd's watchdog restarts
  * it).  Nothing else is checked: that is /readyz. */
 static void
-healthz_cb(struct http_request *req, void *arg)
-{
-	static const char ok[] = "{\"status\":\"ok\"}";
-
-	(void)arg;
-	http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
-}
-
-static const char *const health_names[HEALTH_CONDS] = {
-	[HEALTH_DATABASE] = "database_not_writable",
-	[HEALTH_DISK] = "disk_low",
-	[HEALTH_OUTBOX] = "outbox_stalled",
-};
-
-/* The conditions checked on the loop (disk, outbox): each one found is
- * marked in bad[] with a sentence for an operator in why[]. */
-static void
-health_check_loop(struct app *app, bool bad[HEALTH_CONDS],
-    char why[HEALTH_CONDS][256])
-{
-	const struct config *cfg = app->config;
-	char dir[4096];
-	const char *slash = strrchr(cfg->database, '/');
-	struct statvfs sv;
-	double stalled;
-
-	/* statvfs on the directory: the file may not exist yet, and the
-	 * WAL and journal grow beside it. */
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == cfg->database)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s",
-		    (int)(slash - cfg->database), cfg->database);
-	if (cfg->health_min_free_mb > 0 && statvfs(dir, &sv) == 0) {
-		unsigned long long mb = (unsigned long long)sv.f_bavail *
-		    sv.f_frsize / (1024 * 1024);
-
-		if (mb < cfg->health_min_free_mb) {
-			bad[HEALTH_DISK] = true;
-			snprintf(why[HEALTH_DISK], sizeof(why[HEALTH_DISK]),
-			    "%llu MB free under the database, below "
-			    "health.min_free_mb (%u); free space on that "
-			    "filesystem or move the database", mb,
-			    cfg->health_min_free_mb);
-		}
-	}
-	if (cfg->health_outbox_stall > 0 &&
-	    outbox_stalled(app->outbox, &stalled) == 0 &&
-	    stalled >= cfg->health_outbox_stall) {
-		bad[HEALTH_OUTBOX] = true;
-		snprintf(why[HEALTH_OUTBOX], sizeof(why[HEALTH_OUTBOX]),
-		    "texts have waited %.0f s with no send succeeding "
-		    "(health.outbox_stall_seconds %u); check the "
-		    "aggregator's status, credentials and the network "
-		    "(outbox.retry and outbox.failed in the log)", stalled,
-		    cfg->health_outbox_stall);
-	}
-}
-
-/* Writer thread: prove the database takes a durable write. */
-static int
-ping_work(struct store *st, void *arg)
-{
-	char why[256];
-
-	(void)arg;
-	if (store_ping_write(st, why, sizeof(why)) < 0) {
-		log_event(LOG_ERROR, "store.not_writable", "error", why, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-/* A /readyz request: what the loop found, waiting for the database's
- * answer. */
-struct readyz {
-	struct http_request *req;
-	bool bad[HEALTH_CONDS];
-	char why[HEALTH_CONDS][256];
-};
-
-static void
-ping_done(enum writer_result result, void *arg)
-{
-	static const char ok[] = "{\"status\":\"ready\"}";
-	struct readyz *rz = arg;
-	json_t *doc = NULL, *reasons;
-	char message[1024] = "";
-	char *text = NULL;
-	size_t used = 0;
-
-	if (result != WRITER_COMMITTED) {
-		rz->bad[HEALTH_DATABASE] = true;
-		snprintf(rz->why[HEALTH_DATABASE],
-		    sizeof(rz->why[HEALTH_DATABASE]), "the database does not "
-		    "take writes; check disk space and permissions");
-	}
-	if ((reasons = json_array()) == NULL)
-		goto oom;
-	for (int c = 0; c < HEALTH_CONDS; c++) {
-		if (!rz->bad[c])
-			continue;
-		if (json_array_append_new(reasons,
-		    json_string(health_names[c])) < 0)
-			goto oom;
-		used += (size_t)snprintf(message + used, sizeof(message) -
-		    used, "%s%s: %s", used ? ". " : "", health_names[c],
-		    rz->why[c]);
-		if (used >= sizeof(message))
-			used = sizeof(message) - 1;
-	}
-	if (json_array_size(reasons) == 0) {
-		json_decref(reasons);
-		http_reply(rz->req, 200, "application/json", ok,
-		    sizeof(ok) - 1);
-		free(rz);
-		return;
-	}
-	/* http_reply_error's document, with the reasons as names too. */
-	doc = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "not_ready",
-	    "message", message, "reasons", reasons);
-	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL)
-		goto oom;
-	http_reply(rz->req, 503, "application/json", text, strlen(text));
-	free(text);
-	json_decref(doc);
-	free(rz);
-	return;
-oom:
-	json_decref(doc);
-	http_reply_error(rz->req, 503, "not_ready", "out of memory");
-	free(rz);
-}
-
-static void
-readyz_cb(struct http_request *req, void *arg)
-{
-	struct app *app = arg;
-	struct readyz *rz = calloc(1, sizeof(*rz));
-
-	if (rz == NULL) {
-		http_reply_error(req, 503, "not_ready", "out of memory");
-		return;
-	}
-	rz->req = req;
-	health_check_loop(app, rz->bad, rz->why);
-	if (writer_submit(app->writer, ping_work, ping_done, rz) < 0) {
-		http_reply_error(req, 503, "not_ready", "out of memory");
-		free(rz);
-	}
-}
-
-/* One condition's state after a check: a warning every interval while
- * it lasts, one line when it ends. */
-static void
-health_note(struct daemon *d, enum health_cond c, bool bad, const char *why)
-{
-	if (bad)
-		log_event(LOG_WARN, "health.degraded", "reason",
-		    health_names[c], "fix", why, NULL);
-	else if (d->health_bad[c])
-		log_event(LOG_INFO, "health.recovered", "reason",
-		    health_names[c], NULL);
-	d->health_bad[c] = bad;
-}
-
-static void
-health_ping_done(enum writer_result result, void *arg)
-{
-	struct daemon *d = arg;
-
-	d->health_pinging = false;
-	health_note(d, HEALTH_DATABASE, result != WRITER_COMMITTED,
-	    "the database does not take writes; check disk space and "
-	    "permissions");
-}
-
-static void
-health_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-	struct timeval tv = { (time_t)d->app.config->health_interval, 0 };
-	bool bad[HEALTH_CONDS] = { false };
-	char why[HEALTH_CONDS][256];
-
-	(void)fd;
-	(void)what;
-	health_check_loop(&d->app, bad, why);
-	health_note(d, HEALTH_DISK, bad[HEALTH_DISK], why[HEALTH_DISK]);
-	health_note(d, HEALTH_OUTBOX, bad[HEALTH_OUTBOX], why[HEALTH_OUTBOX]);
-	/* One probe at a time: a writer stuck behind a lock is one
-	 * condition, not a pile of units. */
-	if (!d->health_pinging) {
-		if (writer_submit(d->app.writer, ping_work, health_ping_done,
-		    d) == 0)
-			d->health_pinging = true;
-	}
-	/* Re-armed from the current config: a reload may change it. */
-	evtimer_add(d->health_ev, &tv);
-}
-
-static void
 watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -342,8 +124,7 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	int64_t urgent = -1, normal = -1, pending = -1, sending = -1;
-	char line[512], degraded[128] = "";
-	size_t used = 0;
+	char line[512], degraded[128];
 
 	(void)fd;
 	(void)what;
@@ -358,17 +139,12 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 		sdnotify("STATUS=cannot read the database");
 		return;
 	}
-	for (int c = 0; c < HEALTH_CONDS; c++)
-		if (d->health_bad[c] && used < sizeof(degraded)) {
-			used += (size_t)snprintf(degraded + used,
-			    sizeof(degraded) - used, "%s%s", used ? ", " :
-			    "; degraded: ", health_names[c]);
-		}
+	health_degraded(d->health, degraded, sizeof(degraded));
 	snprintf(line, sizeof(line), "STATUS=%s: queue %lld urgent, %lld "
-	    "normal open; outbox %lld pending, %lld sending%s",
+	    "normal open; outbox %lld pending, %lld sending%s%s",
 	    d->draining ? "stopping" : "serving", (long long)urgent,
 	    (long long)normal, (long long)pending, (long long)sending,
-	    degraded);
+	    degraded[0] ? "; degraded: " : "", degraded);
 	sdnotify(line);
 }
 
@@ -378,7 +154,6 @@ static int
 start_timers(struct daemon *d)
 {
 	struct timeval status = { STATUS_SECONDS, 0 };
-	struct timeval health = { (time_t)d->app.config->health_interval, 0 };
 	uint64_t usec;
 
 	if (sdnotify_watchdog_usec(&usec)) {
@@ -404,8 +179,7 @@ start_timers(struct daemon *d)
 			return -1;
 		status_cb(-1, 0, d);
 	}
-	if ((d->health_ev = evtimer_new(d->app.base, health_cb, d)) == NULL ||
-	    evtimer_add(d->health_ev, &health) < 0)
+	if (health_start(d->health) < 0)
 		return -1;
 	return 0;
 }
@@ -783,6 +557,7 @@ run(struct daemon *d)
 	    (d->app.outbox = outbox_new(d->app.base, cfg, d->app.store,
 	    d->app.writer, d->app.http_client)) == NULL ||
 	    (d->app.auth_limiter = auth_limiter_new()) == NULL ||
+	    (d->health = health_new(&d->app)) == NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_hup, SIGHUP, reload_cb) < 0) {
@@ -790,10 +565,10 @@ run(struct daemon *d)
 		    "cannot set up the event loop", NULL);
 		goto out;
 	}
-	if (http_server_route(d->app.http, "/healthz", HTTP_GET, healthz_cb,
-	    &d->app) < 0 ||
-	    http_server_route(d->app.http, "/readyz", HTTP_GET, readyz_cb,
-	    &d->app) < 0 ||
+	if (http_server_route(d->app.http, "/healthz", HTTP_GET,
+	    health_healthz_cb, d->health) < 0 ||
+	    http_server_route(d->app.http, "/readyz", HTTP_GET,
+	    health_readyz_cb, d->health) < 0 ||
 	    http_server_route(d->app.http, "/v1/ussd/{channel}", HTTP_POST,
 	    ussd_hop_cb, &d->app) < 0 ||
 	    http_server_route(d->app.http, "/v1/sms/{channel}", HTTP_POST |
@@ -835,6 +610,7 @@ out:
 	 * its connections) go. */
 	writer_free(d->app.writer);
 	inbox_free(d->app.inbox);
+	health_free(d->health);
 	http_server_free(d->app.http);
 	/* Requests still out are cancelled: their rows stay `sending` and
 	 * the next start settles them. */
@@ -856,8 +632,6 @@ out:
 		event_free(d->watchdog_ev);
 	if (d->status_ev)
 		event_free(d->status_ev);
-	if (d->health_ev)
-		event_free(d->health_ev);
 	store_close(d->app.store);
 	if (d->app.base)
 		event_base_free(d->app.base);
