@@ -23,7 +23,6 @@ struct inbox_item {
 struct inbox {
 	struct writer *writer;
 	struct event *commit_ev;  /* runs on_commit after the replies */
-	size_t pending;
 	void (*on_commit)(void *);
 	void *on_commit_arg;
 };
@@ -73,12 +72,6 @@ inbox_on_commit(struct inbox *ib, void (*cb)(void *), void *arg)
 	ib->on_commit_arg = arg;
 }
 
-size_t
-inbox_pending(const struct inbox *ib)
-{
-	return ib->pending;
-}
-
 static char *
 pack(char **cursor, const char *s)
 {
@@ -114,7 +107,6 @@ stored_cb(enum writer_result result, void *arg)
 	enum inbox_result r = result != WRITER_COMMITTED ? INBOX_FAILED :
 	    it->stored == STORE_INBOUND_NEW ? INBOX_STORED : INBOX_DUPLICATE;
 
-	ib->pending--;
 	it->cb(r, it->arg);
 	free(it);
 	if (r == INBOX_STORED)
@@ -153,6 +145,5 @@ inbox_submit(struct inbox *ib, const struct store_inbound *msg,
 		free(it);
 		return -1;
 	}
-	ib->pending++;
 	return 0;
 }

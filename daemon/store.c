@@ -625,10 +625,9 @@ store_batch_begin(struct store *st, char *err, size_t errlen)
 		snprintf(err, errlen, "a batch is already open");
 		return -1;
 	}
-	if (db_step_done(st, st->stmt[STMT_BEGIN]) < 0) {
-		db_error(st, "begin", err, errlen);
+	/* Outside a batch, db_begin/commit/rollback are the real thing. */
+	if (db_begin(st, err, errlen) < 0)
 		return -1;
-	}
 	st->batch = true;
 	st->nested = 0;
 	return 0;
@@ -638,20 +637,14 @@ int
 store_batch_commit(struct store *st, char *err, size_t errlen)
 {
 	st->batch = false;
-	if (db_step_done(st, st->stmt[STMT_COMMIT]) < 0) {
-		db_error(st, "commit", err, errlen);
-		db_step_done(st, st->stmt[STMT_ROLLBACK]);
-		return -1;
-	}
-	return 0;
+	return db_commit(st, err, errlen);
 }
 
 void
 store_batch_rollback(struct store *st)
 {
 	st->batch = false;
-	if (!sqlite3_get_autocommit(st->db))
-		db_step_done(st, st->stmt[STMT_ROLLBACK]);
+	db_rollback(st);
 }
 
 int

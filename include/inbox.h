@@ -44,7 +44,5 @@ int inbox_submit(struct inbox *inbox, const struct store_inbound *msg,
 void inbox_on_commit(struct inbox *inbox, void (*cb)(void *arg),
     void *arg);
 
-/* Messages submitted and not yet committed. */
-size_t inbox_pending(const struct inbox *inbox);
 
 #endif
