@@ -124,10 +124,16 @@ var/pseudonym.key:
 	mkdir -p -m 700 var
 	umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
 
-run: all var/pseudonym.key
+# Likewise the master key of encryption at rest (privacy.data_key): 32
+# random bytes as hex.  Lose it and var/hotline.db is unreadable.
+var/data.key:
+	mkdir -p -m 700 var
+	umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
+
+run: all var/pseudonym.key var/data.key
 	./$(BUILD)/hotlined -c config/hotlined.json
 
-check-config: all var/pseudonym.key
+check-config: all var/pseudonym.key var/data.key
 	./$(BUILD)/hotlined --check-config -c config/hotlined.json
 
 # Prometheus's promtool checks /metrics (tests/integration/test_metrics.py)

@@ -325,8 +325,10 @@ task_json(const struct queue_task *t, bool with_number)
 	    "outcome", t->has_outcome ?
 	    json_string(store_outcome_name(t->outcome)) : json_null());
 
+	/* An erased caller's number is gone: null. */
 	if (j != NULL && with_number)
-		json_object_set_new(j, "msisdn", json_string(t->msisdn));
+		json_object_set_new(j, "msisdn", t->msisdn[0] ?
+		    json_string(t->msisdn) : json_null());
 	return j;
 }
 
@@ -1102,7 +1104,8 @@ reveal_done(enum writer_result result, void *arg)
 	switch (u->r) {
 	case QUEUE_OK:
 		json_object_set_new(u->page, "msisdn",
-		    json_string(u->rep.task.msisdn));
+		    u->rep.task.msisdn[0] ? json_string(u->rep.task.msisdn) :
+		    json_null());
 		metrics_reveal(METRICS_REVEAL_SHOW);
 		break;
 	case QUEUE_LIMIT:
@@ -1167,7 +1170,7 @@ get_cb(struct http_request *req, void *arg)
 	form_clear(&q);
 	if ((page = task_json(&t, false)) == NULL ||
 	    store_task_notes(app->store, id, note_json, notes) < 0 ||
-	    store_caller_messages(app->store, t.msisdn, message_json,
+	    store_caller_messages(app->store, t.caller, message_json,
 	    msgs) < 0) {
 		reply_store_error(req, "task_detail");
 		goto fail;

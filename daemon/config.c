@@ -16,6 +16,7 @@
 #include "http.h"
 #include "menu.h"
 #include "provider.h"
+#include "seal.h"
 #include "smstext.h"
 
 /* A menu file larger than this is a mistake, not a menu. */
@@ -1189,6 +1190,106 @@ load_metrics(struct load *ld, struct config *cfg, json_t *obj)
 		cfg->metrics_allow_loopback = json_is_true(v);
 }
 
+/* How privacy.data_key's text is to be read, in words for errors. */
+#define DATA_KEY_FORM "32 random bytes written as 64 hex digits (or " \
+	"base64), e.g. `openssl rand -hex 32`"
+
+/*
+ * privacy.data_key (required: every number and text is sealed under
+ * it) and privacy.key_store.  Where the key comes from is kept, so the
+ * CLI, which skips secrets, can read this one when a command needs it.
+ */
+static void
+load_data_key(struct load *ld, struct config *cfg, json_t *privacy)
+{
+	json_t *key = json_object_get(privacy, "data_key");
+	const char *s;
+	char *text;
+
+	if ((s = get_string(ld, "privacy", privacy, "key_store", false)) !=
+	    NULL) {
+		if (*s == '\0')
+			problem(ld, "privacy.key_store", "must be a file path");
+		else
+			cfg->key_store = xstrdup(s);
+	}
+	if (key == NULL) {
+		problem(ld, "privacy.data_key", "missing (required: the master "
+		    "key of encryption at rest, %s)", DATA_KEY_FORM);
+		return;
+	}
+	if (json_is_object(key) && json_object_size(key) == 1) {
+		const char *env = json_string_value(json_object_get(key, "env"));
+		const char *file = json_string_value(json_object_get(key,
+		    "file"));
+		const char *creds = getenv("CREDENTIALS_DIRECTORY");
+		char full[PATH_MAX];
+
+		if (env != NULL)
+			cfg->data_key_env = xstrdup(env);
+		else if (file != NULL) {
+			resolve_path(creds && *creds ? creds : ld->dir, file,
+			    full, sizeof(full));
+			cfg->data_key_file = xstrdup(full);
+		}
+	}
+	if ((text = get_secret_min(ld, "privacy.data_key", key, 0)) == NULL)
+		return;
+	if (seal_key_parse(text, cfg->data_key) < 0)
+		problem(ld, "privacy.data_key", "must be %s", DATA_KEY_FORM);
+	else
+		cfg->has_data_key = true;
+	explicit_bzero(text, strlen(text));
+	free(text);
+}
+
+int
+config_data_key(const struct config *cfg, unsigned char key[32], char *err,
+    size_t errlen)
+{
+	char why[PATH_MAX + 64], *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (cfg->has_data_key) {
+		memcpy(key, cfg->data_key, 32);
+		return 0;
+	}
+	if (cfg->data_key_env != NULL) {
+		const char *e = getenv(cfg->data_key_env);
+
+		if (e == NULL || *e == '\0') {
+			snprintf(err, errlen, "privacy.data_key: environment "
+			    "variable %s is not set", cfg->data_key_env);
+			return -1;
+		}
+		if (seal_key_parse(e, key) == 0)
+			return 0;
+		snprintf(err, errlen, "privacy.data_key: must be %s",
+		    DATA_KEY_FORM);
+		return -1;
+	}
+	if (cfg->data_key_file == NULL) {
+		snprintf(err, errlen, "privacy.data_key: not set");
+		return -1;
+	}
+	if ((text = read_file(cfg->data_key_file, SECRET_FILE_MAX, &len, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "privacy.data_key: %s (numbers and texts "
+		    "are sealed under it: run this as a user who can read it)",
+		    why);
+		return -1;
+	}
+	if (seal_key_parse(text, key) == 0)
+		rc = 0;
+	else
+		snprintf(err, errlen, "privacy.data_key: %s must hold %s",
+		    cfg->data_key_file, DATA_KEY_FORM);
+	explicit_bzero(text, len);
+	free(text);
+	return rc;
+}
+
 static void
 load_root(struct load *ld, struct config *cfg, json_t *root,
     const struct config_overrides *ov)
@@ -1204,7 +1305,7 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	    "max_attempts", "max_reveals_per_hour",
 	    "supervisor_max_reveals_per_hour", NULL };
 	static const char *const privacy_keys[] = { "retention_days",
-	    "pseudonym_key", NULL };
+	    "pseudonym_key", "data_key", "key_store", NULL };
 	char host[256], why[256];
 	const char *s;
 	json_t *v;
@@ -1314,6 +1415,7 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 				problem(ld, "privacy.pseudonym_key", "must be "
 				    "at least %d bytes", PSEUDONYM_KEY_MIN);
 		}
+		load_data_key(ld, cfg, v);
 	}
 
 	if ((v = json_object_get(root, "channels")) == NULL)
@@ -1420,6 +1522,16 @@ config_load(const char *path, const struct config_overrides *overrides,
 	}
 	load_root(&ld, cfg, root, overrides);
 	json_decref(root);
+	/* The key store sits beside the database unless told otherwise
+	 * (after --database, which moves both). */
+	if (ld.problems == 0 && cfg->key_store == NULL &&
+	    cfg->database != NULL) {
+		size_t n = strlen(cfg->database) + sizeof(".keys");
+
+		if ((cfg->key_store = malloc(n)) == NULL)
+			abort();
+		snprintf(cfg->key_store, n, "%s.keys", cfg->database);
+	}
 	if (ld.problems == 0)
 		return cfg;
 fail:
@@ -1466,6 +1578,10 @@ config_free(struct config *cfg)
 		explicit_bzero(cfg->pseudonym_key, cfg->pseudonym_key_len);
 		free(cfg->pseudonym_key);
 	}
+	explicit_bzero(cfg->data_key, sizeof(cfg->data_key));
+	free(cfg->data_key_file);
+	free(cfg->data_key_env);
+	free(cfg->key_store);
 	for (size_t i = 0; i < cfg->nalert_sms; i++)
 		free(cfg->alert_sms[i]);
 	free(cfg->alert_sms);

@@ -46,7 +46,9 @@ collect_cb(const struct store_unprocessed *m, void *arg)
 	p = &c->items[c->count];
 	snprintf(p->channel, sizeof(p->channel), "%s", m->channel);
 	snprintf(p->caller, sizeof(p->caller), "%s", m->caller);
-	snprintf(p->msisdn, sizeof(p->msisdn), "%s", m->msisdn);
+	/* "" when the caller was erased before it was processed. */
+	snprintf(p->msisdn, sizeof(p->msisdn), "%s", m->msisdn ? m->msisdn :
+	    "");
 	p->id = m->id;
 	p->task_id = m->task_id;
 	if ((p->body = strdup(m->body ? m->body : "")) == NULL) {
@@ -176,7 +178,7 @@ queue_reply(struct store *st, const struct config *cfg,
 	if (text == NULL || *text == '\0')
 		return 0;
 	if (cap > 0) {
-		if (store_outbound_recent(st, p->msisdn, purpose,
+		if (store_outbound_recent(st, p->caller, purpose,
 		    cfg->sms_reply_interval, &replies) < 0)
 			return -1;
 		if (replies >= (int64_t)cap) {
@@ -225,20 +227,21 @@ process_one(struct store *st, const struct config *cfg,
 	char page[PAGE_SIZE];
 	int rc = -1;
 
-	/* A channel removed by a reload: keep the message, do nothing. */
-	if (ch == NULL)
+	/* A channel removed by a reload, or a caller erased since the
+	 * message came (nothing left to read): keep the row, do nothing. */
+	if (ch == NULL || p->msisdn[0] == '\0')
 		return store_inbound_mark_processed(st, p->id);
 	opts.fold_vietnamese = ch->fold_vietnamese;
 	kw = menu_match_keyword(menu, p->body);
 	/* A flood is kept in full and flagged for counsellors; only the
 	 * automatic replies to it are held back. */
-	if (store_inbound_recent(st, p->msisdn, CONVERSATION_FLOOD_WINDOW,
+	if (store_inbound_recent(st, p->caller, CONVERSATION_FLOOD_WINDOW,
 	    CONVERSATION_FLOOD_MESSAGES + 1, &recent) < 0)
 		goto out;
 	flood = recent > CONVERSATION_FLOOD_MESSAGES;
 	if (flood && store_inbound_flag(st, p->id, STORE_INBOUND_FLOOD) < 0)
 		goto out;
-	if (store_optout_get(st, p->msisdn, &opted_out, &confirmed) < 0 ||
+	if (store_optout_get(st, p->caller, &opted_out, &confirmed) < 0 ||
 	    store_sms_session_get(st, p->channel, p->caller,
 	    cfg->sms_idle_seconds, &saved) < 0)
 		goto out;
@@ -255,21 +258,21 @@ process_one(struct store *st, const struct config *cfg,
 
 	switch (kw) {
 	case MENU_KEYWORD_OPT_OUT:
-		if (store_optout_set(st, p->msisdn, p->caller, true) < 0)
+		if (store_optout_set(st, p->caller, true) < 0)
 			goto out;
 		/* One confirmation, ever: a second STOP gets silence. */
 		if (!confirmed && (queue_reply(st, cfg, p, 0,
 		    menu_string(menu, "opted_out", &ms),
 		    STORE_PURPOSE_OPT_OUT_CONFIRMATION,
 		    STORE_LANE_CONFIRMATION) < 0 ||
-		    store_optout_confirmed(st, p->msisdn) < 0))
+		    store_optout_confirmed(st, p->caller) < 0))
 			goto out;
 		ended = true;
 		break;
 	case MENU_KEYWORD_OPT_IN:
 		/* Coming back is always confirmed; a START from someone
 		 * never opted out is a keyword like any other. */
-		if (store_optout_set(st, p->msisdn, p->caller, false) < 0 ||
+		if (store_optout_set(st, p->caller, false) < 0 ||
 		    queue_reply(st, cfg, p, opted_out || !flood ? 0 :
 		    FLOOD_REPLIES, menu_string(menu, "opted_in", &ms),
 		    STORE_PURPOSE_KEYWORD_REPLY, STORE_LANE_CONFIRMATION) < 0)

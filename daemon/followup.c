@@ -20,7 +20,8 @@ contact_cb(const struct store_task *t, void *arg)
 	struct task_contact *c = arg;
 
 	snprintf(c->channel, sizeof(c->channel), "%s", t->channel);
-	snprintf(c->msisdn, sizeof(c->msisdn), "%s", t->msisdn);
+	snprintf(c->msisdn, sizeof(c->msisdn), "%s", t->msisdn ? t->msisdn :
+	    "");
 	snprintf(c->caller, sizeof(c->caller), "%s", t->caller);
 	snprintf(c->language, sizeof(c->language), "%s",
 	    t->language ? t->language : "");
@@ -44,7 +45,9 @@ followup_missed_call(struct store *st, const struct config *cfg,
 		return -1;
 	}
 	/* Their opt-out is the outbox's to check when it sends. */
-	if (contact_refusal(CONTACT_FOLLOWUP, false, c.safe_to_sms) != NULL ||
+	/* No number: the caller was erased. */
+	if (c.msisdn[0] == '\0' ||
+	    contact_refusal(CONTACT_FOLLOWUP, false, c.safe_to_sms) != NULL ||
 	    config_channel_find(cfg, c.channel) == NULL ||
 	    (text = config_template(cfg, "missed_call",
 	    c.language[0] ? c.language : NULL)) == NULL)

@@ -13,6 +13,7 @@
  *   hotlinectl -c FILE simulate [--channel NAME]
  *   hotlinectl -c FILE [--database PATH] backup PATH [--force]
  *   hotlinectl -c FILE [--database PATH] restore PATH
+ *   hotlinectl -c FILE rekey [--new-key FILE]
  *
  * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error,
  * 3 nothing to do (`next` found the queue empty).
@@ -28,6 +29,8 @@
 #include <stdbool.h>
 #include <limits.h>
 #include <pwd.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,7 @@
 #include "menu.h"
 #include "queue.h"
 #include "rfc3339.h"
+#include "seal.h"
 #include "smstext.h"
 #include "store.h"
 
@@ -91,6 +95,10 @@ usage(FILE *out)
 	    "database (daemon\n"
 	    "                            stopped; the old one is kept "
 	    "beside it)\n"
+	    "  rekey [--new-key FILE]    rewrap the data keys under a new "
+	    "master key\n"
+	    "                            (privacy.data_key), the daemon "
+	    "running\n"
 	    "exit codes: 0 done, 1 failed, 2 usage error, 3 nothing to do "
 	    "(next: empty queue)\n");
 }
@@ -103,6 +111,7 @@ enum option_bit {
 	OPT_NOTE = 1 << 3,
 	OPT_RETRY_AT = 1 << 4,
 	OPT_FORCE = 1 << 5,
+	OPT_NEW_KEY = 1 << 6,
 };
 
 enum command_id {
@@ -117,6 +126,7 @@ enum command_id {
 	CMD_SIMULATE,
 	CMD_BACKUP,
 	CMD_RESTORE,
+	CMD_REKEY,
 };
 
 static const struct command {
@@ -141,6 +151,7 @@ static const struct command {
 	    "simulate [--channel NAME]" },
 	{ CMD_BACKUP, "backup", NULL, 1, OPT_FORCE, "backup PATH [--force]" },
 	{ CMD_RESTORE, "restore", NULL, 1, 0, "restore PATH" },
+	{ CMD_REKEY, "rekey", NULL, 0, OPT_NEW_KEY, "rekey [--new-key FILE]" },
 };
 
 struct invocation {
@@ -153,6 +164,7 @@ struct invocation {
 	const char *as;
 	const char *note;
 	const char *retry_at;
+	const char *new_key;
 	bool force;
 };
 
@@ -212,7 +224,7 @@ collect_task_cb(const struct store_task *t, void *arg)
 	snprintf(line, sizeof(line), "%-6" PRId64 " %-7s %-8s %-20s %-14s "
 	    "%-16s %-3s %-12s %-4s %-4s %s", t->id, t->urgent ? "urgent" :
 	    "normal", store_task_status_name(t->status),
-	    t->created_at, t->caller, t->msisdn,
+	    t->created_at, t->caller, t->msisdn ? t->msisdn : "(erased)",
 	    t->language ? t->language : "-", t->topic ? t->topic : "-",
 	    answer_name(t->safe_to_call), answer_name(t->safe_to_sms),
 	    t->preferred_time ? t->preferred_time : "-");
@@ -396,7 +408,7 @@ print_text(FILE *out, const char *text, const char *indent)
 
 struct task_view {
 	FILE *out;
-	char msisdn[32];
+	char caller[32];
 };
 
 static int
@@ -405,13 +417,15 @@ render_task_cb(const struct store_task *t, void *arg)
 	struct task_view *v = arg;
 	FILE *out = v->out;
 
-	snprintf(v->msisdn, sizeof(v->msisdn), "%s", or_dash(t->msisdn));
+	snprintf(v->caller, sizeof(v->caller), "%s", or_dash(t->caller));
 	fprintf(out, "task            %" PRId64 "\n", t->id);
 	fprintf(out, "status          %s\n",
 	    store_task_status_name(t->status));
 	fprintf(out, "priority        %s\n", t->urgent ? "urgent" : "normal");
 	fprintf(out, "caller          %s\n", or_dash(t->caller));
-	fprintf(out, "number          %s\n", or_dash(t->msisdn));
+	/* NULL: sealed under a key since destroyed. */
+	fprintf(out, "number          %s\n", t->msisdn ? t->msisdn :
+	    "(erased)");
 	fprintf(out, "channel         %s\n", or_dash(t->channel));
 	fprintf(out, "language        %s\n", or_dash(t->language));
 	fprintf(out, "topic           %s\n", or_dash(t->topic));
@@ -483,7 +497,7 @@ render_task(struct store *st, FILE *out, int64_t id)
 
 	if (store_task_get(st, id, render_task_cb, &v) != STORE_RESULT_OK ||
 	    store_task_notes(st, id, render_note_cb, &notes) != 0 ||
-	    store_caller_messages(st, v.msisdn, render_message_cb,
+	    store_caller_messages(st, v.caller, render_message_cb,
 	    &msgs) != 0) {
 		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
 		    id);
@@ -719,6 +733,7 @@ run_queue_command(const struct invocation *inv, const struct config *cfg,
 	case CMD_SIMULATE:
 	case CMD_BACKUP:
 	case CMD_RESTORE:
+	case CMD_REKEY:
 		break;
 	}
 	if (fclose(out) != 0 && rc == 0) {
@@ -976,6 +991,184 @@ cmd_restore(const char *db, const char *path)
 }
 
 /* ------------------------------------------------------------------ */
+/* Rotating the master key                                             */
+
+static int
+fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* key, as hex, into a new file at path (0600; never over an existing
+ * one), fsynced with its directory. */
+static int
+write_key_file(const char *path, const unsigned char *key, char *err,
+    size_t errlen)
+{
+	char hex[SEAL_KEY_HEX_SIZE + 1];
+	size_t len;
+	int fd;
+
+	seal_key_hex(key, hex);
+	len = strlen(hex);
+	hex[len++] = '\n';
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", path,
+		    strerror(errno));
+		explicit_bzero(hex, sizeof(hex));
+		return -1;
+	}
+	if (write(fd, hex, len) != (ssize_t)len || fsync(fd) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		unlink(path);
+		explicit_bzero(hex, sizeof(hex));
+		return -1;
+	}
+	close(fd);
+	explicit_bzero(hex, sizeof(hex));
+	if (fsync_dir_of(path) < 0) {
+		snprintf(err, errlen, "cannot sync the directory of %s: %s",
+		    path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A key file's key, when it holds one. */
+static int
+read_key_file(const char *path, unsigned char *key)
+{
+	char buf[256];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	n = seal_key_parse(buf, key);
+	explicit_bzero(buf, sizeof(buf));
+	return (int)n;
+}
+
+/*
+ * rekey: a fresh master key, the key store's KEK rewrapped under it (one
+ * key-store transaction), and the key put where the daemon reads it.
+ * The new key is written (and fsynced) before the rewrap commits, so a
+ * crash never leaves the key store under a key that is nowhere; by
+ * default it goes to <data key file>.new and is renamed over the data
+ * key file after the commit.  Run again after a crash between the two,
+ * it finds the key store already under the .new key and finishes the
+ * rename.  The daemon goes on meanwhile: its connections hold the KEK.
+ */
+static int
+cmd_rekey(const struct config *cfg, const char *new_key_path)
+{
+	unsigned char old[SEAL_KEY_SIZE], fresh[SEAL_KEY_SIZE];
+	char target[PATH_MAX + 8], why[PATH_MAX + 1024];
+	char old_id[SEAL_KEY_ID_SIZE], new_id[SEAL_KEY_ID_SIZE];
+	char store_id[SEAL_KEY_ID_SIZE];
+	int64_t nkeys = 0;
+	bool changed = false, resumed = false;
+	int rc = 1;
+
+	if (config_data_key(cfg, old, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: rekey: %s\n", why);
+		return 1;
+	}
+	if (new_key_path == NULL && cfg->data_key_file == NULL) {
+		fprintf(stderr, "hotlinectl: rekey: privacy.data_key comes from "
+		    "the environment (%s): give --new-key FILE, then set it "
+		    "to that file's content and restart the daemon\n",
+		    cfg->data_key_env ? cfg->data_key_env : "?");
+		goto out;
+	}
+	if (store_key_store_info(cfg->key_store, store_id, &nkeys, why,
+	    sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: rekey: %s\n", why);
+		goto out;
+	}
+	if (new_key_path != NULL)
+		snprintf(target, sizeof(target), "%s", new_key_path);
+	else
+		snprintf(target, sizeof(target), "%s.new", cfg->data_key_file);
+	/* An interrupted rekey: the key store is under the .new key. */
+	if (new_key_path == NULL && read_key_file(target, fresh) == 0) {
+		if (seal_key_id(fresh, new_id) == 0 &&
+		    strcmp(new_id, store_id) == 0)
+			resumed = true;
+		else {
+			fprintf(stderr, "hotlinectl: rekey: %s exists and is not "
+			    "the key the key store is under: remove it and run "
+			    "rekey again\n", target);
+			goto out;
+		}
+	} else if (seal_key_new(fresh) < 0 ||
+	    write_key_file(target, fresh, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: rekey: %s%s\n", why,
+		    new_key_path == NULL ? " (a read-only credentials "
+		    "directory? give --new-key FILE)" : "");
+		goto out;
+	}
+	if (!resumed && store_rekey(cfg->key_store, old, fresh, &changed,
+	    old_id, new_id, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hotlinectl: rekey: %s\n", why);
+		unlink(target);
+		goto out;
+	}
+	if (resumed)
+		snprintf(old_id, sizeof(old_id), "%s", "(before)");
+	if (new_key_path == NULL) {
+		if (rename(target, cfg->data_key_file) < 0 ||
+		    fsync_dir_of(cfg->data_key_file) < 0) {
+			fprintf(stderr, "hotlinectl: rekey: the key store is now "
+			    "under the key in %s, but it could not replace %s: "
+			    "%s; move it there by hand before the daemon next "
+			    "starts\n", target, cfg->data_key_file,
+			    strerror(errno));
+			goto out;
+		}
+		printf("rekeyed         %s%s\n", cfg->key_store, resumed ?
+		    " (an interrupted rekey, finished)" : "");
+		printf("master key      %s -> %s (now in %s)\n", old_id,
+		    new_id, cfg->data_key_file);
+	} else {
+		printf("rekeyed         %s\n", cfg->key_store);
+		printf("master key      %s -> %s (in %s)\n", old_id, new_id,
+		    target);
+		printf("install it as privacy.data_key before the daemon next "
+		    "starts: the old key opens nothing now\n");
+	}
+	printf("data keys       %" PRId64 " (unchanged; the running daemon "
+	    "goes on)\n", nkeys);
+	rc = 0;
+out:
+	explicit_bzero(old, sizeof(old));
+	explicit_bzero(fresh, sizeof(fresh));
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command line                                                    */
 
 /* A usage error: what was wrong, then the usage.  Returns EXIT_USAGE. */
@@ -1031,6 +1224,10 @@ take_option(int ch, const char *arg, struct config_overrides *ov,
 		bit = OPT_FORCE;
 		inv->force = true;
 		break;
+	case 'k':
+		bit = OPT_NEW_KEY;
+		inv->new_key = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -1050,6 +1247,7 @@ resolve(const char *name, struct invocation *inv)
 		{ OPT_CHANNEL, "--channel" }, { OPT_ROLE, "--role" },
 		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
 		{ OPT_RETRY_AT, "--retry-at" }, { OPT_FORCE, "--force" },
+		{ OPT_NEW_KEY, "--new-key" },
 	};
 	const struct command *c = NULL;
 	bool known = false;
@@ -1100,6 +1298,10 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	case CMD_STATS:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
+		return 0;
+	case CMD_REKEY:
+		if (inv->new_key != NULL && inv->new_key[0] == '\0')
+			return usage_error("--new-key: the path is empty");
 		return 0;
 	case CMD_BACKUP:
 	case CMD_RESTORE:
@@ -1161,6 +1363,29 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	return 0;
 }
 
+/* Does the command read or write what is sealed? */
+static bool
+needs_keys(enum command_id id)
+{
+	switch (id) {
+	case CMD_QUEUE:
+	case CMD_NEXT:
+	case CMD_SHOW:
+	case CMD_COMPLETE:
+		return true;
+	case CMD_STATS:
+	case CMD_TOKEN_ADD:
+	case CMD_TOKEN_REVOKE:
+	case CMD_TOKEN_LIST:
+	case CMD_SIMULATE:
+	case CMD_BACKUP:
+	case CMD_RESTORE:
+	case CMD_REKEY:
+		break;
+	}
+	return false;
+}
+
 static int
 run(const struct invocation *inv, const struct config *cfg,
     struct store *st, int64_t id, enum auth_role role,
@@ -1184,6 +1409,7 @@ run(const struct invocation *inv, const struct config *cfg,
 		return cmd_backup(st, inv->args[0], inv->force);
 	case CMD_SIMULATE:
 	case CMD_RESTORE:
+	case CMD_REKEY:
 		break;
 	}
 	return 1;
@@ -1201,15 +1427,19 @@ main(int argc, char **argv)
 		{ "note", required_argument, NULL, 'N' },
 		{ "retry-at", required_argument, NULL, 'R' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "new-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	/* The CLI reads no secret: it needs the database and the menu. */
+	/* The CLI reads no secret but the data key, and that one only for
+	 * the commands that open callers' data (needs_keys). */
 	struct config_overrides ov = { .skip_secrets = true };
 	struct invocation inv = { 0 };
 	const char *path = NULL, *cmd;
 	struct config *cfg;
 	struct store *st;
+	struct store_keys keys = { 0 };
+	unsigned char master[SEAL_KEY_SIZE];
 	enum auth_role role = AUTH_NONE;
 	int64_t id = 0;
 	char *errs, why[512], retry_at[21] = "";
@@ -1288,8 +1518,27 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return rc;
 	}
-	if ((st = store_open(cfg->database, STORE_OPEN_EXISTING, why,
-	    sizeof(why))) == NULL) {
+	/* Rekey opens only the key store. */
+	if (inv.cmd->id == CMD_REKEY) {
+		rc = cmd_rekey(cfg, inv.new_key);
+		config_free(cfg);
+		return rc;
+	}
+	/* Commands that show or write a caller's number, notes or texts
+	 * open them with the master key, read only for them. */
+	if (needs_keys(inv.cmd->id)) {
+		if (config_data_key(cfg, master, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: %s\n", why);
+			config_free(cfg);
+			return 1;
+		}
+		keys.path = cfg->key_store;
+		keys.master = master;
+	}
+	st = store_open(cfg->database, STORE_OPEN_EXISTING,
+	    keys.master ? &keys : NULL, why, sizeof(why));
+	explicit_bzero(master, sizeof(master));
+	if (st == NULL) {
 		fprintf(stderr, "hotlinectl: %s\n", why);
 		config_free(cfg);
 		return 1;

@@ -521,6 +521,10 @@ run(struct daemon *d)
 		.trusted_proxies = cfg->http_trusted_proxies,
 		.ntrusted_proxies = cfg->http_ntrusted_proxies,
 	};
+	/* The master key is read once, here; the connections keep only the
+	 * key store's KEK (store.h), so a rekey never stops them. */
+	const struct store_keys keys = { .path = cfg->key_store,
+	    .master = cfg->data_key };
 	char why[512], port[8];
 	int rc = 1;
 
@@ -537,15 +541,15 @@ run(struct daemon *d)
 	}
 	/* Created and migrated here; from then on the loop only reads on
 	 * this connection, and the writer makes every change. */
-	if ((d->app.store = store_open(cfg->database, STORE_OPEN_CREATE, why,
-	    sizeof(why))) == NULL ||
+	if ((d->app.store = store_open(cfg->database, STORE_OPEN_CREATE, &keys,
+	    why, sizeof(why))) == NULL ||
 	    store_read_only(d->app.store, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
 	}
 	if ((d->app.base = event_base_new()) == NULL ||
 	    (d->app.http = http_server_new(d->app.base, &limits)) == NULL ||
-	    (d->app.writer = writer_new(d->app.base, cfg->database,
+	    (d->app.writer = writer_new(d->app.base, cfg->database, &keys,
 	    d->no_group_commit ? 1 : GROUP_COMMIT_MAX, why, sizeof(why))) ==
 	    NULL ||
 	    (d->app.inbox = inbox_new(d->app.base, d->app.writer)) == NULL ||

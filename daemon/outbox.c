@@ -848,6 +848,13 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 	};
 	struct contact_decision d;
 
+	/* Sealed under a key since destroyed (the caller was erased):
+	 * there is no number to send to, and no text. */
+	if (p->row.msisdn == NULL || p->row.body == NULL) {
+		p->reason = "erased";
+		p->verdict = PICK_BLOCK;
+		return;
+	}
 	contact_decide(&facts, &rules, now, &d);
 	p->reason = d.reason;
 	switch (d.verdict) {

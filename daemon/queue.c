@@ -460,8 +460,8 @@ queue_text(struct store *st, int64_t id, const struct queue_actor *actor,
 		r = lim < 0 ? QUEUE_ERROR : QUEUE_LIMIT;
 		goto out;
 	}
-	if (store_optout_get(st, t->msisdn, &opted_out, &confirmed) < 0 ||
-	    store_caller_unsafe_to_text(st, t->msisdn, &unsafe) < 0) {
+	if (store_optout_get(st, t->caller, &opted_out, &confirmed) < 0 ||
+	    store_caller_unsafe_to_text(st, t->caller, &unsafe) < 0) {
 		r = QUEUE_ERROR;
 		goto out;
 	}

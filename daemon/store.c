@@ -292,6 +292,41 @@ static const char *const migrations[] = {
 	"ALTER TABLE tokens_v8 RENAME TO tokens;"
 	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
 	"  WHERE revoked_at IS NULL;",
+	/* 8 -> 9 (crypt): numbers, texts, notes and menu state are sealed
+	 * (store_keys.c), so nothing can be looked up by them any more:
+	 * every lookup by number becomes one by the caller's keyed
+	 * pseudonym.  Indexes on msisdn go (an index on a sealed column is
+	 * useless and would only keep another copy), caller indexes take
+	 * their place; one open task per caller by pseudonym; opt-outs are
+	 * kept by pseudonym alone (the table is rebuilt without its number).
+	 * The values already stored are sealed in C after this step, when
+	 * the store is opened with its keys. */
+	"DROP INDEX tasks_one_open_per_caller;"
+	"CREATE UNIQUE INDEX tasks_one_open_per_caller ON tasks(caller)"
+	"  WHERE status != 'closed';"
+	"DROP INDEX tasks_msisdn;"
+	"CREATE INDEX tasks_caller ON tasks(caller, id);"
+	"DROP INDEX sessions_msisdn;"
+	"CREATE INDEX sessions_caller ON sessions(caller, updated_at);"
+	"DROP INDEX inbound_msisdn;"
+	"DROP INDEX inbound_recent;"
+	"DROP INDEX inbound_concat;"
+	"CREATE INDEX inbound_caller ON inbound(caller, id);"
+	"CREATE INDEX inbound_recent ON inbound(caller, stored_at);"
+	"CREATE INDEX inbound_concat ON inbound(channel, caller, concat_ref)"
+	"  WHERE concat_ref IS NOT NULL;"
+	"DROP INDEX outbound_msisdn;"
+	"DROP INDEX outbound_caller;"
+	"CREATE INDEX outbound_caller ON outbound(caller, created_at);"
+	"CREATE TABLE optouts_v9 ("
+	"  caller TEXT PRIMARY KEY,"
+	"  opted_out_at TEXT NOT NULL,"
+	"  confirmation_sent INTEGER NOT NULL DEFAULT 0"
+	");"
+	"INSERT INTO optouts_v9 SELECT caller, min(opted_out_at), "
+	"max(confirmation_sent) FROM optouts GROUP BY caller;"
+	"DROP TABLE optouts;"
+	"ALTER TABLE optouts_v9 RENAME TO optouts;",
 };
 
 const struct store_sql store_core_sql[] = {
@@ -466,8 +501,8 @@ prepare_all(struct store *st, char *err, size_t errlen)
 }
 
 struct store *
-store_open(const char *path, enum store_open_mode open_mode, char *err,
-    size_t errlen)
+store_open(const char *path, enum store_open_mode open_mode,
+    const struct store_keys *keys, char *err, size_t errlen)
 {
 	struct store *st;
 	char why[256];
@@ -521,6 +556,9 @@ store_open(const char *path, enum store_open_mode open_mode, char *err,
 		goto fail;
 	if (prepare_all(st, err, errlen) < 0)
 		goto fail;
+	if (keys_open(st, path, open_mode, keys, err, errlen) < 0 ||
+	    keys_seal_existing(st, err, errlen) < 0)
+		goto fail;
 	return st;
 fail:
 	store_close(st);
@@ -536,6 +574,8 @@ store_in_batch(const struct store *st)
 int
 store_read_only(struct store *st, char *err, size_t errlen)
 {
+	if (keys_read_only(st, err, errlen) < 0)
+		return -1;
 	return db_exec(st, "PRAGMA query_only = ON", err, errlen);
 }
 
@@ -544,6 +584,7 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	keys_close(st);
 	for (int i = 0; i < STMT_COUNT_; i++)
 		sqlite3_finalize(st->stmt[i]);
 	/* sqlite3_close (not _v2): every statement is finalized above. */
@@ -594,6 +635,12 @@ db_commit(struct store *st, char *err, size_t errlen)
 		st->nested--;
 		return 0;
 	}
+	/* The data keys this transaction made are durable before any row
+	 * sealed with them. */
+	if (keys_commit(st, err, errlen) < 0) {
+		db_step_done(st, st->stmt[STMT_ROLLBACK]);
+		return -1;
+	}
 	if (db_step_done(st, st->stmt[STMT_COMMIT]) < 0) {
 		db_error(st, "commit", err, errlen);
 		db_step_done(st, st->stmt[STMT_ROLLBACK]);
@@ -614,6 +661,7 @@ db_rollback(struct store *st)
 		}
 		return;
 	}
+	keys_rollback(st);
 	if (!sqlite3_get_autocommit(st->db))
 		db_step_done(st, st->stmt[STMT_ROLLBACK]);
 }
@@ -1378,7 +1426,7 @@ store_restore(const char *db, const char *src,
 	 * daemon's own migrations, before anything is replaced. */
 	if (version < STORE_SCHEMA_VERSION) {
 		char why[512];
-		struct store *st = store_open(tmp, STORE_OPEN_CREATE, why,
+		struct store *st = store_open(tmp, STORE_OPEN_CREATE, NULL, why,
 		    sizeof(why));
 
 		if (st == NULL) {

@@ -5,6 +5,7 @@
  */
 #include "store.h"
 #include "store_private.h"
+#include "seal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +23,17 @@
 
 const struct store_sql store_outbox_sql[] = {
 	/* The turn counts the caller's own waiting rows, through the
-	 * index on msisdn: left to choose, SQLite walks the lane's whole
+	 * index on caller: left to choose, SQLite walks the lane's whole
 	 * backlog (outbound_lane_due), and a campaign day's inserts slow
-	 * down with every row queued. */
+	 * down with every row queued.  Number and body come sealed. */
 	{ STMT_OUTBOUND_ADD, "INSERT INTO outbound(channel, msisdn, caller, "
 	    "body, purpose, inbound_id, task_id, send_key, next_attempt_at, "
 	    "created_at, updated_at, lane, turn) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "NULLIF(?6, 0), COALESCE(NULLIF(?7, 0), (SELECT id FROM tasks "
-	    "WHERE msisdn = ?2 AND status != 'closed')), "
+	    "WHERE caller = ?3 AND status != 'closed')), "
 	    "lower(hex(randomblob(8))), " NOW_MS ", " NOW ", " NOW ", ?8, "
-	    "(SELECT count(*) FROM outbound INDEXED BY outbound_msisdn WHERE "
-	    "msisdn = ?2 AND channel = ?1 AND lane = ?8 AND status = "
+	    "(SELECT count(*) FROM outbound INDEXED BY outbound_caller WHERE "
+	    "caller = ?3 AND channel = ?1 AND lane = ?8 AND status = "
 	    "'pending')) ON "
 	    "CONFLICT(inbound_id) DO NOTHING RETURNING id" },
 	{ STMT_DLR_INSERT, "INSERT INTO delivery_reports(channel, "
@@ -59,23 +60,24 @@ const struct store_sql store_outbox_sql[] = {
 	 * that order, so a backlog of thousands is never sorted. */
 	{ STMT_OUTBOX_DUE, "SELECT o.id, o.msisdn, o.caller, o.body, "
 	    "o.purpose, o.send_key, o.attempts, COALESCE(o.task_id, 0), "
-	    "EXISTS (SELECT 1 FROM optouts WHERE msisdn = o.msisdn), "
-	    "(SELECT safe_to_sms FROM tasks WHERE msisdn = o.msisdn AND "
+	    "EXISTS (SELECT 1 FROM optouts WHERE caller = o.caller), "
+	    "(SELECT safe_to_sms FROM tasks WHERE caller = o.caller AND "
 	    "safe_to_sms IS NOT NULL ORDER BY id DESC LIMIT 1), "
 	    "t.preferred_time, "
 	    "(julianday(max(COALESCE((SELECT max(stored_at) FROM inbound "
-	    "WHERE msisdn = o.msisdn), ''), COALESCE((SELECT max(updated_at) "
-	    "FROM sessions WHERE msisdn = o.msisdn), ''))) - 2440587.5) * "
+	    "WHERE caller = o.caller), ''), COALESCE((SELECT max(updated_at) "
+	    "FROM sessions WHERE caller = o.caller), ''))) - 2440587.5) * "
 	    "86400.0, mo.provider_msg_id, mo.body, "
-	    "(julianday(o.created_at) - 2440587.5) * 86400.0, o.lane "
+	    "(julianday(o.created_at) - 2440587.5) * 86400.0, o.lane, "
+	    "mo.caller "
 	    "FROM (SELECT id FROM outbound INDEXED BY outbound_lane_due WHERE "
 	    "channel = ?1 AND status = 'pending' AND next_attempt_at <= "
 	    NOW_MS " ORDER BY lane, turn, next_attempt_at, id LIMIT ?2) AS "
 	    "due JOIN outbound o ON o.id = due.id LEFT JOIN tasks t ON t.id = "
-	    "(SELECT id FROM tasks WHERE msisdn = o.msisdn ORDER BY "
+	    "(SELECT id FROM tasks WHERE caller = o.caller ORDER BY "
 	    "status != 'closed' DESC, id DESC LIMIT 1) LEFT JOIN inbound mo "
 	    "ON mo.id = COALESCE(o.inbound_id, (SELECT max(id) FROM inbound WHERE "
-	    "channel = o.channel AND msisdn = o.msisdn AND concat_ref IS "
+	    "channel = o.channel AND caller = o.caller AND concat_ref IS "
 	    "NULL)) ORDER BY o.lane, o.turn, o.next_attempt_at, o.id" },
 	{ STMT_OUTBOX_NEXT_DUE, "SELECT (julianday(min(next_attempt_at)) - "
 	    "2440587.5) * 86400.0 FROM outbound WHERE channel = ?1 AND "
@@ -138,10 +140,10 @@ const struct store_sql store_outbox_sql[] = {
 	{ STMT_ALERTS_DUE, "SELECT id, created_at FROM tasks WHERE "
 	    "priority = 'urgent' AND alerted_at IS NULL ORDER BY id LIMIT ?1" },
 	{ STMT_CALLER_UNSAFE, "SELECT COALESCE((SELECT safe_to_sms = 0 FROM "
-	    "tasks WHERE msisdn = ?1 AND safe_to_sms IS NOT NULL ORDER BY id "
+	    "tasks WHERE caller = ?1 AND safe_to_sms IS NOT NULL ORDER BY id "
 	    "DESC LIMIT 1), 0)" },
 	{ STMT_OUTBOUND_RECENT, "SELECT count(*) FROM outbound WHERE "
-	    "msisdn = ?1 AND purpose = ?2 AND created_at > strftime("
+	    "caller = ?1 AND purpose = ?2 AND created_at > strftime("
 	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')" },
 	/* A claim handed back: the attempt it counted was never made. */
 	{ STMT_OUTBOX_RELEASE, "UPDATE outbound SET status = 'pending', "
@@ -254,10 +256,13 @@ store_outbound_queue(struct store *st, enum store_lane lane,
 	int rc;
 
 	db_bind_text(s, 1, channel);
-	db_bind_text(s, 2, msisdn);
 	db_bind_text(s, 3, caller);
-	sqlite3_bind_text(s, 4, body, -1, SQLITE_TRANSIENT);
 	db_bind_text(s, 5, store_purpose_name(purpose));
+	if (db_bind_sealed(st, s, 2, caller, msisdn) < 0 ||
+	    db_bind_sealed(st, s, 4, caller, body ? body : "") < 0) {
+		sqlite3_clear_bindings(s);
+		return -1;
+	}
 	sqlite3_bind_int64(s, 6, inbound_id);
 	sqlite3_bind_int64(s, 7, task_id);
 	sqlite3_bind_int(s, 8, (int)lane);
@@ -268,12 +273,12 @@ store_outbound_queue(struct store *st, enum store_lane lane,
 }
 
 int
-store_outbound_recent(struct store *st, const char *msisdn,
+store_outbound_recent(struct store *st, const char *caller,
     enum store_purpose purpose, unsigned seconds, int64_t *count)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OUTBOUND_RECENT];
 
-	db_bind_text(s, 1, msisdn);
+	db_bind_text(s, 1, caller);
 	db_bind_text(s, 2, store_purpose_name(purpose));
 	sqlite3_bind_int(s, 3, (int)seconds);
 	return db_count(s, count);
@@ -329,9 +334,7 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_outbox_row r = {
 			.id = sqlite3_column_int64(s, 0),
-			.msisdn = (const char *)sqlite3_column_text(s, 1),
 			.caller = (const char *)sqlite3_column_text(s, 2),
-			.body = (const char *)sqlite3_column_text(s, 3),
 			.purpose = purpose_parse((const char *)
 			    sqlite3_column_text(s, 4)),
 			.send_key = (const char *)sqlite3_column_text(s, 5),
@@ -343,12 +346,24 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 			    10),
 			.last_contact = sqlite3_column_double(s, 11),
 			.reply_to = (const char *)sqlite3_column_text(s, 12),
-			.reply_body = (const char *)sqlite3_column_text(s, 13),
 			.created = sqlite3_column_double(s, 14),
 			.lane = (enum store_lane)sqlite3_column_int(s, 15),
 		};
+		/* Opened for the send; NULL when the caller was erased
+		 * (the outbox then fails the row). */
+		char *msisdn = db_column_open(st, s, 1, r.caller);
+		char *body = db_column_open(st, s, 3, r.caller);
+		char *reply_body = db_column_open(st, s, 13,
+		    db_column_str(s, 16));
 
-		if ((ret = cb(&r, arg)) != 0)
+		r.msisdn = msisdn;
+		r.body = body;
+		r.reply_body = reply_body;
+		ret = cb(&r, arg);
+		seal_free(msisdn, 0);
+		seal_free(body, 0);
+		seal_free(reply_body, 0);
+		if (ret != 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
@@ -514,13 +529,13 @@ store_alerts_due(struct store *st, size_t limit, store_alert_cb cb,
 }
 
 int
-store_caller_unsafe_to_text(struct store *st, const char *msisdn,
+store_caller_unsafe_to_text(struct store *st, const char *caller,
     bool *unsafe)
 {
 	sqlite3_stmt *s = st->stmt[STMT_CALLER_UNSAFE];
 	int64_t v = 0;
 
-	db_bind_text(s, 1, msisdn);
+	db_bind_text(s, 1, caller);
 	if (db_count(s, &v) < 0)
 		return -1;
 	*unsafe = v != 0;

@@ -46,6 +46,7 @@ enum stmt {
 	STMT_AUDIT_ADD,
 	STMT_INBOUND_INSERT,
 	STMT_INBOUND_PART_INSERT,
+	STMT_INBOUND_PARTS,
 	STMT_INBOUND_JOIN,
 	STMT_INBOUND_JOINED,
 	STMT_SAVEPOINT,
@@ -108,6 +109,7 @@ enum stmt {
 	STMT_CALLER_UNSAFE,
 	STMT_QUEUE_STATUS,
 	STMT_NOTE_ADD,
+	STMT_TASK_CALLER,
 	STMT_TASK_GET,
 	STMT_TASK_PAGE,
 	STMT_TASK_NOTES,
@@ -136,6 +138,18 @@ extern const struct store_sql store_queue_sql[];
 extern const struct store_sql store_token_sql[];
 extern const struct store_sql store_audit_sql[];
 
+/* The key store, as one connection sees it (store_keys.c). */
+struct store_keyring {
+	sqlite3 *db;              /* NULL: no keys (store_open's keys NULL) */
+	sqlite3_stmt *get, *put, *del, *begin, *commit, *rollback;
+	unsigned char kek[STORE_KEY_SIZE];
+	char kek_id[17];
+	bool read_only;
+	bool txn;                 /* a key-store transaction is open, to be
+	                             committed just before the main one */
+	bool destroyed;           /* keys were destroyed in it */
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT_];
@@ -143,6 +157,7 @@ struct store {
 	 * savepoint; nested counts the ones open. */
 	bool batch;
 	unsigned nested;
+	struct store_keyring keys;
 };
 
 /* Helpers of store.c.  Statements are reset (and their bindings
@@ -186,5 +201,44 @@ db_column_str(sqlite3_stmt *s, int i);
 int
 store_audit_write(struct store *st, const char *actor, const char *action,
     int64_t task_id, const char *detail);
+
+/*
+ * Sealing (store_keys.c).  Values are sealed for their caller on the way
+ * in and opened on the way out; SQL compares only callers (pseudonyms),
+ * never a number or a text.
+ */
+int
+keys_open(struct store *st, const char *dbpath, enum store_open_mode mode,
+    const struct store_keys *keys, char *err, size_t errlen);
+void
+keys_close(struct store *st);
+int
+keys_read_only(struct store *st, char *err, size_t errlen);
+/* Before the main COMMIT: the key store's transaction, if one is open.
+ * -1: it was rolled back (and the main one must be too). */
+int
+keys_commit(struct store *st, char *err, size_t errlen);
+void
+keys_rollback(struct store *st);
+/* Bind plain, sealed for caller, at i (NULL binds NULL).  -1 when it
+ * cannot be sealed (no key store, a read-only connection, an error). */
+int
+db_bind_sealed(struct store *st, sqlite3_stmt *s, int i, const char *caller,
+    const char *plain);
+/* Seal plain for caller: malloc'd (free), or NULL. */
+char *
+db_seal(struct store *st, const char *caller, const char *plain);
+/* Column i of s opened for caller: malloc'd, for seal_free; NULL when
+ * the column is NULL, the caller's key is gone (erased), or it does not
+ * open.  A value stored before encryption (no seal prefix) comes back as
+ * it is. */
+char *
+db_column_open(struct store *st, sqlite3_stmt *s, int i, const char *caller);
+char *
+db_open_text(struct store *st, const char *caller, const char *sealed);
+/* Seal every value still stored in clear (a database from before
+ * encryption), in one transaction. */
+int
+keys_seal_existing(struct store *st, char *err, size_t errlen);
 
 #endif

@@ -152,16 +152,42 @@ store_queue_release(struct store *st, int64_t id, const char *actor,
 	return guarded(st, s, id, actor, "task.released", NULL);
 }
 
+/* The caller of task id into out (a pseudonym), "" when no such task. */
+static int
+task_caller(struct store *st, int64_t id, char *out, size_t len)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_CALLER];
+	int rc;
+
+	out[0] = '\0';
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		snprintf(out, len, "%s", db_column_str(s, 0));
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A note is sealed for the task's caller: erasing them erases it. */
 static int
 note_add(struct store *st, int64_t id, const char *actor, const char *text,
     int64_t *note_id)
 {
 	sqlite3_stmt *s = st->stmt[STMT_NOTE_ADD];
+	char caller[64];
 	bool found;
 
+	if (task_caller(st, id, caller, sizeof(caller)) < 0 ||
+	    caller[0] == '\0')
+		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	db_bind_text(s, 2, actor);
-	sqlite3_bind_text(s, 3, text, -1, SQLITE_TRANSIENT);
+	if (db_bind_sealed(st, s, 3, caller, text ? text : "") < 0) {
+		sqlite3_clear_bindings(s);
+		return -1;
+	}
 	return db_step_id(s, note_id, &found) < 0 || !found ? -1 : 0;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "store.h"
 #include "store_private.h"
+#include "seal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ const struct store_sql store_task_sql[] = {
 	    "ON CONFLICT(channel, session_id) DO UPDATE SET "
 	    "hops = hops + 1, node = excluded.node, updated_at = "
 	    "excluded.updated_at, ended_at = COALESCE(ended_at, "
-	    "excluded.ended_at) WHERE msisdn = excluded.msisdn "
+	    "excluded.ended_at) WHERE caller = excluded.caller "
 	    "RETURNING id, COALESCE(task_id, 0)" },
 	{ STMT_SESSION_SET_TASK, "UPDATE sessions SET task_id = ?2 "
 	    "WHERE id = ?1" },
@@ -35,7 +36,7 @@ const struct store_sql store_task_sql[] = {
 	    "alerted_at = CASE WHEN ?7 AND priority != 'urgent' THEN NULL "
 	    "ELSE alerted_at END, "
 	    "updated_at = " NOW " "
-	    "WHERE msisdn = ?1 AND status != 'closed' RETURNING id" },
+	    "WHERE caller = ?1 AND status != 'closed' RETURNING id" },
 	{ STMT_TASK_INSERT, "INSERT INTO tasks(priority, caller, msisdn, "
 	    "channel, language, topic, safe_to_call, safe_to_sms, "
 	    "preferred_time, created_at, updated_at) VALUES ("
@@ -53,8 +54,10 @@ const struct store_sql store_task_sql[] = {
 	    "ELSE status = ?1 END AND (CASE priority WHEN 'urgent' THEN 0 "
 	    "ELSE 1 END, created_at, id) > (?2, ?3, ?4) ORDER BY priority = "
 	    "'urgent' DESC, created_at, id LIMIT ?5" },
-	{ STMT_TASK_NOTES, "SELECT id, author, text, created_at FROM "
-	    "task_notes WHERE task_id = ?1 ORDER BY id" },
+	{ STMT_TASK_NOTES, "SELECT n.id, n.author, n.text, n.created_at, "
+	    "t.caller FROM task_notes n JOIN tasks t ON t.id = n.task_id "
+	    "WHERE n.task_id = ?1 ORDER BY n.id" },
+	{ STMT_TASK_CALLER, "SELECT caller FROM tasks WHERE id = ?1" },
 	{ STMT_STAT_OPEN_URGENT, "SELECT count(*) FROM tasks WHERE status != "
 	    "'closed' AND priority = 'urgent'" },
 	{ STMT_STAT_OPEN_NORMAL, "SELECT count(*) FROM tasks WHERE status != "
@@ -80,7 +83,7 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	sqlite3_stmt *s = st->stmt[STMT_TASK_UPDATE_OPEN];
 	bool found;
 
-	db_bind_text(s, 1, t->msisdn);
+	db_bind_text(s, 1, t->caller);
 	db_bind_text(s, 2, t->language);
 	db_bind_text(s, 3, t->topic);
 	db_bind_answer(s, 4, t->safe_to_call);
@@ -96,7 +99,10 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	s = st->stmt[STMT_TASK_INSERT];
 	sqlite3_bind_int(s, 1, t->urgent);
 	db_bind_text(s, 2, t->caller);
-	db_bind_text(s, 3, t->msisdn);
+	if (db_bind_sealed(st, s, 3, t->caller, t->msisdn) < 0) {
+		sqlite3_clear_bindings(s);
+		return -1;
+	}
 	db_bind_text(s, 4, t->channel);
 	db_bind_text(s, 5, t->language);
 	db_bind_text(s, 6, t->topic);
@@ -126,10 +132,10 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	db_bind_text(s, 1, hop->channel);
 	db_bind_text(s, 2, hop->session_id);
 	db_bind_text(s, 3, hop->caller);
-	db_bind_text(s, 4, hop->msisdn);
 	db_bind_text(s, 5, hop->node);
 	sqlite3_bind_int(s, 6, hop->ended);
-	rc = sqlite3_step(s);
+	rc = db_bind_sealed(st, s, 4, hop->caller, hop->msisdn) < 0 ?
+	    SQLITE_ERROR : sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		session_row = sqlite3_column_int64(s, 0);
 		res->task_id = sqlite3_column_int64(s, 1);
@@ -191,7 +197,8 @@ store_task_save(struct store *st, const struct store_task_request *req,
 	    "urgent" : NULL);
 }
 
-static void store_task_from_row(sqlite3_stmt *s, struct store_task *t);
+static char *store_task_from_row(struct store *st, sqlite3_stmt *s,
+    struct store_task *t);
 
 int
 store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
@@ -202,10 +209,11 @@ store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_task t;
+		char *msisdn = store_task_from_row(st, s, &t);
 
-		store_task_from_row(s, &t);
-
-		if ((ret = cb(&t, arg)) != 0)
+		ret = cb(&t, arg);
+		seal_free(msisdn, 0);
+		if (ret != 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
@@ -273,14 +281,17 @@ store_tasks_count(struct store *st, enum store_task_status status,
 /* ------------------------------------------------------------------ */
 /* Counsellor API: the queue                                           */
 
-static void
-store_task_from_row(sqlite3_stmt *s, struct store_task *t)
+/* A task row, its number opened: the opened copy is returned for
+ * seal_free once the callback is done with t (NULL when erased). */
+static char *
+store_task_from_row(struct store *st, sqlite3_stmt *s, struct store_task *t)
 {
+	char *msisdn;
+
 	*t = (struct store_task){
 		.id = sqlite3_column_int64(s, 0),
 		.urgent = strcmp(db_column_str(s, 2), "urgent") == 0,
 		.caller = db_column_str(s, 3),
-		.msisdn = db_column_str(s, 4),
 		.channel = db_column_str(s, 5),
 		.language = db_column_str(s, 6),
 		.topic = db_column_str(s, 7),
@@ -302,6 +313,9 @@ store_task_from_row(sqlite3_stmt *s, struct store_task *t)
 			t->status = (enum store_task_status)i;
 	t->has_outcome = store_outcome_parse(db_column_str(s, 17),
 	    &t->outcome) == 0;
+	msisdn = db_column_open(st, s, 4, t->caller);
+	t->msisdn = msisdn;
+	return msisdn;
 }
 
 enum store_result
@@ -314,8 +328,10 @@ store_task_get(struct store *st, int64_t id, store_task_cb cb, void *arg)
 
 	sqlite3_bind_int64(s, 1, id);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_task_from_row(s, &t);
+		char *msisdn = store_task_from_row(st, s, &t);
+
 		r = cb(&t, arg) == 0 ? STORE_RESULT_OK : STORE_RESULT_ERROR;
+		seal_free(msisdn, 0);
 		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(s);
@@ -347,8 +363,11 @@ store_task_page(struct store *st, enum store_task_filter filter,
 	sqlite3_bind_int64(s, 4, after ? after->id : 0);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_task_from_row(s, &t);
-		if ((ret = cb(&t, arg)) != 0)
+		char *msisdn = store_task_from_row(st, s, &t);
+
+		ret = cb(&t, arg);
+		seal_free(msisdn, 0);
+		if (ret != 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
@@ -366,10 +385,16 @@ store_task_notes(struct store *st, int64_t task_id, store_note_cb cb,
 	int rc, ret = 0;
 
 	sqlite3_bind_int64(s, 1, task_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if ((ret = cb(sqlite3_column_int64(s, 0), db_column_str(s, 1),
-		    db_column_str(s, 2), db_column_str(s, 3), arg)) != 0)
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* An erased caller's note reads as "". */
+		char *text = db_column_open(st, s, 2, db_column_str(s, 4));
+
+		ret = cb(sqlite3_column_int64(s, 0), db_column_str(s, 1),
+		    text ? text : "", db_column_str(s, 3), arg);
+		seal_free(text, 0);
+		if (ret != 0)
 			break;
+	}
 	if (ret == 0 && rc != SQLITE_DONE)
 		ret = -1;
 	sqlite3_reset(s);

@@ -209,8 +209,9 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct writer *
-writer_new(struct event_base *base, const char *path, size_t max_batch,
-    char *err, size_t errlen)
+writer_new(struct event_base *base, const char *path,
+    const struct store_keys *keys, size_t max_batch, char *err,
+    size_t errlen)
 {
 	struct writer *w;
 
@@ -223,7 +224,7 @@ writer_new(struct event_base *base, const char *path, size_t max_batch,
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work_ready, NULL);
 	atomic_init(&w->commits, 0);
-	if ((w->store = store_open(path, STORE_OPEN_EXISTING, err,
+	if ((w->store = store_open(path, STORE_OPEN_EXISTING, keys, err,
 	    errlen)) == NULL)
 		goto fail;
 	if ((w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||

@@ -78,6 +78,16 @@ struct config {
 	unsigned retention_days;
 	unsigned char *pseudonym_key;
 	size_t pseudonym_key_len;
+	/* privacy.data_key: the master key of encryption at rest (32 bytes;
+	 * its credential holds 64 hex digits or base64).  has_data_key is
+	 * false when secrets were skipped (the CLI reads it itself, with
+	 * config_data_key, only for the commands that need it). */
+	unsigned char data_key[32];
+	bool has_data_key;
+	char *data_key_file;      /* where it is read from: a resolved path, */
+	char *data_key_env;       /* or an environment variable (one NULL) */
+	char *key_store;          /* privacy.key_store; default database +
+	                             ".keys" */
 	char **alert_sms;         /* E.164 numbers told of urgent requests */
 	size_t nalert_sms;
 	char *alert_channel;      /* sends alerts.sms; NULL: the first that
@@ -160,6 +170,11 @@ const char *config_channel_value(const struct config_channel *channel,
 /* A provider list key; *count set, NULL when unset. */
 char *const *config_channel_list(const struct config_channel *channel,
     const char *key, size_t *count);
+
+/* Read privacy.data_key from its credential now (the CLI, which loads
+ * the config without secrets).  0, or -1 with what to fix in err. */
+int config_data_key(const struct config *config, unsigned char key[32],
+    char *err, size_t errlen);
 
 /* Split "HOST:PORT" / "[V6]:PORT".  Returns 0 or -1 with a reason. */
 int config_parse_listen(const char *s, char *host, size_t hostlen,

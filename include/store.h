@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 struct store;
 
@@ -27,11 +27,76 @@ enum store_open_mode {
 	                             this schema version, or nothing */
 };
 
-/* Open the database at path.  NULL with a reason in err on failure.  The
- * caller owns the result (store_close). */
+/*
+ * Encryption at rest.  Every phone number, message body, note and menu
+ * state is stored sealed (seal.h) under a data key of its caller's own;
+ * callers of this interface pass and receive clear strings.  Data keys
+ * live in a separate SQLite file, the key store, wrapped under one
+ * key-encryption key (KEK) that is itself stored wrapped under the
+ * master key (privacy.data_key).  Destroying a caller's data key
+ * (store_caller_key_destroy) makes every copy of their data unreadable,
+ * backups of the main database included: those never hold the key
+ * store.  A value whose key is gone reads as NULL ("erased").
+ *
+ * A new data key is committed to the key store before the main
+ * transaction whose rows it sealed (one more fsync, only in a batch
+ * that created or destroyed keys).
+ */
+#define STORE_KEY_SIZE 32
+
+struct store_keys {
+	const char *path;         /* the key store file */
+	const unsigned char *master;  /* STORE_KEY_SIZE bytes, borrowed for
+	                             the call (not kept: the unwrapped KEK
+	                             is) */
+};
+
+/*
+ * Open the database at path.  keys NULL: a connection that neither seals
+ * nor opens (tools that touch no caller's data: tokens, stats, backup);
+ * a write that needs sealing fails and a sealed value reads as NULL.
+ * With keys, the key store is created beside a database that has none
+ * yet (STORE_OPEN_CREATE only), and refused when it is missing, another
+ * database's, or wrapped under another master key.  On the first open
+ * with keys after the migration to encryption, values stored in clear
+ * are sealed, in one transaction.  NULL with a reason in err on
+ * failure.  The caller owns the result (store_close).
+ */
 struct store *store_open(const char *path, enum store_open_mode mode,
-    char *err, size_t errlen);
+    const struct store_keys *keys, char *err, size_t errlen);
 void store_close(struct store *store);
+
+/* Destroy caller's data key (crypto-shredding), inside the open
+ * transaction or batch (committed to the key store before it) or on its
+ * own: everything sealed for caller, in this database and in every copy
+ * of it, no longer opens.  0 (also when there was no key), or -1. */
+int store_caller_key_destroy(struct store *store, const char *caller);
+
+/* Does caller have a data key (is their data readable)?  0 or -1. */
+int store_caller_key_exists(struct store *store, const char *caller,
+    bool *exists);
+
+/* The key store beside a database: "<database>.keys" into out. */
+int store_key_store_default(const char *database, char *out, size_t len);
+
+/*
+ * hotlinectl rekey: rewrap the key store's KEK under new_master in one
+ * key-store transaction, after checking that old_master is the one it
+ * is wrapped under; the old master then opens nothing.  Safe while the
+ * daemon runs: its connections hold the KEK, not the master, so they go
+ * on sealing and opening; they read the master again only when they
+ * next start.  *changed false (and 0) when the key store already was
+ * under new_master (an interrupted rekey being finished).  Key ids into
+ * old_id and new_id (SEAL_KEY_ID_SIZE, 17 bytes each).
+ */
+int store_rekey(const char *key_store, const unsigned char *old_master,
+    const unsigned char *new_master, bool *changed, char *old_id,
+    char *new_id, char *err, size_t errlen);
+
+/* The key id (17 bytes) the key store at path is wrapped under, and how
+ * many data keys it holds.  0, or -1 with why in err. */
+int store_key_store_info(const char *key_store, char *master_id,
+    int64_t *keys, char *err, size_t errlen);
 
 /*
  * The writer's batch (writer.h): one transaction, one fsync, around many
@@ -238,9 +303,9 @@ int store_inbound_mark_processed(struct store *store, int64_t id);
 #define STORE_INBOUND_FLOOD 1     /* part of a flood from its sender */
 #define STORE_INBOUND_FAILED 2    /* could not be processed; kept as is */
 int store_inbound_flag(struct store *store, int64_t id, int flags);
-/* Messages from msisdn stored within the last `seconds` (flood check),
- * counted up to cap. */
-int store_inbound_recent(struct store *store, const char *msisdn,
+/* Messages from caller (pseudonym) stored within the last `seconds`
+ * (flood check), counted up to cap. */
+int store_inbound_recent(struct store *store, const char *caller,
     unsigned seconds, int64_t cap, int64_t *count);
 /* The SMS menu state of caller on channel if it changed within idle
  * seconds: *state is a malloc'd JSON text the caller frees, NULL when
@@ -254,14 +319,15 @@ int store_sms_session_put(struct store *store, const char *channel,
 int store_task_save(struct store *store,
     const struct store_task_request *req, int64_t *task_id,
     enum store_task_change *change);
-/* Opt-out: *opted_out, and whether the one confirmation went out. */
-int store_optout_get(struct store *store, const char *msisdn,
+/* Opt-outs are kept by pseudonym, never by number.  *opted_out, and
+ * whether the one confirmation went out. */
+int store_optout_get(struct store *store, const char *caller,
     bool *opted_out, bool *confirmed);
-/* Opting out also fails every reply still pending for msisdn (all but
+/* Opting out also fails every reply still pending for caller (all but
  * the confirmation), so nothing queued before it is sent. */
-int store_optout_set(struct store *store, const char *msisdn,
-    const char *caller, bool opted_out);
-int store_optout_confirmed(struct store *store, const char *msisdn);
+int store_optout_set(struct store *store, const char *caller,
+    bool opted_out);
+int store_optout_confirmed(struct store *store, const char *caller);
 /*
  * The outbox's lanes: a due row of a higher lane (smaller number) always
  * leaves before any of a lower one.  Inside a lane callers take turns:
@@ -313,8 +379,8 @@ int store_outbound_add(struct store *store, const char *channel,
     enum store_purpose purpose, int64_t inbound_id, int64_t task_id,
     int64_t *id);
 
-/* Automatic replies queued for msisdn within the last `seconds`. */
-int store_outbound_recent(struct store *store, const char *msisdn,
+/* Automatic replies queued for caller within the last `seconds`. */
+int store_outbound_recent(struct store *store, const char *caller,
     enum store_purpose purpose, unsigned seconds, int64_t *count);
 
 /*
@@ -554,7 +620,7 @@ int store_queue_held(struct store *store, const char *actor,
     int64_t *task_id);
 /* Did the caller's latest answer say texting is unsafe (on any of
  * their tasks, as the outbox decides)? */
-int store_caller_unsafe_to_text(struct store *store, const char *msisdn,
+int store_caller_unsafe_to_text(struct store *store, const char *caller,
     bool *unsafe);
 enum store_result store_queue_release(struct store *store, int64_t id,
     const char *actor, bool privileged);
@@ -595,11 +661,11 @@ typedef int (*store_note_cb)(int64_t id, const char *author,
 int store_task_notes(struct store *store, int64_t task_id, store_note_cb cb,
     void *arg);
 
-/* The caller's texts and ours, oldest first: direction "in" or "out",
- * status NULL for "in". */
+/* The caller's (pseudonym's) texts and ours, oldest first: direction
+ * "in" or "out", status NULL for "in"; an erased caller's text is "". */
 typedef int (*store_message_cb)(const char *direction, const char *text,
     const char *at, const char *status, void *arg);
-int store_caller_messages(struct store *store, const char *msisdn,
+int store_caller_messages(struct store *store, const char *caller,
     store_message_cb cb, void *arg);
 
 /* Audit entries newest first, below id `before` (0: from the newest). */

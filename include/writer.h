@@ -47,12 +47,16 @@ typedef void (*writer_done_cb)(enum writer_result result, void *arg);
 
 /*
  * Open a second connection to the database at path (already created and
- * migrated) and start the thread.  max_batch caps the units in one
+ * migrated, its key store too) and start the thread.  max_batch caps the units in one
  * transaction; 1 turns grouping off (benchmarks).  base is borrowed and
  * must outlive the writer.  The caller owns the result (writer_free).
  */
+struct store_keys;
+/* keys: the key store and master key the writer's connection seals
+ * with (store_open), borrowed for the call. */
 struct writer *writer_new(struct event_base *base, const char *path,
-    size_t max_batch, char *err, size_t errlen);
+    const struct store_keys *keys, size_t max_batch, char *err,
+    size_t errlen);
 
 /* Run every unit already submitted, their completions too, then stop
  * the thread and free.  NULL is a no-op. */

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import sealed
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HOTLINED = os.path.join(ROOT, os.environ.get("HOTLINED", "build/san/hotlined"))
 HOTLINECTL = os.path.join(ROOT, os.environ.get("HOTLINECTL",
@@ -61,7 +63,8 @@ def default_config(tmp):
         ],
         "queue": {"lease_seconds": 900, "max_attempts": 5},
         "privacy": {"retention_days": 90,
-                    "pseudonym_key": {"file": "pseudonym.key"}},
+                    "pseudonym_key": {"file": "pseudonym.key"},
+                    "data_key": {"file": "data.key"}},
     }
 
 
@@ -104,6 +107,11 @@ class Daemon:
         if not os.path.exists(key):
             with open(key, "w") as f:
                 f.write("integration-test-pseudonym-key-0123456789\n")
+        # The master key of encryption at rest, random per directory.
+        key = os.path.join(tmp, "data.key")
+        if not os.path.exists(key):
+            with open(key, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
         self.proc = None
         self.port = None
         self.logfile = None
@@ -206,10 +214,28 @@ class Daemon:
 
     # Database ---------------------------------------------------------
 
-    def db(self):
+    @property
+    def key_store_path(self):
+        return self.config["privacy"].get("key_store",
+                                          self.db_path + ".keys")
+
+    @property
+    def data_key_path(self):
+        return os.path.join(self.tmp, "data.key")
+
+    def keys(self):
+        """The data keys, opened with the master key (sealed.py)."""
+        return sealed.Keys(self.key_store_path,
+                           sealed.read_master(self.data_key_path))
+
+    def db(self, raw=False):
+        """A read-only connection; unless raw, the sealed columns read
+        clear (temp views over the tables, sealed.attach)."""
         con = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True,
                               timeout=5)
         con.row_factory = sqlite3.Row
+        if not raw and os.path.exists(self.key_store_path):
+            sealed.attach(con, self.keys())
         return con
 
     def rows(self, sql, *args):
