@@ -300,23 +300,27 @@ static const char *const migrations[] = {
 	 * their place; one open task per caller by pseudonym; opt-outs are
 	 * kept by pseudonym alone (the table is rebuilt without its number).
 	 * The values already stored are sealed in C after this step, when
-	 * the store is opened with its keys. */
-	"DROP INDEX tasks_one_open_per_caller;"
+	 * the store is opened with its keys.  Repeatable (IF EXISTS, the
+	 * rebuild reads only caller), like the steps before it. */
+	"DROP INDEX IF EXISTS tasks_one_open_per_caller;"
 	"CREATE UNIQUE INDEX tasks_one_open_per_caller ON tasks(caller)"
 	"  WHERE status != 'closed';"
-	"DROP INDEX tasks_msisdn;"
+	"DROP INDEX IF EXISTS tasks_msisdn;"
+	"DROP INDEX IF EXISTS tasks_caller;"
 	"CREATE INDEX tasks_caller ON tasks(caller, id);"
-	"DROP INDEX sessions_msisdn;"
+	"DROP INDEX IF EXISTS sessions_msisdn;"
+	"DROP INDEX IF EXISTS sessions_caller;"
 	"CREATE INDEX sessions_caller ON sessions(caller, updated_at);"
-	"DROP INDEX inbound_msisdn;"
-	"DROP INDEX inbound_recent;"
-	"DROP INDEX inbound_concat;"
+	"DROP INDEX IF EXISTS inbound_msisdn;"
+	"DROP INDEX IF EXISTS inbound_caller;"
+	"DROP INDEX IF EXISTS inbound_recent;"
+	"DROP INDEX IF EXISTS inbound_concat;"
 	"CREATE INDEX inbound_caller ON inbound(caller, id);"
 	"CREATE INDEX inbound_recent ON inbound(caller, stored_at);"
 	"CREATE INDEX inbound_concat ON inbound(channel, caller, concat_ref)"
 	"  WHERE concat_ref IS NOT NULL;"
-	"DROP INDEX outbound_msisdn;"
-	"DROP INDEX outbound_caller;"
+	"DROP INDEX IF EXISTS outbound_msisdn;"
+	"DROP INDEX IF EXISTS outbound_caller;"
 	"CREATE INDEX outbound_caller ON outbound(caller, created_at);"
 	"CREATE TABLE optouts_v9 ("
 	"  caller TEXT PRIMARY KEY,"

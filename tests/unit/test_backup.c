@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "keys_fixture.h"
 
 static char dir[PATH_MAX];
 
@@ -56,7 +57,8 @@ with_messages(const char *name, int count)
 	struct store *st;
 
 	path_of(path, sizeof(path), name);
-	st = store_open(path, STORE_OPEN_CREATE, err, sizeof(err));
+	st = store_open(path, STORE_OPEN_CREATE,
+	    fixture_keys(path), err, sizeof(err));
 	if (st == NULL)
 		print_error("store_open: %s\n", err);
 	assert_non_null(st);
@@ -236,7 +238,8 @@ restore_is_refused_while_another_process_holds_the_database(void **state)
 		close(go[1]);
 		close(ready[0]);
 		alarm(30);
-		st = store_open(db, STORE_OPEN_EXISTING, err, sizeof(err));
+		st = store_open(db, STORE_OPEN_EXISTING,
+		    fixture_keys(db), err, sizeof(err));
 
 		if (st == NULL || store_data_version(st, &v) < 0)
 			_exit(1);

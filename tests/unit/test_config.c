@@ -18,6 +18,10 @@
 static char dir[PATH_MAX];
 static char menu_abs[PATH_MAX + 32];
 
+/* 32 bytes, 0x00 to 0x1f. */
+#define DATA_KEY_HEX "000102030405060708090a0b0c0d0e0f" \
+	"101112131415161718191a1b1c1d1e1f"
+
 static int
 setup(void **state)
 {
@@ -33,6 +37,10 @@ setup(void **state)
 	snprintf(p, sizeof(p), "%s/pseudonym.key", dir);
 	assert_non_null(f = fopen(p, "w"));
 	fputs("0123456789abcdef0123456789abcdef\n", f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/data.key", dir);
+	assert_non_null(f = fopen(p, "w"));
+	fputs(DATA_KEY_HEX "\n", f);
 	fclose(f);
 	unsetenv("CREDENTIALS_DIRECTORY");
 	return 0;
@@ -71,7 +79,8 @@ write_config(const char *json)
 }
 
 #define PRIVACY_ONLY \
-	"\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}}"
+	"\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}, " \
+	"\"data_key\": {\"file\": \"data.key\"}}"
 /* Most configs here have a console channel, which needs development. */
 #define BASE_PRIVACY "\"development\": true, " PRIVACY_ONLY
 #define CONSOLE "{\"name\": \"console\", \"provider\": \"console\"}"
@@ -158,6 +167,23 @@ static const struct bad_case bad_cases[] = {
 	  "{\"env\": \"HOME\"}, \"callback_token\": \"plaintext\"}], "
 	  BASE_PRIVACY "}",
 	  "channels[0].callback_token: a secret must be {\"env\"" },
+	{ "data key missing",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"development\": true, \"channels\": [" CONSOLE "], "
+	  "\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}}}",
+	  "privacy.data_key: missing (required" },
+	{ "data key that is no key",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"development\": true, \"channels\": [" CONSOLE "], "
+	  "\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}, "
+	  "\"data_key\": {\"file\": \"pseudonym.key\"}}}",
+	  "privacy.data_key: must be 32 random bytes" },
+	{ "data key written in the file is refused",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"development\": true, \"channels\": [" CONSOLE "], "
+	  "\"privacy\": {\"pseudonym_key\": {\"file\": \"pseudonym.key\"}, "
+	  "\"data_key\": \"" DATA_KEY_HEX "\"}}",
+	  "privacy.data_key: a secret must be {\"env\"" },
 	{ "unset environment variable",
 	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
 	  "\"%MENU%\", \"channels\": [" CONSOLE "], \"privacy\": "
@@ -357,6 +383,10 @@ secret_files_resolve_against_credentials_directory(void **state)
 	assert_non_null(f = fopen(cred, "w"));
 	fputs("from-credentials-directory-key\n", f);
 	fclose(f);
+	snprintf(cred, sizeof(cred), "%s/creds/data.key", dir);
+	assert_non_null(f = fopen(cred, "w"));
+	fputs(DATA_KEY_HEX "\n", f);
+	fclose(f);
 	snprintf(cred, sizeof(cred), "%s/creds", dir);
 	setenv("CREDENTIALS_DIRECTORY", cred, 1);
 	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", "
@@ -366,6 +396,50 @@ secret_files_resolve_against_credentials_directory(void **state)
 	assert_non_null(c);
 	assert_memory_equal(c->pseudonym_key, "from-credentials-directory-key",
 	    c->pseudonym_key_len);
+	assert_true(c->has_data_key);
+	assert_int_equal(c->data_key[31], 0x1f);
+	config_free(c);
+}
+
+/* The data key: read as 32 bytes; the key store beside the database
+ * unless named; the CLI, loading without secrets, reads it later. */
+static void
+data_key_and_key_store_load(void **state)
+{
+	struct config_overrides ov = { .database = "/tmp/other.db",
+	    .skip_secrets = true };
+	unsigned char key[32];
+	char err[4096];
+	struct config *c;
+
+	(void)state;
+	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x.db\", "
+	    "\"menu\": \"%MENU%\", \"channels\": [" CONSOLE "], "
+	    BASE_PRIVACY "}", err, sizeof(err));
+	assert_non_null(c);
+	assert_true(c->has_data_key);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(c->data_key[i], i);
+	assert_string_equal(c->key_store, "x.db.keys");
+	config_free(c);
+
+	c = config_load(write_config("{\"listen\": \"127.0.0.1:1\", "
+	    "\"database\": \"x.db\", \"menu\": \"%MENU%\", \"channels\": ["
+	    CONSOLE "], " BASE_PRIVACY "}"), &ov, err, sizeof(err));
+	assert_non_null(c);
+	assert_false(c->has_data_key);
+	assert_string_equal(c->key_store, "/tmp/other.db.keys");
+	assert_int_equal(config_data_key(c, key, err, sizeof(err)), 0);
+	assert_int_equal(key[31], 0x1f);
+	config_free(c);
+
+	c = load("{\"listen\": \"127.0.0.1:1\", \"database\": \"x.db\", "
+	    "\"menu\": \"%MENU%\", \"development\": true, \"channels\": ["
+	    CONSOLE "], \"privacy\": {\"pseudonym_key\": {\"file\": "
+	    "\"pseudonym.key\"}, \"data_key\": {\"file\": \"data.key\"}, "
+	    "\"key_store\": \"/elsewhere/keys.db\"}}", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->key_store, "/elsewhere/keys.db");
 	config_free(c);
 }
 
@@ -470,6 +544,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(valid_config_loads_with_defaults),
+		cmocka_unit_test(data_key_and_key_store_load),
 		cmocka_unit_test(channel_rate_defaults_to_the_providers),
 		cmocka_unit_test(each_mistake_names_its_path),
 		cmocka_unit_test(every_problem_is_reported_at_once),

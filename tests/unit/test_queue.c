@@ -18,6 +18,7 @@
 
 #include "queue.h"
 #include "store.h"
+#include "keys_fixture.h"
 
 static char dir[PATH_MAX];
 static char dbpath[PATH_MAX + 16];
@@ -39,7 +40,8 @@ setup(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/hotline-test-queue-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(dbpath, sizeof(dbpath), "%s/queue.db", dir);
-	st = store_open(dbpath, STORE_OPEN_CREATE, err, sizeof(err));
+	st = store_open(dbpath, STORE_OPEN_CREATE,
+	    fixture_keys(dbpath), err, sizeof(err));
 	if (st == NULL)
 		print_error("store_open: %s\n", err);
 	assert_non_null(st);

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "keys_fixture.h"
 
 static char dir[PATH_MAX];
 static char dbpath[PATH_MAX + 16];
@@ -46,7 +47,8 @@ fresh(const char *name)
 	struct store *st;
 
 	snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, name);
-	st = store_open(dbpath, STORE_OPEN_CREATE, err, sizeof(err));
+	st = store_open(dbpath, STORE_OPEN_CREATE,
+	    fixture_keys(dbpath), err, sizeof(err));
 	if (st == NULL)
 		print_error("store_open: %s\n", err);
 	assert_non_null(st);
@@ -107,6 +109,45 @@ new_database_is_migrated_to_latest_in_wal(void **state)
 	store_close(st);
 }
 
+/* Step 9 undone: the msisdn indexes back, opt-outs by number, and the
+ * stored values not yet sealed. */
+#define UNDO_9 \
+	"DROP INDEX tasks_one_open_per_caller;" \
+	"CREATE UNIQUE INDEX tasks_one_open_per_caller ON tasks(msisdn)" \
+	"  WHERE status != 'closed';" \
+	"DROP INDEX tasks_caller;" \
+	"CREATE INDEX tasks_msisdn ON tasks(msisdn, id);" \
+	"DROP INDEX sessions_caller;" \
+	"CREATE INDEX sessions_msisdn ON sessions(msisdn, updated_at);" \
+	"DROP INDEX inbound_caller; DROP INDEX inbound_recent;" \
+	"DROP INDEX inbound_concat;" \
+	"CREATE INDEX inbound_msisdn ON inbound(msisdn, id);" \
+	"CREATE INDEX inbound_recent ON inbound(msisdn, stored_at);" \
+	"CREATE INDEX inbound_concat ON inbound(channel, msisdn, concat_ref)" \
+	"  WHERE concat_ref IS NOT NULL;" \
+	"DROP INDEX outbound_caller;" \
+	"CREATE INDEX outbound_msisdn ON outbound(msisdn, created_at);" \
+	"CREATE INDEX outbound_caller ON outbound(msisdn, id);" \
+	"DROP TABLE optouts;" \
+	"CREATE TABLE optouts (msisdn TEXT PRIMARY KEY, caller TEXT NOT NULL," \
+	"  opted_out_at TEXT NOT NULL, confirmation_sent INTEGER NOT NULL" \
+	"  DEFAULT 0);" \
+	"DELETE FROM meta WHERE key = 'values_sealed';" \
+	"PRAGMA user_version = 8;"
+
+struct first_body {
+	char body[64];
+};
+
+static int
+first_body_cb(const struct store_unprocessed *m, void *arg)
+{
+	struct first_body *f = arg;
+
+	snprintf(f->body, sizeof(f->body), "%s", m->body ? m->body : "(null)");
+	return 1;
+}
+
 /* A version 1 database (rebuilt here by undoing steps 3 and 2) migrates
  * to the latest with its rows intact. */
 static void
@@ -118,7 +159,7 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	(void)state;
 	store_close(st);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
+	assert_int_equal(sqlite3_exec(db, UNDO_9
 	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
@@ -147,8 +188,19 @@ version_1_database_migrates_keeping_its_rows(void **state)
 
 	st = fresh("v1.db");
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	/* Stored in clear before encryption, sealed by the upgrade, and
+	 * read back clear through the store. */
 	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
-	    "processed_at IS NULL AND body = 'body'"), 1);
+	    "processed_at IS NULL AND body LIKE 's1.%' AND msisdn LIKE "
+	    "'s1.%'"), 1);
+	{
+		struct first_body f = { "" };
+		char err[256];
+
+		assert_int_equal(store_inbound_unprocessed(st, 1,
+		    first_body_cb, &f, err, sizeof(err)), 1);
+		assert_string_equal(f.body, "body");
+	}
 	assert_int_equal(query_int("SELECT count(*) FROM outbound"), 0);
 	store_close(st);
 }
@@ -164,7 +216,7 @@ version_2_outbound_rows_get_send_keys(void **state)
 	(void)state;
 	store_close(st);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
+	assert_int_equal(sqlite3_exec(db, UNDO_9
 	    "DROP INDEX tasks_escalation;"
 	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
 	    "ALTER TABLE tasks DROP COLUMN escalations;"
@@ -203,14 +255,42 @@ version_2_outbound_rows_get_send_keys(void **state)
 	store_close(st);
 }
 
+struct find_body {
+	const char *body;
+	int64_t id;
+};
+
+static int
+find_body_cb(const struct store_outbox_row *row, void *arg)
+{
+	struct find_body *f = arg;
+
+	if (row->body != NULL && strcmp(row->body, f->body) == 0)
+		f->id = row->id;
+	return 0;
+}
+
+/* Bodies are sealed: found among the due rows, opened by the store. */
 static int64_t
-outbound_id_by_body(const char *body)
+outbound_id_by_body(struct store *st, const char *body)
+{
+	struct find_body f = { body, -1 };
+	char err[256];
+
+	assert_int_equal(store_outbox_due(st, "ch", 100, find_body_cb, &f,
+	    err, sizeof(err)), 0);
+	return f.id;
+}
+
+/* Column col of outbound row id, as text. */
+static void
+outbound_text(int64_t id, const char *col, char *out, size_t len)
 {
 	char sql[256];
 
-	snprintf(sql, sizeof(sql), "SELECT id FROM outbound WHERE body = "
-	    "'%s'", body);
-	return query_int(sql);
+	snprintf(sql, sizeof(sql), "SELECT %s FROM outbound WHERE id = %lld",
+	    col, (long long)id);
+	query_text(sql, out, len);
 }
 
 static int
@@ -238,8 +318,8 @@ outbox_rows_move_through_their_states(void **state)
 	    "first", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
 	    "second", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
-	a = outbound_id_by_body("first");
-	b = outbound_id_by_body("second");
+	a = outbound_id_by_body(st, "first");
+	b = outbound_id_by_body(st, "second");
 	assert_int_equal(store_outbox_due(st, "ch", 10, count_due, &due, err,
 	    sizeof(err)), 0);
 	assert_int_equal(due, 2);
@@ -254,8 +334,8 @@ outbox_rows_move_through_their_states(void **state)
 	assert_true(applied);
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
 	assert_false(applied);
-	assert_int_equal(query_int("SELECT attempts FROM outbound WHERE "
-	    "body = 'first'"), 1);
+	outbound_text(a, "attempts", text, sizeof(text));
+	assert_string_equal(text, "1");
 
 	/* A report overtakes the answer: applied when the answer comes. */
 	assert_int_equal(store_dlr_record(st, "ch", "REF-A", "", "delivered",
@@ -265,8 +345,7 @@ outbox_rows_move_through_their_states(void **state)
 	    .provider_ref = "REF-A", .segments = 2, .encoding = "gsm7" };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
 	assert_true(applied);
-	query_text("SELECT status || ' ' || segments FROM outbound WHERE "
-	    "body = 'first'", text, sizeof(text));
+	outbound_text(a, "status || ' ' || segments", text, sizeof(text));
 	assert_string_equal(text, "delivered 2");
 
 	/* An ambiguous send: unknown until a report names our key. */
@@ -276,20 +355,18 @@ outbox_rows_move_through_their_states(void **state)
 	    .reason = "timeout" };
 	assert_int_equal(store_outbox_update(st, b, &c, &applied), 0);
 	assert_true(applied);
-	query_text("SELECT send_key FROM outbound WHERE body = 'second'", key,
-	    sizeof(key));
+	outbound_text(b, "send_key", key, sizeof(key));
 	assert_int_equal(strlen(key), 16);
 	assert_int_equal(store_dlr_record(st, "ch", "REF-B", key, "sent", "",
 	    &matched, err, sizeof(err)), 0);
 	assert_true(matched);
-	query_text("SELECT status || ' ' || provider_ref FROM outbound WHERE "
-	    "body = 'second'", text, sizeof(text));
+	outbound_text(b, "status || ' ' || provider_ref", text, sizeof(text));
 	assert_string_equal(text, "sent REF-B");
 
 	/* A retry is pending again, not due before its time. */
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
 	    "third", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
-	a = outbound_id_by_body("third");
+	a = outbound_id_by_body(st, "third");
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_RETRY,
@@ -304,13 +381,12 @@ outbox_rows_move_through_their_states(void **state)
 	/* Left mid-send: unknown, or pending when a resend is safe. */
 	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
 	    "fourth", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
-	a = outbound_id_by_body("fourth");
+	a = outbound_id_by_body(st, "fourth");
 	c = (struct store_outbox_change){ .op = STORE_OUTBOX_CLAIM };
 	assert_int_equal(store_outbox_update(st, a, &c, &applied), 0);
 	assert_int_equal(store_outbox_recover(st, "ch", false, &n), 0);
 	assert_int_equal(n, 1);
-	query_text("SELECT status FROM outbound WHERE body = 'fourth'", text,
-	    sizeof(text));
+	outbound_text(a, "status", text, sizeof(text));
 	assert_string_equal(text, "unknown");
 	store_close(st);
 }
@@ -372,7 +448,7 @@ outbox_due_goes_by_lane_then_turn(void **state)
 	assert_string_equal(b.text, "alert stop");
 
 	/* A pending page expires once, and is counted. */
-	n = outbound_id_by_body("f3");
+	n = outbound_id_by_body(st, "f3");
 	assert_int_equal(store_outbox_update(st, n, &c, &applied), 0);
 	assert_true(applied);
 	assert_int_equal(store_outbox_update(st, n, &c, &applied), 0);
@@ -394,7 +470,8 @@ database_from_newer_schema_is_refused(void **state)
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
 	    NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_null(store_open(dbpath, STORE_OPEN_CREATE, err, sizeof(err)));
+	assert_null(store_open(dbpath, STORE_OPEN_CREATE,
+	    fixture_keys(dbpath), err, sizeof(err)));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
 }
 
@@ -423,11 +500,23 @@ inbound_is_unique_per_channel_and_provider_id(void **state)
 	sqlite3_close(db);
 }
 
+/* A pseudonym per number (the store looks callers up by it). */
+static const char *
+caller_of(const char *msisdn)
+{
+	static char ring[16][32];
+	static unsigned next;
+	char *c = ring[next++ % 16];
+
+	snprintf(c, sizeof(ring[0]), "c_%s", msisdn + 1);
+	return c;
+}
+
 static struct store_task_request
 request(const char *msisdn, bool urgent)
 {
 	return (struct store_task_request){
-		.channel = "console", .caller = "c_000000000000",
+		.channel = "console", .caller = caller_of(msisdn),
 		.msisdn = msisdn, .language = "vi", .topic = "counselling",
 		.preferred_time = "evening", .safe_to_call = STORE_ANSWER_YES,
 		.safe_to_sms = STORE_ANSWER_NO, .urgent = urgent,
@@ -441,7 +530,7 @@ hop(struct store *st, const char *session, const char *msisdn,
 	char err[512];
 	struct store_ussd_hop h = {
 		.channel = "console", .session_id = session,
-		.caller = "c_000000000000", .msisdn = msisdn,
+		.caller = caller_of(msisdn), .msisdn = msisdn,
 		.node = task ? "done" : "need", .ended = task != NULL,
 		.task = task,
 	};
@@ -507,6 +596,7 @@ second_request_updates_the_open_task_and_urgent_raises_it(void **state)
 
 	/* Another caller gets their own task. */
 	t.msisdn = "+84987654321";
+	t.caller = caller_of(t.msisdn);
 	assert_int_equal(hop(st, "s4", "+84987654321", &t, &r2), STORE_RESULT_OK);
 	assert_int_equal(r2.change, STORE_TASK_CREATED);
 	assert_int_equal(query_int("SELECT count(*) FROM tasks"), 2);
@@ -574,7 +664,8 @@ tools_open_only_an_existing_database_at_this_version(void **state)
 
 	(void)state;
 	snprintf(dbpath, sizeof(dbpath), "%s/typo.db", dir);
-	assert_null(store_open(dbpath, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_null(store_open(dbpath, STORE_OPEN_EXISTING,
+	    fixture_keys(dbpath), err, sizeof(err)));
 	assert_int_equal(access(dbpath, F_OK), -1);	/* nothing created */
 
 	/* An empty SQLite file is not a hotline database. */
@@ -582,12 +673,14 @@ tools_open_only_an_existing_database_at_this_version(void **state)
 	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL,
 	    NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_null(store_open(dbpath, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_null(store_open(dbpath, STORE_OPEN_EXISTING,
+	    fixture_keys(dbpath), err, sizeof(err)));
 	assert_non_null(strstr(err, "not a hotline database"));
 
 	st = fresh("tool.db");
 	store_close(st);
-	st = store_open(dbpath, STORE_OPEN_EXISTING, err, sizeof(err));
+	st = store_open(dbpath, STORE_OPEN_EXISTING,
+	    fixture_keys(dbpath), err, sizeof(err));
 	assert_non_null(st);
 	store_close(st);
 }
@@ -622,8 +715,13 @@ concatenated_parts_are_joined_once_in_order(void **state)
 	assert_int_equal(store_inbound_batch(st, &parts[3], 1, r, err,
 	    sizeof(err)), 0);
 	assert_int_equal(r[0], STORE_INBOUND_NEW);
-	query_text("SELECT body FROM inbound WHERE provider_msg_id LIKE "
-	    "'joined:%'", body, sizeof(body));
+	{
+		struct first_body f = { "" };
+
+		assert_int_equal(store_inbound_unprocessed(st, 1,
+		    first_body_cb, &f, err, sizeof(err)), 1);
+		snprintf(body, sizeof(body), "%s", f.body);
+	}
 	assert_string_equal(body, "T\xc3\xb4i c\xe1\xba\xa7n gi\xc3\xbap "
 	    "c\xc3\xb4.");
 	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
@@ -649,8 +747,17 @@ concatenated_parts_are_joined_once_in_order(void **state)
 	    sizeof(err)), 0);
 	assert_int_equal(query_int("SELECT count(*) FROM inbound WHERE "
 	    "provider_msg_id LIKE 'joined:%'"), 2);
-	query_text("SELECT body FROM inbound WHERE provider_msg_id LIKE "
-	    "'joined:%' ORDER BY id DESC LIMIT 1", body, sizeof(body));
+	/* The first joined message, processed, leaves the second. */
+	assert_int_equal(store_inbound_mark_processed(st, query_int(
+	    "SELECT min(id) FROM inbound WHERE provider_msg_id LIKE "
+	    "'joined:%'")), 0);
+	{
+		struct first_body f = { "" };
+
+		assert_int_equal(store_inbound_unprocessed(st, 1,
+		    first_body_cb, &f, err, sizeof(err)), 1);
+		snprintf(body, sizeof(body), "%s", f.body);
+	}
 	assert_string_equal(body, "ABC");
 	store_close(st);
 }
@@ -661,7 +768,8 @@ unwritable_database_is_reported(void **state)
 	char err[512];
 
 	(void)state;
-	assert_null(store_open("/nonexistent-dir/x.db", STORE_OPEN_CREATE, err,
+	assert_null(store_open("/nonexistent-dir/x.db", STORE_OPEN_CREATE,
+	    NULL, err,
 	    sizeof(err)));
 	assert_non_null(strstr(err, "cannot open database"));
 }

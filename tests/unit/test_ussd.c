@@ -43,6 +43,7 @@ setup(void **state)
 	struct http_limits limits = { 64 * 1024, 5 };
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	char path[PATH_MAX + 32], cwd[PATH_MAX], err[4096];
+	struct store_keys keys;
 	FILE *f;
 
 	assert_non_null(fx);
@@ -53,6 +54,11 @@ setup(void **state)
 	assert_non_null(f = fopen(path, "w"));
 	fputs("unit-test-pseudonym-key-0123456789", f);
 	fclose(f);
+	snprintf(path, sizeof(path), "%s/data.key", fx->dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\n", f);
+	fclose(f);
 	snprintf(path, sizeof(path), "%s/hotlined.json", fx->dir);
 	assert_non_null(f = fopen(path, "w"));
 	fprintf(f, "{\"listen\": \"127.0.0.1:0\", \"database\": \"%s/db\", "
@@ -60,18 +66,21 @@ setup(void **state)
 	    "\"debug\"}, \"development\": true, "
 	    "\"channels\": [{\"name\": \"console\", "
 	    "\"provider\": \"console\"}], \"privacy\": {\"pseudonym_key\": "
-	    "{\"file\": \"key\"}}}", fx->dir, cwd);
+	    "{\"file\": \"key\"}, \"data_key\": {\"file\": \"data.key\"}}}",
+	    fx->dir, cwd);
 	fclose(f);
 
 	fx->app.config = config_load(path, NULL, err, sizeof(err));
 	if (fx->app.config == NULL)
 		print_error("%s\n", err);
 	assert_non_null(fx->app.config);
+	keys.path = fx->app.config->key_store;
+	keys.master = fx->app.config->data_key;
 	assert_non_null(fx->app.store = store_open(fx->app.config->database,
-	    STORE_OPEN_CREATE, err, sizeof(err)));
+	    STORE_OPEN_CREATE, &keys, err, sizeof(err)));
 	assert_non_null(fx->app.base = event_base_new());
 	assert_non_null(fx->app.writer = writer_new(fx->app.base,
-	    fx->app.config->database, 64, err, sizeof(err)));
+	    fx->app.config->database, &keys, 64, err, sizeof(err)));
 	assert_non_null(fx->app.http = http_server_new(fx->app.base,
 	    &limits));
 	assert_int_equal(http_server_route(fx->app.http, "/v1/ussd/{channel}",

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "keys_fixture.h"
 #include "writer.h"
 
 #define UNITS 50
@@ -100,10 +101,12 @@ setup(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(dbpath, sizeof(dbpath), "%s/w.db", dir);
 	assert_non_null(f);
-	f->store = store_open(dbpath, STORE_OPEN_CREATE, err, sizeof(err));
+	f->store = store_open(dbpath, STORE_OPEN_CREATE, fixture_keys(dbpath),
+	    err, sizeof(err));
 	assert_non_null(f->store);
 	assert_non_null(f->base = event_base_new());
-	f->writer = writer_new(f->base, dbpath, 256, err, sizeof(err));
+	f->writer = writer_new(f->base, dbpath, fixture_keys(dbpath), 256,
+	    err, sizeof(err));
 	if (f->writer == NULL)
 		print_error("writer_new: %s\n", err);
 	assert_non_null(f->writer);
