@@ -480,6 +480,23 @@ http_settings_equal(const struct config *a, const struct config *b)
 /* Every connection is a descriptor: take all the kernel allows this
  * process (the unit sets LimitNOFILE), and say so when the connection
  * limit does not fit under it. */
+/* Which master key the key store is under (its id, never the key) and
+ * how many callers have data keys: what an operator checks after a
+ * rekey or a restore. */
+static void
+log_keys(const struct config *cfg)
+{
+	char id[17], n[24], why[256];
+	int64_t keys;
+
+	if (store_key_store_info(cfg->key_store, id, &keys, why,
+	    sizeof(why)) < 0)
+		return;
+	snprintf(n, sizeof(n), "%lld", (long long)keys);
+	log_event(LOG_INFO, "store.keys", "key_store", cfg->key_store,
+	    "master_key_id", id, "data_keys", n, NULL);
+}
+
 static void
 raise_file_limit(const struct config *cfg)
 {
@@ -547,6 +564,7 @@ run(struct daemon *d)
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
 	}
+	log_keys(cfg);
 	if ((d->app.base = event_base_new()) == NULL ||
 	    (d->app.http = http_server_new(d->app.base, &limits)) == NULL ||
 	    (d->app.writer = writer_new(d->app.base, cfg->database, &keys,

@@ -84,8 +84,9 @@ class ApiCase(DaemonTestCase):
                         "'console', COALESCE(?, strftime('%Y-%m-%dT%H:%M:"
                         "%SZ','now')), strftime('%Y-%m-%dT%H:%M:%SZ','now'),"
                         " strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                        ("c_test%06d" % i, "%s%04d" % (prefix, i),
-                         created_at))
+                        # One open task per caller (pseudonym).
+                        ("c_t%s%04d" % (prefix.lstrip("+"), i),
+                         "%s%04d" % (prefix, i), created_at))
                     ids.append(cur.lastrowid)
             return ids
         finally:

@@ -446,6 +446,8 @@ class ConfigChecks(DaemonTestCase):
         cfg = json.load(open(os.path.join(ROOT, "config", "hotlined.json")))
         cfg["menu"] = os.path.join(ROOT, "config", "menu.json")
         cfg["privacy"]["pseudonym_key"] = {"file": key}
+        # Likewise var/data.key.
+        cfg["privacy"]["data_key"] = {"file": self.daemon.data_key_path}
         self.daemon.config = cfg
         self.daemon.write_config()
         r = subprocess.run([HOTLINED, "--check-config", "-c",
@@ -459,6 +461,8 @@ class ConfigChecks(DaemonTestCase):
         for name in ("pseudonym.key", "at_api_key", "at_callback_token"):
             with open(os.path.join(creds, name), "w") as f:
                 f.write("secret-for-%s-0123456789\n" % name)
+        with open(os.path.join(creds, "data.key"), "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
         example = os.path.join(ROOT, "config", "hotlined.example.json")
         env = dict(self.daemon.env, CREDENTIALS_DIRECTORY=creds)
         r = subprocess.run([HOTLINED, "--check-config", "-c", example],
@@ -475,10 +479,12 @@ class ConfigChecks(DaemonTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("channels[0].callback_token: cannot read", r.stderr)
         self.assertIn("privacy.pseudonym_key: cannot read", r.stderr)
+        self.assertIn("privacy.data_key: cannot read", r.stderr)
 
     def test_hotlinectl_reads_no_secret(self):
         # The operator runs the CLI as the service user, who cannot read
-        # the credentials systemd hands the daemon.
+        # the credentials systemd hands the daemon.  (Only the commands
+        # that show callers' numbers or words need privacy.data_key.)
         self.daemon.start()
         self.daemon.ussd("console", "s", PHONE, "1*2")
         self.daemon.env.pop("HL_TEST_AT_TOKEN")
