@@ -64,6 +64,7 @@ DEPS := \
   /usr/bin/pkg-config:pkg-config \
   /usr/bin/sqlite3:sqlite3 \
   /usr/bin/python3:python3 \
+  /usr/lib/python3/dist-packages/cryptography/__init__.py:python3-cryptography \
   /usr/bin/cc:gcc \
   /usr/bin/clang:clang \
   /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
