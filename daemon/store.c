@@ -560,7 +560,7 @@ store_open(const char *path, enum store_open_mode open_mode,
 		goto fail;
 	if (prepare_all(st, err, errlen) < 0)
 		goto fail;
-	if (keys_open(st, path, open_mode, keys, err, errlen) < 0 ||
+	if (keys_open(st, open_mode, keys, err, errlen) < 0 ||
 	    keys_seal_existing(st, err, errlen) < 0)
 		goto fail;
 	return st;

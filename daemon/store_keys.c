@@ -235,15 +235,8 @@ store_key_store_default(const char *database, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/* The main database's record of its key store (meta key_store_id). */
-static int
-main_meta(struct store *st, const char *key, char *out, size_t len)
-{
-	return meta_get(st->db, key, out, len);
-}
-
 int
-keys_open(struct store *st, const char *dbpath, enum store_open_mode mode,
+keys_open(struct store *st, enum store_open_mode mode,
     const struct store_keys *keys, char *err, size_t errlen)
 {
 	struct store_keyring *k = &st->keys;
@@ -251,7 +244,6 @@ keys_open(struct store *st, const char *dbpath, enum store_open_mode mode,
 	struct stat sb;
 	bool exists;
 
-	(void)dbpath;
 	memset(k, 0, sizeof(*k));
 	if (keys == NULL)
 		return 0;
@@ -259,7 +251,9 @@ keys_open(struct store *st, const char *dbpath, enum store_open_mode mode,
 		snprintf(err, errlen, "no key store or no master key given");
 		return -1;
 	}
-	if (main_meta(st, "key_store_id", recorded, sizeof(recorded)) < 0) {
+	/* The main database's record of its key store. */
+	if (meta_get(st->db, "key_store_id", recorded, sizeof(recorded)) <
+	    0) {
 		db_error(st, "reading the database's key store id", err,
 		    errlen);
 		return -1;

@@ -208,7 +208,7 @@ store_audit_write(struct store *st, const char *actor, const char *action,
  * never a number or a text.
  */
 int
-keys_open(struct store *st, const char *dbpath, enum store_open_mode mode,
+keys_open(struct store *st, enum store_open_mode mode,
     const struct store_keys *keys, char *err, size_t errlen);
 void
 keys_close(struct store *st);

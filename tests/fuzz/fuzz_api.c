@@ -99,6 +99,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct config_overrides ov = { 0 };
+	struct store_keys keys;
 	char err[4096], json[1024];
 
 	(void)argc;
@@ -110,20 +111,25 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(keypath, sizeof(keypath), "%s/pseudonym.key", dir);
 	write_file(keypath, "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\n");
+	snprintf(keypath, sizeof(keypath), "%s/data.key", dir);
+	write_file(keypath, "ffeeddccbbaa99887766554433221100"
+	    "ffeeddccbbaa99887766554433221100\n");
 	snprintf(json, sizeof(json), "{\"listen\": \"127.0.0.1:0\", "
 	    "\"development\": true, "
 	    "\"database\": \"%s\", \"menu\": \"%s\", "
 	    "\"channels\": [{\"name\": \"console\", "
 	    "\"provider\": \"console\"}], \"privacy\": "
-	    "{\"pseudonym_key\": {\"file\": \"pseudonym.key\"}}}",
-	    db, FUZZ_MENU_PATH);
+	    "{\"pseudonym_key\": {\"file\": \"pseudonym.key\"}, "
+	    "\"data_key\": {\"file\": \"data.key\"}}}", db, FUZZ_MENU_PATH);
 	write_file(cfgpath, json);
 	if ((app.config = config_load(cfgpath, &ov, err, sizeof(err))) ==
 	    NULL) {
 		fprintf(stderr, "config_load: %s\n", err);
 		abort();
 	}
-	if ((app.store = store_open(db, STORE_OPEN_CREATE, err,
+	keys.path = app.config->key_store;
+	keys.master = app.config->data_key;
+	if ((app.store = store_open(db, STORE_OPEN_CREATE, &keys, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "store_open: %s\n", err);
 		abort();
@@ -131,7 +137,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* The API's writes go through the writer, as in the daemon; the
 	 * harness's own set-up writes on the store directly. */
 	if ((app.base = event_base_new()) == NULL ||
-	    (app.writer = writer_new(app.base, db, 64, err, sizeof(err))) ==
+	    (app.writer = writer_new(app.base, db, &keys, 64, err,
+	    sizeof(err))) ==
 	    NULL)
 		abort();
 	atexit(cleanup);

@@ -22,7 +22,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[256];
-static char path[320], files[4][320];
+static char path[320], files[5][320];
 
 static void
 write_file(const char *name, const void *data, size_t size, size_t slot)
@@ -57,6 +57,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	write_file("pseudonym.key", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\n", 65, 1);
 	write_file("secret", "s3cret\n", 7, 2);
+	write_file("data.key", "ffeeddccbbaa99887766554433221100"
+	    "ffeeddccbbaa99887766554433221100\n", 65, 4);
 	snprintf(path, sizeof(path), "%s/hotlined.json", dir);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
 	setenv("HOTLINE_FUZZ_SECRET", "from-the-environment", 1);

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_MENU_PATH "config/menu.json"
 #endif
 
-static char dir[256], db[300], files[3][320];
+static char dir[256], db[300], files[4][320];
 static struct app app;
 static FILE *logf;
 static char logbuf[32768];
@@ -76,6 +76,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct config_overrides ov = { 0 };
+	struct store_keys keys;
 	char err[4096], json[2048];
 
 	(void)argc;
@@ -85,6 +86,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	write_file(0, "pseudonym.key", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\n");
 	write_file(1, "secret", "t0k3n-secret-for-fuzzing\n");
+	write_file(3, "data.key", "ffeeddccbbaa99887766554433221100"
+	    "ffeeddccbbaa99887766554433221100\n");
 	snprintf(json, sizeof(json), "{\"listen\": \"127.0.0.1:0\", "
 	    "\"development\": true, "
 	    "\"database\": \"%s\", \"menu\": \"%s\", \"channels\": ["
@@ -96,20 +99,24 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    "{\"name\": \"vg\", \"provider\": \"vonage\", \"api_key\": \"k\", "
 	    "\"api_secret\": {\"file\": \"secret\"}, \"language\": \"en\"}], "
 	    "\"privacy\": {\"pseudonym_key\": {\"file\": "
-	    "\"pseudonym.key\"}}}", db, FUZZ_MENU_PATH);
+	    "\"pseudonym.key\"}, \"data_key\": {\"file\": \"data.key\"}}}",
+	    db, FUZZ_MENU_PATH);
 	write_file(2, "hotlined.json", json);
 	if ((app.config = config_load(files[2], &ov, err, sizeof(err))) ==
 	    NULL) {
 		fprintf(stderr, "config_load: %s\n", err);
 		abort();
 	}
-	if ((app.store = store_open(db, STORE_OPEN_CREATE, err,
+	keys.path = app.config->key_store;
+	keys.master = app.config->data_key;
+	if ((app.store = store_open(db, STORE_OPEN_CREATE, &keys, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "store_open: %s\n", err);
 		abort();
 	}
 	if ((app.base = event_base_new()) == NULL ||
-	    (app.writer = writer_new(app.base, db, 64, err, sizeof(err))) ==
+	    (app.writer = writer_new(app.base, db, &keys, 64, err,
+	    sizeof(err))) ==
 	    NULL ||
 	    (app.inbox = inbox_new(app.base, app.writer)) == NULL)
 		abort();

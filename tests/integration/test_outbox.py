@@ -118,31 +118,37 @@ class Outbox(DaemonTestCase):
         if self.daemon.proc:
             self.assertEqual(self.daemon.stop(), 0)
         con = sqlite3.connect(self.daemon.db_path)
+        # Rows written in clear, as before encryption (the store reads
+        # them as they are); each number its own caller, since lookups
+        # (opt-outs, the caller's answers) go by pseudonym.
+        def caller(msisdn):
+            # Never the digits themselves: pseudonyms reach the log.
+            return "c_" + hashlib.sha256(msisdn.encode()).hexdigest()[:12]
         for channel, msisdn, body in inbound:
             con.execute(
                 "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn,"
                 " body, received_at, stored_at, processed_at) VALUES (?, ?, "
-                "'c_test', ?, ?, '', '2020-01-01T00:00:00Z', "
+                "?, ?, ?, '', '2020-01-01T00:00:00Z', "
                 "'2020-01-01T00:00:00Z')",
-                (channel, "1297875832", msisdn, body))
+                (channel, "1297875832", caller(msisdn), msisdn, body))
         for msisdn, safe_to_sms, preferred in tasks:
             con.execute(
                 "INSERT INTO tasks(caller, msisdn, channel, safe_to_sms, "
                 "preferred_time, created_at, updated_at, alerted_at) VALUES "
-                "('c_test', ?, 'console', ?, ?, 't', 't', 't')",
-                (msisdn, safe_to_sms, preferred))
+                "(?, ?, 'console', ?, ?, 't', 't', 't')",
+                (caller(msisdn), msisdn, safe_to_sms, preferred))
         for msisdn in optouts:
-            con.execute("INSERT INTO optouts(msisdn, caller, opted_out_at) "
-                        "VALUES (?, 'c_test', 't')", (msisdn,))
+            con.execute("INSERT INTO optouts(caller, opted_out_at) "
+                        "VALUES (?, 't')", (caller(msisdn),))
         for channel, msisdn, body, purpose in rows:
             con.execute(
                 "INSERT INTO outbound(channel, msisdn, caller, body, purpose,"
                 " send_key, next_attempt_at, created_at, updated_at) VALUES "
-                "(?, ?, 'c_test', ?, ?, lower(hex(randomblob(8))), "
+                "(?, ?, ?, ?, ?, lower(hex(randomblob(8))), "
                 "strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
                 "strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
                 "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                (channel, msisdn, body, purpose))
+                (channel, msisdn, caller(msisdn), body, purpose))
         con.commit()
         con.close()
         self.daemon.start()
