@@ -635,6 +635,12 @@ seal_column(struct store *st, const struct clear_column *c)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * meta values_sealed: absent before encryption, "1" once every value is
+ * sealed, "2" once the file was rebuilt (VACUUM) so that no freed page
+ * still holds a value written in clear before; a failed VACUUM (a full
+ * disk) is tried again at the next open.
+ */
 int
 keys_seal_existing(struct store *st, char *err, size_t errlen)
 {
@@ -646,23 +652,46 @@ keys_seal_existing(struct store *st, char *err, size_t errlen)
 		db_error(st, "reading meta", err, errlen);
 		return -1;
 	}
-	if (strcmp(done, "1") == 0)
+	if (strcmp(done, "2") == 0)
 		return 0;
-	if (db_begin(st, err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(clear_columns) /
-	    sizeof(clear_columns[0]); i++)
-		if (seal_column(st, &clear_columns[i]) < 0) {
+	if (strcmp(done, "1") != 0) {
+		/* Overwritten, not just replaced: secure_delete zeroes what
+		 * the updates free. */
+		if (kexec(st->db, "PRAGMA secure_delete = ON", err, errlen) <
+		    0 || db_begin(st, err, errlen) < 0)
+			return -1;
+		for (size_t i = 0; i < sizeof(clear_columns) /
+		    sizeof(clear_columns[0]); i++)
+			if (seal_column(st, &clear_columns[i]) < 0) {
+				db_error(st, "sealing stored values", err,
+				    errlen);
+				db_rollback(st);
+				return -1;
+			}
+		if (meta_put(st->db, "values_sealed", "1") < 0) {
 			db_error(st, "sealing stored values", err, errlen);
 			db_rollback(st);
 			return -1;
 		}
-	if (meta_put(st->db, "values_sealed", "1") < 0) {
-		db_error(st, "sealing stored values", err, errlen);
-		db_rollback(st);
+		if (db_commit(st, err, errlen) < 0)
+			return -1;
+	}
+	/* Pages freed before encryption may still hold clear values: the
+	 * file is rebuilt once, and the WAL cut back. */
+	if (kexec(st->db, "VACUUM", err, errlen) < 0) {
+		size_t n = strnlen(err, errlen);
+
+		snprintf(err + n, errlen - n, " (rebuilding the database "
+		    "after sealing it: is the disk full?)");
 		return -1;
 	}
-	return db_commit(st, err, errlen);
+	if (meta_put(st->db, "values_sealed", "2") < 0) {
+		db_error(st, "recording the rebuild", err, errlen);
+		return -1;
+	}
+	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    NULL, NULL);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -205,7 +205,10 @@ store_audit_write(struct store *st, const char *actor, const char *action,
 /*
  * Sealing (store_keys.c).  Values are sealed for their caller on the way
  * in and opened on the way out; SQL compares only callers (pseudonyms),
- * never a number or a text.
+ * never a number or a text.  Every column that holds a caller's number
+ * or words is bound with db_bind_sealed and read with db_column_open,
+ * and listed in store_keys.c's clear_columns (tasks.verification, the
+ * verification word, belongs there too once it exists).
  */
 int
 keys_open(struct store *st, enum store_open_mode mode,

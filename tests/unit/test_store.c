@@ -135,6 +135,35 @@ new_database_is_migrated_to_latest_in_wal(void **state)
 	"DELETE FROM meta WHERE key = 'values_sealed';" \
 	"PRAGMA user_version = 8;"
 
+/* Does the file at path, or its -wal, hold needle anywhere? */
+static bool
+file_holds(const char *path, const char *needle)
+{
+	char p[PATH_MAX + 64];
+	size_t n = strlen(needle);
+	bool found = false;
+
+	for (int side = 0; side < 2 && !found; side++) {
+		FILE *f;
+		char *buf;
+		long len;
+
+		snprintf(p, sizeof(p), "%s%s", path, side ? "-wal" : "");
+		if ((f = fopen(p, "rb")) == NULL)
+			continue;
+		fseek(f, 0, SEEK_END);
+		len = ftell(f);
+		fseek(f, 0, SEEK_SET);
+		assert_non_null(buf = malloc((size_t)len + 1));
+		assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+		fclose(f);
+		for (long i = 0; i + (long)n <= len && !found; i++)
+			found = memcmp(buf + i, needle, n) == 0;
+		free(buf);
+	}
+	return found;
+}
+
 struct first_body {
 	char body[64];
 };
@@ -201,6 +230,9 @@ version_1_database_migrates_keeping_its_rows(void **state)
 		    first_body_cb, &f, err, sizeof(err)), 1);
 		assert_string_equal(f.body, "body");
 	}
+	/* And the clear number is gone from the file and its WAL, not
+	 * only from the rows. */
+	assert_false(file_holds(dbpath, "84912345678"));
 	assert_int_equal(query_int("SELECT count(*) FROM outbound"), 0);
 	store_close(st);
 }
