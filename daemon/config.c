@@ -715,6 +715,11 @@ load_menu(struct load *ld, struct config *cfg)
 		} while (line && *line);
 		return;
 	}
+	if (cfg->ussd_resume_seconds > 0 && !menu_offers_resume(cfg->menu))
+		problem(ld, "ussd.resume_seconds", "the menu has no "
+		    "strings.resume_offer, resume_continue and resume_restart "
+		    "to offer a resumed session with (add them, as in the "
+		    "shipped config/menu.json, or set 0)");
 	for (size_t i = 0; i < cfg->nchannels; i++) {
 		const char *lang = cfg->channels[i].language;
 
@@ -1196,9 +1201,10 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
 	    "alerts", "sms", "outbox", "http", "development", "metrics",
-	    "health", NULL };
+	    "health", "ussd", NULL };
 	static const char *const sms_keys[] = { "session_idle_seconds",
 	    "auto_reply_interval_seconds", NULL };
+	static const char *const ussd_keys[] = { "resume_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const queue_keys[] = { "lease_seconds",
 	    "max_attempts", "max_reveals_per_hour",
@@ -1288,6 +1294,17 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 			    7 * 86400, &cfg->sms_idle_seconds);
 			get_uint(ld, "sms", v, "auto_reply_interval_seconds", 0,
 			    86400, &cfg->sms_reply_interval);
+		}
+	}
+
+	cfg->ussd_resume_seconds = 600;
+	if ((v = json_object_get(root, "ussd")) != NULL) {
+		if (!json_is_object(v))
+			problem(ld, "ussd", "must be an object");
+		else {
+			check_keys(ld, "ussd", v, ussd_keys);
+			get_uint(ld, "ussd", v, "resume_seconds", 0, 86400,
+			    &cfg->ussd_resume_seconds);
 		}
 	}
 

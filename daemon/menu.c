@@ -36,9 +36,15 @@
  * start             the node every call begins at.
  * more_key          1 to 3 digits the caller sends for the next page of a
  *                   long node; must not be the number of any option.
- * strings           exactly "invalid_choice" (shown above a page after an
- *                   input that is not a choice) and "more" (the label of
- *                   the more_key line).
+ * strings           "invalid_choice" (shown above a page after an input
+ *                   that is not a choice) and "more" (the label of the
+ *                   more_key line), both required; optional: "opted_out"
+ *                   and "opted_in" (the SMS confirmations of STOP and
+ *                   START), and "resume_offer" (the first USSD screen
+ *                   of a caller whose last session dropped: continue or
+ *                   start over?) with its two answers "resume_continue"
+ *                   and "resume_restart", all three or none; the offer
+ *                   must fit one USSD screen.
  * nodes             1 to 64 nodes; names are 1-31 characters of a-z 0-9 _.
  *
  * A node:
@@ -168,6 +174,13 @@ struct menu {
 	char *more[MENU_MAX_LANGUAGES];
 	char *opted_out[MENU_MAX_LANGUAGES];	/* optional strings */
 	char *opted_in[MENU_MAX_LANGUAGES];
+	/* The USSD resume offer (optional, all three or none): its text and
+	 * its two choices, laid out as a node of its own (resume) that no
+	 * option leads to.  resume is NULL when the menu offers none. */
+	char *resume_offer[MENU_MAX_LANGUAGES];
+	char *resume_continue[MENU_MAX_LANGUAGES];
+	char *resume_restart[MENU_MAX_LANGUAGES];
+	struct menu_node *resume;
 	struct menu_node *nodes;
 	size_t nnodes;
 	/* SMS keywords, stored folded and upper-cased (keyword_normalize). */
@@ -657,8 +670,16 @@ static bool
 parse_strings(struct parse *ps, json_t *root)
 {
 	static const char *const keys[] = { "invalid_choice", "more",
-	    "opted_out", "opted_in" };
+	    "opted_out", "opted_in", "resume_offer", "resume_continue",
+	    "resume_restart" };
+	static const char *const resume_keys[] = { "resume_offer",
+	    "resume_continue", "resume_restart" };
+	struct menu *m = ps->menu;
+	char **resume_out[] = { m->resume_offer, m->resume_continue,
+	    m->resume_restart };
+	char p[MENU_PATH_SIZE];
 	json_t *obj, *v;
+	size_t i, present = 0;
 
 	if ((obj = require(ps, "", root, "strings")) == NULL)
 		return true;
@@ -667,7 +688,7 @@ parse_strings(struct parse *ps, json_t *root)
 		    type_name(obj));
 		return true;
 	}
-	check_keys(ps, "strings", obj, keys, 4);
+	check_keys(ps, "strings", obj, keys, sizeof(keys) / sizeof(keys[0]));
 	if ((v = require(ps, "strings", obj, "invalid_choice")) != NULL &&
 	    !parse_translations(ps, "strings.invalid_choice", v, "string",
 	    MENU_LABEL_MAX, false, ps->menu->invalid_choice))
@@ -685,6 +706,20 @@ parse_strings(struct parse *ps, json_t *root)
 	    !parse_translations(ps, "strings.opted_in", v, "string",
 	    MENU_TEXT_MAX, false, ps->menu->opted_in))
 		return false;
+	/* The resume offer: a question and its two answers, so all three
+	 * or none (then no USSD caller is offered to continue). */
+	for (i = 0; i < 3; i++) {
+		if ((v = json_object_get(obj, resume_keys[i])) == NULL)
+			continue;
+		present++;
+		join_path(p, sizeof(p), "strings", resume_keys[i]);
+		if (!parse_translations(ps, p, v, "string", i == 0 ?
+		    MENU_TEXT_MAX : MENU_LABEL_MAX, i == 0, resume_out[i]))
+			return false;
+	}
+	if (present != 0 && present != 3)
+		problem(ps, "strings", "resume_offer, resume_continue and "
+		    "resume_restart go together: give all three or none");
 	return true;
 }
 
@@ -1555,73 +1590,136 @@ done:
 	return ok;
 }
 
-/* Lay out every node for every language, folding mode and budget. */
 static bool
-menu_compile(struct menu *menu)
+node_compile(const struct menu *menu, struct menu_node *node)
 {
 	static const size_t budgets[MENU_BUDGETS] = { 0,
 	    SMSTEXT_USSD_OCTETS };
-	size_t n, li, f, b;
+	size_t li, f, b;
 
-	for (n = 0; n < menu->nnodes; n++)
-		for (li = 0; li < menu->nlanguages; li++)
-			for (f = 0; f < 2; f++)
-				for (b = 0; b < MENU_BUDGETS; b++) {
-					struct menu_render_opts o = {
-						.fold_vietnamese = f == 1,
-						.max_octets = budgets[b],
-					};
+	for (li = 0; li < menu->nlanguages; li++)
+		for (f = 0; f < 2; f++)
+			for (b = 0; b < MENU_BUDGETS; b++) {
+				struct menu_render_opts o = {
+					.fold_vietnamese = f == 1,
+					.max_octets = budgets[b],
+				};
 
-					if (!pages_compile(menu,
-					    &menu->nodes[n], li, &o,
-					    &menu->nodes[n].compiled[li][f][b]))
-						return false;
-				}
+				if (!pages_compile(menu, node, li, &o,
+				    &node->compiled[li][f][b]))
+					return false;
+			}
 	return true;
+}
+
+/* Lay out every node (the resume offer too) for every language, folding
+ * mode and budget. */
+static bool
+menu_compile(struct menu *menu)
+{
+	for (size_t n = 0; n < menu->nnodes; n++)
+		if (!node_compile(menu, &menu->nodes[n]))
+			return false;
+	return menu->resume == NULL || node_compile(menu, menu->resume);
 }
 
 /* ------------------------------------------------------------------ */
 /* Public interface                                                    */
 
+/* The resume offer as a node of its own: the two answers are its
+ * options (their next is never followed: menu_replay decides).  false
+ * when out of memory. */
+static bool
+build_resume(struct parse *ps)
+{
+	struct menu *m = ps->menu;
+	struct menu_node *node;
+	size_t li;
+
+	if (m->resume_offer[0] == NULL || m->nnodes == 0 ||
+	    m->start == SIZE_MAX)
+		return true;
+	if ((node = calloc(1, sizeof(*node))) == NULL)
+		return false;
+	m->resume = node;
+	copy_str(node->name, sizeof(node->name), MENU_RESUME_NODE);
+	if ((node->options = calloc(2, sizeof(*node->options))) == NULL)
+		return false;
+	node->noptions = 2;
+	node->options[0].next = node->options[1].next = m->start;
+	for (li = 0; li < m->nlanguages; li++)
+		if ((node->text[li] = strdup(m->resume_offer[li])) == NULL ||
+		    (node->options[0].label[li] =
+		    strdup(m->resume_continue[li])) == NULL ||
+		    (node->options[1].label[li] =
+		    strdup(m->resume_restart[li])) == NULL)
+			return false;
+	return true;
+}
+
+/* One node in every language, folded or not, under the USSD budget;
+ * at most max_pages pages (0: any number).  false when out of memory. */
+static bool
+check_layout(struct parse *ps, const struct menu_node *node,
+    const char *path, size_t max_pages)
+{
+	const struct menu *menu = ps->menu;
+	struct layout lay;
+	size_t li, f, npages;
+
+	for (li = 0; li < menu->nlanguages; li++)
+		for (f = 0; f < 2; f++) {
+			struct menu_render_opts o = {
+				.fold_vietnamese = f == 1,
+				.max_octets = SMSTEXT_USSD_OCTETS,
+			};
+			enum layout_result r = layout_build(menu, node, li,
+			    &o, &lay);
+
+			npages = lay.npages;
+			layout_clear(&lay);
+			switch (r) {
+			case LAYOUT_OK:
+				if (max_pages != 0 && npages > max_pages)
+					problem(ps, path, "\"%s\"%s does not "
+					    "fit one %d-octet USSD screen "
+					    "(shorten the offer or its two "
+					    "answers)", menu->languages[li],
+					    f ? " folded" : "",
+					    SMSTEXT_USSD_OCTETS);
+				break;
+			case LAYOUT_NO_ROOM:
+				problem(ps, path, "\"%s\"%s does not fit "
+				    "%d-octet USSD screens (shorten "
+				    "strings.invalid_choice or "
+				    "strings.more)", menu->languages[li],
+				    f ? " folded" : "", SMSTEXT_USSD_OCTETS);
+				break;
+			case LAYOUT_NO_MEMORY:
+				return false;
+			}
+		}
+	return true;
+}
+
 /* Every node, in every language, folded or not, must fit USSD screens;
- * finding out at parse time beats a caller meeting a blank page. */
+ * finding out at parse time beats a caller meeting a blank page.  The
+ * resume offer must fit one screen: it has no more_key of its own. */
 static bool
 check_layouts(struct parse *ps)
 {
 	const struct menu *menu = ps->menu;
-	struct layout lay;
 	char p[MENU_PATH_SIZE];
-	size_t n, li, f;
+	size_t n;
 
-	for (n = 0; n < menu->nnodes; n++)
-		for (li = 0; li < menu->nlanguages; li++)
-			for (f = 0; f < 2; f++) {
-				struct menu_render_opts o = {
-					.fold_vietnamese = f == 1,
-					.max_octets = SMSTEXT_USSD_OCTETS,
-				};
-				enum layout_result r = layout_build(menu,
-				    &menu->nodes[n], li, &o, &lay);
-
-				layout_clear(&lay);
-				switch (r) {
-				case LAYOUT_OK:
-					break;
-				case LAYOUT_NO_ROOM:
-					join_path(p, sizeof(p), "nodes",
-					    menu->nodes[n].name);
-					problem(ps, p, "\"%s\"%s does not fit "
-					    "%d-octet USSD screens (shorten "
-					    "strings.invalid_choice or "
-					    "strings.more)",
-					    menu->languages[li],
-					    f ? " folded" : "",
-					    SMSTEXT_USSD_OCTETS);
-					break;
-				case LAYOUT_NO_MEMORY:
-					return false;
-				}
-			}
+	for (n = 0; n < menu->nnodes; n++) {
+		join_path(p, sizeof(p), "nodes", menu->nodes[n].name);
+		if (!check_layout(ps, &menu->nodes[n], p, 0))
+			return false;
+	}
+	if (menu->resume != NULL && !check_layout(ps, menu->resume,
+	    "strings.resume_offer", 1))
+		return false;
 	return true;
 }
 
@@ -1664,6 +1762,8 @@ menu_parse(const char *json, size_t len, char *err, size_t errlen)
 	parse_start(&ps, root);
 	parse_keywords(&ps, root);
 	check_reachable(&ps);
+	if (ps.problems == 0 && !build_resume(&ps))
+		goto nomem;
 	if (ps.problems == 0 && !check_layouts(&ps))
 		goto nomem;
 	if (ps.problems == 0 && !menu_compile(ps.menu))
@@ -1681,10 +1781,27 @@ done:
 	return ps.menu;
 }
 
+static void
+node_clear(struct menu_node *node)
+{
+	size_t j, l;
+
+	for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+		free(node->text[l]);
+	for (j = 0; j < node->noptions; j++)
+		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+			free(node->options[j].label[l]);
+	free(node->options);
+	for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+		for (j = 0; j < 2 * MENU_BUDGETS; j++)
+			pages_clear(&node->compiled[l][j / MENU_BUDGETS]
+			    [j % MENU_BUDGETS]);
+}
+
 void
 menu_free(struct menu *menu)
 {
-	size_t i, j, l;
+	size_t i, l;
 
 	if (menu == NULL)
 		return;
@@ -1693,22 +1810,17 @@ menu_free(struct menu *menu)
 		free(menu->more[l]);
 		free(menu->opted_out[l]);
 		free(menu->opted_in[l]);
+		free(menu->resume_offer[l]);
+		free(menu->resume_continue[l]);
+		free(menu->resume_restart[l]);
 	}
-	for (i = 0; i < menu->nnodes; i++) {
-		struct menu_node *node = &menu->nodes[i];
-
-		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-			free(node->text[l]);
-		for (j = 0; j < node->noptions; j++)
-			for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-				free(node->options[j].label[l]);
-		free(node->options);
-		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-			for (j = 0; j < 2 * MENU_BUDGETS; j++)
-				pages_clear(&node->compiled[l][j / MENU_BUDGETS]
-				    [j % MENU_BUDGETS]);
-	}
+	for (i = 0; i < menu->nnodes; i++)
+		node_clear(&menu->nodes[i]);
 	free(menu->nodes);
+	if (menu->resume != NULL) {
+		node_clear(menu->resume);
+		free(menu->resume);
+	}
 	free(menu);
 }
 
@@ -1823,6 +1935,8 @@ state_node(const struct menu *menu, const struct menu_state *state)
 	/* A node name that does not fit is not one of ours. */
 	if (memchr(state->node, '\0', sizeof(state->node)) == NULL)
 		return NULL;
+	if (strcmp(state->node, MENU_RESUME_NODE) == 0)
+		return menu->resume;
 	n = node_index(menu, state->node);
 	return n == SIZE_MAX ? NULL : &menu->nodes[n];
 }
@@ -1893,6 +2007,9 @@ menu_step(const struct menu *menu, struct menu_state *state,
 	/* A state naming no node of this menu cannot go anywhere: treat
 	 * it as ended rather than guess where the caller was. */
 	if (node == NULL)
+		return MENU_STEP_FINISHED;
+	/* The resume offer's answers are menu_replay's to apply. */
+	if (node == menu->resume)
 		return MENU_STEP_FINISHED;
 	p += strspn(p, space);
 	len = strlen(p);
@@ -2053,4 +2170,192 @@ menu_string(const struct menu *menu, const char *name,
 	if (strcmp(name, "invalid_choice") == 0)
 		return menu->invalid_choice[li];
 	return NULL;
+}
+
+bool
+menu_offers_resume(const struct menu *menu)
+{
+	return menu != NULL && menu->resume != NULL;
+}
+
+bool
+menu_resumable(const struct menu *menu, const struct menu_state *state)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	/* At the start nothing is answered yet; at a terminal node there is
+	 * nothing left to answer. */
+	return node != NULL && node != menu->resume && node->noptions > 0 &&
+	    node != &menu->nodes[menu->start];
+}
+
+/* One input of the path at the resume offer. */
+static enum menu_resume
+resume_step(const struct menu *menu, const char *language,
+    const struct menu_state *resume, const char *input,
+    struct menu_state *state)
+{
+	static const char space[] = " \t\r\n";
+	size_t len;
+
+	input += strspn(input, space);
+	len = strlen(input);
+	while (len > 0 && strchr(space, input[len - 1]) != NULL)
+		len--;
+	switch (choice_number(input, len)) {
+	case 1:
+		/* The page they were on, from its top; a node the menu no
+		 * longer has (a reload) starts over instead. */
+		if (!menu_resumable(menu, resume))
+			break;
+		*state = *resume;
+		state->page = 0;
+		state->invalid = false;
+		return MENU_RESUME_CONTINUED;
+	case 2:
+		break;
+	default:
+		state->invalid = true;
+		return MENU_RESUME_OFFERED;
+	}
+	menu_start(menu, language, state);
+	return MENU_RESUME_RESTARTED;
+}
+
+int
+menu_replay(const struct menu *menu, const char *language,
+    const struct menu_state *resume, const char *path,
+    const struct menu_render_opts *opts, struct menu_state *state,
+    enum menu_resume *how)
+{
+	char *copy, *p, *star;
+
+	*how = MENU_RESUME_NONE;
+	menu_start(menu, language, state);
+	if (resume != NULL && menu->resume != NULL) {
+		/* The offer speaks the language the caller chose before. */
+		state->answers = resume->answers;
+		copy_str(state->node, sizeof(state->node), MENU_RESUME_NODE);
+		*how = MENU_RESUME_OFFERED;
+	}
+	if (path == NULL || *path == '\0')
+		return 0;
+	if ((copy = strdup(path)) == NULL)
+		return -1;
+	for (p = copy;; p = star + 1) {
+		if ((star = strchr(p, '*')) != NULL)
+			*star = '\0';
+		if (*how == MENU_RESUME_OFFERED)
+			*how = resume_step(menu, language, resume, p, state);
+		else if (menu_step(menu, state, p, opts) ==
+		    MENU_STEP_FINISHED)
+			break;
+		if (star == NULL)
+			break;
+	}
+	free(copy);
+	return 0;
+}
+
+static const char *
+answer_name(enum menu_answer a)
+{
+	switch (a) {
+	case MENU_UNANSWERED:
+		return "";
+	case MENU_NO:
+		return "no";
+	case MENU_YES:
+		return "yes";
+	}
+	return "";
+}
+
+static enum menu_answer
+answer_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "yes") == 0)
+		return MENU_YES;
+	if (s != NULL && strcmp(s, "no") == 0)
+		return MENU_NO;
+	return MENU_UNANSWERED;
+}
+
+static json_t *
+state_object(const struct menu_state *st)
+{
+	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b}",
+	    "node", st->node, "page", (int)st->page,
+	    "language", st->answers.language, "topic", st->answers.topic,
+	    "safe_to_call", answer_name(st->answers.safe_to_call),
+	    "safe_to_sms", answer_name(st->answers.safe_to_sms),
+	    "preferred_time", st->answers.preferred_time,
+	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT);
+}
+
+char *
+menu_state_dump(const struct menu_state *state,
+    const struct menu_state *resume)
+{
+	json_t *o = state_object(state), *r;
+	char *text = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (resume != NULL && ((r = state_object(resume)) == NULL ||
+	    json_object_set_new(o, "resume", r) < 0))
+		goto out;
+	text = json_dumps(o, JSON_COMPACT);
+out:
+	json_decref(o);
+	return text;
+}
+
+static void
+copy_field(char *dst, size_t size, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+static bool
+state_from_object(json_t *o, struct menu_state *st)
+{
+	json_t *page;
+
+	memset(st, 0, sizeof(*st));
+	if (!json_is_object(o))
+		return false;
+	copy_field(st->node, sizeof(st->node), o, "node");
+	page = json_object_get(o, "page");
+	st->page = json_is_integer(page) && json_integer_value(page) >= 0 &&
+	    json_integer_value(page) < 100 ?
+	    (unsigned)json_integer_value(page) : 0;
+	copy_field(st->answers.language, sizeof(st->answers.language), o,
+	    "language");
+	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
+	copy_field(st->answers.preferred_time,
+	    sizeof(st->answers.preferred_time), o, "preferred_time");
+	st->answers.safe_to_call = answer_parse(json_string_value(
+	    json_object_get(o, "safe_to_call")));
+	st->answers.safe_to_sms = answer_parse(json_string_value(
+	    json_object_get(o, "safe_to_sms")));
+	st->answers.priority = json_is_true(json_object_get(o, "urgent")) ?
+	    MENU_PRIORITY_URGENT : MENU_PRIORITY_NORMAL;
+	return st->node[0] != '\0';
+}
+
+bool
+menu_state_load(const char *text, struct menu_state *state,
+    struct menu_state *resume, bool *has_resume)
+{
+	json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	bool ok = state_from_object(o, state);
+
+	if (has_resume != NULL)
+		*has_resume = ok && resume != NULL && state_from_object(
+		    json_object_get(o, "resume"), resume);
+	json_decref(o);
+	return ok;
 }

@@ -292,6 +292,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE tokens_v8 RENAME TO tokens;"
 	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
 	"  WHERE revoked_at IS NULL;",
+	/* 8 -> 9 (resume, unsafe): a USSD caller's latest session is found
+	 * by pseudonym, never by number, for the resume offer. */
+	"CREATE INDEX IF NOT EXISTS sessions_caller ON sessions(caller, "
+	"updated_at);",
 };
 
 const struct store_sql store_core_sql[] = {

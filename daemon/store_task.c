@@ -15,16 +15,27 @@ const struct store_sql store_task_sql[] = {
 	/* A session id is bound to the caller who opened it: a hop naming
 	 * the same session with another number updates nothing. */
 	{ STMT_SESSION_UPSERT, "INSERT INTO sessions(channel, session_id, "
-	    "kind, caller, msisdn, node, created_at, updated_at, ended_at) "
-	    "VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", " NOW ", "
-	    "CASE WHEN ?6 THEN " NOW " END) "
+	    "kind, caller, msisdn, node, created_at, updated_at, ended_at, "
+	    "state) VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", " NOW ", "
+	    "CASE WHEN ?6 THEN " NOW " END, ?7) "
 	    "ON CONFLICT(channel, session_id) DO UPDATE SET "
-	    "hops = hops + 1, node = excluded.node, updated_at = "
+	    "hops = hops + 1, node = excluded.node, state = excluded.state, "
+	    "updated_at = "
 	    "excluded.updated_at, ended_at = COALESCE(ended_at, "
 	    "excluded.ended_at) WHERE msisdn = excluded.msisdn "
 	    "RETURNING id, COALESCE(task_id, 0)" },
 	{ STMT_SESSION_SET_TASK, "UPDATE sessions SET task_id = ?2 "
 	    "WHERE id = ?1" },
+	{ STMT_USSD_SESSION_STATE, "SELECT state FROM sessions WHERE "
+	    "channel = ?1 AND session_id = ?2 AND caller = ?3 AND kind = "
+	    "'ussd'" },
+	/* Only the caller's latest session counts: a request filed, or an
+	 * END, in any session since (SMS too) closes the offer. */
+	{ STMT_USSD_RESUMABLE, "SELECT state FROM (SELECT * FROM sessions "
+	    "WHERE caller = ?3 ORDER BY updated_at DESC, id DESC LIMIT 1) "
+	    "WHERE kind = 'ussd' AND channel = ?1 AND session_id != ?2 AND "
+	    "ended_at IS NULL AND task_id IS NULL AND updated_at > strftime("
+	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?4 || ' seconds')" },
 	{ STMT_TASK_UPDATE_OPEN, "UPDATE tasks SET "
 	    "language = COALESCE(?2, language), "
 	    "topic = COALESCE(?3, topic), "
@@ -129,6 +140,7 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	db_bind_text(s, 4, hop->msisdn);
 	db_bind_text(s, 5, hop->node);
 	sqlite3_bind_int(s, 6, hop->ended);
+	db_bind_text(s, 7, hop->state);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		session_row = sqlite3_column_int64(s, 0);
@@ -175,6 +187,50 @@ fail:
 	db_rollback(st);
 	res->change = STORE_TASK_NONE;
 	return STORE_RESULT_ERROR;
+}
+
+/* The first row's state, copied. */
+static int
+state_copy(sqlite3_stmt *s, char **state)
+{
+	int rc = sqlite3_step(s);
+
+	*state = NULL;
+	if (rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL &&
+	    (*state = strdup((const char *)sqlite3_column_text(s, 0))) ==
+	    NULL)
+		rc = SQLITE_NOMEM;
+	else if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_ussd_session_state(struct store *st, const char *channel,
+    const char *session_id, const char *caller, char **state)
+{
+	sqlite3_stmt *s = st->stmt[STMT_USSD_SESSION_STATE];
+
+	db_bind_text(s, 1, channel);
+	db_bind_text(s, 2, session_id);
+	db_bind_text(s, 3, caller);
+	return state_copy(s, state);
+}
+
+int
+store_ussd_resumable(struct store *st, const char *channel,
+    const char *session_id, const char *caller, unsigned seconds,
+    char **state)
+{
+	sqlite3_stmt *s = st->stmt[STMT_USSD_RESUMABLE];
+
+	db_bind_text(s, 1, channel);
+	db_bind_text(s, 2, session_id);
+	db_bind_text(s, 3, caller);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)seconds);
+	return state_copy(s, state);
 }
 
 int

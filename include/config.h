@@ -75,6 +75,9 @@ struct config {
 	unsigned supervisor_max_reveals_per_hour;  /* supervisors, admins */
 	unsigned sms_idle_seconds;        /* sms.session_idle_seconds */
 	unsigned sms_reply_interval;      /* sms.auto_reply_interval_seconds */
+	/* A USSD caller whose session dropped without END and who dials
+	 * again within this many seconds is offered to continue; 0: off. */
+	unsigned ussd_resume_seconds;     /* ussd.resume_seconds */
 	unsigned retention_days;
 	unsigned char *pseudonym_key;
 	size_t pseudonym_key_len;

@@ -17,6 +17,8 @@
 #define MENU_NAME_SIZE 32
 #define MENU_LANGUAGE_SIZE 8
 #define MENU_VALUE_SIZE 32
+/* The node name of the USSD resume offer (no menu node can have it). */
+#define MENU_RESUME_NODE "@resume"
 
 struct menu;
 
@@ -175,5 +177,59 @@ int menu_render(const struct menu *menu, const struct menu_state *state,
  */
 int menu_render_fresh(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts, char *out, size_t outlen);
+
+/*
+ * USSD session resume.  A caller whose session dropped (no END) and who
+ * dials again soon is first offered, in the language they chose, to
+ * continue where they stopped (1) or start over (2): the menu's
+ * strings.resume_offer, resume_continue and resume_restart.  While the
+ * offer is shown the state names MENU_RESUME_NODE; menu_render and
+ * menu_ends show it like any page.
+ */
+
+/* Does the menu have the offer's strings (else nobody is offered)? */
+bool menu_offers_resume(const struct menu *menu);
+
+/* Is a dropped session at state worth offering to continue: a node of
+ * this menu with options, past the start? */
+bool menu_resumable(const struct menu *menu, const struct menu_state *state);
+
+enum menu_resume {
+	MENU_RESUME_NONE,         /* no offer: the path walked from the
+	                             start */
+	MENU_RESUME_OFFERED,      /* the offer is showing (state.invalid
+	                             after an input that is not 1 or 2) */
+	MENU_RESUME_CONTINUED,    /* 1: from resume, the rest of the path
+	                             walked on from there */
+	MENU_RESUME_RESTARTED,    /* 2: from the start */
+};
+
+/*
+ * Walk a USSD input path: the aggregator sends the session's whole
+ * input so far ("1*2*1") on every hop, so replaying it gives the page
+ * (and a retried hop the same page).  From the start in `language`
+ * (NULL or unknown: the menu's default); with resume non-NULL (and a
+ * menu that offers it) the session began at the resume offer, and the
+ * path's first valid answer to it continues from *resume (page 0 of its
+ * node) or starts over.  *how says which.  0, or -1 when out of memory.
+ */
+int menu_replay(const struct menu *menu, const char *language,
+    const struct menu_state *resume, const char *path,
+    const struct menu_render_opts *opts, struct menu_state *state,
+    enum menu_resume *how);
+
+/*
+ * A state as stored between hops or texts: JSON text the caller frees,
+ * NULL when out of memory.  resume (NULL: none) is the state a resumed
+ * USSD session was offered, kept with it so that its later hops replay
+ * the same way.
+ */
+char *menu_state_dump(const struct menu_state *state,
+    const struct menu_state *resume);
+
+/* Read a dumped state back: false when text is not one (then start
+ * over).  *has_resume (when not NULL) says whether *resume was filled. */
+bool menu_state_load(const char *text, struct menu_state *state,
+    struct menu_state *resume, bool *has_resume);
 
 #endif

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 struct store;
 
@@ -141,6 +141,9 @@ struct store_ussd_hop {
 	const char *caller;
 	const char *msisdn;
 	const char *node;         /* where the caller now is */
+	const char *state;        /* the menu state (menu_state_dump), kept
+	                             so a dropped session can be resumed;
+	                             NULL: none */
 	bool ended;
 	const struct store_task_request *task;
 };
@@ -167,6 +170,22 @@ struct store_hop_result {
 enum store_result store_ussd_hop(struct store *store,
     const struct store_ussd_hop *hop, struct store_hop_result *result,
     char *err, size_t errlen);
+
+/*
+ * USSD resume.  Sessions are found by the caller's pseudonym, never by
+ * number.  *state is a malloc'd copy the caller frees, NULL when there
+ * is none.
+ */
+/* The state of session_id on channel if it is a USSD session of caller
+ * (a session id another caller opened gives NULL). */
+int store_ussd_session_state(struct store *store, const char *channel,
+    const char *session_id, const char *caller, char **state);
+/* The state of caller's latest session of any kind, when it is a USSD
+ * session on channel other than session_id that ended without END,
+ * filed no task and changed within the last `seconds`. */
+int store_ussd_resumable(struct store *store, const char *channel,
+    const char *session_id, const char *caller, unsigned seconds,
+    char **state);
 
 /* One inbound message to store; strings borrowed for the call. */
 struct store_inbound {

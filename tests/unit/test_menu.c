@@ -1281,6 +1281,35 @@ static const struct invalid_case invalid_cases[] = {
 	{ "not an object",
 	    "[1, 2]",
 	    "menu: must be a JSON object, not an array" },
+	{ "resume offer without its answers",
+	    "{\"languages\": [\"vi\"], \"default_language\": \"vi\","
+	    " \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
+	    " {\"invalid_choice\": {\"vi\": \"Sai.\"}, \"more\": {\"vi\":"
+	    " \"Thêm\"}, \"resume_offer\": {\"vi\": \"Tiếp?\"}},"
+	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"x\"}}}}",
+	    "strings: resume_offer, resume_continue and resume_restart go "
+	    "together" },
+	{ "resume answer missing a translation",
+	    "{\"languages\": [\"vi\", \"en\"], \"default_language\": "
+	    "\"vi\", \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
+	    " {\"invalid_choice\": {\"vi\": \"Sai.\", \"en\": \"No.\"},"
+	    " \"more\": {\"vi\": \"Thêm\", \"en\": \"More\"},"
+	    " \"resume_offer\": {\"vi\": \"Tiếp?\", \"en\": \"Go on?\"},"
+	    " \"resume_continue\": {\"vi\": \"Có\"},"
+	    " \"resume_restart\": {\"vi\": \"Lại\", \"en\": \"Over\"}},"
+	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"x\", \"en\": "
+	    "\"x\"}}}}",
+	    "strings.resume_continue: missing translation \"en\"" },
+	{ "resume offer longer than one screen",
+	    "{\"languages\": [\"vi\"], \"default_language\": \"vi\","
+	    " \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
+	    " {\"invalid_choice\": {\"vi\": \"Sai.\"}, \"more\": {\"vi\":"
+	    " \"Thêm\"}, \"resume_offer\": {\"vi\": \"" WORDS WORDS "\"},"
+	    " \"resume_continue\": {\"vi\": \"Có\"},"
+	    " \"resume_restart\": {\"vi\": \"Lại\"}},"
+	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"x\"}}}}",
+	    "strings.resume_offer: \"vi\" does not fit one 160-octet USSD "
+	    "screen" },
 	{ "strings too long for any screen",
 	    "{\"languages\": [\"vi\"], \"default_language\": \"vi\","
 	    " \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
@@ -1564,6 +1593,212 @@ compiled_pages_match_the_fresh_renderer(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* USSD resume                                                         */
+
+/* States compared field by field (bytes past a string's end are not
+ * part of it). */
+static void
+assert_same_state(const struct menu_state *a, const struct menu_state *b)
+{
+	assert_string_equal(a->node, b->node);
+	assert_int_equal(a->page, b->page);
+	assert_int_equal(a->invalid, b->invalid);
+	assert_string_equal(a->answers.language, b->answers.language);
+	assert_string_equal(a->answers.topic, b->answers.topic);
+	assert_int_equal(a->answers.safe_to_call, b->answers.safe_to_call);
+	assert_int_equal(a->answers.safe_to_sms, b->answers.safe_to_sms);
+	assert_string_equal(a->answers.preferred_time,
+	    b->answers.preferred_time);
+	assert_int_equal(a->answers.priority, b->answers.priority);
+}
+
+/* A dropped session at "when" in English, topic and safety answered. */
+static struct menu_state
+dropped_at_when(const struct menu *m)
+{
+	struct menu_state st;
+	enum menu_resume how;
+
+	assert_int_equal(menu_replay(m, "vi", NULL, "2*1*1", NULL, &st,
+	    &how), 0);
+	assert_int_equal(how, MENU_RESUME_NONE);
+	assert_string_equal(st.node, "when");
+	return st;
+}
+
+static void
+resume_offer_fits_one_screen_in_every_mode(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st;
+	enum menu_resume how;
+	char page[PAGE_SIZE];
+	size_t l, f, inv;
+
+	assert_true(menu_offers_resume(m));
+	for (l = 0; l < NROWS(shipped_languages); l++)
+	for (f = 0; f < 2; f++)
+	for (inv = 0; inv < 2; inv++) {
+		const struct menu_render_opts o = { .fold_vietnamese = f,
+		    .max_octets = SMSTEXT_USSD_OCTETS };
+		struct smstext_measure me;
+
+		snprintf(base.answers.language, sizeof(base.answers.language),
+		    "%s", shipped_languages[l]);
+		assert_int_equal(menu_replay(m, "vi", &base, inv ? "7" : "",
+		    &o, &st, &how), 0);
+		assert_int_equal(how, MENU_RESUME_OFFERED);
+		assert_string_equal(st.node, MENU_RESUME_NODE);
+		assert_int_equal(st.invalid, inv);
+		assert_false(menu_ends(m, &st, &o));
+		render_ok(m, &st, &o, page);
+		assert_int_equal(smstext_measure(page, &me), 0);
+		if (me.octets > SMSTEXT_USSD_OCTETS)
+			fail_msg("offer in %s%s is %zu octets:\n%s",
+			    shipped_languages[l], f ? " folded" : "",
+			    me.octets, page);
+		/* Two answers and no more line: one screen. */
+		assert_non_null(strstr(page, "1. "));
+		assert_non_null(strstr(page, "2. "));
+		assert_null(strstr(page, "99. "));
+	}
+}
+
+static void
+resume_offer_speaks_the_language_chosen_before(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st;
+	enum menu_resume how;
+	char page[PAGE_SIZE];
+
+	assert_int_equal(menu_replay(m, "vi", &base, "", NULL, &st, &how), 0);
+	render_ok(m, &st, NULL, page);
+	assert_non_null(strstr(page, "Continue"));
+	assert_null(strstr(page, "Tiếp tục"));
+	snprintf(base.answers.language, sizeof(base.answers.language), "vi");
+	assert_int_equal(menu_replay(m, "en", &base, "", NULL, &st, &how), 0);
+	render_ok(m, &st, NULL, page);
+	assert_non_null(strstr(page, "Tiếp tục"));
+}
+
+static void
+resume_continue_restores_answers_and_page(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st, fresh;
+	enum menu_resume how;
+	char page[PAGE_SIZE], expect[PAGE_SIZE];
+
+	/* 1: the page they were on, their answers kept. */
+	assert_int_equal(menu_replay(m, "vi", &base, "1", NULL, &st, &how), 0);
+	assert_int_equal(how, MENU_RESUME_CONTINUED);
+	assert_string_equal(st.node, "when");
+	assert_string_equal(st.answers.language, "en");
+	assert_string_equal(st.answers.topic, "counselling");
+	assert_int_equal(st.answers.safe_to_call, MENU_YES);
+	render_ok(m, &st, NULL, page);
+	render_ok(m, &base, NULL, expect);
+	assert_string_equal(page, expect);
+	/* The rest of the path walks on from there to the end. */
+	assert_int_equal(menu_replay(m, "vi", &base, "1*4*2*1", NULL, &st,
+	    &how), 0);
+	assert_int_equal(how, MENU_RESUME_CONTINUED);
+	assert_string_equal(st.node, "done");
+	assert_int_equal(menu_current_action(m, &st), MENU_ACTION_CREATE_TASK);
+	assert_string_equal(st.answers.topic, "counselling");
+	assert_string_equal(st.answers.preferred_time, "evening");
+	assert_int_equal(st.answers.safe_to_sms, MENU_NO);
+	/* A typo first keeps the offer; then 2 starts over from scratch. */
+	assert_int_equal(menu_replay(m, "vi", &base, "x*2", NULL, &st, &how),
+	    0);
+	assert_int_equal(how, MENU_RESUME_RESTARTED);
+	menu_start(m, "vi", &fresh);
+	assert_same_state(&st, &fresh);
+	assert_int_equal(menu_replay(m, "vi", &base, "2*1*1", NULL, &st, &how),
+	    0);
+	assert_string_equal(st.node, "safe_call");
+	assert_string_equal(st.answers.language, "vi");
+	assert_int_equal(st.answers.safe_to_call, MENU_UNANSWERED);
+	/* Without an offer the same path is an ordinary walk. */
+	assert_int_equal(menu_replay(m, "vi", NULL, "1*1", NULL, &st, &how), 0);
+	assert_int_equal(how, MENU_RESUME_NONE);
+	assert_string_equal(st.node, "safe_call");
+}
+
+static void
+resume_only_where_something_is_left_to_answer(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state st = at_node(m, "language", "vi");
+
+	assert_false(menu_resumable(m, &st));        /* nothing answered */
+	st = at_node(m, "done", "vi");
+	assert_false(menu_resumable(m, &st));        /* request filed */
+	st = at_node(m, "info", "vi");
+	assert_false(menu_resumable(m, &st));        /* nothing to answer */
+	st = at_node(m, "gone", "vi");
+	assert_false(menu_resumable(m, &st));        /* menu changed */
+	st = at_node(m, MENU_RESUME_NODE, "vi");
+	assert_false(menu_resumable(m, &st));        /* never stacked */
+	st = at_node(m, "need", "vi");
+	assert_true(menu_resumable(m, &st));
+	/* An offer whose state the menu no longer has starts over on 1. */
+	{
+		struct menu_state gone = at_node(m, "gone", "en"), out;
+		enum menu_resume how;
+
+		assert_int_equal(menu_replay(m, "vi", &gone, "1", NULL, &out,
+		    &how), 0);
+		assert_int_equal(how, MENU_RESUME_RESTARTED);
+		assert_string_equal(out.node, "language");
+	}
+	/* menu_step never moves off the offer: the replay decides. */
+	st = at_node(m, MENU_RESUME_NODE, "vi");
+	assert_int_equal(menu_step(m, &st, "1", NULL), MENU_STEP_FINISHED);
+}
+
+static void
+state_dump_round_trips_with_its_offer(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st = base, a, b;
+	char *text;
+	bool has;
+
+	st.answers.priority = MENU_PRIORITY_URGENT;
+	st.page = 2;
+	assert_non_null(text = menu_state_dump(&st, &base));
+	assert_true(menu_state_load(text, &a, &b, &has));
+	assert_true(has);
+	assert_same_state(&a, &st);
+	assert_same_state(&b, &base);
+	free(text);
+	assert_non_null(text = menu_state_dump(&st, NULL));
+	assert_true(menu_state_load(text, &a, &b, &has));
+	assert_false(has);
+	free(text);
+	assert_false(menu_state_load("not json", &a, &b, &has));
+	assert_false(has);
+	assert_false(menu_state_load(NULL, &a, NULL, NULL));
+}
+
+static void
+menu_without_resume_strings_offers_nothing(void **state)
+{
+	struct menu *m = parse_ok(valid_menu);
+	struct menu_state base = at_node(m, "a", "vi"), st;
+	enum menu_resume how;
+
+	(void)state;
+	assert_false(menu_offers_resume(m));
+	assert_int_equal(menu_replay(m, "vi", &base, "1", NULL, &st, &how), 0);
+	assert_int_equal(how, MENU_RESUME_NONE);
+	assert_string_equal(st.node, "b");
+	menu_free(m);
+}
+
 int
 main(void)
 {
@@ -1586,6 +1821,11 @@ main(void)
 		cmocka_unit_test(no_budget_renders_the_whole_node),
 		cmocka_unit_test(render_refuses_what_it_cannot_do),
 		cmocka_unit_test(compiled_pages_match_the_fresh_renderer),
+		cmocka_unit_test(resume_offer_fits_one_screen_in_every_mode),
+		cmocka_unit_test(resume_offer_speaks_the_language_chosen_before),
+		cmocka_unit_test(resume_continue_restores_answers_and_page),
+		cmocka_unit_test(resume_only_where_something_is_left_to_answer),
+		cmocka_unit_test(state_dump_round_trips_with_its_offer),
 	};
 	const struct CMUnitTest inline_menus[] = {
 		cmocka_unit_test(
@@ -1597,6 +1837,7 @@ main(void)
 		cmocka_unit_test(option_counts_and_more_key_collisions),
 		cmocka_unit_test(several_problems_are_all_reported),
 		cmocka_unit_test(a_full_err_buffer_is_cut_safely),
+		cmocka_unit_test(menu_without_resume_strings_offers_nothing),
 	};
 	int failed = 0;
 
