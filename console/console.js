@@ -67,6 +67,8 @@
       call: 'Gọi {0}',
       warn_unsafe_call: 'Người gọi nói gọi lại số này KHÔNG an toàn.',
       warn_unsafe_sms: 'Người gọi nói nhắn tin KHÔNG an toàn.',
+      badge_do_not_contact: 'Không liên lạc',
+      warn_do_not_contact: 'KHÔNG LIÊN LẠC: tư vấn viên đã ghi nhận liên lạc với người này là không an toàn. Không gọi, không nhắn tin cho đến khi họ tự liên lạc lại.',
       field_caller: 'Mã ẩn danh',
       field_topic: 'Nhu cầu',
       field_language: 'Ngôn ngữ',
@@ -182,6 +184,8 @@
       call: 'Call {0}',
       warn_unsafe_call: 'The caller said calling this number back is NOT safe.',
       warn_unsafe_sms: 'The caller said texting is NOT safe.',
+      badge_do_not_contact: 'Do not contact',
+      warn_do_not_contact: 'DO NOT CONTACT: a counsellor recorded that contacting this caller is not safe. Do not call or text until they make contact again themselves.',
       field_caller: 'Pseudonym',
       field_topic: 'Need',
       field_language: 'Language',
@@ -630,6 +634,10 @@
     top.appendChild(el('span', 'badge ' + (task.priority === 'urgent' ? 'urgent' : 'neutral'),
       label('priority_', task.priority)));
     top.appendChild(el('span', 'row-topic', label('topic_', task.topic)));
+    if (task.do_not_contact === true) {
+      li.classList.add('do-not-contact');
+      top.appendChild(el('span', 'badge do-not-contact', t('badge_do_not_contact')));
+    }
     button.appendChild(top);
 
     var meta = el('span', 'row-meta');
@@ -884,6 +892,13 @@
 
     var warn = $('task-warnings');
     clear(warn);
+    /* First and loudest: it overrides every answer below. */
+    if (task.do_not_contact === true) {
+      var dnc = el('p', 'warning do-not-contact');
+      dnc.appendChild(el('span', 'badge do-not-contact', t('badge_do_not_contact')));
+      dnc.appendChild(document.createTextNode(' ' + t('warn_do_not_contact')));
+      warn.appendChild(dnc);
+    }
     if (task.safe_to_call === false) warn.appendChild(el('p', 'warning', t('warn_unsafe_call')));
     if (task.safe_to_sms === false) warn.appendChild(el('p', 'warning', t('warn_unsafe_sms')));
 

@@ -325,6 +325,11 @@ task_json(const struct queue_task *t, bool with_number)
 	    "outcome", t->has_outcome ?
 	    json_string(store_outcome_name(t->outcome)) : json_null());
 
+	/* Shown to everyone who sees the task: nobody may text or call
+	 * this caller until they make contact again themselves. */
+	if (j != NULL)
+		json_object_set_new(j, "do_not_contact",
+		    json_boolean(t->do_not_contact));
 	if (j != NULL && with_number)
 		json_object_set_new(j, "msisdn", json_string(t->msisdn));
 	return j;
@@ -523,6 +528,11 @@ reply_unless_done(enum writer_result result, struct api_unit *u,
 			http_reply_error(req, 409, "conflict", "the task's "
 			    "channel is no longer configured; nothing can be "
 			    "sent on it");
+		else if (strcmp(u->rep.refusal, "do_not_contact") == 0)
+			http_reply_error(req, 409, u->rep.refusal, "a "
+			    "counsellor recorded that contacting this caller "
+			    "is unsafe; nothing is sent until they write or "
+			    "dial again themselves");
 		else
 			http_reply_error(req, 409, u->rep.refusal,
 			    strcmp(u->rep.refusal, "opted_out") == 0 ?

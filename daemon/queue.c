@@ -12,6 +12,7 @@
 #include "config.h"
 #include "contact.h"
 #include "followup.h"
+#include "log.h"
 #include "store.h"
 
 int
@@ -40,6 +41,7 @@ queue_task_copy(const struct store_task *t, struct queue_task *q)
 	q->attempts = t->attempts;
 	q->safe_to_call = t->safe_to_call;
 	q->safe_to_sms = t->safe_to_sms;
+	q->do_not_contact = t->do_not_contact;
 #define COPY(f) snprintf(q->f, sizeof(q->f), "%s", t->f ? t->f : "")
 	COPY(caller);
 	COPY(msisdn);
@@ -357,6 +359,21 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 	}
 	if (r != QUEUE_OK)
 		goto out;
+	/* Silence, at once: nothing still waiting leaves for them, and
+	 * nothing new is queued until they make contact themselves. */
+	if (c->outcome == STORE_OUTCOME_UNSAFE) {
+		char ids[24], n[24];
+
+		if (store_caller_unsafe_set(st, before.caller, id,
+		    &report->cancelled) < 0) {
+			r = QUEUE_ERROR;
+			goto out;
+		}
+		snprintf(ids, sizeof(ids), "%lld", (long long)id);
+		snprintf(n, sizeof(n), "%lld", (long long)report->cancelled);
+		log_event(LOG_INFO, "caller.do_not_contact", "task", ids,
+		    "caller", before.caller, "cancelled", n, NULL);
+	}
 	if (store_audit_add(st, actor->name, "task.completed", id,
 	    store_outcome_name(recorded)) < 0 ||
 	    (c->note != NULL && c->note[0] != '\0' &&
@@ -468,7 +485,8 @@ queue_text(struct store *st, int64_t id, const struct queue_actor *actor,
 	/* The caller's latest answer, on any task, as the outbox reads it;
 	 * the outbox asks again when it sends. */
 	if ((report->refusal = contact_refusal(CONTACT_MESSAGE, opted_out,
-	    unsafe ? STORE_ANSWER_NO : STORE_ANSWER_UNKNOWN)) != NULL) {
+	    unsafe ? STORE_ANSWER_NO : STORE_ANSWER_UNKNOWN,
+	    t->do_not_contact)) != NULL) {
 		r = QUEUE_REFUSED;
 		goto out;
 	}

@@ -293,9 +293,19 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
 	"  WHERE revoked_at IS NULL;",
 	/* 8 -> 9 (resume, unsafe): a USSD caller's latest session is found
-	 * by pseudonym, never by number, for the resume offer. */
+	 * by pseudonym, never by number, for the resume offer.  Callers a
+	 * counsellor found unsafe to contact (outcome unsafe), by
+	 * pseudonym, until they make contact again; their pending texts
+	 * are found by pseudonym too. */
 	"CREATE INDEX IF NOT EXISTS sessions_caller ON sessions(caller, "
-	"updated_at);",
+	"updated_at);"
+	"CREATE TABLE IF NOT EXISTS unsafe_callers ("
+	"  caller TEXT PRIMARY KEY,"
+	"  task_id INTEGER,"
+	"  since TEXT NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS outbound_caller_pending ON "
+	"outbound(caller) WHERE status = 'pending';",
 };
 
 const struct store_sql store_core_sql[] = {

@@ -13,6 +13,10 @@
 
 const struct store_sql store_inbound_sql[] = {
 	/* An opt-out stops what was queued before it too. */
+	/* The caller wrote or dialled: they made contact themselves, so a
+	 * counsellor's "unsafe" no longer stands (their answers still do). */
+	{ STMT_UNSAFE_CLEAR, "DELETE FROM unsafe_callers WHERE caller = ?1 "
+	    "RETURNING task_id" },
 	{ STMT_OUTBOUND_CANCEL, "UPDATE outbound SET status = 'failed', "
 	    "last_error = 'opted_out', updated_at = " NOW " WHERE msisdn = ?1 "
 	    "AND status = 'pending' AND purpose != 'opt_out_confirmation'" },
@@ -91,6 +95,16 @@ const struct store_sql store_inbound_sql[] = {
 
 static int inbound_part(struct store *, const struct store_inbound *, bool *);
 
+/* A new message (a retry is not one) is the caller making contact. */
+static int
+contacted(struct store *st, const struct store_inbound *m)
+{
+	char via[80];
+
+	snprintf(via, sizeof(via), "sms:%s", m->channel);
+	return store_caller_contacted(st, m->caller, via);
+}
+
 int
 store_inbound_batch(struct store *st, const struct store_inbound *msgs,
     size_t count, enum store_inbound_result *results, char *err,
@@ -114,6 +128,12 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 			}
 			results[i] = inserted ? STORE_INBOUND_NEW :
 			    STORE_INBOUND_DUPLICATE;
+			if (inserted && contacted(st, m) < 0) {
+				db_error(st, "clearing do-not-contact", err,
+				    errlen);
+				db_rollback(st);
+				return -1;
+			}
 			continue;
 		}
 		sqlite3_bind_text(s, 1, m->channel, -1, SQLITE_TRANSIENT);
@@ -132,6 +152,11 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 		}
 		results[i] = inserted ? STORE_INBOUND_NEW :
 		    STORE_INBOUND_DUPLICATE;
+		if (inserted && contacted(st, m) < 0) {
+			db_error(st, "clearing do-not-contact", err, errlen);
+			db_rollback(st);
+			return -1;
+		}
 	}
 	return db_commit(st, err, errlen);
 }
@@ -313,6 +338,22 @@ store_optout_set(struct store *st, const char *msisdn, const char *caller,
 		return 0;
 	db_bind_text(st->stmt[STMT_OUTBOUND_CANCEL], 1, msisdn);
 	return db_step_done(st, st->stmt[STMT_OUTBOUND_CANCEL]);
+}
+
+int
+store_caller_contacted(struct store *st, const char *caller, const char *via)
+{
+	sqlite3_stmt *s = st->stmt[STMT_UNSAFE_CLEAR];
+	int64_t task_id = 0;
+	bool found;
+
+	db_bind_text(s, 1, caller);
+	if (db_step_id(s, &task_id, &found) < 0)
+		return -1;
+	/* Supervisors can see when and how a do-not-contact mark went; the
+	 * row names the pseudonym only. */
+	return found ? store_audit_write(st, via, "caller.contacted",
+	    task_id, caller) : 0;
 }
 
 int

@@ -26,7 +26,9 @@
 	"id, status, priority, caller, msisdn, channel, language, topic, " \
 	"safe_to_call, safe_to_sms, preferred_time, created_at, updated_at, " \
 	"claimed_by, attempts, lease_expires_at, retry_at, outcome, " \
-	"closed_at, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END"
+	"closed_at, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, " \
+	"EXISTS (SELECT 1 FROM unsafe_callers u WHERE u.caller = " \
+	"tasks.caller)"
 /* Who may act on a claimed task: its holder while the lease lives, or
  * a privileged actor (?2 actor, ?3 privileged). */
 #define MAY_ACT "(?3 OR (status = 'claimed' AND claimed_by = ?2 AND " \
@@ -108,6 +110,9 @@ enum stmt {
 	STMT_QUEUE_EXPIRE,
 	STMT_QUEUE_HELD,
 	STMT_CALLER_UNSAFE,
+	STMT_UNSAFE_SET,
+	STMT_UNSAFE_CLEAR,
+	STMT_OUTBOUND_CANCEL_CALLER,
 	STMT_QUEUE_STATUS,
 	STMT_NOTE_ADD,
 	STMT_TASK_GET,

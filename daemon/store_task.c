@@ -159,6 +159,11 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 		    "caller");
 		return STORE_RESULT_CONFLICT;
 	}
+	snprintf(actor, sizeof(actor), "ussd:%s", hop->channel);
+	if (store_caller_contacted(st, hop->caller, actor) < 0) {
+		db_error(st, "clearing do-not-contact", err, errlen);
+		goto fail;
+	}
 
 	if (hop->task != NULL && res->task_id == 0) {
 		if (store_task_upsert(st, hop->task, &res->task_id, &res->change) <
@@ -169,7 +174,6 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 		s = st->stmt[STMT_SESSION_SET_TASK];
 		sqlite3_bind_int64(s, 1, session_row);
 		sqlite3_bind_int64(s, 2, res->task_id);
-		snprintf(actor, sizeof(actor), "ussd:%s", hop->channel);
 		if (db_step_done(st, s) < 0 ||
 		    store_audit_write(st, actor, res->change == STORE_TASK_CREATED ?
 		    "task.created" : "task.updated", res->task_id,
@@ -351,6 +355,7 @@ store_task_from_row(sqlite3_stmt *s, struct store_task *t)
 		.retry_at = db_column_str(s, 16),
 		.closed_at = db_column_str(s, 18),
 		.priority_rank = sqlite3_column_int(s, 19),
+		.do_not_contact = sqlite3_column_int(s, 20) != 0,
 	};
 	/* The schema's CHECK allows only these. */
 	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++)

@@ -56,6 +56,8 @@ struct queue_task {
 	int attempts;
 	enum store_answer safe_to_call;
 	enum store_answer safe_to_sms;
+	bool do_not_contact;      /* outcome unsafe, and the caller has not
+	                             made contact since: text nothing */
 	char caller[64];          /* pseudonym */
 	char msisdn[40];
 	char channel[64];
@@ -112,12 +114,15 @@ struct queue_report {
 	struct queue_task task;   /* OK: the task after the change */
 	int64_t held;             /* BUSY */
 	struct queue_limit limit; /* LIMIT */
-	const char *refusal;      /* REFUSED: "opted_out", "unsafe_to_text"
-	                             or "no_channel" (static) */
+	const char *refusal;      /* REFUSED: "do_not_contact", "opted_out",
+	                             "unsafe_to_text" or "no_channel"
+	                             (static) */
 	int64_t id;               /* a note's or a queued text's row */
 	bool followup_queued;     /* complete: the missed-call text */
 	bool followup_failed;     /* complete: it could not be queued; the
 	                             outcome stands */
+	int64_t cancelled;        /* complete unsafe: pending texts
+	                             cancelled */
 };
 
 struct queue_claim {
@@ -161,8 +166,9 @@ struct queue_completion {
  * attempt more; no_answer puts it back in the queue at retry_at (or
  * after the backoff) while attempts remain, else closes it unreached,
  * and queues the missed-call text for a caller who said texting is
- * safe; unsafe marks the caller unsafe to text.  A task.completed row
- * and the note with it.  OK, NOT_FOUND, CONFLICT, ERROR.
+ * safe; unsafe marks the caller do-not-contact and cancels every text
+ * still pending for them (store_caller_unsafe_set; report->cancelled).
+ * A task.completed row and the note with it.  OK, NOT_FOUND, CONFLICT, ERROR.
  */
 enum queue_result queue_complete(struct store *store, int64_t id,
     const struct queue_actor *actor, const struct queue_completion *c,

@@ -380,6 +380,7 @@ struct store_outbox_row {
 	const char *reply_body;   /* that message's text */
 	double created;           /* unix time the row was queued */
 	enum store_lane lane;
+	bool do_not_contact;      /* the caller is marked unsafe to contact */
 };
 
 typedef int (*store_outbox_cb)(const struct store_outbox_row *row,
@@ -503,6 +504,8 @@ struct store_task {
 	enum store_outcome outcome;
 	const char *closed_at;
 	int priority_rank;        /* 0 urgent, 1 normal: the list order */
+	bool do_not_contact;      /* the caller is marked unsafe to contact
+	                             (store_caller_unsafe_set) */
 };
 
 typedef int (*store_task_cb)(const struct store_task *task, void *arg);
@@ -571,6 +574,21 @@ enum store_result store_queue_claim(struct store *store, int64_t id,
 /* The task actor holds a live lease on, or 0. */
 int store_queue_held(struct store *store, const char *actor,
     int64_t *task_id);
+/*
+ * Do not contact.  A counsellor's outcome `unsafe` marks the caller (by
+ * pseudonym) and cancels every text still pending for them (failed,
+ * "do_not_contact"; alerts to counsellors aside), in the caller's
+ * transaction; *cancelled says how many.  Nothing is texted to them
+ * while the mark stands (contact.h), and it stands until they write or
+ * dial again themselves: store_inbound_batch (a new message) and
+ * store_ussd_hop call store_caller_contacted, which lifts it with a
+ * caller.contacted audit row (actor `via`, detail the pseudonym).
+ */
+int store_caller_unsafe_set(struct store *store, const char *caller,
+    int64_t task_id, int64_t *cancelled);
+int store_caller_contacted(struct store *store, const char *caller,
+    const char *via);
+
 /* Did the caller's latest answer say texting is unsafe (on any of
  * their tasks, as the outbox decides)? */
 int store_caller_unsafe_to_text(struct store *store, const char *msisdn,
