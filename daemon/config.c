@@ -1016,8 +1016,11 @@ static const struct {
 	{ "urgent_alert", "Yêu cầu khẩn #{task}. {link}",
 	    "Urgent callback request #{task}. {link}" },
 	/* To a caller a counsellor could not reach. */
-	{ "missed_call", "Chúng tôi đã gọi cho bạn. Chúng tôi sẽ gọi lại.",
-	    "We tried to call you. We will try again." },
+	/* To a caller a counsellor could not reach: whoever holds the
+	 * phone may read it, so it names no request, no task and nothing
+	 * the caller said ("again", "your request" would). */
+	{ "missed_call", "Chúng tôi đã gọi cho bạn. Chúng tôi sẽ gọi sau.",
+	    "We tried to call you. We will call later." },
 	/* To the counsellors on call: a token reached its reveal limit;
 	 * {token} is its name, never a caller. */
 	{ "security_alert", "Cảnh báo bảo mật: mã {token} đã xem quá nhiều "
@@ -1097,6 +1100,11 @@ load_templates(struct load *ld, struct config *cfg, json_t *obj,
 			    strlen(s) > 1000)
 				problem(ld, p, "must be a non-empty string of "
 				    "at most 1000 bytes");
+			else if (strcmp(key, "missed_call") == 0 &&
+			    strchr(s, '{') != NULL)
+				problem(ld, p, "a caller's text takes no "
+				    "placeholder: {task} or {link} would tell "
+				    "whoever reads their phone about a request");
 			else if (t->count == CONFIG_TEMPLATE_LANGUAGES)
 				problem(ld, p, "too many languages (at most "
 				    "%d)", CONFIG_TEMPLATE_LANGUAGES);

@@ -211,12 +211,11 @@ process_one(struct store *st, const struct config *cfg,
 		ended = false;
 		break;
 	case MENU_KEYWORD_NONE:
-		if (p->task_id != 0 && fresh) {
-			/* Joined to the open task when stored; counsellors
-			 * read it there.  No menu, no reply. */
-			rc = store_inbound_mark_processed(st, p->id);
-			goto out;
-		}
+		/* A text from a caller with an open task was joined to it
+		 * when stored, and counsellors read it there; the reply is
+		 * still the one anyone gets, since silence would tell a
+		 * second person on a shared phone that someone asked
+		 * before. */
 		if (!fresh) {
 			menu_step(menu, &ms, p->body, &opts);
 			if (menu_current_action(menu, &ms) ==
