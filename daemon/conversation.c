@@ -85,13 +85,14 @@ answer_parse(const char *s)
 static char *
 state_dump(const struct menu_state *st)
 {
-	json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b}",
+	json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s}",
 	    "node", st->node, "page", (int)st->page,
 	    "language", st->answers.language, "topic", st->answers.topic,
 	    "safe_to_call", answer_json(st->answers.safe_to_call),
 	    "safe_to_sms", answer_json(st->answers.safe_to_sms),
 	    "preferred_time", st->answers.preferred_time,
-	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT);
+	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT,
+	    "verification", st->answers.verification);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -128,6 +129,8 @@ state_load(const char *text, struct menu_state *st)
 	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
 	copy_field(st->answers.preferred_time,
 	    sizeof(st->answers.preferred_time), o, "preferred_time");
+	copy_field(st->answers.verification,
+	    sizeof(st->answers.verification), o, "verification");
 	st->answers.safe_to_call = answer_parse(json_string_value(
 	    json_object_get(o, "safe_to_call")));
 	st->answers.safe_to_sms = answer_parse(json_string_value(
@@ -215,7 +218,8 @@ process_one(struct store *st, const struct config *cfg,
     const struct pending *p)
 {
 	const struct config_channel *ch = config_channel_find(cfg, p->channel);
-	struct menu_render_opts opts = { .max_octets = 0 };
+	/* A texter can type: a verification node takes a word. */
+	struct menu_render_opts opts = { .max_octets = 0, .typed = true };
 	const struct menu *menu = cfg->menu;
 	enum menu_keyword kw;
 	struct menu_state ms;
@@ -301,6 +305,12 @@ process_one(struct store *st, const struct config *cfg,
 			goto out;
 		}
 		if (!fresh) {
+			/* An answer to the word's question is the word (a
+			 * number names one; a typo is close to it): it is
+			 * kept with the task, and its text nowhere. */
+			if (menu_asks_verification(menu, &ms) &&
+			    store_inbound_redact(st, p->id) < 0)
+				goto out;
 			menu_step(menu, &ms, p->body, &opts);
 			if (menu_current_action(menu, &ms) ==
 			    MENU_ACTION_CREATE_TASK &&
@@ -328,6 +338,10 @@ process_one(struct store *st, const struct config *cfg,
 		    lane) < 0)
 			goto out;
 	}
+	/* The word's place is the task: a finished conversation keeps no
+	 * copy of it. */
+	if (ended)
+		ms.answers.verification[0] = '\0';
 	if ((dump = state_dump(&ms)) == NULL)
 		goto out;
 	rc = store_sms_session_put(st, p->channel, p->caller, p->msisdn,

@@ -292,6 +292,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE tokens_v8 RENAME TO tokens;"
 	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
 	"  WHERE revoked_at IS NULL;",
+	/* 8 -> 9 (verification word): the word a caller chose for the
+	 * counsellor who calls back to say; NULL when none was chosen.
+	 * Read only by store_task_verification, never with a task's other
+	 * columns, so no list can carry it. */
+	"ALTER TABLE tasks ADD COLUMN verification TEXT;",
 };
 
 const struct store_sql store_core_sql[] = {
