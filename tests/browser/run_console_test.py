@@ -43,8 +43,9 @@ CSP = {"default-src 'none'", "script-src 'self'", "style-src 'self'",
        "form-action 'none'", "frame-ancestors 'none'"}
 
 # config/menu.json: Vietnamese, talk to a counsellor, safe to call,
-# in the morning, safe to text, send the request.
-USSD_HOPS = ["", "1", "1*1", "1*1*1", "1*1*1*2", "1*1*1*2*1", "1*1*1*2*1*1"]
+# the word "Chuối" (2), in the morning, safe to text, send the request.
+USSD_HOPS = ["", "1", "1*1", "1*1*1", "1*1*1*2", "1*1*1*2*2", "1*1*1*2*2*1",
+             "1*1*1*2*2*1*1"]
 ANSWERS = {
     "vi": ["Khi nào liên lạc an toàn?", "Buổi sáng",
            "Gọi lại số này có an toàn không?"],
