@@ -324,3 +324,23 @@ class VerificationCase(ApiCase):
                             for r in rows), [r["status"] for r in rows])
         self.assertEqual(len(self.fa.requests("at")), len(rows))
         self.assert_nowhere_else(TYPED_WORD)
+
+    def test_console_carries_the_script_with_no_inline_code(self):
+        page = self.daemon.request("GET", "/console/")
+        self.assertEqual(page.status, 200)
+        html = page.text
+        self.assertIn('id="call-script"', html)
+        self.assertIn('id="script-steps"', html)
+        # The strict policy stands: no inline script, style or handler.
+        self.assertNotRegex(html, r"<script(?![^>]*\bsrc=)")
+        self.assertNotRegex(html, r"<style|\sstyle=|\son[a-z]+=")
+        js = self.daemon.request("GET", "/console/console.js").text
+        for text in ("verification_word", "script_time", "script_word",
+                     "script_other", "script_outcome",
+                     "Is this a good time to talk?",
+                     "Bây giờ nói chuyện có tiện không?",
+                     "Sorry, wrong number", "Xin lỗi, tôi gọi nhầm số"):
+            self.assertIn(text, js)
+        # Nothing is written as HTML: the word reaches the page as text.
+        self.assertNotRegex(js, r"\.(innerHTML|outerHTML)\b|"
+                                r"insertAdjacentHTML|document\.write")
