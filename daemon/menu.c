@@ -1757,8 +1757,14 @@ check_layouts(struct parse *ps)
 					.max_octets = SMSTEXT_USSD_OCTETS,
 					.typed = f / 2 == 1,
 				};
-				enum layout_result r = layout_build(menu,
-				    &menu->nodes[n], li, &o, &lay);
+				enum layout_result r;
+
+				/* Typing changes only a node with a typed
+				 * line: the rest were checked already. */
+				if (o.typed && menu->nodes[n].typed[li] == NULL)
+					continue;
+				r = layout_build(menu, &menu->nodes[n], li, &o,
+				    &lay);
 
 				layout_clear(&lay);
 				switch (r) {
@@ -1767,12 +1773,13 @@ check_layouts(struct parse *ps)
 				case LAYOUT_NO_ROOM:
 					join_path(p, sizeof(p), "nodes",
 					    menu->nodes[n].name);
-					problem(ps, p, "\"%s\"%s does not fit "
+					problem(ps, p, "\"%s\"%s%s does not fit "
 					    "%d-octet USSD screens (shorten "
 					    "strings.invalid_choice or "
 					    "strings.more)",
 					    menu->languages[li],
 					    f % 2 ? " folded" : "",
+					    o.typed ? " with its typed line" : "",
 					    SMSTEXT_USSD_OCTETS);
 					break;
 				case LAYOUT_NO_MEMORY:
@@ -2127,7 +2134,7 @@ typed_step(const struct menu *menu, const struct menu_node *node,
 		const struct menu_option *o = &node->options[i];
 
 		for (l = 0; l < menu->nlanguages; l++)
-			if ((o->word ? l == li : true) && o->label[l] != NULL &&
+			if ((!o->word || l == li) && o->label[l] != NULL &&
 			    same_word(input, o->label[l])) {
 				apply_option(menu, node, o, state);
 				return true;

@@ -268,7 +268,8 @@ queue_claim_next(struct store *st, const struct queue_actor *actor,
 	if (claim->reveal != NULL &&
 	    (r = revealed(st, actor->name, id, claim->reveal)) != QUEUE_OK)
 		goto out;
-	if ((r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
+	if (claim->reveal != NULL &&
+	    (r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
 		goto out;
 	r = queue_task_get(st, id, &report->task);
 out:
@@ -301,7 +302,8 @@ queue_claim(struct store *st, int64_t id, const struct queue_actor *actor,
 	if (claim->reveal != NULL &&
 	    (r = revealed(st, actor->name, id, claim->reveal)) != QUEUE_OK)
 		goto out;
-	if ((r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
+	if (claim->reveal != NULL &&
+	    (r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
 		goto out;
 	r = queue_task_get(st, id, &report->task);
 out:

@@ -123,12 +123,13 @@ struct queue_report {
 	bool followup_failed;     /* complete: it could not be queued; the
 	                             outcome stands */
 	/*
-	 * The caller's verification word goes to the one who will call:
-	 * holder is true when the actor holds the task's live lease after
-	 * queue_claim or queue_claim_next (not for a lease given to
-	 * another with claim->holder) or at queue_reveal, and only then
-	 * is verification filled in ("" when the caller chose none).  A
-	 * supervisor shown a number they do not hold gets no word.
+	 * The caller's verification word goes with the number to the one
+	 * who will call: holder is true when the number is shown (a claim
+	 * with claim->reveal, or queue_reveal) and the actor holds the
+	 * task's live lease (not when a claim gives the lease to another,
+	 * claim->holder), and only then is verification filled in (""
+	 * when the caller chose none).  A supervisor shown a number they
+	 * do not hold gets no word.
 	 */
 	bool holder;
 	char verification[QUEUE_WORD_SIZE];
