@@ -343,6 +343,21 @@ reply_task(struct http_request *req, int status, const struct queue_task *t,
 	reply_json(req, status, task_json(t, with_number));
 }
 
+/*
+ * The caller's verification word beside the number, for the lease
+ * holder only (the queue says who that is: rep->holder); null when
+ * the caller chose none.  Nobody else gets the key at all.
+ */
+static void
+add_verification(json_t *j, const struct queue_report *rep)
+{
+	if (j == NULL || !rep->holder)
+		return;
+	json_object_set_new(j, "verification_word",
+	    rep->verification[0] != '\0' ?
+	    json_string(rep->verification) : json_null());
+}
+
 /* Does p hold task t's live lease, as the loop last read it?  Only to
  * spare the writer a unit that would refuse: queue_reveal decides. */
 static bool
@@ -732,6 +747,7 @@ static void
 claim_done(enum writer_result result, void *arg)
 {
 	struct api_unit *u = arg;
+	json_t *page;
 	char task[24];
 
 	if (!reply_unless_done(result, u, "claim")) {
@@ -740,7 +756,9 @@ claim_done(enum writer_result result, void *arg)
 		    http_request_id(u->req), "task", task, "by", u->name,
 		    NULL);
 		metrics_reveal(METRICS_REVEAL_CLAIM);
-		reply_task(u->req, 200, &u->rep.task, true);
+		page = task_json(&u->rep.task, true);
+		add_verification(page, &u->rep);
+		reply_json(u->req, 200, page);
 	}
 	unit_free(u);
 }
@@ -1113,6 +1131,7 @@ reveal_done(enum writer_result result, void *arg)
 	case QUEUE_OK:
 		json_object_set_new(u->page, "msisdn",
 		    json_string(u->rep.task.msisdn));
+		add_verification(u->page, &u->rep);
 		metrics_reveal(METRICS_REVEAL_SHOW);
 		break;
 	case QUEUE_LIMIT:

@@ -132,7 +132,8 @@ process_one(struct store *st, const struct config *cfg,
     const struct pending *p)
 {
 	const struct config_channel *ch = config_channel_find(cfg, p->channel);
-	struct menu_render_opts opts = { .max_octets = 0 };
+	/* A texter can type: a verification node takes a word. */
+	struct menu_render_opts opts = { .max_octets = 0, .typed = true };
 	const struct menu *menu = cfg->menu;
 	enum menu_keyword kw;
 	struct menu_state ms;
@@ -217,6 +218,12 @@ process_one(struct store *st, const struct config *cfg,
 		 * second person on a shared phone that someone asked
 		 * before. */
 		if (!fresh) {
+			/* An answer to the word's question is the word (a
+			 * number names one; a typo is close to it): it is
+			 * kept with the task, and its text nowhere. */
+			if (menu_asks_verification(menu, &ms) &&
+			    store_inbound_redact(st, p->id) < 0)
+				goto out;
 			menu_step(menu, &ms, p->body, &opts);
 			if (menu_current_action(menu, &ms) ==
 			    MENU_ACTION_CREATE_TASK &&
@@ -244,6 +251,10 @@ process_one(struct store *st, const struct config *cfg,
 		    lane) < 0)
 			goto out;
 	}
+	/* The word's place is the task: a finished conversation keeps no
+	 * copy of it. */
+	if (ended)
+		ms.answers.verification[0] = '\0';
 	if ((dump = menu_state_dump(&ms, NULL)) == NULL)
 		goto out;
 	rc = store_sms_session_put(st, p->channel, p->caller, p->msisdn,

@@ -473,16 +473,28 @@ render_message_cb(const char *direction, const char *text, const char *at,
  * Task id with its notes and the caller's messages, onto out.  The
  * number is on it: the caller has written its number.revealed row in
  * the same transaction, and out reaches the terminal only after the
- * commit.
+ * commit.  The verification word too, when the queue found the
+ * operator holding the lease (rep->holder), as the API shows it.
  */
 static int
-render_task(struct store *st, FILE *out, int64_t id)
+render_task(struct store *st, FILE *out, int64_t id,
+    const struct queue_report *rep)
 {
 	struct task_view v = { .out = out };
 	struct list_view notes = { .out = out }, msgs = { .out = out };
 
-	if (store_task_get(st, id, render_task_cb, &v) != STORE_RESULT_OK ||
-	    store_task_notes(st, id, render_note_cb, &notes) != 0 ||
+	if (store_task_get(st, id, render_task_cb, &v) != STORE_RESULT_OK) {
+		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
+		    id);
+		return 1;
+	}
+	if (rep->holder) {
+		fprintf(out, "verification    ");
+		print_text(out, rep->verification[0] != '\0' ?
+		    rep->verification : "- (none chosen)", "");
+		fputc('\n', out);
+	}
+	if (store_task_notes(st, id, render_note_cb, &notes) != 0 ||
 	    store_caller_messages(st, v.msisdn, render_message_cb,
 	    &msgs) != 0) {
 		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
@@ -517,7 +529,7 @@ cmd_show(struct store *st, FILE *out, int64_t id)
 
 	switch (queue_reveal(st, id, &op, "hotlinectl show", &rep)) {
 	case QUEUE_OK:
-		return render_task(st, out, id);
+		return render_task(st, out, id, &rep);
 	case QUEUE_NOT_FOUND:
 		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
 		return 1;
@@ -556,7 +568,7 @@ cmd_next(struct store *st, FILE *out, const struct config *cfg,
 	    as ? " --as " : "", as ? as : "");
 	switch (queue_claim_next(st, &op, &claim, &rep)) {
 	case QUEUE_OK:
-		return render_task(st, out, rep.task.id);
+		return render_task(st, out, rep.task.id, &rep);
 	case QUEUE_EMPTY:
 		fprintf(stderr, "hotlinectl: the queue is empty\n");
 		return EXIT_NOTHING;

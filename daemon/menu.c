@@ -23,6 +23,7 @@
  *	        {"label": {"vi": "...", "en": "..."}, "value": "counselling",
  *	         "priority": "urgent", "next": "NODE"}
  *	      ],
+ *	      "typed": {"vi": "...", "en": "..."},
  *	      "action": "create_task"
  *	    }
  *	  }
@@ -53,7 +54,12 @@
  *             without options is terminal: the call ends there.
  *   field     optional, only with options: the answer its options give,
  *             one of language, topic, safe_to_call, safe_to_sms,
- *             preferred_time.
+ *             preferred_time, verification.
+ *   typed     optional, only with field verification: one line (a
+ *             translation object) shown under the options where the
+ *             caller can type (SMS); there the node also takes a word
+ *             the caller types (menu_word_parse), which goes where the
+ *             "word" options go.  Without it the node is a list only.
  *   action    optional, only on a terminal node: "create_task" (reaching
  *             the node files the callback request).
  * An option:
@@ -63,7 +69,12 @@
  *             language -> a string that is one of languages (pages switch
  *             to it); topic, preferred_time -> 1-31 characters of
  *             a-z 0-9 _ (they are stored and shown to counsellors as
- *             codes); safe_to_call, safe_to_sms -> true or false.
+ *             codes); safe_to_call, safe_to_sms -> true or false;
+ *             verification -> "word" (the label, in the caller's
+ *             language, is the word: one word of 2 to 20 letters, no
+ *             two alike in a language) or "skip" (no word).  A
+ *             verification node needs a "word" option, and every
+ *             "word" option leads to the same node.
  *   priority  optional: "urgent" (the request jumps the queue; once set
  *             it stays set) or "normal" (no change).
  *
@@ -72,6 +83,12 @@
  * control characters (text may contain "\n"); texts are kept in NFC.
  * Every node must be reachable from start, and every node must fit
  * 160-octet USSD screens in every language, folded or not.
+ *
+ * The verification word.  A counsellor calling back says the word the
+ * caller chose, so the caller knows the call is the hotline's.  The
+ * engine keeps it in the state's answers (menu_answers.verification)
+ * and never writes it into a page: the pages of a verification node
+ * are its list, the same for every caller.
  *
  * Paging.  A page is, line by line: the invalid_choice string (only when
  * the last input was invalid, but room is reserved for it on every page
@@ -115,9 +132,12 @@
 /* Layout: the source lines of one node (text lines, then options) and
  * the pieces they are cut into.  A piece is at least one character, so a
  * budget too small to make progress runs into MENU_LAYOUT_PIECES. */
-#define MENU_LAYOUT_SRC (MENU_TEXT_LINES + MENU_MAX_OPTIONS)
+#define MENU_LAYOUT_SRC (MENU_TEXT_LINES + MENU_MAX_OPTIONS + 1)
 #define MENU_LAYOUT_PIECES 512
-#define MENU_LAYOUT_OWNED (MENU_MAX_OPTIONS + 3)
+#define MENU_LAYOUT_OWNED (MENU_MAX_OPTIONS + 4)
+/* Bytes of a typed word before NFC: a decomposed letter with two marks
+ * is five. */
+#define MENU_WORD_INPUT_MAX 256
 
 enum menu_field {
 	MENU_FIELD_NONE,
@@ -126,6 +146,7 @@ enum menu_field {
 	MENU_FIELD_SAFE_TO_CALL,
 	MENU_FIELD_SAFE_TO_SMS,
 	MENU_FIELD_PREFERRED_TIME,
+	MENU_FIELD_VERIFICATION,
 };
 
 struct menu_option {
@@ -133,12 +154,16 @@ struct menu_option {
 	/* language, topic, preferred_time */
 	char value[MENU_VALUE_SIZE];
 	bool flag;			/* safe_to_call, safe_to_sms */
+	bool word;			/* verification: the label is the
+					   word (false: the skip) */
 	bool urgent;
 	size_t next;			/* index into menu->nodes */
 };
 
 /* The budgets menus are compiled for: SMS (no paging) and USSD. */
 #define MENU_BUDGETS 2
+/* And the two kinds of input: digits only, or typed words too. */
+#define MENU_INPUTS 2
 
 /*
  * A node's pages in one language, folding mode and budget, laid out once
@@ -161,7 +186,10 @@ struct menu_node {
 	struct menu_option *options;
 	size_t noptions;
 	enum menu_action action;
-	struct menu_pages compiled[MENU_MAX_LANGUAGES][2][MENU_BUDGETS];
+	char *typed[MENU_MAX_LANGUAGES];	/* verification: the typing line */
+	size_t typed_next;		/* where a typed word goes */
+	struct menu_pages compiled[MENU_MAX_LANGUAGES][2][MENU_BUDGETS]
+	    [MENU_INPUTS];
 };
 
 struct menu {
@@ -198,6 +226,7 @@ static const struct {
 	{ "safe_to_call", MENU_FIELD_SAFE_TO_CALL },
 	{ "safe_to_sms", MENU_FIELD_SAFE_TO_SMS },
 	{ "preferred_time", MENU_FIELD_PREFERRED_TIME },
+	{ "verification", MENU_FIELD_VERIFICATION },
 };
 
 /* ------------------------------------------------------------------ */
@@ -917,6 +946,40 @@ parse_value(struct parse *ps, const char *path, enum menu_field field,
 		}
 		opt->flag = json_is_true(v);
 		return;
+	case MENU_FIELD_VERIFICATION:
+		s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "word") == 0 || strcmp(s, "skip") == 0)
+			opt->word = strcmp(s, "word") == 0;
+		else
+			problem(ps, path, "must be \"word\" (the label is the "
+			    "word the caller picks) or \"skip\" (no word) for "
+			    "field \"%s\"", fieldname);
+		return;
+	}
+}
+
+/* A "word" option's labels are the words counsellors will say, and a
+ * caller may type one back: each must be a word menu_word_parse takes,
+ * exactly as written. */
+static void
+check_word_labels(struct parse *ps, const char *optpath,
+    const struct menu_option *opt)
+{
+	char p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE], word[MENU_WORD_SIZE];
+	size_t li;
+
+	for (li = 0; li < ps->menu->nlanguages; li++) {
+		if (opt->label[li] == NULL)
+			continue;
+		if (menu_word_parse(opt->label[li], word, sizeof(word)) &&
+		    strcmp(word, opt->label[li]) == 0)
+			continue;
+		set_path(p, sizeof(p), "%s.label.%s", optpath,
+		    ps->menu->languages[li]);
+		problem(ps, p, "\"%s\" is not one word of %d to %d letters "
+		    "(a verification word is said on the phone and may be "
+		    "typed back)", quote(q, sizeof(q), opt->label[li]),
+		    MENU_WORD_MIN_LETTERS, MENU_WORD_MAX_LETTERS);
 	}
 }
 
@@ -975,6 +1038,10 @@ parse_option(struct parse *ps, const char *nodepath, struct menu_node *node,
 			    quote(q, sizeof(q), s));
 	}
 
+	if (node->field == MENU_FIELD_VERIFICATION && fieldname != NULL &&
+	    opt->word)
+		check_word_labels(ps, path, opt);
+
 	/* The more_key must never be taken for a choice. */
 	if (ps->menu->more_key[0] != '\0' &&
 	    choice_number(ps->menu->more_key, strlen(ps->menu->more_key)) ==
@@ -984,12 +1051,73 @@ parse_option(struct parse *ps, const char *nodepath, struct menu_node *node,
 	return true;
 }
 
+/* Two words the same to a caller: case, diacritics and spaces aside. */
+static bool
+same_word(const char *a, const char *b)
+{
+	char na[MENU_LABEL_MAX + 1], nb[MENU_LABEL_MAX + 1];
+
+	return keyword_normalize(a, na, sizeof(na)) &&
+	    keyword_normalize(b, nb, sizeof(nb)) && strcmp(na, nb) == 0;
+}
+
+/*
+ * A verification node as a whole: at least one word, every word option
+ * leading where a typed word goes, and no word twice in a language (a
+ * caller could not tell which one a counsellor meant).
+ */
+static void
+check_verification(struct parse *ps, const char *nodepath,
+    struct menu_node *node)
+{
+	char p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
+	size_t i, j, li, first = SIZE_MAX;
+
+	for (i = 0; i < node->noptions; i++) {
+		const struct menu_option *o = &node->options[i];
+
+		if (!o->word)
+			continue;
+		if (first == SIZE_MAX) {
+			first = i;
+			node->typed_next = o->next;
+		} else if (o->next != node->typed_next &&
+		    o->next != SIZE_MAX && node->typed_next != SIZE_MAX) {
+			set_path(p, sizeof(p), "%s.options[%zu].next",
+			    nodepath, i);
+			problem(ps, p, "every \"word\" option of a "
+			    "verification node must lead to the same node as "
+			    "options[%zu] (a typed word goes there too)",
+			    first);
+		}
+		for (j = 0; j < i; j++)
+			for (li = 0; li < ps->menu->nlanguages; li++)
+				if (node->options[j].word &&
+				    o->label[li] != NULL &&
+				    node->options[j].label[li] != NULL &&
+				    same_word(o->label[li],
+				    node->options[j].label[li])) {
+					set_path(p, sizeof(p),
+					    "%s.options[%zu].label.%s",
+					    nodepath, i,
+					    ps->menu->languages[li]);
+					problem(ps, p, "\"%s\" is the word of "
+					    "options[%zu] already: no two "
+					    "words alike", quote(q, sizeof(q),
+					    o->label[li]), j);
+				}
+	}
+	if (first == SIZE_MAX && node->noptions > 0)
+		problem(ps, nodepath, "field \"verification\" needs an "
+		    "option whose value is \"word\"");
+}
+
 static bool
 parse_node(struct parse *ps, const char *name, struct menu_node *node,
     json_t *obj)
 {
 	static const char *const keys[] = { "text", "field", "options",
-	    "action" };
+	    "action", "typed" };
 	char path[MENU_PATH_SIZE], p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
 	const char *fieldname = NULL;
 	json_t *v, *opts;
@@ -1000,7 +1128,8 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 		problem(ps, path, "must be an object, not %s", type_name(obj));
 		return true;
 	}
-	check_keys(ps, path, obj, keys, 4);
+	check_keys(ps, path, obj, keys, 5);
+	node->typed_next = SIZE_MAX;
 
 	if ((v = require(ps, path, obj, "text")) != NULL) {
 		join_path(p, sizeof(p), path, "text");
@@ -1024,7 +1153,8 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 			if (i == sizeof(field_names) / sizeof(field_names[0]))
 				problem(ps, p, "unknown field \"%s\" (one of "
 				    "language, topic, safe_to_call, "
-				    "safe_to_sms, preferred_time)",
+				    "safe_to_sms, preferred_time, "
+				    "verification)",
 				    quote(q, sizeof(q),
 				    json_string_value(v)));
 			else {
@@ -1035,6 +1165,16 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 		if (opts == NULL)
 			problem(ps, p, "a terminal node (no options) has "
 			    "nothing to answer it");
+	}
+
+	join_path(p, sizeof(p), path, "typed");
+	if ((v = json_object_get(obj, "typed")) != NULL) {
+		if (node->field != MENU_FIELD_VERIFICATION)
+			problem(ps, p, "only a node whose field is "
+			    "\"verification\" takes typed words");
+		else if (!parse_translations(ps, p, v, "string",
+		    MENU_LABEL_MAX, false, node->typed))
+			return false;
 	}
 
 	join_path(p, sizeof(p), path, "action");
@@ -1078,6 +1218,8 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 		if (!parse_option(ps, path, node, fieldname,
 		    json_object_get(obj, "field") != NULL, i, v))
 			return false;
+	if (node->field == MENU_FIELD_VERIFICATION)
+		check_verification(ps, path, node);
 	return true;
 }
 
@@ -1475,6 +1617,16 @@ layout_build(const struct menu *menu, const struct menu_node *node,
 		lay->src[lay->nsrc].len = strlen(line);
 		lay->nsrc++;
 	}
+	/* Where the caller can type, the node says so under its list. */
+	if (opts != NULL && opts->typed && node->typed[li] != NULL) {
+		if ((line = layout_text(lay, node->typed[li], fold)) == NULL)
+			return LAYOUT_NO_MEMORY;
+		if (lay->nsrc == MENU_LAYOUT_SRC)
+			return LAYOUT_NO_ROOM;
+		lay->src[lay->nsrc].s = line;
+		lay->src[lay->nsrc].len = strlen(line);
+		lay->nsrc++;
+	}
 
 	lay->reserve_invalid = node->noptions > 0;
 	if ((lay->invalid = layout_text(lay, menu->invalid_choice[li],
@@ -1512,11 +1664,12 @@ compiled_pages(const struct menu_node *node, size_t li,
 {
 	size_t max = opts != NULL ? opts->max_octets : 0;
 	size_t fold = opts != NULL && opts->fold_vietnamese ? 1 : 0;
+	size_t in = opts != NULL && opts->typed ? 1 : 0;
 
 	if (max == 0)
-		return &node->compiled[li][fold][0];
+		return &node->compiled[li][fold][0][in];
 	if (max == SMSTEXT_USSD_OCTETS)
-		return &node->compiled[li][fold][1];
+		return &node->compiled[li][fold][1][in];
 	return NULL;
 }
 
@@ -1590,25 +1743,30 @@ done:
 	return ok;
 }
 
+/* Lay out every node for every language, folding mode, budget and
+ * kind of input. */
 static bool
 node_compile(const struct menu *menu, struct menu_node *node)
 {
 	static const size_t budgets[MENU_BUDGETS] = { 0,
 	    SMSTEXT_USSD_OCTETS };
-	size_t li, f, b;
+	size_t li, k;
 
 	for (li = 0; li < menu->nlanguages; li++)
-		for (f = 0; f < 2; f++)
-			for (b = 0; b < MENU_BUDGETS; b++) {
-				struct menu_render_opts o = {
-					.fold_vietnamese = f == 1,
-					.max_octets = budgets[b],
-				};
+		for (k = 0; k < 2 * MENU_BUDGETS * MENU_INPUTS; k++) {
+			size_t f = k / (MENU_BUDGETS * MENU_INPUTS);
+			size_t b = k / MENU_INPUTS % MENU_BUDGETS;
+			size_t in = k % MENU_INPUTS;
+			struct menu_render_opts o = {
+				.fold_vietnamese = f == 1,
+				.max_octets = budgets[b],
+				.typed = in == 1,
+			};
 
-				if (!pages_compile(menu, node, li, &o,
-				    &node->compiled[li][f][b]))
-					return false;
-			}
+			if (!pages_compile(menu, node, li, &o,
+			    &node->compiled[li][f][b][in]))
+				return false;
+		}
 	return true;
 }
 
@@ -1668,14 +1826,19 @@ check_layout(struct parse *ps, const struct menu_node *node,
 	size_t li, f, npages;
 
 	for (li = 0; li < menu->nlanguages; li++)
-		for (f = 0; f < 2; f++) {
+		for (f = 0; f < 2 * MENU_INPUTS; f++) {
 			struct menu_render_opts o = {
-				.fold_vietnamese = f == 1,
+				.fold_vietnamese = f % 2 == 1,
 				.max_octets = SMSTEXT_USSD_OCTETS,
+				.typed = f / 2 == 1,
 			};
-			enum layout_result r = layout_build(menu, node, li,
-			    &o, &lay);
+			enum layout_result r;
 
+			/* Typing changes only a node with a typed line: the
+			 * rest were checked already. */
+			if (o.typed && node->typed[li] == NULL)
+				continue;
+			r = layout_build(menu, node, li, &o, &lay);
 			npages = lay.npages;
 			layout_clear(&lay);
 			switch (r) {
@@ -1685,15 +1848,17 @@ check_layout(struct parse *ps, const struct menu_node *node,
 					    "fit one %d-octet USSD screen "
 					    "(shorten the offer or its two "
 					    "answers)", menu->languages[li],
-					    f ? " folded" : "",
+					    f % 2 ? " folded" : "",
 					    SMSTEXT_USSD_OCTETS);
 				break;
 			case LAYOUT_NO_ROOM:
-				problem(ps, path, "\"%s\"%s does not fit "
+				problem(ps, path, "\"%s\"%s%s does not fit "
 				    "%d-octet USSD screens (shorten "
 				    "strings.invalid_choice or "
 				    "strings.more)", menu->languages[li],
-				    f ? " folded" : "", SMSTEXT_USSD_OCTETS);
+				    f % 2 ? " folded" : "",
+				    o.typed ? " with its typed line" : "",
+				    SMSTEXT_USSD_OCTETS);
 				break;
 			case LAYOUT_NO_MEMORY:
 				return false;
@@ -1786,16 +1951,20 @@ node_clear(struct menu_node *node)
 {
 	size_t j, l;
 
-	for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+	for (l = 0; l < MENU_MAX_LANGUAGES; l++) {
 		free(node->text[l]);
+		free(node->typed[l]);
+	}
 	for (j = 0; j < node->noptions; j++)
 		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
 			free(node->options[j].label[l]);
 	free(node->options);
 	for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-		for (j = 0; j < 2 * MENU_BUDGETS; j++)
-			pages_clear(&node->compiled[l][j / MENU_BUDGETS]
-			    [j % MENU_BUDGETS]);
+		for (j = 0; j < 2 * MENU_BUDGETS * MENU_INPUTS; j++)
+			pages_clear(&node->compiled[l]
+			    [j / (MENU_BUDGETS * MENU_INPUTS)]
+			    [j / MENU_INPUTS % MENU_BUDGETS]
+			    [j % MENU_INPUTS]);
 }
 
 void
@@ -1865,6 +2034,10 @@ menu_describe(const struct menu *menu, const char *field, const char *value,
 	for (n = 0; n < sizeof(field_names) / sizeof(field_names[0]); n++)
 		if (strcmp(field_names[n].name, field) == 0)
 			f = field_names[n].field;
+	/* The word is not an answer to list: the caller's choice is the
+	 * lease holder's to see, and the label would be the word. */
+	if (f == MENU_FIELD_VERIFICATION)
+		return false;
 	for (n = 0; f != MENU_FIELD_NONE && n < menu->nnodes; n++) {
 		const struct menu_node *node = &menu->nodes[n];
 
@@ -1885,6 +2058,54 @@ menu_describe(const struct menu *menu, const char *field, const char *value,
 		}
 	}
 	return false;
+}
+
+bool
+menu_word_parse(const char *input, char *out, size_t outlen)
+{
+	static const char space[] = " \t\r\n";
+	char buf[MENU_WORD_INPUT_MAX], *nfc = NULL, *folded = NULL;
+	size_t len, letters = 0, chars = 0, i;
+	bool ok = false;
+
+	if (out == NULL || outlen == 0)
+		return false;
+	out[0] = '\0';
+	if (input == NULL)
+		return false;
+	input += strspn(input, space);
+	len = strlen(input);
+	while (len > 0 && strchr(space, input[len - 1]) != NULL)
+		len--;
+	if (len == 0 || len >= sizeof(buf) ||
+	    !smstext_utf8_valid(input, len))
+		return false;
+	memcpy(buf, input, len);
+	buf[len] = '\0';
+	if ((nfc = smstext_nfc(buf)) == NULL ||
+	    (folded = smstext_fold_vietnamese(nfc)) == NULL)
+		goto out;
+	/* A letter is what folds to one ASCII letter: a-z, and the same
+	 * with any diacritics (every Vietnamese letter, d-stroke too). */
+	for (i = 0; folded[i] != '\0'; i++) {
+		char c = folded[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			goto out;
+		letters++;
+	}
+	for (i = 0; nfc[i] != '\0'; i++)
+		chars += ((unsigned char)nfc[i] & 0xc0) != 0x80;
+	if (letters != chars || letters < MENU_WORD_MIN_LETTERS ||
+	    letters > MENU_WORD_MAX_LETTERS || strlen(nfc) >= outlen ||
+	    strlen(nfc) >= MENU_WORD_SIZE)
+		goto out;
+	memcpy(out, nfc, strlen(nfc) + 1);
+	ok = true;
+out:
+	free(nfc);
+	free(folded);
+	return ok;
 }
 
 const char *
@@ -1965,6 +2186,7 @@ apply_option(const struct menu *menu, const struct menu_node *node,
     const struct menu_option *opt, struct menu_state *state)
 {
 	struct menu_answers *a = &state->answers;
+	size_t li = state_language(menu, state);
 
 	switch (node->field) {
 	case MENU_FIELD_NONE:
@@ -1985,6 +2207,14 @@ apply_option(const struct menu *menu, const struct menu_node *node,
 		copy_str(a->preferred_time, sizeof(a->preferred_time),
 		    opt->value);
 		break;
+	case MENU_FIELD_VERIFICATION:
+		/* The word as this caller saw it, in their language. */
+		if (opt->word)
+			copy_str(a->verification, sizeof(a->verification),
+			    opt->label[li]);
+		else
+			a->verification[0] = '\0';
+		break;
 	}
 	if (opt->urgent)
 		a->priority = MENU_PRIORITY_URGENT;
@@ -1992,6 +2222,48 @@ apply_option(const struct menu *menu, const struct menu_node *node,
 	    menu->nodes[opt->next].name);
 	state->page = 0;
 	state->invalid = false;
+}
+
+/*
+ * A word typed at a verification node that takes one (opts->typed and a
+ * "typed" line): a skip option's label in any language is that option;
+ * a word option's label in the caller's language is that option (the
+ * word as the list spells it); any other word is kept as typed and
+ * goes where the word options go.  false: not a word; nothing changed.
+ */
+static bool
+typed_step(const struct menu *menu, const struct menu_node *node,
+    struct menu_state *state, const char *p, size_t len,
+    const struct menu_render_opts *opts)
+{
+	char input[MENU_WORD_INPUT_MAX], word[MENU_WORD_SIZE];
+	size_t li = state_language(menu, state), i, l;
+
+	if (node->field != MENU_FIELD_VERIFICATION || opts == NULL ||
+	    !opts->typed || node->typed[li] == NULL ||
+	    node->typed_next == SIZE_MAX || len == 0 || len >= sizeof(input))
+		return false;
+	memcpy(input, p, len);
+	input[len] = '\0';
+	for (i = 0; i < node->noptions; i++) {
+		const struct menu_option *o = &node->options[i];
+
+		for (l = 0; l < menu->nlanguages; l++)
+			if ((!o->word || l == li) && o->label[l] != NULL &&
+			    same_word(input, o->label[l])) {
+				apply_option(menu, node, o, state);
+				return true;
+			}
+	}
+	if (!menu_word_parse(input, word, sizeof(word)))
+		return false;
+	copy_str(state->answers.verification,
+	    sizeof(state->answers.verification), word);
+	copy_str(state->node, sizeof(state->node),
+	    menu->nodes[node->typed_next].name);
+	state->page = 0;
+	state->invalid = false;
+	return true;
 }
 
 enum menu_step_result
@@ -2029,6 +2301,9 @@ menu_step(const struct menu *menu, struct menu_state *state,
 		return MENU_STEP_FINISHED;
 
 	choice = choice_number(p, len);
+	if (!more && choice == 0 && typed_step(menu, node, state, p, len,
+	    opts))
+		return MENU_STEP_MOVED;
 	if (more || choice == 0 || choice > node->noptions) {
 		/* Never end the call on a typo: show the same page again,
 		 * with the invalid line above it. */
@@ -2057,6 +2332,15 @@ menu_ends(const struct menu *menu, const struct menu_state *state,
 		return true;
 	return node->noptions == 0 && (size_t)state->page + 1 >=
 	    page_count(menu, node, state_language(menu, state), opts);
+}
+
+bool
+menu_asks_verification(const struct menu *menu,
+    const struct menu_state *state)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	return node != NULL && node->field == MENU_FIELD_VERIFICATION;
 }
 
 enum menu_action
@@ -2284,13 +2568,14 @@ answer_parse(const char *s)
 static json_t *
 state_object(const struct menu_state *st)
 {
-	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b}",
+	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s}",
 	    "node", st->node, "page", (int)st->page,
 	    "language", st->answers.language, "topic", st->answers.topic,
 	    "safe_to_call", answer_name(st->answers.safe_to_call),
 	    "safe_to_sms", answer_name(st->answers.safe_to_sms),
 	    "preferred_time", st->answers.preferred_time,
-	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT);
+	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT,
+	    "verification", st->answers.verification);
 }
 
 char *
@@ -2337,6 +2622,8 @@ state_from_object(json_t *o, struct menu_state *st)
 	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
 	copy_field(st->answers.preferred_time,
 	    sizeof(st->answers.preferred_time), o, "preferred_time");
+	copy_field(st->answers.verification,
+	    sizeof(st->answers.verification), o, "verification");
 	st->answers.safe_to_call = answer_parse(json_string_value(
 	    json_object_get(o, "safe_to_call")));
 	st->answers.safe_to_sms = answer_parse(json_string_value(

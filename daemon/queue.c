@@ -209,6 +209,31 @@ revealed(struct store *st, const char *actor, int64_t id,
 	    QUEUE_ERROR : QUEUE_OK;
 }
 
+/*
+ * The verification word, for the one who will call: only when actor
+ * holds task id's live lease (the store's own test, as for acting on
+ * the task), never because the actor is privileged.
+ */
+static enum queue_result
+holder_word(struct store *st, int64_t id, const char *actor,
+    struct queue_report *report)
+{
+	switch (store_queue_may_act(st, id, actor, false)) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_NOT_FOUND:
+	case STORE_RESULT_CONFLICT:
+		return QUEUE_OK;
+	case STORE_RESULT_ERROR:
+		return QUEUE_ERROR;
+	}
+	if (store_task_verification(st, id, report->verification,
+	    sizeof(report->verification)) < 0)
+		return QUEUE_ERROR;
+	report->holder = true;
+	return QUEUE_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Claims                                                              */
 
@@ -245,6 +270,9 @@ queue_claim_next(struct store *st, const struct queue_actor *actor,
 	if (claim->reveal != NULL &&
 	    (r = revealed(st, actor->name, id, claim->reveal)) != QUEUE_OK)
 		goto out;
+	if (claim->reveal != NULL &&
+	    (r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
+		goto out;
 	r = queue_task_get(st, id, &report->task);
 out:
 	return change_end(st, r);
@@ -275,6 +303,9 @@ queue_claim(struct store *st, int64_t id, const struct queue_actor *actor,
 		goto out;
 	if (claim->reveal != NULL &&
 	    (r = revealed(st, actor->name, id, claim->reveal)) != QUEUE_OK)
+		goto out;
+	if (claim->reveal != NULL &&
+	    (r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
 		goto out;
 	r = queue_task_get(st, id, &report->task);
 out:
@@ -438,7 +469,8 @@ queue_reveal(struct store *st, int64_t id, const struct queue_actor *actor,
 		r = lim < 0 ? QUEUE_ERROR : QUEUE_LIMIT;
 		goto out;
 	}
-	r = revealed(st, actor->name, id, detail);
+	if ((r = revealed(st, actor->name, id, detail)) == QUEUE_OK)
+		r = holder_word(st, id, actor->name, report);
 out:
 	return change_end(st, r);
 }

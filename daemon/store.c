@@ -306,6 +306,11 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX IF NOT EXISTS outbound_caller_pending ON "
 	"outbound(caller) WHERE status = 'pending';",
+	/* 9 -> 10 (verification word): the word a caller chose for the
+	 * counsellor who calls back to say; NULL when none was chosen.
+	 * Read only by store_task_verification, never with a task's other
+	 * columns, so no list can carry it. */
+	"ALTER TABLE tasks ADD COLUMN verification TEXT;",
 };
 
 const struct store_sql store_core_sql[] = {

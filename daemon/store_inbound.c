@@ -64,6 +64,8 @@ const struct store_sql store_inbound_sql[] = {
 	    "?3)" },
 	{ STMT_INBOUND_FLAG, "UPDATE inbound SET flags = flags | ?2 WHERE "
 	    "id = ?1" },
+	{ STMT_INBOUND_REDACT, "UPDATE inbound SET body = '', flags = "
+	    "flags | ?2 WHERE id = ?1" },
 	{ STMT_SMS_SESSION_GET, "SELECT state FROM sessions WHERE "
 	    "channel = ?1 AND session_id = ?2 AND ended_at IS NULL AND "
 	    "updated_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 "
@@ -85,9 +87,11 @@ const struct store_sql store_inbound_sql[] = {
 	{ STMT_OPTOUT_CLEAR, "DELETE FROM optouts WHERE msisdn = ?1" },
 	{ STMT_OPTOUT_CONFIRMED, "UPDATE optouts SET confirmation_sent = 1 "
 	    "WHERE msisdn = ?1" },
-	/* Parts of a concatenated SMS are shown joined, once. */
+	/* Parts of a concatenated SMS are shown joined, once; a
+	 * verification word (flag 4, STORE_INBOUND_REDACTED) never. */
 	{ STMT_CALLER_MESSAGES, "SELECT 'in', body, stored_at, NULL, id "
-	    "FROM inbound WHERE msisdn = ?1 AND concat_ref IS NULL UNION ALL "
+	    "FROM inbound WHERE msisdn = ?1 AND concat_ref IS NULL AND "
+	    "flags & 4 = 0 UNION ALL "
 	    "SELECT 'out', body, created_at, status, id FROM outbound WHERE "
 	    "msisdn = ?1 ORDER BY 3, 1, 5" },
 	{ STMT_COUNT_, NULL },
@@ -256,6 +260,15 @@ store_inbound_flag(struct store *st, int64_t id, int flags)
 	sqlite3_bind_int64(st->stmt[STMT_INBOUND_FLAG], 1, id);
 	sqlite3_bind_int(st->stmt[STMT_INBOUND_FLAG], 2, flags);
 	return db_step_done(st, st->stmt[STMT_INBOUND_FLAG]);
+}
+
+int
+store_inbound_redact(struct store *st, int64_t id)
+{
+	sqlite3_bind_int64(st->stmt[STMT_INBOUND_REDACT], 1, id);
+	sqlite3_bind_int(st->stmt[STMT_INBOUND_REDACT], 2,
+	    STORE_INBOUND_REDACTED);
+	return db_step_done(st, st->stmt[STMT_INBOUND_REDACT]);
 }
 
 static void

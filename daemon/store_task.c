@@ -42,6 +42,7 @@ const struct store_sql store_task_sql[] = {
 	    "safe_to_call = COALESCE(?4, safe_to_call), "
 	    "safe_to_sms = COALESCE(?5, safe_to_sms), "
 	    "preferred_time = COALESCE(?6, preferred_time), "
+	    "verification = COALESCE(?8, verification), "
 	    "priority = CASE WHEN ?7 THEN 'urgent' ELSE priority END, "
 	    "alerted_at = CASE WHEN ?7 AND priority != 'urgent' THEN NULL "
 	    "ELSE alerted_at END, "
@@ -49,14 +50,16 @@ const struct store_sql store_task_sql[] = {
 	    "WHERE msisdn = ?1 AND status != 'closed' RETURNING id" },
 	{ STMT_TASK_INSERT, "INSERT INTO tasks(priority, caller, msisdn, "
 	    "channel, language, topic, safe_to_call, safe_to_sms, "
-	    "preferred_time, created_at, updated_at) VALUES ("
+	    "preferred_time, verification, created_at, updated_at) VALUES ("
 	    "CASE WHEN ?1 THEN 'urgent' ELSE 'normal' END, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9, " NOW ", " NOW ") RETURNING id" },
+	    "?6, ?7, ?8, ?9, ?10, " NOW ", " NOW ") RETURNING id" },
 	{ STMT_TASKS_OPEN, "SELECT " TASK_COLUMNS " FROM tasks WHERE "
 	    "status != 'closed' ORDER BY priority = 'urgent' DESC, created_at, "
 	    "id" },
 	{ STMT_TASKS_COUNT, "SELECT count(*) FROM tasks WHERE status = ?1" },
 	{ STMT_TASK_GET, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1" },
+	{ STMT_TASK_VERIFICATION, "SELECT COALESCE(verification, '') FROM "
+	    "tasks WHERE id = ?1" },
 	/* Keyset paging in queue order: rows added later never shift a
 	 * page already read. */
 	{ STMT_TASK_PAGE, "SELECT " TASK_COLUMNS " FROM tasks WHERE "
@@ -98,6 +101,7 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	db_bind_answer(s, 5, t->safe_to_sms);
 	db_bind_text(s, 6, t->preferred_time);
 	sqlite3_bind_int(s, 7, t->urgent);
+	db_bind_text(s, 8, t->verification);
 	if (db_step_id(s, id, &found) < 0)
 		return -1;
 	if (found) {
@@ -114,6 +118,7 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	db_bind_answer(s, 7, t->safe_to_call);
 	db_bind_answer(s, 8, t->safe_to_sms);
 	db_bind_text(s, 9, t->preferred_time);
+	db_bind_text(s, 10, t->verification);
 	if (db_step_id(s, id, &found) < 0 || !found)
 		return -1;
 	*change = STORE_TASK_CREATED;
@@ -382,6 +387,32 @@ store_task_get(struct store *st, int64_t id, store_task_cb cb, void *arg)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? r : STORE_RESULT_ERROR;
+}
+
+int
+store_task_verification(struct store *st, int64_t id, char *out,
+    size_t outlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_VERIFICATION];
+	int rc, ret = -1;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *w = db_column_str(s, 0);
+
+		/* A word that does not fit is not shown cut: a counsellor
+		 * saying half a word would alarm the caller. */
+		if (w != NULL && strlen(w) < outlen) {
+			memcpy(out, w, strlen(w) + 1);
+			ret = 0;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
 }
 
 int

@@ -197,7 +197,7 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	struct menu_render_opts opts = { .max_octets = SMSTEXT_USSD_OCTETS };
 	struct hop_pending *p;
 	enum provider_verdict v;
-	struct menu_state base;
+	struct menu_state base, kept, offered;
 	bool has_base;
 	char page[1024], why[256];
 
@@ -257,8 +257,15 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	    strchr(u.text, '*') == NULL;
 	/* While the offer shows, the session stands where the one it
 	 * offers stood: dropping again keeps the same offer. */
-	if ((p->state = menu_state_dump(p->resume == MENU_RESUME_OFFERED ?
-	    &base : &p->st, has_base ? &base : NULL)) == NULL) {
+	kept = p->resume == MENU_RESUME_OFFERED ? base : p->st;
+	offered = base;
+	/* The word's place is the task: an ended session keeps no copy. */
+	if (p->end) {
+		kept.answers.verification[0] = '\0';
+		offered.answers.verification[0] = '\0';
+	}
+	if ((p->state = menu_state_dump(&kept, has_base ? &offered :
+	    NULL)) == NULL) {
 		http_add_header(req, "Retry-After", "1");
 		http_reply_error(req, 503, "unavailable", "out of memory; "
 		    "retry");

@@ -19,6 +19,11 @@
 #define MENU_VALUE_SIZE 32
 /* The node name of the USSD resume offer (no menu node can have it). */
 #define MENU_RESUME_NODE "@resume"
+/* A verification word: at most 20 letters, each at most 3 bytes of
+ * UTF-8 (every Vietnamese letter is), and the NUL. */
+#define MENU_WORD_SIZE 64
+#define MENU_WORD_MIN_LETTERS 2
+#define MENU_WORD_MAX_LETTERS 20
 
 struct menu;
 
@@ -47,6 +52,11 @@ struct menu_answers {
 	enum menu_answer safe_to_sms;
 	char preferred_time[MENU_VALUE_SIZE]; /* "" until answered */
 	enum menu_priority priority;
+	/* The word a counsellor says when calling back, as the caller saw
+	 * or typed it (NFC); "" when none was chosen or the caller skipped.
+	 * Shown to the counsellor holding the task only: never in a page,
+	 * a log line or a text. */
+	char verification[MENU_WORD_SIZE];
 };
 
 /* Where a caller is.  A plain value: copy it, store it, compare it. */
@@ -61,6 +71,10 @@ struct menu_render_opts {
 	bool fold_vietnamese; /* write Vietnamese without diacritics */
 	/* Page budget in octets (SMSTEXT_USSD_OCTETS); 0: no paging. */
 	size_t max_octets;
+	/* The caller can type words (SMS; a USSD caller sends digits): a
+	 * verification node with a "typed" line shows it and takes a typed
+	 * word as well as a choice. */
+	bool typed;
 };
 
 enum menu_step_result {
@@ -108,12 +122,22 @@ const char *menu_string(const struct menu *menu, const char *name,
  * first node that asks `field` ("topic", "safe_to_call", …) and the
  * label of the option whose value is `value` ("counselling", "true"),
  * in `language` (NULL or unknown: the default).  False when the menu
- * asks no such question or has no such option; the strings are
- * borrowed from the menu.
+ * asks no such question or has no such option, and always for
+ * "verification" (the word is the lease holder's alone, never a listed
+ * answer); the strings are borrowed from the menu.
  */
 bool menu_describe(const struct menu *menu, const char *field,
     const char *value, const char *language, const char **question,
     const char **label);
+
+/*
+ * Whether input is a verification word a caller may type: once spaces,
+ * tabs, CR and LF around it are trimmed, one word of 2 to 20 letters
+ * (a-z, A-Z, with or without diacritics, so every Vietnamese letter),
+ * nothing else.  On success the word, in NFC, goes to out (outlen at
+ * least MENU_WORD_SIZE).  Also false when memory runs out.
+ */
+bool menu_word_parse(const char *input, char *out, size_t outlen);
 
 /* The language pages are shown in before the caller picks one. */
 const char *menu_default_language(const struct menu *menu);
@@ -129,9 +153,11 @@ void menu_start(const struct menu *menu, const char *language,
 /*
  * Apply one caller input (leading/trailing spaces, tabs, CR and LF
  * ignored).  A choice number is valid whatever page is shown; the
- * more_key shows the next page, also of a long terminal node; anything
- * else on a node with options is MENU_STEP_INVALID and never ends the
- * call.  On a terminal node every other input is MENU_STEP_FINISHED and
+ * more_key shows the next page, also of a long terminal node; with
+ * opts->typed, a verification node with a "typed" line also takes a
+ * word (menu_word_parse; a skip option's label in any language skips);
+ * anything else on a node with options is MENU_STEP_INVALID and never
+ * ends the call.  On a terminal node every other input is MENU_STEP_FINISHED and
  * changes nothing, as is any input to a state naming no node of this
  * menu.  opts decides the paging, so pass the same opts to menu_step and
  * menu_render (NULL: no folding, no paging).
@@ -150,6 +176,12 @@ bool menu_is_terminal(const struct menu *menu, const struct menu_state *state);
  * session exactly then; before it, a long terminal node pages on. */
 bool menu_ends(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts);
+
+/* True when the caller's node asks for the verification word: whatever
+ * they answer there (a number too: it names a word) is the word, or
+ * close to it, and must be kept nowhere but with their task. */
+bool menu_asks_verification(const struct menu *menu,
+    const struct menu_state *state);
 
 /* The action of the current node (only terminal nodes carry one). */
 enum menu_action menu_current_action(const struct menu *menu,

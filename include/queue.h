@@ -36,6 +36,10 @@
 
 struct config;
 
+/* A caller's verification word, with its NUL (menu.h's
+ * MENU_WORD_SIZE). */
+#define QUEUE_WORD_SIZE 64
+
 /* The window the reveal limit counts over. */
 #define QUEUE_REVEAL_WINDOW_SECONDS 3600
 /* no_answer without a time: the next try after this many seconds times
@@ -123,6 +127,17 @@ struct queue_report {
 	                             outcome stands */
 	int64_t cancelled;        /* complete unsafe: pending texts
 	                             cancelled */
+	/*
+	 * The caller's verification word goes with the number to the one
+	 * who will call: holder is true when the number is shown (a claim
+	 * with claim->reveal, or queue_reveal) and the actor holds the
+	 * task's live lease (not when a claim gives the lease to another,
+	 * claim->holder), and only then is verification filled in (""
+	 * when the caller chose none).  A supervisor shown a number they
+	 * do not hold gets no word.
+	 */
+	bool holder;
+	char verification[QUEUE_WORD_SIZE];
 };
 
 struct queue_claim {
@@ -184,8 +199,9 @@ enum queue_result queue_note(struct store *store, int64_t id,
  * Show the actor task id's number: allowed to its lease holder and to
  * the privileged, within the reveal limit (a caller already seen in the
  * window costs nothing more).  OK with the number.revealed row written
- * (detail borrowed) and report->task filled in; CONFLICT when the actor
- * may not see it; LIMIT; NOT_FOUND; ERROR.
+ * (detail borrowed) and report->task filled in, and for the lease
+ * holder the verification word (report->holder); CONFLICT when the
+ * actor may not see it; LIMIT; NOT_FOUND; ERROR.
  */
 enum queue_result queue_reveal(struct store *store, int64_t id,
     const struct queue_actor *actor, const char *detail,

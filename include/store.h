@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 struct store;
 
@@ -132,6 +132,10 @@ struct store_task_request {
 	enum store_answer safe_to_call;
 	enum store_answer safe_to_sms;
 	bool urgent;
+	/* The caller's verification word (NULL or "": none chosen; an
+	 * open task keeps the word it has).  A clear string: the store
+	 * keeps it as it keeps numbers. */
+	const char *verification;
 };
 
 /* One USSD hop.  task non-NULL when this hop finished the request. */
@@ -256,7 +260,14 @@ int store_inbound_mark_processed(struct store *store, int64_t id);
 /* Flags on an inbound row, for counsellors. */
 #define STORE_INBOUND_FLOOD 1     /* part of a flood from its sender */
 #define STORE_INBOUND_FAILED 2    /* could not be processed; kept as is */
+#define STORE_INBOUND_REDACTED 4  /* its text was a verification word:
+                                     blanked, and left out of the
+                                     caller's history */
 int store_inbound_flag(struct store *store, int64_t id, int flags);
+/* In a transaction: the message was the caller's verification word,
+ * now kept with their task: blank its text and mark it
+ * STORE_INBOUND_REDACTED, so the word lives in one place only. */
+int store_inbound_redact(struct store *store, int64_t id);
 /* Messages from msisdn stored within the last `seconds` (flood check),
  * counted up to cap. */
 int store_inbound_recent(struct store *store, const char *msisdn,
@@ -607,6 +618,12 @@ enum store_result store_queue_may_act(struct store *store, int64_t id,
 enum store_result store_task_get(struct store *store, int64_t id,
     store_task_cb cb, void *arg);
 
+/* Task id's verification word into out ("" when none was chosen):
+ * the one way to read it, for the queue to show the lease holder
+ * (queue_reveal, queue_claim).  0; -1 on error or no such task. */
+int store_task_verification(struct store *store, int64_t id, char *out,
+    size_t outlen);
+
 /* Which tasks a page lists. */
 enum store_task_filter {
 	STORE_TASKS_OPEN,         /* pending or claimed */
@@ -633,7 +650,8 @@ int store_task_notes(struct store *store, int64_t task_id, store_note_cb cb,
     void *arg);
 
 /* The caller's texts and ours, oldest first: direction "in" or "out",
- * status NULL for "in". */
+ * status NULL for "in".  A text redacted as a verification word
+ * (STORE_INBOUND_REDACTED) is left out. */
 typedef int (*store_message_cb)(const char *direction, const char *text,
     const char *at, const char *status, void *arg);
 int store_caller_messages(struct store *store, const char *msisdn,

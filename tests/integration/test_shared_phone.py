@@ -21,9 +21,10 @@ FRESH_USSD = "+84933444555"
 Q = "?token=" + AT_TOKEN
 
 # The first person: writes about themselves, then asks for a callback
-# (Vietnamese, counsellor, safe to call, evening, safe to text, send).
+# (Vietnamese, counsellor, safe to call, a verification word, evening,
+# safe to text, send).
 FIRST = ["Tôi tên Hoa, ở Hải Phòng, chồng tôi giữ giấy tờ",
-         "1", "1", "1", "4", "1", "1"]
+         "1", "1", "1", "1", "4", "1", "1"]
 # The second person (and a first-time texter): English, report a case,
 # not safe to call, now, safe to text, send.
 SECOND = ["hello", "2", "4", "2", "1", "1", "1"]
@@ -160,7 +161,7 @@ class SharedPhone(DaemonTestCase):
 
         # A USSD call from the same phone after the texts: the pages a
         # number that never made contact gets.
-        path = ["2", "1", "1", "1", "1", "1"]
+        path = ["2", "1", "1", "1", "1", "1", "1"]
         shared_pages = self.ussd_walk("u-shared", SHARED, path)
         fresh_pages = self.ussd_walk("u-fresh", FRESH_USSD, path)
         self.assertEqual(shared_pages, fresh_pages)

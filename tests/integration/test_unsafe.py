@@ -16,8 +16,8 @@ from harness import AT_TOKEN
 
 PHONE = "+84912345678"
 OTHER = "+84987654321"
-# Vietnamese, counsellor, safe to call, now, safe to text, send.
-SAFE_TO_TEXT = ["1", "1", "1", "1", "1", "1"]
+# Vietnamese, counsellor, safe to call, a word, now, safe to text, send.
+SAFE_TO_TEXT = ["1", "1", "1", "1", "1", "1", "1"]
 Q = "?token=" + AT_TOKEN
 
 

@@ -15,7 +15,8 @@ OTHER = "+84987654321"
 # The shipped menu: 1 Vietnamese / 2 English; need: 1 counsellor; safe to
 # call 1 yes 2 no; when 1 now .. 4 evening; safe to text 1 yes 2 no;
 # confirm 1 send 2 cancel.
-TO_WHEN = ["2", "1", "1"]            # English, counsellor, safe to call
+TO_WHEN = ["2", "1", "1", "1"]       # English, counsellor, safe to call,
+                                     # a verification word
 FROM_WHEN = ["4", "2", "1"]          # evening, no texts, send
 OFFER_EN = "Continue where you stopped?"
 

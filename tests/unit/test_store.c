@@ -122,6 +122,7 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
+	    "ALTER TABLE tasks DROP COLUMN verification;"
 	    "DROP INDEX tasks_escalation;"
 	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
 	    "ALTER TABLE tasks DROP COLUMN escalations;"
@@ -165,6 +166,7 @@ version_2_outbound_rows_get_send_keys(void **state)
 	store_close(st);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    "ALTER TABLE tasks DROP COLUMN verification;"
 	    "DROP INDEX tasks_escalation;"
 	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
 	    "ALTER TABLE tasks DROP COLUMN escalations;"
