@@ -20,6 +20,7 @@
 #include "menu.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "privacy.h"
 #include "queue.h"
 #include "rfc3339.h"
 #include "smstext.h"
@@ -325,8 +326,12 @@ task_json(const struct queue_task *t, bool with_number)
 	    "outcome", t->has_outcome ?
 	    json_string(store_outcome_name(t->outcome)) : json_null());
 
+	/* Purged or erased: no number, no caller. */
+	if (j != NULL && t->caller[0] == '\0')
+		json_object_set_new(j, "caller", json_null());
 	if (j != NULL && with_number)
-		json_object_set_new(j, "msisdn", json_string(t->msisdn));
+		json_object_set_new(j, "msisdn", t->msisdn[0] != '\0' ?
+		    json_string(t->msisdn) : json_null());
 	return j;
 }
 
@@ -1182,7 +1187,7 @@ get_cb(struct http_request *req, void *arg)
 	 * the limit the task is still shown, without the number.  A HEAD
 	 * answer carries no body: nothing shown, nothing audited. */
 	if ((!holds_lease(&p, &t) && !p.privileged) ||
-	    http_request_method(req) == HTTP_HEAD) {
+	    http_request_method(req) == HTTP_HEAD || t.msisdn[0] == '\0') {
 		reply_json(req, 200, page);
 		return;
 	}
@@ -1341,6 +1346,116 @@ audit_cb(struct http_request *req, void *arg)
 	    "next_cursor", next[0] ? json_string(next) : json_null()));
 }
 
+/* ------------------------------------------------------------------ */
+/* POST /v1/callers/{caller}/erase                                     */
+
+struct erase_unit {
+	struct http_request *req;
+	char caller[PRIVACY_PSEUDONYM_SIZE];
+	char actor[65];
+	/* From the writer thread: */
+	enum store_result r;
+	struct store_erase_counts counts;
+};
+
+static int
+erase_work(struct store *st, void *arg)
+{
+	struct erase_unit *u = arg;
+
+	u->r = store_caller_erase(st, u->caller, u->actor, &u->counts);
+	return u->r == STORE_RESULT_ERROR ? -1 : 0;
+}
+
+/* Counts only: what was erased is gone, and the pseudonym is the one
+ * the supervisor gave. */
+static void
+erase_done(enum writer_result result, void *arg)
+{
+	struct erase_unit *u = arg;
+	const struct store_erase_counts *c = &u->counts;
+	char n[24];
+
+	if (result != WRITER_COMMITTED || u->r == STORE_RESULT_ERROR ||
+	    u->r == STORE_RESULT_CONFLICT) {
+		reply_store_error(u->req, "erase");
+		goto out;
+	}
+	if (u->r == STORE_RESULT_NOT_FOUND) {
+		http_reply_error(u->req, 404, "not_found", "nothing is held "
+		    "under this caller: the pseudonym is unknown, or its data "
+		    "was already purged by retention");
+		goto out;
+	}
+	snprintf(n, sizeof(n), "%lld", (long long)(c->tasks + c->notes +
+	    c->inbound + c->outbound_cancelled + c->outbound + c->sessions +
+	    c->optouts));
+	log_event(LOG_INFO, "caller.erased", "req", http_request_id(u->req),
+	    "caller", u->caller, "by", u->actor, "rows", n, NULL);
+	reply_json(u->req, 200, json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I}, s:I}", "caller", u->caller, "erased",
+	    "tasks_closed", (json_int_t)c->tasks_closed,
+	    "leases_ended", (json_int_t)c->leases_ended,
+	    "tasks", (json_int_t)c->tasks,
+	    "notes", (json_int_t)c->notes,
+	    "inbound", (json_int_t)c->inbound,
+	    "outbound_cancelled", (json_int_t)c->outbound_cancelled,
+	    "outbound", (json_int_t)c->outbound,
+	    "sessions", (json_int_t)c->sessions,
+	    "optouts_kept", (json_int_t)c->optouts,
+	    "in_flight", (json_int_t)c->in_flight));
+out:
+	free(u);
+}
+
+static void
+erase_cb(struct http_request *req, void *arg)
+{
+	static const char *const none[] = { NULL };
+	struct app *app = arg;
+	struct principal p;
+	struct erase_unit *u;
+	const char *caller = http_request_param(req, "caller");
+	json_t *doc;
+
+	if (!authenticate(req, app, &p))
+		return;
+	if (!p.privileged) {
+		metrics_auth_refused(METRICS_AUTH_FORBIDDEN);
+		log_event(LOG_WARN, "api.forbidden", "req",
+		    http_request_id(req), "role", auth_role_name(p.role), NULL);
+		http_reply_error(req, 403, "forbidden", "erasing a caller is "
+		    "for supervisors and admins");
+		return;
+	}
+	if (!privacy_pseudonym_valid(caller)) {
+		http_reply_error(req, 400, "bad_caller", "a caller is named by "
+		    "its pseudonym: c_ and 12 lowercase hex digits, as the "
+		    "task's \"caller\" shows it (hotlinectl erase --number "
+		    "takes a number)");
+		return;
+	}
+	if ((doc = body_object(req, none)) == NULL)
+		return;
+	json_decref(doc);
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		return;
+	}
+	u->req = req;
+	u->r = STORE_RESULT_ERROR;
+	snprintf(u->caller, sizeof(u->caller), "%s", caller);
+	snprintf(u->actor, sizeof(u->actor), "%s", p.name);
+	if (writer_submit(app->writer, erase_work, erase_done, u) < 0) {
+		free(u);
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+	}
+}
+
 int
 api_routes(struct http_server *srv, struct app *app)
 {
@@ -1359,6 +1474,7 @@ api_routes(struct http_server *srv, struct app *app)
 		{ "/v1/callbacks/{id}/messages", HTTP_POST, messages_cb },
 		{ "/v1/stats", HTTP_GET, stats_cb },
 		{ "/v1/audit", HTTP_GET, audit_cb },
+		{ "/v1/callers/{caller}/erase", HTTP_POST, erase_cb },
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

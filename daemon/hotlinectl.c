@@ -13,6 +13,8 @@
  *   hotlinectl -c FILE simulate [--channel NAME]
  *   hotlinectl -c FILE [--database PATH] backup PATH [--force]
  *   hotlinectl -c FILE [--database PATH] restore PATH
+ *   hotlinectl -c FILE [--database PATH] purge [--dry-run]
+ *   hotlinectl -c FILE [--database PATH] erase --caller C | --number N
  *
  * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error,
  * 3 nothing to do (`next` found the queue empty).
@@ -39,7 +41,10 @@
 #include "auth.h"
 #include "config.h"
 #include "menu.h"
+#include "phone.h"
+#include "privacy.h"
 #include "queue.h"
+#include "retention.h"
 #include "rfc3339.h"
 #include "smstext.h"
 #include "store.h"
@@ -91,6 +96,15 @@ usage(FILE *out)
 	    "database (daemon\n"
 	    "                            stopped; the old one is kept "
 	    "beside it)\n"
+	    "  purge [--dry-run]         forget what is past "
+	    "privacy.retention_days now\n"
+	    "                            (counts by table; --dry-run: "
+	    "change nothing)\n"
+	    "  erase --caller C | --number N\n"
+	    "                            erase one caller (pseudonym c_..., "
+	    "or number):\n"
+	    "                            open tasks closed, texts cancelled, "
+	    "data cleared\n"
 	    "exit codes: 0 done, 1 failed, 2 usage error, 3 nothing to do "
 	    "(next: empty queue)\n");
 }
@@ -103,6 +117,9 @@ enum option_bit {
 	OPT_NOTE = 1 << 3,
 	OPT_RETRY_AT = 1 << 4,
 	OPT_FORCE = 1 << 5,
+	OPT_DRY_RUN = 1 << 6,
+	OPT_CALLER = 1 << 7,
+	OPT_NUMBER = 1 << 8,
 };
 
 enum command_id {
@@ -117,6 +134,8 @@ enum command_id {
 	CMD_SIMULATE,
 	CMD_BACKUP,
 	CMD_RESTORE,
+	CMD_PURGE,
+	CMD_ERASE,
 };
 
 static const struct command {
@@ -141,6 +160,9 @@ static const struct command {
 	    "simulate [--channel NAME]" },
 	{ CMD_BACKUP, "backup", NULL, 1, OPT_FORCE, "backup PATH [--force]" },
 	{ CMD_RESTORE, "restore", NULL, 1, 0, "restore PATH" },
+	{ CMD_PURGE, "purge", NULL, 0, OPT_DRY_RUN, "purge [--dry-run]" },
+	{ CMD_ERASE, "erase", NULL, 0, OPT_CALLER | OPT_NUMBER,
+	    "erase --caller C | --number N" },
 };
 
 struct invocation {
@@ -154,6 +176,9 @@ struct invocation {
 	const char *note;
 	const char *retry_at;
 	bool force;
+	bool dry_run;
+	const char *caller;
+	const char *number;
 };
 
 static const char *
@@ -170,10 +195,11 @@ answer_name(enum store_answer a)
 	return "-";
 }
 
+/* Unset, or cleared by retention or an erasure. */
 static const char *
 or_dash(const char *s)
 {
-	return s ? s : "-";
+	return s && *s ? s : "-";
 }
 
 /* The queue as printed, held back until its audit rows are committed. */
@@ -719,6 +745,8 @@ run_queue_command(const struct invocation *inv, const struct config *cfg,
 	case CMD_SIMULATE:
 	case CMD_BACKUP:
 	case CMD_RESTORE:
+	case CMD_PURGE:
+	case CMD_ERASE:
 		break;
 	}
 	if (fclose(out) != 0 && rc == 0) {
@@ -976,6 +1004,150 @@ cmd_restore(const char *db, const char *path)
 }
 
 /* ------------------------------------------------------------------ */
+/* Retention and erasure                                               */
+
+static void
+print_purge_counts(const struct store_purge_counts *c)
+{
+	for (int i = 0; i < STORE_PURGE_TABLE_COUNT; i++)
+		printf("%-17s %" PRId64 "\n",
+		    store_purge_table_name((enum store_purge_table)i),
+		    c->rows[i]);
+}
+
+/*
+ * The daemon's purge, now, on this connection: in capped steps of one
+ * transaction each (the daemon's writer waits for none of them long),
+ * then the freed pages given back and the WAL folded in and truncated,
+ * so erased rows leave no old page image behind.  A dry run counts in
+ * one read and changes nothing.
+ */
+static int
+cmd_purge(struct store *st, const struct config *cfg, bool dry_run)
+{
+	struct store_purge_policy pol;
+	struct store_purge_counts c = { 0 };
+	char why[512], actor[64], detail[512];
+	int64_t pages = 0, changed = 0;
+	bool complete = true;
+
+	retention_policy(cfg, (double)time(NULL), dry_run,
+	    RETENTION_STEP_ROWS, &pol);
+	do {
+		c.more = false;
+		if (store_purge(st, &pol, &c, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: purge failed: %s%s\n", why,
+			    dry_run ? "" : " (the steps before it are kept; "
+			    "run it again)");
+			return 1;
+		}
+	} while (!dry_run && c.more);
+	for (int i = 0; i < STORE_PURGE_TABLE_COUNT; i++)
+		changed += c.rows[i];
+	if (!dry_run && changed > 0) {
+		retention_counts_format(&c, detail, sizeof(detail));
+		if (store_audit_add(st, operator_name(actor, sizeof(actor)),
+		    "retention.purged", 0, detail) < 0 ||
+		    store_reclaim(st, &pages, why, sizeof(why)) < 0 ||
+		    store_checkpoint(st, &complete, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: purged, but %s\n", why);
+			return 1;
+		}
+	}
+	printf("%s (retention %u days, audit %u days)\n", dry_run ?
+	    "would purge, nothing changed" : "purged", cfg->retention_days,
+	    cfg->audit_retention_days);
+	print_purge_counts(&c);
+	if (!dry_run)
+		printf("%-17s %" PRId64 "\n", "pages_freed", pages);
+	if (!complete)
+		fprintf(stderr, "hotlinectl: note: a reader held the WAL; the "
+		    "daemon's next checkpoint folds it in\n");
+	return 0;
+}
+
+/* The caller the operator named: the pseudonym, or the number's (which
+ * is never printed). */
+static int
+erase_target(const struct config *cfg, const char *caller,
+    const char *number, char out[PRIVACY_PSEUDONYM_SIZE])
+{
+	const char *cc = cfg->nchannels > 0 &&
+	    cfg->channels[0].default_country ?
+	    cfg->channels[0].default_country : "84";
+	char e164[PHONE_E164_SIZE];
+
+	if (caller != NULL) {
+		snprintf(out, PRIVACY_PSEUDONYM_SIZE, "%s", caller);
+		return 0;
+	}
+	if (phone_normalize(number, cc, e164, sizeof(e164)) < 0) {
+		fprintf(stderr, "hotlinectl: --number: not a phone number (give "
+		    "it in E.164, e.g. +84…)\n");
+		return EXIT_USAGE;
+	}
+	if (cfg->pseudonym_key == NULL || privacy_pseudonym(cfg->pseudonym_key,
+	    cfg->pseudonym_key_len, e164, out) < 0) {
+		explicit_bzero(e164, sizeof(e164));
+		fprintf(stderr, "hotlinectl: cannot read privacy.pseudonym_key "
+		    "to name the caller (run as the service user, with its "
+		    "credentials)\n");
+		return 1;
+	}
+	explicit_bzero(e164, sizeof(e164));
+	return 0;
+}
+
+static int
+cmd_erase(struct store *st, const struct config *cfg, const char *caller,
+    const char *number)
+{
+	char target[PRIVACY_PSEUDONYM_SIZE], actor[64], why[256];
+	struct store_erase_counts c;
+	int64_t pages;
+	bool complete;
+	int rc;
+
+	if ((rc = erase_target(cfg, caller, number, target)) != 0)
+		return rc;
+	switch (store_caller_erase(st, target, operator_name(actor,
+	    sizeof(actor)), &c)) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_NOT_FOUND:
+		fprintf(stderr, "hotlinectl: nothing is held under %s (unknown, "
+		    "or already purged by retention)\n", target);
+		return EXIT_NOTHING;
+	case STORE_RESULT_CONFLICT:
+	case STORE_RESULT_ERROR:
+		fprintf(stderr, "hotlinectl: could not erase %s (is the "
+		    "database writable?); nothing was changed\n", target);
+		return 1;
+	}
+	printf("caller             %s\n", target);
+	printf("tasks_closed       %" PRId64 "\n", c.tasks_closed);
+	printf("leases_ended       %" PRId64 "\n", c.leases_ended);
+	printf("tasks              %" PRId64 "\n", c.tasks);
+	printf("notes              %" PRId64 "\n", c.notes);
+	printf("inbound            %" PRId64 "\n", c.inbound);
+	printf("outbound_cancelled %" PRId64 "\n", c.outbound_cancelled);
+	printf("outbound           %" PRId64 "\n", c.outbound);
+	printf("sessions           %" PRId64 "\n", c.sessions);
+	printf("optouts_kept       %" PRId64 "\n", c.optouts);
+	printf("in_flight          %" PRId64 "\n", c.in_flight);
+	if (c.in_flight > 0)
+		fprintf(stderr, "hotlinectl: note: %" PRId64 " text(s) to this "
+		    "caller were being sent and are left to finish; run erase "
+		    "again once they have\n", c.in_flight);
+	/* Best effort: the erasure stands either way. */
+	if (store_reclaim(st, &pages, why, sizeof(why)) < 0 ||
+	    store_checkpoint(st, &complete, why, sizeof(why)) < 0)
+		fprintf(stderr, "hotlinectl: note: erased, but freeing pages "
+		    "failed: %s\n", why);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command line                                                    */
 
 /* A usage error: what was wrong, then the usage.  Returns EXIT_USAGE. */
@@ -1031,6 +1203,18 @@ take_option(int ch, const char *arg, struct config_overrides *ov,
 		bit = OPT_FORCE;
 		inv->force = true;
 		break;
+	case 'D':
+		bit = OPT_DRY_RUN;
+		inv->dry_run = true;
+		break;
+	case 'C':
+		bit = OPT_CALLER;
+		inv->caller = arg;
+		break;
+	case 'M':
+		bit = OPT_NUMBER;
+		inv->number = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -1050,6 +1234,8 @@ resolve(const char *name, struct invocation *inv)
 		{ OPT_CHANNEL, "--channel" }, { OPT_ROLE, "--role" },
 		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
 		{ OPT_RETRY_AT, "--retry-at" }, { OPT_FORCE, "--force" },
+		{ OPT_DRY_RUN, "--dry-run" }, { OPT_CALLER, "--caller" },
+		{ OPT_NUMBER, "--number" },
 	};
 	const struct command *c = NULL;
 	bool known = false;
@@ -1100,6 +1286,18 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	case CMD_STATS:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
+	case CMD_PURGE:
+		return 0;
+	case CMD_ERASE:
+		/* The number is never echoed back, not even in an error. */
+		if ((inv->caller == NULL) == (inv->number == NULL))
+			return usage_error("erase: give --caller C or --number "
+			    "N (one of them)");
+		if (inv->caller != NULL &&
+		    !privacy_pseudonym_valid(inv->caller))
+			return usage_error("--caller: a pseudonym, c_ and 12 "
+			    "lowercase hex digits (as `queue` and the API show "
+			    "it)");
 		return 0;
 	case CMD_BACKUP:
 	case CMD_RESTORE:
@@ -1182,6 +1380,10 @@ run(const struct invocation *inv, const struct config *cfg,
 		return cmd_token_list(st);
 	case CMD_BACKUP:
 		return cmd_backup(st, inv->args[0], inv->force);
+	case CMD_PURGE:
+		return cmd_purge(st, cfg, inv->dry_run);
+	case CMD_ERASE:
+		return cmd_erase(st, cfg, inv->caller, inv->number);
 	case CMD_SIMULATE:
 	case CMD_RESTORE:
 		break;
@@ -1201,6 +1403,9 @@ main(int argc, char **argv)
 		{ "note", required_argument, NULL, 'N' },
 		{ "retry-at", required_argument, NULL, 'R' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "caller", required_argument, NULL, 'C' },
+		{ "number", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1266,6 +1471,8 @@ main(int argc, char **argv)
 		return rc;
 
 	umask(077);
+	/* erase --number needs the pseudonym key, and only it. */
+	ov.pseudonym_key = inv.cmd->id == CMD_ERASE && inv.number != NULL;
 	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL)
 		return 1;
 	if ((cfg = config_load(path, &ov, errs, CONFIG_ERR_SIZE)) == NULL) {
