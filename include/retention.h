@@ -27,7 +27,7 @@ struct retention;
 #define RETENTION_STEP_ROWS 500
 /* The first purge after start comes after this many seconds (or the
  * interval, when shorter). */
-#define RETENTION_FIRST_SECONDS 30
+#define RETENTION_FIRST_SECONDS 60
 
 /* The purge cfg asks for, with its windows ending at now (unix time). */
 void retention_policy(const struct config *cfg, double now, bool dry_run,
