@@ -1220,19 +1220,104 @@ local_day_start(void)
 	return (double)mktime(&tm);
 }
 
+/* The figures of one day (UTC), newest first, as store_stats_days hands
+ * them over: every row of a day comes together. */
+struct days_json {
+	json_t *days;
+	json_t *cur;
+	char day[16];
+};
+
+static int
+day_json(const char *day, const char *what, const char *key, int64_t value,
+    void *arg)
+{
+	static const struct {
+		const char *what, *field;
+	} maps[] = {
+		{ "channel", "by_channel" }, { "topic", "by_topic" },
+		{ "priority", "by_priority" }, { "outcome", "outcomes" },
+		{ "sessions", "sessions" },
+	};
+	struct days_json *d = arg;
+
+	if (d->cur == NULL || strcmp(d->day, day) != 0) {
+		d->cur = json_pack("{s:s, s:i, s:{}, s:{}, s:{}, s:{}, s:n, "
+		    "s:i, s:i, s:{}}", "day", day, "tasks", 0, "by_channel",
+		    "by_topic", "by_priority", "outcomes",
+		    "median_seconds_to_first_call", "texts_in", 0, "texts_out",
+		    0, "sessions");
+		if (d->cur == NULL || json_array_append_new(d->days,
+		    d->cur) < 0)
+			return -1;
+		snprintf(d->day, sizeof(d->day), "%s", day);
+	}
+	if (strcmp(what, "first_call_median") == 0)
+		what = "median_seconds_to_first_call";
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (strcmp(what, maps[i].what) == 0)
+			return json_object_set_new(json_object_get(d->cur,
+			    maps[i].field), key, json_integer(value));
+	return json_object_set_new(d->cur, what, json_integer(value));
+}
+
+/* ?days=N: the last N days (UTC, today included), or NULL with none
+ * asked for; false with the request answered when N is wrong. */
+static bool
+stats_days(struct http_request *req, struct app *app, json_t **out)
+{
+	const char *query = http_request_query(req), *v;
+	struct days_json d = { 0 };
+	char why[128], since[16], *end;
+	struct form q;
+	time_t t;
+	struct tm tm;
+	long n;
+
+	*out = NULL;
+	if (form_parse(&q, query ? query : "", query ? strlen(query) : 0,
+	    why, sizeof(why)) < 0) {
+		http_reply_error(req, 400, "bad_field", why);
+		return false;
+	}
+	if ((v = form_get(&q, "days")) == NULL) {
+		form_clear(&q);
+		return true;
+	}
+	n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || n < 1 || n > 3660) {
+		form_clear(&q);
+		http_reply_error(req, 400, "bad_field", "days: an integer from "
+		    "1 to 3660");
+		return false;
+	}
+	form_clear(&q);
+	t = time(NULL) - (time_t)(n - 1) * 86400;
+	gmtime_r(&t, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%d", &tm);
+	if ((d.days = json_array()) == NULL ||
+	    store_stats_days(app->store, since, day_json, &d) != 0) {
+		json_decref(d.days);
+		reply_store_error(req, "stats_days");
+		return false;
+	}
+	*out = d.days;
+	return true;
+}
+
 static void
 stats_cb(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
 	struct principal p;
 	json_t *tasks = json_object(), *today = json_object();
-	json_t *outbox = json_object();
+	json_t *outbox = json_object(), *days = NULL, *doc;
 	int64_t n, urgent, normal, oldest, median;
 	double day = local_day_start();
 	char why[128];
 	size_t i;
 
-	if (!authenticate(req, app, &p))
+	if (!authenticate(req, app, &p) || !stats_days(req, app, &days))
 		goto fail;
 	for (i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
 		if (store_tasks_count(app->store, (enum store_task_status)i,
@@ -1262,13 +1347,17 @@ stats_cb(struct http_request *req, void *arg)
 	    store_stat(app->store, STORE_STAT_MEDIAN_FIRST_CALL_SECONDS,
 	    &median) < 0)
 		goto store;
-	reply_json(req, 200, json_pack("{s:o, s:{s:I, s:I}, s:o, s:o, s:o, "
-	    "s:o}", "tasks", tasks, "open_by_priority", "urgent",
-	    (json_int_t)urgent, "normal", (json_int_t)normal,
-	    "oldest_pending_seconds", oldest < 0 ? json_null() :
-	    json_integer(oldest), "outcomes_today", today,
+	doc = json_pack("{s:o, s:{s:I, s:I}, s:o, s:o, s:o, s:o}", "tasks",
+	    tasks, "open_by_priority", "urgent", (json_int_t)urgent, "normal",
+	    (json_int_t)normal, "oldest_pending_seconds", oldest < 0 ?
+	    json_null() : json_integer(oldest), "outcomes_today", today,
 	    "median_seconds_to_first_call", median < 0 ? json_null() :
-	    json_integer(median), "outbox", outbox));
+	    json_integer(median), "outbox", outbox);
+	if (doc != NULL && days != NULL)
+		json_object_set_new(doc, "days", days);
+	else
+		json_decref(days);
+	reply_json(req, 200, doc);
 	return;
 store:
 	reply_store_error(req, "stats");
@@ -1276,6 +1365,7 @@ fail:
 	json_decref(tasks);
 	json_decref(today);
 	json_decref(outbox);
+	json_decref(days);
 }
 
 static int

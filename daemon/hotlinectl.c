@@ -6,7 +6,7 @@
  *   hotlinectl -c FILE [--database PATH] show ID
  *   hotlinectl -c FILE [--database PATH] complete ID OUTCOME
  *       [--note TEXT] [--retry-at TIME]
- *   hotlinectl -c FILE [--database PATH] stats
+ *   hotlinectl -c FILE [--database PATH] stats [--days N]
  *   hotlinectl -c FILE [--database PATH] token add NAME --role ROLE
  *   hotlinectl -c FILE [--database PATH] token revoke NAME
  *   hotlinectl -c FILE [--database PATH] token list
@@ -80,7 +80,9 @@ usage(FILE *out)
 	    "TIME (RFC 3339,\n"
 	    "                            e.g. 2026-11-29T10:00:00+07:00) or "
 	    "after a backoff\n"
-	    "  stats                     tasks and outbound texts by status\n"
+	    "  stats [--days N]          tasks and outbound texts by status; "
+	    "--days: also\n"
+	    "                            the last N days' figures (UTC)\n"
 	    "  token add NAME --role ROLE\n"
 	    "                            an API token for NAME (counsellor, "
 	    "supervisor or\n"
@@ -120,6 +122,7 @@ enum option_bit {
 	OPT_DRY_RUN = 1 << 6,
 	OPT_CALLER = 1 << 7,
 	OPT_NUMBER = 1 << 8,
+	OPT_DAYS = 1 << 9,
 };
 
 enum command_id {
@@ -151,7 +154,7 @@ static const struct command {
 	{ CMD_SHOW, "show", NULL, 1, 0, "show ID" },
 	{ CMD_COMPLETE, "complete", NULL, 2, OPT_NOTE | OPT_RETRY_AT,
 	    "complete ID OUTCOME [--note TEXT] [--retry-at TIME]" },
-	{ CMD_STATS, "stats", NULL, 0, 0, "stats" },
+	{ CMD_STATS, "stats", NULL, 0, OPT_DAYS, "stats [--days N]" },
 	{ CMD_TOKEN_ADD, "token", "add", 1, OPT_ROLE,
 	    "token add NAME --role metrics|counsellor|supervisor|admin" },
 	{ CMD_TOKEN_REVOKE, "token", "revoke", 1, 0, "token revoke NAME" },
@@ -179,6 +182,7 @@ struct invocation {
 	bool dry_run;
 	const char *caller;
 	const char *number;
+	const char *days;
 };
 
 static const char *
@@ -862,10 +866,35 @@ cmd_token_list(struct store *st)
 	return 0;
 }
 
-static int
-cmd_stats(struct store *st)
+/* --days: 1 to 3660. */
+static bool
+days_parse(const char *s, long *out)
 {
-	char why[256];
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end != '\0' || n < 1 || n > 3660)
+		return false;
+	if (out != NULL)
+		*out = n;
+	return true;
+}
+
+static int
+print_day_cb(const char *day, const char *what, const char *key,
+    int64_t value, void *arg)
+{
+	(void)arg;
+	printf("%-10s %-17s %-14s %" PRId64 "\n", day, what,
+	    key[0] ? key : "-", value);
+	return 0;
+}
+
+static int
+cmd_stats(struct store *st, const char *days)
+{
+	char why[256], since[16];
+	long ndays;
 
 	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
 		enum store_task_status status = (enum store_task_status)i;
@@ -891,6 +920,20 @@ cmd_stats(struct store *st)
 		}
 		printf("outbox_%-9s %" PRId64 "\n",
 		    store_outbound_status_name(status), n);
+	}
+	/* By day: what the retention purge keeps. */
+	if (days != NULL && days_parse(days, &ndays)) {
+		time_t t = time(NULL) - (time_t)(ndays - 1) * 86400;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%d", &tm);
+		printf("\n%-10s %-17s %-14s %s\n", "DAY", "WHAT", "KEY", "N");
+		if (store_stats_days(st, since, print_day_cb, NULL) != 0) {
+			fprintf(stderr, "hotlinectl: cannot read the figures by "
+			    "day\n");
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -1215,6 +1258,10 @@ take_option(int ch, const char *arg, struct config_overrides *ov,
 		bit = OPT_NUMBER;
 		inv->number = arg;
 		break;
+	case 'Y':
+		bit = OPT_DAYS;
+		inv->days = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -1235,7 +1282,7 @@ resolve(const char *name, struct invocation *inv)
 		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
 		{ OPT_RETRY_AT, "--retry-at" }, { OPT_FORCE, "--force" },
 		{ OPT_DRY_RUN, "--dry-run" }, { OPT_CALLER, "--caller" },
-		{ OPT_NUMBER, "--number" },
+		{ OPT_NUMBER, "--number" }, { OPT_DAYS, "--days" },
 	};
 	const struct command *c = NULL;
 	bool known = false;
@@ -1282,8 +1329,12 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	enum store_outcome outcome;
 
 	switch (inv->cmd->id) {
-	case CMD_QUEUE:
 	case CMD_STATS:
+		if (inv->days != NULL && !days_parse(inv->days, NULL))
+			return usage_error("--days \"%s\": an integer from 1 to "
+			    "3660", inv->days);
+		return 0;
+	case CMD_QUEUE:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
 	case CMD_PURGE:
@@ -1371,7 +1422,7 @@ run(const struct invocation *inv, const struct config *cfg,
 	case CMD_COMPLETE:
 		return run_queue_command(inv, cfg, st, id, retry_at);
 	case CMD_STATS:
-		return cmd_stats(st);
+		return cmd_stats(st, inv->days);
 	case CMD_TOKEN_ADD:
 		return cmd_token_add(st, inv->args[0], role);
 	case CMD_TOKEN_REVOKE:
@@ -1406,6 +1457,7 @@ main(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "caller", required_argument, NULL, 'C' },
 		{ "number", required_argument, NULL, 'M' },
+		{ "days", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};

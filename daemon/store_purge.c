@@ -179,6 +179,43 @@ const struct store_sql store_purge_sql[] = {
 	 * verification word joins this list with its column.) */
 	{ STMT_ERASE_TASKS, "UPDATE tasks SET msisdn = '', caller = '', "
 	    "preferred_time = NULL WHERE caller = ?1" },
+	/* By day, from what the purge keeps: closed tasks stay (without
+	 * the caller), and deleted messages, texts and sessions left their
+	 * counts in stats_daily. */
+	{ STMT_STATS_DAYS, "SELECT day, what, key, sum(n) FROM ("
+	    "SELECT substr(created_at, 1, 10) AS day, 'tasks' AS what, '' AS "
+	    "key, count(*) AS n FROM tasks WHERE created_at >= ?1 GROUP BY 1 "
+	    "UNION ALL SELECT substr(created_at, 1, 10), 'channel', channel, "
+	    "count(*) FROM tasks WHERE created_at >= ?1 GROUP BY 1, 3 "
+	    "UNION ALL SELECT substr(created_at, 1, 10), 'topic', "
+	    "COALESCE(topic, 'none'), count(*) FROM tasks WHERE created_at >= "
+	    "?1 GROUP BY 1, 3 "
+	    "UNION ALL SELECT substr(created_at, 1, 10), 'priority', priority, "
+	    "count(*) FROM tasks WHERE created_at >= ?1 GROUP BY 1, 3 "
+	    "UNION ALL SELECT substr(closed_at, 1, 10), 'outcome', "
+	    "COALESCE(outcome, 'none'), count(*) FROM tasks WHERE status = "
+	    "'closed' AND closed_at >= ?1 GROUP BY 1, 3 "
+	    "UNION ALL SELECT substr(stored_at, 1, 10), 'texts_in', '', "
+	    "count(*) FROM inbound WHERE stored_at >= ?1 AND concat_ref IS "
+	    "NULL GROUP BY 1 "
+	    "UNION ALL SELECT substr(created_at, 1, 10), 'texts_out', '', "
+	    "count(*) FROM outbound WHERE created_at >= ?1 GROUP BY 1 "
+	    "UNION ALL SELECT substr(created_at, 1, 10), 'sessions', kind, "
+	    "count(*) FROM sessions WHERE created_at >= ?1 GROUP BY 1, 3 "
+	    "UNION ALL SELECT day, CASE kind WHEN 'inbound' THEN 'texts_in' "
+	    "WHEN 'outbound' THEN 'texts_out' ELSE 'sessions' END, CASE kind "
+	    "WHEN 'ussd_session' THEN 'ussd' WHEN 'sms_session' THEN 'sms' "
+	    "ELSE '' END, count FROM stats_daily WHERE day >= ?1 AND kind IN "
+	    "('inbound', 'outbound', 'ussd_session', 'sms_session')"
+	    ") GROUP BY 1, 2, 3 "
+	    /* The lower median, as STORE_STAT_MEDIAN_FIRST_CALL_SECONDS. */
+	    "UNION ALL SELECT day, 'first_call_median', '', s FROM (SELECT "
+	    "day, s, row_number() OVER (PARTITION BY day ORDER BY s) AS rn, "
+	    "count(*) OVER (PARTITION BY day) AS n FROM (SELECT substr("
+	    "created_at, 1, 10) AS day, strftime('%s', first_completed_at) - "
+	    "strftime('%s', created_at) AS s FROM tasks WHERE "
+	    "first_completed_at IS NOT NULL AND created_at >= ?1)) WHERE rn = "
+	    "(n + 1) / 2 ORDER BY 1 DESC, 2, 3" },
 	{ STMT_COUNT_, NULL },
 };
 
@@ -467,4 +504,24 @@ fail:
 	db_rollback(st);
 	*c = z;
 	return STORE_RESULT_ERROR;
+}
+
+int
+store_stats_days(struct store *st, const char *since, store_day_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = st->stmt[STMT_STATS_DAYS];
+	int rc, ret = 0;
+
+	db_bind_text(s, 1, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = cb(db_column_str(s, 0), db_column_str(s, 1),
+		    db_column_str(s, 2), sqlite3_column_int64(s, 3),
+		    arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
 }

@@ -748,6 +748,23 @@ int store_auto_vacuum_enable(struct store *store, bool *switched,
     char *err, size_t errlen);
 
 /*
+ * Statistics by day (UTC), the same before and after a purge: tasks by
+ * the day they were created (how many, by channel, topic and priority;
+ * the median seconds to their first call), outcomes by the day tasks
+ * closed, and texts in and out and sessions by day, counting the rows
+ * the purge deleted (stats_daily).  One callback per figure, newest day
+ * first: what is "tasks", "channel", "topic", "priority", "outcome",
+ * "first_call_median", "texts_in", "texts_out" or "sessions"; key the
+ * channel, topic ("none" when unset), priority, outcome or session kind,
+ * "" for the others.  Days from `since` ("YYYY-MM-DD") on.  0, the
+ * callback's non-zero value, or -1.
+ */
+typedef int (*store_day_cb)(const char *day, const char *what,
+    const char *key, int64_t value, void *arg);
+int store_stats_days(struct store *store, const char *since,
+    store_day_cb cb, void *arg);
+
+/*
  * Erasure of one caller on request, in one transaction: their open
  * tasks closed as `erased` (a live lease ended with it), their pending
  * texts failed with reason `erased` (the outbox never sends a failed

@@ -144,7 +144,9 @@ class RetentionCase(DaemonTestCase):
                 for t in TABLES}
 
     def stats(self):
-        s = self.api("GET", "/v1/stats", "sup").json()
+        r = self.api("GET", "/v1/stats?days=120", "sup")
+        self.assertEqual(r.status, 200, r.body)
+        s = r.json()
         s.pop("oldest_pending_seconds")     # moves with the clock
         return s
 
@@ -176,8 +178,24 @@ class CtlPurge(RetentionCase):
         closed, opened = self.populate()
         self.age()
         self.daemon.start()
-        before_stats, before_ctl = self.stats(), self.daemon.ctl("stats")
-        self.assertEqual(before_ctl.returncode, 0)
+        before_stats = self.stats()
+        before_ctl = self.daemon.ctl("stats", "--days", "120")
+        self.assertEqual(before_ctl.returncode, 0, before_ctl.stderr)
+        # The day 100 days ago holds the two tasks, their texts and
+        # sessions, the closed one's outcome and its time to first call.
+        old = [d for d in before_stats["days"]
+               if d["day"] == time.strftime("%Y-%m-%d", time.gmtime(
+                   time.time() - 100 * 86400))]
+        self.assertEqual(len(old), 1, [d["day"] for d in
+                                       before_stats["days"]])
+        old = old[0]
+        self.assertEqual((old["tasks"], old["by_channel"],
+                          old["by_priority"], old["outcomes"]),
+                         (2, {"at": 2}, {"normal": 2}, {"reached": 1}))
+        self.assertEqual(old["texts_in"], 3)
+        self.assertGreaterEqual(old["texts_out"], 2)
+        self.assertEqual(old["sessions"], {"ussd": 2, "sms": 1})
+        self.assertIsNotNone(old["median_seconds_to_first_call"])
         before = self.dump()
 
         dry = self.daemon.ctl("purge", "--dry-run")
@@ -207,7 +225,8 @@ class CtlPurge(RetentionCase):
 
         # The running daemon reads the same figures for the past.
         self.assertEqual(self.stats(), before_stats)
-        self.assertEqual(self.daemon.ctl("stats").stdout, before_ctl.stdout)
+        self.assertEqual(self.daemon.ctl("stats", "--days", "120").stdout,
+                         before_ctl.stdout)
         # What stays: the closed task, anonymous; the open one whole.
         task = self.daemon.rows("SELECT * FROM tasks WHERE id = ?",
                                 closed)[0]

@@ -290,6 +290,28 @@ outbox_counts(int64_t out[STORE_OUTBOUND_STATUS_COUNT])
 		    (enum store_outbound_status)i, &out[i]), 0);
 }
 
+static int
+day_line(const char *day, const char *what, const char *key, int64_t value,
+    void *arg)
+{
+	fprintf(arg, "%s %s %s %lld\n", day, what, key, (long long)value);
+	return 0;
+}
+
+/* Every figure by day, as text. */
+static char *
+days(void)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	assert_non_null(f);
+	assert_int_equal(store_stats_days(st, "1970-01-01", day_line, f), 0);
+	fclose(f);
+	return out;
+}
+
 static void
 purge_takes_exactly_what_is_past_the_window(void **state)
 {
@@ -300,9 +322,14 @@ purge_takes_exactly_what_is_past_the_window(void **state)
 	int64_t after[STORE_OUTBOUND_STATUS_COUNT];
 	char err[256], *a, *b;
 
+	char *days_before, *days_after;
+
 	(void)state;
 	populate();
 	outbox_counts(before);
+	days_before = days();
+	assert_non_null(strstr(days_before, " texts_in  "));
+	assert_non_null(strstr(days_before, " outcome reached 2"));
 
 	/* The dry run counts and changes nothing. */
 	a = dump();
@@ -350,6 +377,10 @@ purge_takes_exactly_what_is_past_the_window(void **state)
 	outbox_counts(after);
 	for (int i = 0; i < STORE_OUTBOUND_STATUS_COUNT; i++)
 		assert_int_equal(before[i], after[i]);
+	days_after = days();
+	assert_string_equal(days_before, days_after);
+	free(days_before);
+	free(days_after);
 	assert_int_equal(query_int("SELECT sum(count) FROM stats_daily WHERE "
 	    "kind = 'inbound'"), 1);            /* the part is not a text */
 	assert_int_equal(query_int("SELECT sum(count) FROM stats_daily WHERE "
