@@ -298,8 +298,8 @@ static const char *const migrations[] = {
 	 * stay as they were; indexes to find a purge's rows by age and one
 	 * caller's rows by pseudonym (erasure).  optouts.msisdn may now
 	 * hold a pseudonym: an erased caller's opt-out, kept without the
-	 * number. */
-	"CREATE TABLE stats_daily ("
+	 * number.  Repeatable (IF NOT EXISTS), as the last step must be. */
+	"CREATE TABLE IF NOT EXISTS stats_daily ("
 	"  day TEXT NOT NULL,"
 	"  channel TEXT NOT NULL,"
 	"  kind TEXT NOT NULL,"
@@ -307,14 +307,14 @@ static const char *const migrations[] = {
 	"  count INTEGER NOT NULL,"
 	"  PRIMARY KEY (day, channel, kind, status)"
 	") WITHOUT ROWID;"
-	"CREATE INDEX tasks_closed ON tasks(closed_at) WHERE status = "
-	"'closed';"
-	"CREATE INDEX inbound_stored ON inbound(stored_at);"
-	"CREATE INDEX outbound_created ON outbound(created_at);"
-	"CREATE INDEX sessions_updated ON sessions(updated_at);"
-	"CREATE INDEX delivery_reports_received ON delivery_reports("
-	"  received_at);"
-	"CREATE INDEX audit_at ON audit(at);"
+	"CREATE INDEX IF NOT EXISTS tasks_closed ON tasks(closed_at)"
+	"  WHERE status = 'closed';"
+	"CREATE INDEX IF NOT EXISTS inbound_stored ON inbound(stored_at);"
+	"CREATE INDEX IF NOT EXISTS outbound_created ON outbound(created_at);"
+	"CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_at);"
+	"CREATE INDEX IF NOT EXISTS delivery_reports_received ON"
+	"  delivery_reports(received_at);"
+	"CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
 	"CREATE INDEX IF NOT EXISTS tasks_caller ON tasks(caller);"
 	"CREATE INDEX IF NOT EXISTS inbound_caller ON inbound(caller);"
 	"CREATE INDEX IF NOT EXISTS outbound_pseudonym ON outbound(caller);"
