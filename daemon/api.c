@@ -1453,8 +1453,17 @@ erase_work(struct store *st, void *arg)
 {
 	struct erase_unit *u = arg;
 
+	char why[128];
+	int64_t pages;
+
 	u->r = store_caller_erase(st, u->caller, u->actor, &u->counts);
-	return u->r == STORE_RESULT_ERROR ? -1 : 0;
+	if (u->r == STORE_RESULT_ERROR)
+		return -1;
+	/* The pages the notes freed go back to the file system (zeroed
+	 * already: secure_delete); a failure here undoes nothing. */
+	if (u->r == STORE_RESULT_OK && u->counts.notes > 0)
+		(void)store_reclaim(st, &pages, why, sizeof(why));
+	return 0;
 }
 
 /* Counts only: what was erased is gone, and the pseudonym is the one
