@@ -1202,6 +1202,21 @@ load_metrics(struct load *ld, struct config *cfg, json_t *obj)
 		cfg->metrics_allow_loopback = json_is_true(v);
 }
 
+/* The pseudonym key, read even by a tool that reads no other secret
+ * when it asked for it (hotlinectl erase --number). */
+static char *
+pseudonym_key(struct load *ld, json_t *key, const struct config_overrides *ov)
+{
+	bool skip = ld->skip_secrets;
+	char *s;
+
+	if (ov != NULL && ov->pseudonym_key)
+		ld->skip_secrets = false;
+	s = get_secret_min(ld, "privacy.pseudonym_key", key, 0);
+	ld->skip_secrets = skip;
+	return s;
+}
+
 static void
 load_root(struct load *ld, struct config *cfg, json_t *root,
     const struct config_overrides *ov)
@@ -1218,6 +1233,7 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	    "max_attempts", "max_reveals_per_hour",
 	    "supervisor_max_reveals_per_hour", NULL };
 	static const char *const privacy_keys[] = { "retention_days",
+	    "audit_retention_days", "purge_interval_seconds",
 	    "pseudonym_key", NULL };
 	char host[256], why[256];
 	const char *s;
@@ -1317,6 +1333,8 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	}
 
 	cfg->retention_days = 90;
+	cfg->audit_retention_days = 365;
+	cfg->purge_interval = 3600;
 	if ((v = json_object_get(root, "privacy")) == NULL)
 		problem(ld, "privacy", "missing (privacy.pseudonym_key is "
 		    "required)");
@@ -1328,11 +1346,22 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 		check_keys(ld, "privacy", v, privacy_keys);
 		get_uint(ld, "privacy", v, "retention_days", 1, 3650,
 		    &cfg->retention_days);
+		get_uint(ld, "privacy", v, "audit_retention_days", 1, 36500,
+		    &cfg->audit_retention_days);
+		get_uint(ld, "privacy", v, "purge_interval_seconds", 1, 86400,
+		    &cfg->purge_interval);
+		/* The trail of who saw and erased what must outlive what it
+		 * is about. */
+		if (cfg->audit_retention_days < cfg->retention_days)
+			problem(ld, "privacy.audit_retention_days", "must be at "
+			    "least privacy.retention_days (%u): the audit trail "
+			    "is kept at least as long as the data it is about; "
+			    "raise it or lower retention_days",
+			    cfg->retention_days);
 		if (key == NULL)
 			problem(ld, "privacy.pseudonym_key", "missing "
 			    "(required)");
-		else if ((s = get_secret_min(ld, "privacy.pseudonym_key", key,
-		    0))) {
+		else if ((s = pseudonym_key(ld, key, ov))) {
 			cfg->pseudonym_key = (unsigned char *)s;
 			cfg->pseudonym_key_len = strlen(s);
 			if (cfg->pseudonym_key_len < PSEUDONYM_KEY_MIN)

@@ -156,7 +156,8 @@ process_one(struct store *st, const struct config *cfg,
 	flood = recent > CONVERSATION_FLOOD_MESSAGES;
 	if (flood && store_inbound_flag(st, p->id, STORE_INBOUND_FLOOD) < 0)
 		goto out;
-	if (store_optout_get(st, p->msisdn, &opted_out, &confirmed) < 0 ||
+	if (store_optout_get(st, p->msisdn, p->caller, &opted_out,
+	    &confirmed) < 0 ||
 	    store_sms_session_get(st, p->channel, p->caller,
 	    cfg->sms_idle_seconds, &saved) < 0)
 		goto out;
@@ -180,7 +181,7 @@ process_one(struct store *st, const struct config *cfg,
 		    menu_string(menu, "opted_out", &ms),
 		    STORE_PURPOSE_OPT_OUT_CONFIRMATION,
 		    STORE_LANE_CONFIRMATION) < 0 ||
-		    store_optout_confirmed(st, p->msisdn) < 0))
+		    store_optout_confirmed(st, p->msisdn, p->caller) < 0))
 			goto out;
 		ended = true;
 		break;

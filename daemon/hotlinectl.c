@@ -6,13 +6,15 @@
  *   hotlinectl -c FILE [--database PATH] show ID
  *   hotlinectl -c FILE [--database PATH] complete ID OUTCOME
  *       [--note TEXT] [--retry-at TIME]
- *   hotlinectl -c FILE [--database PATH] stats
+ *   hotlinectl -c FILE [--database PATH] stats [--days N]
  *   hotlinectl -c FILE [--database PATH] token add NAME --role ROLE
  *   hotlinectl -c FILE [--database PATH] token revoke NAME
  *   hotlinectl -c FILE [--database PATH] token list
  *   hotlinectl -c FILE simulate [--channel NAME]
  *   hotlinectl -c FILE [--database PATH] backup PATH [--force]
  *   hotlinectl -c FILE [--database PATH] restore PATH
+ *   hotlinectl -c FILE [--database PATH] purge [--dry-run]
+ *   hotlinectl -c FILE [--database PATH] erase --caller C | --number N
  *
  * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error,
  * 3 nothing to do (`next` found the queue empty).
@@ -39,7 +41,10 @@
 #include "auth.h"
 #include "config.h"
 #include "menu.h"
+#include "phone.h"
+#include "privacy.h"
 #include "queue.h"
+#include "retention.h"
 #include "rfc3339.h"
 #include "smstext.h"
 #include "store.h"
@@ -75,7 +80,9 @@ usage(FILE *out)
 	    "TIME (RFC 3339,\n"
 	    "                            e.g. 2026-11-29T10:00:00+07:00) or "
 	    "after a backoff\n"
-	    "  stats                     tasks and outbound texts by status\n"
+	    "  stats [--days N]          tasks and outbound texts by status; "
+	    "--days: also\n"
+	    "                            the last N days' figures (UTC)\n"
 	    "  token add NAME --role ROLE\n"
 	    "                            an API token for NAME (counsellor, "
 	    "supervisor or\n"
@@ -91,6 +98,15 @@ usage(FILE *out)
 	    "database (daemon\n"
 	    "                            stopped; the old one is kept "
 	    "beside it)\n"
+	    "  purge [--dry-run]         forget what is past "
+	    "privacy.retention_days now\n"
+	    "                            (counts by table; --dry-run: "
+	    "change nothing)\n"
+	    "  erase --caller C | --number N\n"
+	    "                            erase one caller (pseudonym c_..., "
+	    "or number):\n"
+	    "                            open tasks closed, texts cancelled, "
+	    "data cleared\n"
 	    "exit codes: 0 done, 1 failed, 2 usage error, 3 nothing to do "
 	    "(next: empty queue)\n");
 }
@@ -103,6 +119,10 @@ enum option_bit {
 	OPT_NOTE = 1 << 3,
 	OPT_RETRY_AT = 1 << 4,
 	OPT_FORCE = 1 << 5,
+	OPT_DRY_RUN = 1 << 6,
+	OPT_CALLER = 1 << 7,
+	OPT_NUMBER = 1 << 8,
+	OPT_DAYS = 1 << 9,
 };
 
 enum command_id {
@@ -117,6 +137,8 @@ enum command_id {
 	CMD_SIMULATE,
 	CMD_BACKUP,
 	CMD_RESTORE,
+	CMD_PURGE,
+	CMD_ERASE,
 };
 
 static const struct command {
@@ -132,7 +154,7 @@ static const struct command {
 	{ CMD_SHOW, "show", NULL, 1, 0, "show ID" },
 	{ CMD_COMPLETE, "complete", NULL, 2, OPT_NOTE | OPT_RETRY_AT,
 	    "complete ID OUTCOME [--note TEXT] [--retry-at TIME]" },
-	{ CMD_STATS, "stats", NULL, 0, 0, "stats" },
+	{ CMD_STATS, "stats", NULL, 0, OPT_DAYS, "stats [--days N]" },
 	{ CMD_TOKEN_ADD, "token", "add", 1, OPT_ROLE,
 	    "token add NAME --role metrics|counsellor|supervisor|admin" },
 	{ CMD_TOKEN_REVOKE, "token", "revoke", 1, 0, "token revoke NAME" },
@@ -141,6 +163,9 @@ static const struct command {
 	    "simulate [--channel NAME]" },
 	{ CMD_BACKUP, "backup", NULL, 1, OPT_FORCE, "backup PATH [--force]" },
 	{ CMD_RESTORE, "restore", NULL, 1, 0, "restore PATH" },
+	{ CMD_PURGE, "purge", NULL, 0, OPT_DRY_RUN, "purge [--dry-run]" },
+	{ CMD_ERASE, "erase", NULL, 0, OPT_CALLER | OPT_NUMBER,
+	    "erase --caller C | --number N" },
 };
 
 struct invocation {
@@ -154,6 +179,10 @@ struct invocation {
 	const char *note;
 	const char *retry_at;
 	bool force;
+	bool dry_run;
+	const char *caller;
+	const char *number;
+	const char *days;
 };
 
 static const char *
@@ -170,10 +199,11 @@ answer_name(enum store_answer a)
 	return "-";
 }
 
+/* Unset, or cleared by retention or an erasure. */
 static const char *
 or_dash(const char *s)
 {
-	return s ? s : "-";
+	return s && *s ? s : "-";
 }
 
 /* The queue as printed, held back until its audit rows are committed. */
@@ -731,6 +761,8 @@ run_queue_command(const struct invocation *inv, const struct config *cfg,
 	case CMD_SIMULATE:
 	case CMD_BACKUP:
 	case CMD_RESTORE:
+	case CMD_PURGE:
+	case CMD_ERASE:
 		break;
 	}
 	if (fclose(out) != 0 && rc == 0) {
@@ -846,10 +878,35 @@ cmd_token_list(struct store *st)
 	return 0;
 }
 
-static int
-cmd_stats(struct store *st)
+/* --days: 1 to 3660. */
+static bool
+days_parse(const char *s, long *out)
 {
-	char why[256];
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end != '\0' || n < 1 || n > 3660)
+		return false;
+	if (out != NULL)
+		*out = n;
+	return true;
+}
+
+static int
+print_day_cb(const char *day, const char *what, const char *key,
+    int64_t value, void *arg)
+{
+	(void)arg;
+	printf("%-10s %-17s %-14s %" PRId64 "\n", day, what,
+	    key[0] ? key : "-", value);
+	return 0;
+}
+
+static int
+cmd_stats(struct store *st, const char *days)
+{
+	char why[256], since[16];
+	long ndays;
 
 	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
 		enum store_task_status status = (enum store_task_status)i;
@@ -875,6 +932,20 @@ cmd_stats(struct store *st)
 		}
 		printf("outbox_%-9s %" PRId64 "\n",
 		    store_outbound_status_name(status), n);
+	}
+	/* By day: what the retention purge keeps. */
+	if (days != NULL && days_parse(days, &ndays)) {
+		time_t t = time(NULL) - (time_t)(ndays - 1) * 86400;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%d", &tm);
+		printf("\n%-10s %-17s %-14s %s\n", "DAY", "WHAT", "KEY", "N");
+		if (store_stats_days(st, since, print_day_cb, NULL) != 0) {
+			fprintf(stderr, "hotlinectl: cannot read the figures by "
+			    "day\n");
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -988,6 +1059,150 @@ cmd_restore(const char *db, const char *path)
 }
 
 /* ------------------------------------------------------------------ */
+/* Retention and erasure                                               */
+
+static void
+print_purge_counts(const struct store_purge_counts *c)
+{
+	for (int i = 0; i < STORE_PURGE_TABLE_COUNT; i++)
+		printf("%-17s %" PRId64 "\n",
+		    store_purge_table_name((enum store_purge_table)i),
+		    c->rows[i]);
+}
+
+/*
+ * The daemon's purge, now, on this connection: in capped steps of one
+ * transaction each (the daemon's writer waits for none of them long),
+ * then the freed pages given back and the WAL folded in and truncated,
+ * so erased rows leave no old page image behind.  A dry run counts in
+ * one read and changes nothing.
+ */
+static int
+cmd_purge(struct store *st, const struct config *cfg, bool dry_run)
+{
+	struct store_purge_policy pol;
+	struct store_purge_counts c = { 0 };
+	char why[512], actor[64], detail[512];
+	int64_t pages = 0, changed = 0;
+	bool complete = true;
+
+	retention_policy(cfg, (double)time(NULL), dry_run,
+	    RETENTION_STEP_ROWS, &pol);
+	do {
+		c.more = false;
+		if (store_purge(st, &pol, &c, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: purge failed: %s%s\n", why,
+			    dry_run ? "" : " (the steps before it are kept; "
+			    "run it again)");
+			return 1;
+		}
+	} while (!dry_run && c.more);
+	for (int i = 0; i < STORE_PURGE_TABLE_COUNT; i++)
+		changed += c.rows[i];
+	if (!dry_run && changed > 0) {
+		retention_counts_format(&c, detail, sizeof(detail));
+		if (store_audit_add(st, operator_name(actor, sizeof(actor)),
+		    "retention.purged", 0, detail) < 0 ||
+		    store_reclaim(st, &pages, why, sizeof(why)) < 0 ||
+		    store_checkpoint(st, &complete, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: purged, but %s\n", why);
+			return 1;
+		}
+	}
+	printf("%s (retention %u days, audit %u days)\n", dry_run ?
+	    "would purge, nothing changed" : "purged", cfg->retention_days,
+	    cfg->audit_retention_days);
+	print_purge_counts(&c);
+	if (!dry_run)
+		printf("%-17s %" PRId64 "\n", "pages_freed", pages);
+	if (!complete)
+		fprintf(stderr, "hotlinectl: note: a reader held the WAL; the "
+		    "daemon's next checkpoint folds it in\n");
+	return 0;
+}
+
+/* The caller the operator named: the pseudonym, or the number's (which
+ * is never printed). */
+static int
+erase_target(const struct config *cfg, const char *caller,
+    const char *number, char out[PRIVACY_PSEUDONYM_SIZE])
+{
+	const char *cc = cfg->nchannels > 0 &&
+	    cfg->channels[0].default_country ?
+	    cfg->channels[0].default_country : "84";
+	char e164[PHONE_E164_SIZE];
+
+	if (caller != NULL) {
+		snprintf(out, PRIVACY_PSEUDONYM_SIZE, "%s", caller);
+		return 0;
+	}
+	if (phone_normalize(number, cc, e164, sizeof(e164)) < 0) {
+		fprintf(stderr, "hotlinectl: --number: not a phone number (give "
+		    "it in E.164, e.g. +84…)\n");
+		return EXIT_USAGE;
+	}
+	if (cfg->pseudonym_key == NULL || privacy_pseudonym(cfg->pseudonym_key,
+	    cfg->pseudonym_key_len, e164, out) < 0) {
+		explicit_bzero(e164, sizeof(e164));
+		fprintf(stderr, "hotlinectl: cannot read privacy.pseudonym_key "
+		    "to name the caller (run as the service user, with its "
+		    "credentials)\n");
+		return 1;
+	}
+	explicit_bzero(e164, sizeof(e164));
+	return 0;
+}
+
+static int
+cmd_erase(struct store *st, const struct config *cfg, const char *caller,
+    const char *number)
+{
+	char target[PRIVACY_PSEUDONYM_SIZE], actor[64], why[256];
+	struct store_erase_counts c;
+	int64_t pages;
+	bool complete;
+	int rc;
+
+	if ((rc = erase_target(cfg, caller, number, target)) != 0)
+		return rc;
+	switch (store_caller_erase(st, target, operator_name(actor,
+	    sizeof(actor)), &c)) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_NOT_FOUND:
+		fprintf(stderr, "hotlinectl: nothing is held under %s (unknown, "
+		    "or already purged by retention)\n", target);
+		return EXIT_NOTHING;
+	case STORE_RESULT_CONFLICT:
+	case STORE_RESULT_ERROR:
+		fprintf(stderr, "hotlinectl: could not erase %s (is the "
+		    "database writable?); nothing was changed\n", target);
+		return 1;
+	}
+	printf("caller             %s\n", target);
+	printf("tasks_closed       %" PRId64 "\n", c.tasks_closed);
+	printf("leases_ended       %" PRId64 "\n", c.leases_ended);
+	printf("tasks              %" PRId64 "\n", c.tasks);
+	printf("notes              %" PRId64 "\n", c.notes);
+	printf("inbound            %" PRId64 "\n", c.inbound);
+	printf("outbound_cancelled %" PRId64 "\n", c.outbound_cancelled);
+	printf("outbound           %" PRId64 "\n", c.outbound);
+	printf("sessions           %" PRId64 "\n", c.sessions);
+	printf("optouts_kept       %" PRId64 "\n", c.optouts);
+	printf("in_flight          %" PRId64 "\n", c.in_flight);
+	if (c.in_flight > 0)
+		fprintf(stderr, "hotlinectl: note: %" PRId64 " text(s) to this "
+		    "caller were being sent and are left to finish; run erase "
+		    "again once they have\n", c.in_flight);
+	/* Best effort: the erasure stands either way. */
+	if (store_reclaim(st, &pages, why, sizeof(why)) < 0 ||
+	    store_checkpoint(st, &complete, why, sizeof(why)) < 0)
+		fprintf(stderr, "hotlinectl: note: erased, but freeing pages "
+		    "failed: %s\n", why);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command line                                                    */
 
 /* A usage error: what was wrong, then the usage.  Returns EXIT_USAGE. */
@@ -1043,6 +1258,22 @@ take_option(int ch, const char *arg, struct config_overrides *ov,
 		bit = OPT_FORCE;
 		inv->force = true;
 		break;
+	case 'D':
+		bit = OPT_DRY_RUN;
+		inv->dry_run = true;
+		break;
+	case 'C':
+		bit = OPT_CALLER;
+		inv->caller = arg;
+		break;
+	case 'M':
+		bit = OPT_NUMBER;
+		inv->number = arg;
+		break;
+	case 'Y':
+		bit = OPT_DAYS;
+		inv->days = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -1062,6 +1293,8 @@ resolve(const char *name, struct invocation *inv)
 		{ OPT_CHANNEL, "--channel" }, { OPT_ROLE, "--role" },
 		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
 		{ OPT_RETRY_AT, "--retry-at" }, { OPT_FORCE, "--force" },
+		{ OPT_DRY_RUN, "--dry-run" }, { OPT_CALLER, "--caller" },
+		{ OPT_NUMBER, "--number" }, { OPT_DAYS, "--days" },
 	};
 	const struct command *c = NULL;
 	bool known = false;
@@ -1108,10 +1341,26 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	enum store_outcome outcome;
 
 	switch (inv->cmd->id) {
-	case CMD_QUEUE:
 	case CMD_STATS:
+		if (inv->days != NULL && !days_parse(inv->days, NULL))
+			return usage_error("--days \"%s\": an integer from 1 to "
+			    "3660", inv->days);
+		return 0;
+	case CMD_QUEUE:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
+	case CMD_PURGE:
+		return 0;
+	case CMD_ERASE:
+		/* The number is never echoed back, not even in an error. */
+		if ((inv->caller == NULL) == (inv->number == NULL))
+			return usage_error("erase: give --caller C or --number "
+			    "N (one of them)");
+		if (inv->caller != NULL &&
+		    !privacy_pseudonym_valid(inv->caller))
+			return usage_error("--caller: a pseudonym, c_ and 12 "
+			    "lowercase hex digits (as `queue` and the API show "
+			    "it)");
 		return 0;
 	case CMD_BACKUP:
 	case CMD_RESTORE:
@@ -1185,7 +1434,7 @@ run(const struct invocation *inv, const struct config *cfg,
 	case CMD_COMPLETE:
 		return run_queue_command(inv, cfg, st, id, retry_at);
 	case CMD_STATS:
-		return cmd_stats(st);
+		return cmd_stats(st, inv->days);
 	case CMD_TOKEN_ADD:
 		return cmd_token_add(st, inv->args[0], role);
 	case CMD_TOKEN_REVOKE:
@@ -1194,6 +1443,10 @@ run(const struct invocation *inv, const struct config *cfg,
 		return cmd_token_list(st);
 	case CMD_BACKUP:
 		return cmd_backup(st, inv->args[0], inv->force);
+	case CMD_PURGE:
+		return cmd_purge(st, cfg, inv->dry_run);
+	case CMD_ERASE:
+		return cmd_erase(st, cfg, inv->caller, inv->number);
 	case CMD_SIMULATE:
 	case CMD_RESTORE:
 		break;
@@ -1213,6 +1466,10 @@ main(int argc, char **argv)
 		{ "note", required_argument, NULL, 'N' },
 		{ "retry-at", required_argument, NULL, 'R' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "caller", required_argument, NULL, 'C' },
+		{ "number", required_argument, NULL, 'M' },
+		{ "days", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1278,6 +1535,8 @@ main(int argc, char **argv)
 		return rc;
 
 	umask(077);
+	/* erase --number needs the pseudonym key, and only it. */
+	ov.pseudonym_key = inv.cmd->id == CMD_ERASE && inv.number != NULL;
 	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL)
 		return 1;
 	if ((cfg = config_load(path, &ov, errs, CONFIG_ERR_SIZE)) == NULL) {

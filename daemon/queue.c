@@ -20,7 +20,9 @@ queue_outcome_parse(const char *name, enum store_outcome *o)
 {
 	enum store_outcome v;
 
-	if (store_outcome_parse(name, &v) < 0 || v == STORE_OUTCOME_UNREACHED)
+	/* unreached is the queue's, erased the erasure's. */
+	if (store_outcome_parse(name, &v) < 0 ||
+	    v == STORE_OUTCOME_UNREACHED || v == STORE_OUTCOME_ERASED)
 		return -1;
 	*o = v;
 	return 0;
@@ -354,8 +356,9 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 	int64_t note_id;
 
 	report_clear(report);
-	if (c->outcome == STORE_OUTCOME_UNREACHED)
-		return QUEUE_ERROR;       /* the queue's own, never given */
+	if (c->outcome == STORE_OUTCOME_UNREACHED ||
+	    c->outcome == STORE_OUTCOME_ERASED)
+		return QUEUE_ERROR;       /* never given */
 	if (change_begin(st) < 0)
 		return QUEUE_ERROR;
 	if ((r = queue_task_get(st, id, &before)) != QUEUE_OK)
@@ -509,7 +512,8 @@ queue_text(struct store *st, int64_t id, const struct queue_actor *actor,
 		r = lim < 0 ? QUEUE_ERROR : QUEUE_LIMIT;
 		goto out;
 	}
-	if (store_optout_get(st, t->msisdn, &opted_out, &confirmed) < 0 ||
+	if (store_optout_get(st, t->msisdn, t->caller, &opted_out,
+	    &confirmed) < 0 ||
 	    store_caller_unsafe_to_text(st, t->msisdn, &unsafe) < 0) {
 		r = QUEUE_ERROR;
 		goto out;

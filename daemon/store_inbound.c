@@ -79,14 +79,16 @@ const struct store_sql store_inbound_sql[] = {
 	    "session_id) DO UPDATE SET hops = hops + 1, node = excluded.node, "
 	    "state = excluded.state, updated_at = excluded.updated_at, "
 	    "ended_at = excluded.ended_at" },
-	{ STMT_OPTOUT_GET, "SELECT confirmation_sent FROM optouts WHERE "
-	    "msisdn = ?1" },
+	/* By the number, or by the pseudonym alone once the caller was
+	 * erased (store_caller_erase). */
+	{ STMT_OPTOUT_GET, "SELECT max(confirmation_sent) FROM optouts WHERE "
+	    "msisdn IN (?1, ?2) HAVING count(*) > 0" },
 	{ STMT_OPTOUT_SET, "INSERT INTO optouts(msisdn, caller, "
 	    "opted_out_at) VALUES (?1, ?2, " NOW ") ON CONFLICT(msisdn) DO "
 	    "NOTHING" },
-	{ STMT_OPTOUT_CLEAR, "DELETE FROM optouts WHERE msisdn = ?1" },
+	{ STMT_OPTOUT_CLEAR, "DELETE FROM optouts WHERE msisdn IN (?1, ?2)" },
 	{ STMT_OPTOUT_CONFIRMED, "UPDATE optouts SET confirmation_sent = 1 "
-	    "WHERE msisdn = ?1" },
+	    "WHERE msisdn IN (?1, ?2)" },
 	/* Parts of a concatenated SMS are shown joined, once; a
 	 * verification word (flag 4, STORE_INBOUND_REDACTED) never. */
 	{ STMT_CALLER_MESSAGES, "SELECT 'in', body, stored_at, NULL, id "
@@ -322,13 +324,14 @@ store_sms_session_put(struct store *st, const char *channel,
 }
 
 int
-store_optout_get(struct store *st, const char *msisdn, bool *opted_out,
-    bool *confirmed)
+store_optout_get(struct store *st, const char *msisdn, const char *caller,
+    bool *opted_out, bool *confirmed)
 {
 	sqlite3_stmt *s = st->stmt[STMT_OPTOUT_GET];
 	int64_t sent = 0;
 
 	db_bind_text(s, 1, msisdn);
+	db_bind_text(s, 2, caller);
 	if (db_step_id(s, &sent, opted_out) < 0)
 		return -1;
 	*confirmed = *opted_out && sent != 0;
@@ -343,8 +346,7 @@ store_optout_set(struct store *st, const char *msisdn, const char *caller,
 	    STMT_OPTOUT_CLEAR];
 
 	db_bind_text(s, 1, msisdn);
-	if (opted_out)
-		db_bind_text(s, 2, caller);
+	db_bind_text(s, 2, caller);
 	if (db_step_done(st, s) < 0)
 		return -1;
 	if (!opted_out)
@@ -370,9 +372,11 @@ store_caller_contacted(struct store *st, const char *caller, const char *via)
 }
 
 int
-store_optout_confirmed(struct store *st, const char *msisdn)
+store_optout_confirmed(struct store *st, const char *msisdn,
+    const char *caller)
 {
 	db_bind_text(st->stmt[STMT_OPTOUT_CONFIRMED], 1, msisdn);
+	db_bind_text(st->stmt[STMT_OPTOUT_CONFIRMED], 2, caller);
 	return db_step_done(st, st->stmt[STMT_OPTOUT_CONFIRMED]);
 }
 
@@ -383,6 +387,9 @@ store_caller_messages(struct store *st, const char *msisdn,
 	sqlite3_stmt *s = st->stmt[STMT_CALLER_MESSAGES];
 	int rc, ret = 0;
 
+	/* Erased rows all hold "": they are nobody's history. */
+	if (msisdn == NULL || msisdn[0] == '\0')
+		return 0;
 	db_bind_text(s, 1, msisdn);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		if ((ret = cb(db_column_str(s, 0), db_column_str(s, 1),

@@ -59,7 +59,8 @@ const struct store_sql store_outbox_sql[] = {
 	 * that order, so a backlog of thousands is never sorted. */
 	{ STMT_OUTBOX_DUE, "SELECT o.id, o.msisdn, o.caller, o.body, "
 	    "o.purpose, o.send_key, o.attempts, COALESCE(o.task_id, 0), "
-	    "EXISTS (SELECT 1 FROM optouts WHERE msisdn = o.msisdn), "
+	    "EXISTS (SELECT 1 FROM optouts WHERE msisdn IN (o.msisdn, "
+	    "o.caller)), "
 	    "(SELECT safe_to_sms FROM tasks WHERE msisdn = o.msisdn AND "
 	    "safe_to_sms IS NOT NULL ORDER BY id DESC LIMIT 1), "
 	    "t.preferred_time, "
@@ -134,8 +135,10 @@ const struct store_sql store_outbox_sql[] = {
 	    "'-20 hours') THEN 'pending' ELSE 'unknown' END, last_error = "
 	    "'interrupted mid-send', next_attempt_at = " NOW_MS ", "
 	    "updated_at = " NOW " WHERE channel = ?1 AND status = 'sending'" },
-	{ STMT_OUTBOX_COUNT, "SELECT count(*) FROM outbound WHERE status = "
-	    "?1" },
+	/* With the rows the retention purge counted and deleted. */
+	{ STMT_OUTBOX_COUNT, "SELECT (SELECT count(*) FROM outbound WHERE "
+	    "status = ?1) + (SELECT COALESCE(sum(count), 0) FROM stats_daily "
+	    "WHERE kind = 'outbound' AND status = ?1)" },
 	{ STMT_ALERTS_DUE, "SELECT id, created_at FROM tasks WHERE "
 	    "priority = 'urgent' AND alerted_at IS NULL ORDER BY id LIMIT ?1" },
 	{ STMT_CALLER_UNSAFE, "SELECT COALESCE((SELECT safe_to_sms = 0 FROM "

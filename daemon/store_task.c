@@ -81,9 +81,14 @@ const struct store_sql store_task_sql[] = {
 	    "created_at) AS d FROM tasks WHERE first_completed_at IS NOT NULL "
 	    "ORDER BY d) LIMIT 1 OFFSET (SELECT (count(*) - 1) / 2 FROM tasks "
 	    "WHERE first_completed_at IS NOT NULL)), -1)" },
-	{ STMT_OUTCOMES_SINCE, "SELECT count(*) FROM audit WHERE action = "
+	/* An erasure writes one caller.erased row, not one per task: its
+	 * tasks are counted by their closing time. */
+	{ STMT_OUTCOMES_SINCE, "SELECT CASE ?1 WHEN 'erased' THEN (SELECT "
+	    "count(*) FROM tasks WHERE status = 'closed' AND outcome = "
+	    "'erased' AND closed_at >= strftime('%Y-%m-%dT%H:%M:%SZ', ?2, "
+	    "'unixepoch')) ELSE (SELECT count(*) FROM audit WHERE action = "
 	    "'task.completed' AND detail = ?1 AND at >= strftime("
-	    "'%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch')" },
+	    "'%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch')) END" },
 	{ STMT_COUNT_, NULL },
 };
 
@@ -293,6 +298,7 @@ static const char *const outcome_names[] = {
 	[STORE_OUTCOME_WRONG_NUMBER] = "wrong_number",
 	[STORE_OUTCOME_UNSAFE] = "unsafe",
 	[STORE_OUTCOME_UNREACHED] = "unreached",
+	[STORE_OUTCOME_ERASED] = "erased",
 };
 
 const char *

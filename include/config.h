@@ -79,6 +79,10 @@ struct config {
 	 * again within this many seconds is offered to continue; 0: off. */
 	unsigned ussd_resume_seconds;     /* ussd.resume_seconds */
 	unsigned retention_days;
+	/* The audit trail is kept this long (>= retention_days). */
+	unsigned audit_retention_days;
+	/* The daemon's retention purge runs this often (seconds). */
+	unsigned purge_interval;
 	unsigned char *pseudonym_key;
 	size_t pseudonym_key_len;
 	char **alert_sms;         /* E.164 numbers told of urgent requests */
@@ -132,6 +136,9 @@ struct config_overrides {
 	 * tools run as the service user, who cannot read the credentials
 	 * only systemd hands the daemon. */
 	bool skip_secrets;
+	/* With skip_secrets: read privacy.pseudonym_key all the same
+	 * (hotlinectl erase --number turns a number into its pseudonym). */
+	bool pseudonym_key;
 };
 
 /*

@@ -47,7 +47,8 @@ struct config;
 #define QUEUE_BACKOFF_SECONDS 900
 
 /* An outcome a counsellor may give (reached, no_answer, wrong_number,
- * unsafe; not unreached, which only the queue records): 0, or -1. */
+ * unsafe; not unreached, which only the queue records, nor erased,
+ * which only an erasure does): 0, or -1. */
 int queue_outcome_parse(const char *name, enum store_outcome *outcome);
 
 /* A task, copied out of the store.  Optional fields are "" when unset. */
@@ -167,7 +168,7 @@ enum queue_result queue_release(struct store *store, int64_t id,
     const struct queue_actor *actor, struct queue_report *report);
 
 struct queue_completion {
-	enum store_outcome outcome;   /* not STORE_OUTCOME_UNREACHED */
+	enum store_outcome outcome;   /* not unreached, not erased */
 	const char *note;             /* NULL or "": none */
 	const char *retry_at;         /* no_answer: "YYYY-MM-DDTHH:MM:SSZ";
 	                                 NULL: the backoff */

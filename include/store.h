@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 struct store;
 
@@ -92,8 +92,10 @@ enum store_outcome {
 	STORE_OUTCOME_WRONG_NUMBER,
 	STORE_OUTCOME_UNSAFE,     /* texting (or calling) is not safe */
 	STORE_OUTCOME_UNREACHED,
+	STORE_OUTCOME_ERASED,     /* closed because the caller was erased
+	                             (store_caller_erase); never given */
 };
-#define STORE_OUTCOME_COUNT 5
+#define STORE_OUTCOME_COUNT 6
 
 /* An outbound text's life (see the outbox below); stored by name. */
 enum store_outbound_status {
@@ -284,14 +286,18 @@ int store_sms_session_put(struct store *store, const char *channel,
 int store_task_save(struct store *store,
     const struct store_task_request *req, int64_t *task_id,
     enum store_task_change *change);
-/* Opt-out: *opted_out, and whether the one confirmation went out. */
+/* Opt-out: *opted_out, and whether the one confirmation went out.  An
+ * erased caller's opt-out is kept under their pseudonym only (caller),
+ * so both are asked. */
 int store_optout_get(struct store *store, const char *msisdn,
-    bool *opted_out, bool *confirmed);
+    const char *caller, bool *opted_out, bool *confirmed);
 /* Opting out also fails every reply still pending for msisdn (all but
- * the confirmation), so nothing queued before it is sent. */
+ * the confirmation), so nothing queued before it is sent.  Opting in
+ * again clears the opt-out kept under the pseudonym too. */
 int store_optout_set(struct store *store, const char *msisdn,
     const char *caller, bool opted_out);
-int store_optout_confirmed(struct store *store, const char *msisdn);
+int store_optout_confirmed(struct store *store, const char *msisdn,
+    const char *caller);
 /*
  * The outbox's lanes: a due row of a higher lane (smaller number) always
  * leaves before any of a lower one.  Inside a lane callers take turns:
@@ -453,7 +459,8 @@ int store_outbox_release(struct store *store, int64_t id, bool *applied);
  * false means another unit queued them first (queue nothing then). */
 int store_alert_mark(struct store *store, int64_t task_id, bool *applied);
 
-/* Outbound rows with status (for stats). */
+/* Outbound rows with status (for stats), counting those the retention
+ * purge has removed since (their counts are kept: store_purge). */
 int store_outbox_count(struct store *store,
     enum store_outbound_status status, int64_t *count);
 
@@ -651,7 +658,8 @@ int store_task_notes(struct store *store, int64_t task_id, store_note_cb cb,
 
 /* The caller's texts and ours, oldest first: direction "in" or "out",
  * status NULL for "in".  A text redacted as a verification word
- * (STORE_INBOUND_REDACTED) is left out. */
+ * (STORE_INBOUND_REDACTED) is left out; an erased number ("" or NULL)
+ * has none. */
 typedef int (*store_message_cb)(const char *direction, const char *text,
     const char *at, const char *status, void *arg);
 int store_caller_messages(struct store *store, const char *msisdn,
@@ -704,6 +712,154 @@ int store_task_note_add(struct store *store, int64_t task_id,
 /* Is a batch open (store_batch_begin)?  Functions that make several
  * writes which must stand or fall together rely on one. */
 bool store_in_batch(const struct store *store);
+
+/*
+ * Retention (retention.h runs it): what is older than the retention
+ * window goes, and anonymous counts stay.
+ *
+ *   tasks       closed before the cutoff: kept for statistics (day,
+ *               channel, language, topic, priority, answers, outcome,
+ *               attempts, time to first call) with the number, the
+ *               pseudonym and the preferred time cleared
+ *   task_notes  of those tasks: deleted
+ *   outbound    queued before the cutoff and settled (not pending or
+ *               sending): counted into stats_daily, deleted
+ *   inbound     stored before the cutoff and processed: counted,
+ *               deleted (a row a kept outbound row answers stays)
+ *   sessions    last active before the cutoff: counted, deleted
+ *   delivery_reports  received before the cutoff, unless a row still
+ *               waiting for its answer (pending, sending, unknown)
+ *               could match it: counted, deleted
+ *   audit       older than the audit window: deleted
+ *
+ * Nothing of a caller who has an open task (pending or claimed, held or
+ * not) goes: not the task, not their messages, sessions or texts.  No
+ * outbound row that is pending or sending is touched, so the outbox's
+ * rules (never a blind resend) hold.  Opt-outs are kept: they are the
+ * caller's standing wish.
+ */
+enum store_purge_table {
+	STORE_PURGE_TASKS,        /* anonymised */
+	STORE_PURGE_NOTES,
+	STORE_PURGE_INBOUND,
+	STORE_PURGE_OUTBOUND,
+	STORE_PURGE_SESSIONS,
+	STORE_PURGE_DLR,
+	STORE_PURGE_AUDIT,
+};
+#define STORE_PURGE_TABLE_COUNT 7
+
+/* The table's name, as printed and logged ("tasks", …; static). */
+const char *store_purge_table_name(enum store_purge_table table);
+
+struct store_purge_policy {
+	double now;               /* unix time the windows end at */
+	unsigned retention_days;  /* privacy.retention_days */
+	unsigned audit_days;      /* privacy.audit_retention_days */
+	/* Rows of each table changed in one call, at most; 0: no cap.  A
+	 * capped call says `more`, and the next call goes on. */
+	size_t cap;
+	bool dry_run;             /* count only: nothing is changed */
+};
+
+struct store_purge_counts {
+	int64_t rows[STORE_PURGE_TABLE_COUNT];
+	bool more;                /* a table had more than cap rows due */
+};
+
+/*
+ * One purge step, in one transaction (a savepoint inside a batch): the
+ * rows of each table past its window, counted into counts (added to
+ * what it holds), and unless dry_run, counted into stats_daily and
+ * deleted or cleared.  0, or -1 with why in err and nothing changed.
+ */
+int store_purge(struct store *store, const struct store_purge_policy *policy,
+    struct store_purge_counts *counts, char *err, size_t errlen);
+
+/*
+ * Give the pages freed by a purge or an erasure back to the file system
+ * (PRAGMA incremental_vacuum; secure_delete has zeroed them already).
+ * Works inside a transaction too.  *pages: how many.  0 or -1.
+ */
+int store_reclaim(struct store *store, int64_t *pages, char *err,
+    size_t errlen);
+
+/*
+ * Fold the WAL into the database file and truncate it, so no old page
+ * image of erased rows stays in the -wal (hotlinectl after a purge or an
+ * erasure).  Outside any transaction.  *complete false when a reader
+ * held it back (the daemon's next checkpoint finishes it).  0 or -1.
+ */
+int store_checkpoint(struct store *store, bool *complete, char *err,
+    size_t errlen);
+
+/*
+ * A database made before incremental vacuum was on (auto_vacuum NONE)
+ * is switched over with one VACUUM (a new database has it from its first
+ * table).  *switched says whether this call did it, so the daemon can
+ * log it once.  The daemon's own connection, at start, before any other
+ * work.  0 or -1.
+ */
+int store_auto_vacuum_enable(struct store *store, bool *switched,
+    char *err, size_t errlen);
+
+/*
+ * Statistics by day (UTC), the same before and after a purge: tasks by
+ * the day they were created (how many, by channel, topic and priority;
+ * the median seconds to their first call), outcomes by the day tasks
+ * closed, and texts in and out and sessions by day, counting the rows
+ * the purge deleted (stats_daily).  One callback per figure, newest day
+ * first: what is "tasks", "channel", "topic", "priority", "outcome",
+ * "first_call_median", "texts_in", "texts_out" or "sessions"; key the
+ * channel, topic ("none" when unset), priority, outcome or session kind,
+ * "" for the others.  Days from `since` ("YYYY-MM-DD") on.  0, the
+ * callback's non-zero value, or -1.
+ */
+typedef int (*store_day_cb)(const char *day, const char *what,
+    const char *key, int64_t value, void *arg);
+int store_stats_days(struct store *store, const char *since,
+    store_day_cb cb, void *arg);
+
+/*
+ * Erasure of one caller on request, in one transaction: their open
+ * tasks closed as `erased` (a live lease ended with it), their pending
+ * texts failed with reason `erased` (the outbox never sends a failed
+ * row; a row being sent at this moment is left to its result and counted
+ * in in_flight), their numbers, message bodies, notes, menu answers and
+ * session state cleared in every table, an opt-out kept under the
+ * pseudonym alone, their data key destroyed (store_caller_key_destroy),
+ * and one audit row (action caller.erased, detail the pseudonym).
+ */
+struct store_erase_counts {
+	int64_t tasks_closed;     /* open tasks closed as erased */
+	int64_t leases_ended;     /* of those, held under a live lease */
+	int64_t tasks;            /* every task of the caller, cleared */
+	int64_t notes;            /* notes deleted */
+	int64_t inbound;          /* messages cleared */
+	int64_t outbound_cancelled;   /* pending texts, never to be sent */
+	int64_t outbound;         /* other texts cleared */
+	int64_t sessions;         /* USSD and SMS sessions cleared */
+	int64_t optouts;          /* opt-outs kept under the pseudonym */
+	int64_t in_flight;        /* texts being sent now, left as they are:
+	                             erase again once they settle */
+};
+
+/*
+ * caller: a pseudonym (c_ and 12 hex digits); actor: who erases, for the
+ * audit row.  OK with counts; OK with every count 0 when the caller was
+ * erased before (nothing is written: the audit row stays the one);
+ * NOT_FOUND when nothing is held under that pseudonym and it was never
+ * erased; ERROR.
+ */
+enum store_result store_caller_erase(struct store *store, const char *caller,
+    const char *actor, struct store_erase_counts *counts);
+
+/*
+ * Destroy the caller's data key, so whatever of theirs is sealed under
+ * it, here or in any backup, can no longer be read.  Inside the
+ * erasure's transaction.  0 or -1.
+ */
+int store_caller_key_destroy(struct store *store, const char *caller);
 
 /*
  * Backups (hotlinectl backup / restore).  These work on files beside the

@@ -193,9 +193,9 @@ restore_keeps_the_old_database_and_migrates_an_older_copy(void **state)
 	path_of(db, sizeof(db), "target.db");
 	path_of(src, sizeof(src), "old.db");
 	/* The copy made one version older by undoing the last migration
-	 * (the verification word's column). */
-	snprintf(sql, sizeof(sql), "ALTER TABLE tasks DROP COLUMN "
-	    "verification; PRAGMA journal_mode = DELETE; PRAGMA "
+	 * (retention's: its table; its indexes are made IF NOT EXISTS). */
+	snprintf(sql, sizeof(sql), "DROP TABLE stats_daily; "
+	    "PRAGMA journal_mode = DELETE; PRAGMA "
 	    "user_version = %d;", STORE_SCHEMA_VERSION - 1);
 	exec_on(src, sql);
 	assert_int_equal(store_restore(db, src, &rep, err, sizeof(err)), 0);

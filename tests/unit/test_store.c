@@ -122,6 +122,13 @@ version_1_database_migrates_keeping_its_rows(void **state)
 	    "INSERT INTO inbound(channel, provider_msg_id, caller, msisdn, "
 	    "body, received_at, stored_at) VALUES ('c','m','c_1','+84912345678',"
 	    "'body','','t');"
+	    /* What 10 -> 11 and 9 -> 10 added. */
+	    "DROP TABLE stats_daily; DROP INDEX tasks_closed;"
+	    "DROP INDEX inbound_stored; DROP INDEX outbound_created;"
+	    "DROP INDEX sessions_updated; DROP INDEX delivery_reports_received;"
+	    "DROP INDEX audit_at; DROP INDEX tasks_caller;"
+	    "DROP INDEX inbound_caller; DROP INDEX outbound_pseudonym;"
+	    "DROP INDEX sessions_caller; DROP INDEX optouts_caller;"
 	    "ALTER TABLE tasks DROP COLUMN verification;"
 	    "DROP INDEX tasks_escalation;"
 	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
@@ -166,6 +173,13 @@ version_2_outbound_rows_get_send_keys(void **state)
 	store_close(st);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* What 10 -> 11 and 9 -> 10 added. */
+	    "DROP TABLE stats_daily; DROP INDEX tasks_closed;"
+	    "DROP INDEX inbound_stored; DROP INDEX outbound_created;"
+	    "DROP INDEX sessions_updated; DROP INDEX delivery_reports_received;"
+	    "DROP INDEX audit_at; DROP INDEX tasks_caller;"
+	    "DROP INDEX inbound_caller; DROP INDEX outbound_pseudonym;"
+	    "DROP INDEX sessions_caller; DROP INDEX optouts_caller;"
 	    "ALTER TABLE tasks DROP COLUMN verification;"
 	    "DROP INDEX tasks_escalation;"
 	    "ALTER TABLE tasks DROP COLUMN escalated_at;"
