@@ -30,7 +30,7 @@ LDFLAGS_SAN = $(SAN)
 # Modules shared by the daemon, the CLI and the unit tests.
 MODULES := $(filter-out daemon/hotlined.c daemon/hotlinectl.c, \
              $(wildcard daemon/*.c))
-HEADERS := $(wildcard include/*.h)
+HEADERS := $(wildcard include/*.h daemon/*.h)
 
 # The web console's files, compiled into the daemon.
 CONSOLE_FILES := $(wildcard console/*.html console/*.css console/*.js)

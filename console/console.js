@@ -13,6 +13,11 @@
  * opening, taking or refreshing it, never on a timer.  The number
  * leaves the page when the lease ends (a timer at lease_expires_at, in
  * the server's time) or when the queue shows the task changed hands.
+ *
+ * Beside the number, for the counsellor holding the task only (the API
+ * sends verification_word to the holder and to nobody else), the
+ * caller's verification word and a short safety script for the call;
+ * they leave the page with the number.
  */
 (function () {
   'use strict';
@@ -67,6 +72,15 @@
       call: 'Gọi {0}',
       warn_unsafe_call: 'Người gọi nói gọi lại số này KHÔNG an toàn.',
       warn_unsafe_sms: 'Người gọi nói nhắn tin KHÔNG an toàn.',
+      badge_do_not_contact: 'Không liên lạc',
+      warn_do_not_contact: 'KHÔNG LIÊN LẠC: tư vấn viên đã ghi nhận liên lạc với người này là không an toàn. Không gọi, không nhắn tin cho đến khi họ tự liên lạc lại.',
+      word_label: 'Từ xác nhận của người gọi',
+      word_none: 'Người gọi không chọn từ xác nhận.',
+      script_heading: 'Gọi lại an toàn',
+      script_time: 'Trước tiên hỏi: “Bây giờ nói chuyện có tiện không? Bạn có nói chuyện thoải mái được không?”',
+      script_word: 'Nói từ “{0}” để người gọi biết đây đúng là chúng ta gọi.',
+      script_other: 'Nếu người khác nghe máy: không nhắc gì đến đường dây hay lý do cuộc gọi. Dùng một lý do bình thường (“Xin lỗi, tôi gọi nhầm số” hoặc một cuộc gọi công việc thông thường) rồi kết thúc cuộc gọi.',
+      script_outcome: 'Sau đó ghi kết quả: “Không an toàn” nếu người khác nghe máy hoặc nói chuyện không an toàn; “Không trả lời” nếu không ai nghe máy.',
       field_caller: 'Mã ẩn danh',
       field_topic: 'Nhu cầu',
       field_language: 'Ngôn ngữ',
@@ -104,6 +118,7 @@
       outcome_wrong_number: 'Sai số',
       outcome_unsafe: 'Không an toàn',
       outcome_unreached: 'Không liên lạc được',
+      outcome_erased: 'Đã xoá theo yêu cầu',
       outcome_missing: 'Hãy chọn một kết quả.',
       outcome_saved: 'Đã lưu kết quả cho yêu cầu #{0}: {1}.',
       retry_label: 'Gọi lại lúc (không bắt buộc)',
@@ -182,6 +197,15 @@
       call: 'Call {0}',
       warn_unsafe_call: 'The caller said calling this number back is NOT safe.',
       warn_unsafe_sms: 'The caller said texting is NOT safe.',
+      badge_do_not_contact: 'Do not contact',
+      warn_do_not_contact: 'DO NOT CONTACT: a counsellor recorded that contacting this caller is not safe. Do not call or text until they make contact again themselves.',
+      word_label: "The caller's verification word",
+      word_none: 'The caller chose no verification word.',
+      script_heading: 'Calling back safely',
+      script_time: 'First ask: “Is this a good time to talk? Can you speak freely?”',
+      script_word: 'Say the word “{0}” so they know the call is really from us.',
+      script_other: 'If someone else answers: say nothing about the helpline or why you are calling. Use a neutral cover (“Sorry, wrong number”, or an ordinary business call) and end the call.',
+      script_outcome: 'Afterwards record the outcome: “Unsafe” if someone else answered or it was not safe to talk; “No answer” if nobody picked up.',
       field_caller: 'Pseudonym',
       field_topic: 'Need',
       field_language: 'Language',
@@ -219,6 +243,7 @@
       outcome_wrong_number: 'Wrong number',
       outcome_unsafe: 'Unsafe',
       outcome_unreached: 'Unreached',
+      outcome_erased: 'Erased on request',
       outcome_missing: 'Choose an outcome.',
       outcome_saved: 'Outcome saved for request #{0}: {1}.',
       retry_label: 'Try again at (optional)',
@@ -630,6 +655,10 @@
     top.appendChild(el('span', 'badge ' + (task.priority === 'urgent' ? 'urgent' : 'neutral'),
       label('priority_', task.priority)));
     top.appendChild(el('span', 'row-topic', label('topic_', task.topic)));
+    if (task.do_not_contact === true) {
+      li.classList.add('do-not-contact');
+      top.appendChild(el('span', 'badge do-not-contact', t('badge_do_not_contact')));
+    }
     button.appendChild(top);
 
     var meta = el('span', 'row-meta');
@@ -742,6 +771,7 @@
   function hideNumber(task, key) {
     var shown = typeof task.msisdn === 'string';
     delete task.msisdn;
+    delete task.verification_word;
     task.lapsed = true;
     if (state.task === task) {
       if (state.leaseTimer !== null) window.clearTimeout(state.leaseTimer);
@@ -860,8 +890,10 @@
       ['task-heading', 'task-priority', 'task-status'].forEach(function (id) {
         $(id).textContent = '';
       });
-      ['task-warnings', 'task-number', 'task-fields', 'answers', 'messages', 'notes']
+      ['task-warnings', 'task-number', 'task-word', 'script-steps', 'task-fields',
+        'answers', 'messages', 'notes']
         .forEach(function (id) { clear($(id)); });
+      show($('call-script'), false);
       section.removeAttribute('data-task-id');
       section.removeAttribute('data-status');
       show(section, false);
@@ -884,6 +916,13 @@
 
     var warn = $('task-warnings');
     clear(warn);
+    /* First and loudest: it overrides every answer below. */
+    if (task.do_not_contact === true) {
+      var dnc = el('p', 'warning do-not-contact');
+      dnc.appendChild(el('span', 'badge do-not-contact', t('badge_do_not_contact')));
+      dnc.appendChild(document.createTextNode(' ' + t('warn_do_not_contact')));
+      warn.appendChild(dnc);
+    }
     if (task.safe_to_call === false) warn.appendChild(el('p', 'warning', t('warn_unsafe_call')));
     if (task.safe_to_sms === false) warn.appendChild(el('p', 'warning', t('warn_unsafe_sms')));
 
@@ -901,6 +940,8 @@
       if (hint) number.appendChild(el('span', 'number-label', t('number_hint', hint)));
       if (task.status !== 'closed') number.appendChild(el('p', 'hint', t('number_hidden')));
     }
+
+    renderScript(task);
 
     var dl = $('task-fields');
     clear(dl);
@@ -941,6 +982,37 @@
     show($('release'), open && live && task.status === 'claimed');
     show($('claim'), open && !held);
     show(section, true);
+  }
+
+  /* The word and the script go with the number, to the holder only:
+   * the API sends verification_word (a string, or null when the
+   * caller chose none) exactly when it is shown to the lease holder. */
+  function renderScript(task) {
+    var box = $('call-script');
+    var wordLine = $('task-word');
+    var steps = $('script-steps');
+    clear(wordLine);
+    clear(steps);
+    var holder = !task.lapsed && typeof task.msisdn === 'string' && task.msisdn &&
+      Object.prototype.hasOwnProperty.call(task, 'verification_word');
+    if (!holder) {
+      show(box, false);
+      return;
+    }
+    var word = typeof task.verification_word === 'string' ? task.verification_word : '';
+    if (word) {
+      wordLine.appendChild(el('span', 'number-label', t('word_label')));
+      var value = el('span', 'word-value', word);
+      value.id = 'word-value';
+      wordLine.appendChild(value);
+    } else {
+      wordLine.appendChild(el('span', 'hint', t('word_none')));
+    }
+    var lines = [t('script_time')];
+    if (word) lines.push(t('script_word', word));
+    lines.push(t('script_other'), t('script_outcome'));
+    lines.forEach(function (text) { steps.appendChild(el('li', null, text)); });
+    show(box, true);
   }
 
   function renderMessages() {

@@ -20,6 +20,7 @@
 #include "menu.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "privacy.h"
 #include "queue.h"
 #include "rfc3339.h"
 #include "smstext.h"
@@ -325,9 +326,16 @@ task_json(const struct queue_task *t, bool with_number)
 	    "outcome", t->has_outcome ?
 	    json_string(store_outcome_name(t->outcome)) : json_null());
 
-	/* An erased caller's number is gone: null. */
+	/* Shown to everyone who sees the task: nobody may text or call
+	 * this caller until they make contact again themselves. */
+	if (j != NULL)
+		json_object_set_new(j, "do_not_contact",
+		    json_boolean(t->do_not_contact));
+	/* Purged or erased: no number, no caller. */
+	if (j != NULL && t->caller[0] == '\0')
+		json_object_set_new(j, "caller", json_null());
 	if (j != NULL && with_number)
-		json_object_set_new(j, "msisdn", t->msisdn[0] ?
+		json_object_set_new(j, "msisdn", t->msisdn[0] != '\0' ?
 		    json_string(t->msisdn) : json_null());
 	return j;
 }
@@ -338,6 +346,21 @@ reply_task(struct http_request *req, int status, const struct queue_task *t,
     bool with_number)
 {
 	reply_json(req, status, task_json(t, with_number));
+}
+
+/*
+ * The caller's verification word beside the number, for the lease
+ * holder only (the queue says who that is: rep->holder); null when
+ * the caller chose none.  Nobody else gets the key at all.
+ */
+static void
+add_verification(json_t *j, const struct queue_report *rep)
+{
+	if (j == NULL || !rep->holder)
+		return;
+	json_object_set_new(j, "verification_word",
+	    rep->verification[0] != '\0' ?
+	    json_string(rep->verification) : json_null());
 }
 
 /* Does p hold task t's live lease, as the loop last read it?  Only to
@@ -525,6 +548,11 @@ reply_unless_done(enum writer_result result, struct api_unit *u,
 			http_reply_error(req, 409, "conflict", "the task's "
 			    "channel is no longer configured; nothing can be "
 			    "sent on it");
+		else if (strcmp(u->rep.refusal, "do_not_contact") == 0)
+			http_reply_error(req, 409, u->rep.refusal, "a "
+			    "counsellor recorded that contacting this caller "
+			    "is unsafe; nothing is sent until they write or "
+			    "dial again themselves");
 		else
 			http_reply_error(req, 409, u->rep.refusal,
 			    strcmp(u->rep.refusal, "opted_out") == 0 ?
@@ -724,6 +752,7 @@ static void
 claim_done(enum writer_result result, void *arg)
 {
 	struct api_unit *u = arg;
+	json_t *page;
 	char task[24];
 
 	if (!reply_unless_done(result, u, "claim")) {
@@ -732,7 +761,9 @@ claim_done(enum writer_result result, void *arg)
 		    http_request_id(u->req), "task", task, "by", u->name,
 		    NULL);
 		metrics_reveal(METRICS_REVEAL_CLAIM);
-		reply_task(u->req, 200, &u->rep.task, true);
+		page = task_json(&u->rep.task, true);
+		add_verification(page, &u->rep);
+		reply_json(u->req, 200, page);
 	}
 	unit_free(u);
 }
@@ -1106,6 +1137,7 @@ reveal_done(enum writer_result result, void *arg)
 		json_object_set_new(u->page, "msisdn",
 		    u->rep.task.msisdn[0] ? json_string(u->rep.task.msisdn) :
 		    json_null());
+		add_verification(u->page, &u->rep);
 		metrics_reveal(METRICS_REVEAL_SHOW);
 		break;
 	case QUEUE_LIMIT:
@@ -1185,7 +1217,7 @@ get_cb(struct http_request *req, void *arg)
 	 * the limit the task is still shown, without the number.  A HEAD
 	 * answer carries no body: nothing shown, nothing audited. */
 	if ((!holds_lease(&p, &t) && !p.privileged) ||
-	    http_request_method(req) == HTTP_HEAD) {
+	    http_request_method(req) == HTTP_HEAD || t.msisdn[0] == '\0') {
 		reply_json(req, 200, page);
 		return;
 	}
@@ -1218,19 +1250,104 @@ local_day_start(void)
 	return (double)mktime(&tm);
 }
 
+/* The figures of one day (UTC), newest first, as store_stats_days hands
+ * them over: every row of a day comes together. */
+struct days_json {
+	json_t *days;
+	json_t *cur;
+	char day[16];
+};
+
+static int
+day_json(const char *day, const char *what, const char *key, int64_t value,
+    void *arg)
+{
+	static const struct {
+		const char *what, *field;
+	} maps[] = {
+		{ "channel", "by_channel" }, { "topic", "by_topic" },
+		{ "priority", "by_priority" }, { "outcome", "outcomes" },
+		{ "sessions", "sessions" },
+	};
+	struct days_json *d = arg;
+
+	if (d->cur == NULL || strcmp(d->day, day) != 0) {
+		d->cur = json_pack("{s:s, s:i, s:{}, s:{}, s:{}, s:{}, s:n, "
+		    "s:i, s:i, s:{}}", "day", day, "tasks", 0, "by_channel",
+		    "by_topic", "by_priority", "outcomes",
+		    "median_seconds_to_first_call", "texts_in", 0, "texts_out",
+		    0, "sessions");
+		if (d->cur == NULL || json_array_append_new(d->days,
+		    d->cur) < 0)
+			return -1;
+		snprintf(d->day, sizeof(d->day), "%s", day);
+	}
+	if (strcmp(what, "first_call_median") == 0)
+		what = "median_seconds_to_first_call";
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (strcmp(what, maps[i].what) == 0)
+			return json_object_set_new(json_object_get(d->cur,
+			    maps[i].field), key, json_integer(value));
+	return json_object_set_new(d->cur, what, json_integer(value));
+}
+
+/* ?days=N: the last N days (UTC, today included), or NULL with none
+ * asked for; false with the request answered when N is wrong. */
+static bool
+stats_days(struct http_request *req, struct app *app, json_t **out)
+{
+	const char *query = http_request_query(req), *v;
+	struct days_json d = { 0 };
+	char why[128], since[16], *end;
+	struct form q;
+	time_t t;
+	struct tm tm;
+	long n;
+
+	*out = NULL;
+	if (form_parse(&q, query ? query : "", query ? strlen(query) : 0,
+	    why, sizeof(why)) < 0) {
+		http_reply_error(req, 400, "bad_field", why);
+		return false;
+	}
+	if ((v = form_get(&q, "days")) == NULL) {
+		form_clear(&q);
+		return true;
+	}
+	n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || n < 1 || n > 3660) {
+		form_clear(&q);
+		http_reply_error(req, 400, "bad_field", "days: an integer from "
+		    "1 to 3660");
+		return false;
+	}
+	form_clear(&q);
+	t = time(NULL) - (time_t)(n - 1) * 86400;
+	gmtime_r(&t, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%d", &tm);
+	if ((d.days = json_array()) == NULL ||
+	    store_stats_days(app->store, since, day_json, &d) != 0) {
+		json_decref(d.days);
+		reply_store_error(req, "stats_days");
+		return false;
+	}
+	*out = d.days;
+	return true;
+}
+
 static void
 stats_cb(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
 	struct principal p;
 	json_t *tasks = json_object(), *today = json_object();
-	json_t *outbox = json_object();
+	json_t *outbox = json_object(), *days = NULL, *doc;
 	int64_t n, urgent, normal, oldest, median;
 	double day = local_day_start();
 	char why[128];
 	size_t i;
 
-	if (!authenticate(req, app, &p))
+	if (!authenticate(req, app, &p) || !stats_days(req, app, &days))
 		goto fail;
 	for (i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
 		if (store_tasks_count(app->store, (enum store_task_status)i,
@@ -1260,13 +1377,17 @@ stats_cb(struct http_request *req, void *arg)
 	    store_stat(app->store, STORE_STAT_MEDIAN_FIRST_CALL_SECONDS,
 	    &median) < 0)
 		goto store;
-	reply_json(req, 200, json_pack("{s:o, s:{s:I, s:I}, s:o, s:o, s:o, "
-	    "s:o}", "tasks", tasks, "open_by_priority", "urgent",
-	    (json_int_t)urgent, "normal", (json_int_t)normal,
-	    "oldest_pending_seconds", oldest < 0 ? json_null() :
-	    json_integer(oldest), "outcomes_today", today,
+	doc = json_pack("{s:o, s:{s:I, s:I}, s:o, s:o, s:o, s:o}", "tasks",
+	    tasks, "open_by_priority", "urgent", (json_int_t)urgent, "normal",
+	    (json_int_t)normal, "oldest_pending_seconds", oldest < 0 ?
+	    json_null() : json_integer(oldest), "outcomes_today", today,
 	    "median_seconds_to_first_call", median < 0 ? json_null() :
-	    json_integer(median), "outbox", outbox));
+	    json_integer(median), "outbox", outbox);
+	if (doc != NULL && days != NULL)
+		json_object_set_new(doc, "days", days);
+	else
+		json_decref(days);
+	reply_json(req, 200, doc);
 	return;
 store:
 	reply_store_error(req, "stats");
@@ -1274,6 +1395,7 @@ fail:
 	json_decref(tasks);
 	json_decref(today);
 	json_decref(outbox);
+	json_decref(days);
 }
 
 static int
@@ -1344,6 +1466,125 @@ audit_cb(struct http_request *req, void *arg)
 	    "next_cursor", next[0] ? json_string(next) : json_null()));
 }
 
+/* ------------------------------------------------------------------ */
+/* POST /v1/callers/{caller}/erase                                     */
+
+struct erase_unit {
+	struct http_request *req;
+	char caller[PRIVACY_PSEUDONYM_SIZE];
+	char actor[65];
+	/* From the writer thread: */
+	enum store_result r;
+	struct store_erase_counts counts;
+};
+
+static int
+erase_work(struct store *st, void *arg)
+{
+	struct erase_unit *u = arg;
+
+	char why[128];
+	int64_t pages;
+
+	u->r = store_caller_erase(st, u->caller, u->actor, &u->counts);
+	if (u->r == STORE_RESULT_ERROR)
+		return -1;
+	/* The pages the notes freed go back to the file system (zeroed
+	 * already: secure_delete); a failure here undoes nothing. */
+	if (u->r == STORE_RESULT_OK && u->counts.notes > 0)
+		(void)store_reclaim(st, &pages, why, sizeof(why));
+	return 0;
+}
+
+/* Counts only: what was erased is gone, and the pseudonym is the one
+ * the supervisor gave. */
+static void
+erase_done(enum writer_result result, void *arg)
+{
+	struct erase_unit *u = arg;
+	const struct store_erase_counts *c = &u->counts;
+	char n[24];
+
+	if (result != WRITER_COMMITTED || u->r == STORE_RESULT_ERROR ||
+	    u->r == STORE_RESULT_CONFLICT) {
+		reply_store_error(u->req, "erase");
+		goto out;
+	}
+	if (u->r == STORE_RESULT_NOT_FOUND) {
+		http_reply_error(u->req, 404, "not_found", "nothing is held "
+		    "under this caller: the pseudonym is unknown, or its data "
+		    "was already purged by retention");
+		goto out;
+	}
+	snprintf(n, sizeof(n), "%lld", (long long)(c->tasks + c->notes +
+	    c->inbound + c->outbound_cancelled + c->outbound + c->sessions +
+	    c->optouts));
+	log_event(LOG_INFO, "caller.erased", "req", http_request_id(u->req),
+	    "caller", u->caller, "by", u->actor, "rows", n, NULL);
+	reply_json(u->req, 200, json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I}, s:I}", "caller", u->caller, "erased",
+	    "tasks_closed", (json_int_t)c->tasks_closed,
+	    "leases_ended", (json_int_t)c->leases_ended,
+	    "tasks", (json_int_t)c->tasks,
+	    "notes", (json_int_t)c->notes,
+	    "inbound", (json_int_t)c->inbound,
+	    "outbound_cancelled", (json_int_t)c->outbound_cancelled,
+	    "outbound", (json_int_t)c->outbound,
+	    "sessions", (json_int_t)c->sessions,
+	    "optouts_kept", (json_int_t)c->optouts,
+	    "in_flight", (json_int_t)c->in_flight));
+out:
+	free(u);
+}
+
+static void
+erase_cb(struct http_request *req, void *arg)
+{
+	static const char *const none[] = { NULL };
+	struct app *app = arg;
+	struct principal p;
+	struct erase_unit *u;
+	const char *caller = http_request_param(req, "caller");
+	json_t *doc;
+
+	if (!authenticate(req, app, &p))
+		return;
+	if (!p.privileged) {
+		metrics_auth_refused(METRICS_AUTH_FORBIDDEN);
+		log_event(LOG_WARN, "api.forbidden", "req",
+		    http_request_id(req), "role", auth_role_name(p.role), NULL);
+		http_reply_error(req, 403, "forbidden", "erasing a caller is "
+		    "for supervisors and admins");
+		return;
+	}
+	if (!privacy_pseudonym_valid(caller)) {
+		http_reply_error(req, 400, "bad_caller", "a caller is named by "
+		    "its pseudonym: c_ and 12 lowercase hex digits, as the "
+		    "task's \"caller\" shows it (hotlinectl erase --number "
+		    "takes a number)");
+		return;
+	}
+	if ((doc = body_object(req, none)) == NULL)
+		return;
+	json_decref(doc);
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		return;
+	}
+	u->req = req;
+	u->r = STORE_RESULT_ERROR;
+	snprintf(u->caller, sizeof(u->caller), "%s", caller);
+	snprintf(u->actor, sizeof(u->actor), "%s", p.name);
+	if (writer_submit(app->writer, erase_work, erase_done, u) < 0) {
+		free(u);
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+	}
+}
+
 int
 api_routes(struct http_server *srv, struct app *app)
 {
@@ -1362,6 +1603,7 @@ api_routes(struct http_server *srv, struct app *app)
 		{ "/v1/callbacks/{id}/messages", HTTP_POST, messages_cb },
 		{ "/v1/stats", HTTP_GET, stats_cb },
 		{ "/v1/audit", HTTP_GET, audit_cb },
+		{ "/v1/callers/{caller}/erase", HTTP_POST, erase_cb },
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

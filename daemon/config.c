@@ -716,6 +716,11 @@ load_menu(struct load *ld, struct config *cfg)
 		} while (line && *line);
 		return;
 	}
+	if (cfg->ussd_resume_seconds > 0 && !menu_offers_resume(cfg->menu))
+		problem(ld, "ussd.resume_seconds", "the menu has no "
+		    "strings.resume_offer, resume_continue and resume_restart "
+		    "to offer a resumed session with (add them, as in the "
+		    "shipped config/menu.json, or set 0)");
 	for (size_t i = 0; i < cfg->nchannels; i++) {
 		const char *lang = cfg->channels[i].language;
 
@@ -1012,8 +1017,11 @@ static const struct {
 	{ "urgent_alert", "Yêu cầu khẩn #{task}. {link}",
 	    "Urgent callback request #{task}. {link}" },
 	/* To a caller a counsellor could not reach. */
-	{ "missed_call", "Chúng tôi đã gọi cho bạn. Chúng tôi sẽ gọi lại.",
-	    "We tried to call you. We will try again." },
+	/* To a caller a counsellor could not reach: whoever holds the
+	 * phone may read it, so it names no request, no task and nothing
+	 * the caller said ("again", "your request" would). */
+	{ "missed_call", "Chúng tôi đã gọi cho bạn. Chúng tôi sẽ gọi sau.",
+	    "We tried to call you. We will call later." },
 	/* To the counsellors on call: a token reached its reveal limit;
 	 * {token} is its name, never a caller. */
 	{ "security_alert", "Cảnh báo bảo mật: mã {token} đã xem quá nhiều "
@@ -1093,6 +1101,11 @@ load_templates(struct load *ld, struct config *cfg, json_t *obj,
 			    strlen(s) > 1000)
 				problem(ld, p, "must be a non-empty string of "
 				    "at most 1000 bytes");
+			else if (strcmp(key, "missed_call") == 0 &&
+			    strchr(s, '{') != NULL)
+				problem(ld, p, "a caller's text takes no "
+				    "placeholder: {task} or {link} would tell "
+				    "whoever reads their phone about a request");
 			else if (t->count == CONFIG_TEMPLATE_LANGUAGES)
 				problem(ld, p, "too many languages (at most "
 				    "%d)", CONFIG_TEMPLATE_LANGUAGES);
@@ -1290,6 +1303,21 @@ config_data_key(const struct config *cfg, unsigned char key[32], char *err,
 	return rc;
 }
 
+/* The pseudonym key, read even by a tool that reads no other secret
+ * when it asked for it (hotlinectl erase --number). */
+static char *
+pseudonym_key(struct load *ld, json_t *key, const struct config_overrides *ov)
+{
+	bool skip = ld->skip_secrets;
+	char *s;
+
+	if (ov != NULL && ov->pseudonym_key)
+		ld->skip_secrets = false;
+	s = get_secret_min(ld, "privacy.pseudonym_key", key, 0);
+	ld->skip_secrets = skip;
+	return s;
+}
+
 static void
 load_root(struct load *ld, struct config *cfg, json_t *root,
     const struct config_overrides *ov)
@@ -1297,14 +1325,16 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 	static const char *const root_keys[] = { "listen", "database",
 	    "menu", "timezone", "log", "channels", "queue", "privacy",
 	    "alerts", "sms", "outbox", "http", "development", "metrics",
-	    "health", NULL };
+	    "health", "ussd", NULL };
 	static const char *const sms_keys[] = { "session_idle_seconds",
 	    "auto_reply_interval_seconds", NULL };
+	static const char *const ussd_keys[] = { "resume_seconds", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const queue_keys[] = { "lease_seconds",
 	    "max_attempts", "max_reveals_per_hour",
 	    "supervisor_max_reveals_per_hour", NULL };
 	static const char *const privacy_keys[] = { "retention_days",
+	    "audit_retention_days", "purge_interval_seconds",
 	    "pseudonym_key", "data_key", "key_store", NULL };
 	char host[256], why[256];
 	const char *s;
@@ -1392,7 +1422,20 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 		}
 	}
 
+	cfg->ussd_resume_seconds = 600;
+	if ((v = json_object_get(root, "ussd")) != NULL) {
+		if (!json_is_object(v))
+			problem(ld, "ussd", "must be an object");
+		else {
+			check_keys(ld, "ussd", v, ussd_keys);
+			get_uint(ld, "ussd", v, "resume_seconds", 0, 86400,
+			    &cfg->ussd_resume_seconds);
+		}
+	}
+
 	cfg->retention_days = 90;
+	cfg->audit_retention_days = 365;
+	cfg->purge_interval = 3600;
 	if ((v = json_object_get(root, "privacy")) == NULL)
 		problem(ld, "privacy", "missing (privacy.pseudonym_key is "
 		    "required)");
@@ -1404,11 +1447,22 @@ load_root(struct load *ld, struct config *cfg, json_t *root,
 		check_keys(ld, "privacy", v, privacy_keys);
 		get_uint(ld, "privacy", v, "retention_days", 1, 3650,
 		    &cfg->retention_days);
+		get_uint(ld, "privacy", v, "audit_retention_days", 1, 36500,
+		    &cfg->audit_retention_days);
+		get_uint(ld, "privacy", v, "purge_interval_seconds", 1, 86400,
+		    &cfg->purge_interval);
+		/* The trail of who saw and erased what must outlive what it
+		 * is about. */
+		if (cfg->audit_retention_days < cfg->retention_days)
+			problem(ld, "privacy.audit_retention_days", "must be at "
+			    "least privacy.retention_days (%u): the audit trail "
+			    "is kept at least as long as the data it is about; "
+			    "raise it or lower retention_days",
+			    cfg->retention_days);
 		if (key == NULL)
 			problem(ld, "privacy.pseudonym_key", "missing "
 			    "(required)");
-		else if ((s = get_secret_min(ld, "privacy.pseudonym_key", key,
-		    0))) {
+		else if ((s = pseudonym_key(ld, key, ov))) {
 			cfg->pseudonym_key = (unsigned char *)s;
 			cfg->pseudonym_key_len = strlen(s);
 			if (cfg->pseudonym_key_len < PSEUDONYM_KEY_MIN)

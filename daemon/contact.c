@@ -27,8 +27,15 @@ contact_kind_of(enum store_purpose purpose)
 
 const char *
 contact_refusal(enum contact_kind kind, bool opted_out,
-    enum store_answer safe_to_sms)
+    enum store_answer safe_to_sms, bool do_not_contact)
 {
+	/* Whatever else holds: after a counsellor found contact unsafe,
+	 * the caller's phone stays silent (the one opt-out confirmation
+	 * aside: only their own STOP asks for it, and writing lifts the
+	 * mark anyway) until they make contact themselves. */
+	if (do_not_contact && kind != CONTACT_ALERT &&
+	    kind != CONTACT_OPT_OUT_CONFIRMATION)
+		return "do_not_contact";
 	switch (kind) {
 	case CONTACT_ALERT:
 		/* A counsellor on call who texted STOP is not paged. */
@@ -66,7 +73,7 @@ contact_decide(const struct contact_facts *f, const struct contact_rules *r,
 	out->reason = NULL;
 	out->at = 0;
 	if ((out->reason = contact_refusal(f->kind, f->opted_out,
-	    f->safe_to_sms)) != NULL) {
+	    f->safe_to_sms, f->do_not_contact)) != NULL) {
 		out->verdict = CONTACT_BLOCK;
 		return;
 	}

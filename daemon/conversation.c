@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "config.h"
 #include "intake.h"
 #include "log.h"
@@ -57,87 +55,6 @@ collect_cb(const struct store_unprocessed *m, void *arg)
 	}
 	c->count++;
 	return 0;
-}
-
-static const char *
-answer_json(enum menu_answer a)
-{
-	switch (a) {
-	case MENU_UNANSWERED:
-		return "";
-	case MENU_NO:
-		return "no";
-	case MENU_YES:
-		return "yes";
-	}
-	return "";
-}
-
-static enum menu_answer
-answer_parse(const char *s)
-{
-	if (s != NULL && strcmp(s, "yes") == 0)
-		return MENU_YES;
-	if (s != NULL && strcmp(s, "no") == 0)
-		return MENU_NO;
-	return MENU_UNANSWERED;
-}
-
-/* The menu state as stored between texts; caller frees. */
-static char *
-state_dump(const struct menu_state *st)
-{
-	json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b}",
-	    "node", st->node, "page", (int)st->page,
-	    "language", st->answers.language, "topic", st->answers.topic,
-	    "safe_to_call", answer_json(st->answers.safe_to_call),
-	    "safe_to_sms", answer_json(st->answers.safe_to_sms),
-	    "preferred_time", st->answers.preferred_time,
-	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	return text;
-}
-
-static void
-copy_field(char *dst, size_t size, json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	snprintf(dst, size, "%s", v ? v : "");
-}
-
-/* false when text is not a state we wrote (then the caller starts over). */
-static bool
-state_load(const char *text, struct menu_state *st)
-{
-	json_t *o = json_loads(text, 0, NULL);
-	json_t *page;
-
-	if (o == NULL || !json_is_object(o)) {
-		json_decref(o);
-		return false;
-	}
-	memset(st, 0, sizeof(*st));
-	copy_field(st->node, sizeof(st->node), o, "node");
-	page = json_object_get(o, "page");
-	st->page = json_is_integer(page) && json_integer_value(page) >= 0 &&
-	    json_integer_value(page) < 100 ?
-	    (unsigned)json_integer_value(page) : 0;
-	copy_field(st->answers.language, sizeof(st->answers.language), o,
-	    "language");
-	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
-	copy_field(st->answers.preferred_time,
-	    sizeof(st->answers.preferred_time), o, "preferred_time");
-	st->answers.safe_to_call = answer_parse(json_string_value(
-	    json_object_get(o, "safe_to_call")));
-	st->answers.safe_to_sms = answer_parse(json_string_value(
-	    json_object_get(o, "safe_to_sms")));
-	st->answers.priority = json_is_true(json_object_get(o, "urgent")) ?
-	    MENU_PRIORITY_URGENT : MENU_PRIORITY_NORMAL;
-	json_decref(o);
-	return st->node[0] != '\0';
 }
 
 static const char *
@@ -217,7 +134,8 @@ process_one(struct store *st, const struct config *cfg,
     const struct pending *p)
 {
 	const struct config_channel *ch = config_channel_find(cfg, p->channel);
-	struct menu_render_opts opts = { .max_octets = 0 };
+	/* A texter can type: a verification node takes a word. */
+	struct menu_render_opts opts = { .max_octets = 0, .typed = true };
 	const struct menu *menu = cfg->menu;
 	enum menu_keyword kw;
 	struct menu_state ms;
@@ -247,7 +165,7 @@ process_one(struct store *st, const struct config *cfg,
 		goto out;
 	/* A state the menu no longer knows (menu.json changed under a
 	 * conversation) starts over rather than blocking the caller. */
-	if (saved == NULL || !state_load(saved, &ms) ||
+	if (saved == NULL || !menu_state_load(saved, &ms, NULL, NULL) ||
 	    menu_render(menu, &ms, &opts, page, sizeof(page)) < 0) {
 		menu_start(menu, ch->language, &ms);
 		fresh = true;
@@ -297,13 +215,18 @@ process_one(struct store *st, const struct config *cfg,
 		ended = false;
 		break;
 	case MENU_KEYWORD_NONE:
-		if (p->task_id != 0 && fresh) {
-			/* Joined to the open task when stored; counsellors
-			 * read it there.  No menu, no reply. */
-			rc = store_inbound_mark_processed(st, p->id);
-			goto out;
-		}
+		/* A text from a caller with an open task was joined to it
+		 * when stored, and counsellors read it there; the reply is
+		 * still the one anyone gets, since silence would tell a
+		 * second person on a shared phone that someone asked
+		 * before. */
 		if (!fresh) {
+			/* An answer to the word's question is the word (a
+			 * number names one; a typo is close to it): it is
+			 * kept with the task, and its text nowhere. */
+			if (menu_asks_verification(menu, &ms) &&
+			    store_inbound_redact(st, p->id) < 0)
+				goto out;
 			menu_step(menu, &ms, p->body, &opts);
 			if (menu_current_action(menu, &ms) ==
 			    MENU_ACTION_CREATE_TASK &&
@@ -331,7 +254,11 @@ process_one(struct store *st, const struct config *cfg,
 		    lane) < 0)
 			goto out;
 	}
-	if ((dump = state_dump(&ms)) == NULL)
+	/* The word's place is the task: a finished conversation keeps no
+	 * copy of it. */
+	if (ended)
+		ms.answers.verification[0] = '\0';
+	if ((dump = menu_state_dump(&ms, NULL)) == NULL)
 		goto out;
 	rc = store_sms_session_put(st, p->channel, p->caller, p->msisdn,
 	    ms.node, dump, ended);

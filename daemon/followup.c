@@ -12,6 +12,7 @@ struct task_contact {
 	char caller[32];
 	char language[16];
 	enum store_answer safe_to_sms;
+	bool do_not_contact;
 };
 
 static int
@@ -26,6 +27,7 @@ contact_cb(const struct store_task *t, void *arg)
 	snprintf(c->language, sizeof(c->language), "%s",
 	    t->language ? t->language : "");
 	c->safe_to_sms = t->safe_to_sms;
+	c->do_not_contact = t->do_not_contact;
 	return 0;
 }
 
@@ -47,7 +49,8 @@ followup_missed_call(struct store *st, const struct config *cfg,
 	/* Their opt-out is the outbox's to check when it sends. */
 	/* No number: the caller was erased. */
 	if (c.msisdn[0] == '\0' ||
-	    contact_refusal(CONTACT_FOLLOWUP, false, c.safe_to_sms) != NULL ||
+	    contact_refusal(CONTACT_FOLLOWUP, false, c.safe_to_sms,
+	    c.do_not_contact) != NULL ||
 	    config_channel_find(cfg, c.channel) == NULL ||
 	    (text = config_template(cfg, "missed_call",
 	    c.language[0] ? c.language : NULL)) == NULL)

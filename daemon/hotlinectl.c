@@ -6,7 +6,7 @@
  *   hotlinectl -c FILE [--database PATH] show ID
  *   hotlinectl -c FILE [--database PATH] complete ID OUTCOME
  *       [--note TEXT] [--retry-at TIME]
- *   hotlinectl -c FILE [--database PATH] stats
+ *   hotlinectl -c FILE [--database PATH] stats [--days N]
  *   hotlinectl -c FILE [--database PATH] token add NAME --role ROLE
  *   hotlinectl -c FILE [--database PATH] token revoke NAME
  *   hotlinectl -c FILE [--database PATH] token list
@@ -14,6 +14,8 @@
  *   hotlinectl -c FILE [--database PATH] backup PATH [--force]
  *   hotlinectl -c FILE [--database PATH] restore PATH
  *   hotlinectl -c FILE rekey [--new-key FILE]
+ *   hotlinectl -c FILE [--database PATH] purge [--dry-run]
+ *   hotlinectl -c FILE [--database PATH] erase --caller C | --number N
  *
  * Exit codes: 0 done, 1 failed (message on stderr), 2 usage error,
  * 3 nothing to do (`next` found the queue empty).
@@ -42,7 +44,10 @@
 #include "auth.h"
 #include "config.h"
 #include "menu.h"
+#include "phone.h"
+#include "privacy.h"
 #include "queue.h"
+#include "retention.h"
 #include "rfc3339.h"
 #include "seal.h"
 #include "smstext.h"
@@ -79,7 +84,9 @@ usage(FILE *out)
 	    "TIME (RFC 3339,\n"
 	    "                            e.g. 2026-11-29T10:00:00+07:00) or "
 	    "after a backoff\n"
-	    "  stats                     tasks and outbound texts by status\n"
+	    "  stats [--days N]          tasks and outbound texts by status; "
+	    "--days: also\n"
+	    "                            the last N days' figures (UTC)\n"
 	    "  token add NAME --role ROLE\n"
 	    "                            an API token for NAME (counsellor, "
 	    "supervisor or\n"
@@ -99,6 +106,15 @@ usage(FILE *out)
 	    "master key\n"
 	    "                            (privacy.data_key), the daemon "
 	    "running\n"
+	    "  purge [--dry-run]         forget what is past "
+	    "privacy.retention_days now\n"
+	    "                            (counts by table; --dry-run: "
+	    "change nothing)\n"
+	    "  erase --caller C | --number N\n"
+	    "                            erase one caller (pseudonym c_..., "
+	    "or number):\n"
+	    "                            open tasks closed, texts cancelled, "
+	    "data cleared\n"
 	    "exit codes: 0 done, 1 failed, 2 usage error, 3 nothing to do "
 	    "(next: empty queue)\n");
 }
@@ -111,7 +127,11 @@ enum option_bit {
 	OPT_NOTE = 1 << 3,
 	OPT_RETRY_AT = 1 << 4,
 	OPT_FORCE = 1 << 5,
-	OPT_NEW_KEY = 1 << 6,
+	OPT_DRY_RUN = 1 << 6,
+	OPT_CALLER = 1 << 7,
+	OPT_NUMBER = 1 << 8,
+	OPT_DAYS = 1 << 9,
+	OPT_NEW_KEY = 1 << 10,
 };
 
 enum command_id {
@@ -127,6 +147,8 @@ enum command_id {
 	CMD_BACKUP,
 	CMD_RESTORE,
 	CMD_REKEY,
+	CMD_PURGE,
+	CMD_ERASE,
 };
 
 static const struct command {
@@ -142,7 +164,7 @@ static const struct command {
 	{ CMD_SHOW, "show", NULL, 1, 0, "show ID" },
 	{ CMD_COMPLETE, "complete", NULL, 2, OPT_NOTE | OPT_RETRY_AT,
 	    "complete ID OUTCOME [--note TEXT] [--retry-at TIME]" },
-	{ CMD_STATS, "stats", NULL, 0, 0, "stats" },
+	{ CMD_STATS, "stats", NULL, 0, OPT_DAYS, "stats [--days N]" },
 	{ CMD_TOKEN_ADD, "token", "add", 1, OPT_ROLE,
 	    "token add NAME --role metrics|counsellor|supervisor|admin" },
 	{ CMD_TOKEN_REVOKE, "token", "revoke", 1, 0, "token revoke NAME" },
@@ -152,6 +174,9 @@ static const struct command {
 	{ CMD_BACKUP, "backup", NULL, 1, OPT_FORCE, "backup PATH [--force]" },
 	{ CMD_RESTORE, "restore", NULL, 1, 0, "restore PATH" },
 	{ CMD_REKEY, "rekey", NULL, 0, OPT_NEW_KEY, "rekey [--new-key FILE]" },
+	{ CMD_PURGE, "purge", NULL, 0, OPT_DRY_RUN, "purge [--dry-run]" },
+	{ CMD_ERASE, "erase", NULL, 0, OPT_CALLER | OPT_NUMBER,
+	    "erase --caller C | --number N" },
 };
 
 struct invocation {
@@ -166,6 +191,10 @@ struct invocation {
 	const char *retry_at;
 	const char *new_key;
 	bool force;
+	bool dry_run;
+	const char *caller;
+	const char *number;
+	const char *days;
 };
 
 static const char *
@@ -182,10 +211,11 @@ answer_name(enum store_answer a)
 	return "-";
 }
 
+/* Unset, or cleared by retention or an erasure. */
 static const char *
 or_dash(const char *s)
 {
-	return s ? s : "-";
+	return s && *s ? s : "-";
 }
 
 /* The queue as printed, held back until its audit rows are committed. */
@@ -487,16 +517,28 @@ render_message_cb(const char *direction, const char *text, const char *at,
  * Task id with its notes and the caller's messages, onto out.  The
  * number is on it: the caller has written its number.revealed row in
  * the same transaction, and out reaches the terminal only after the
- * commit.
+ * commit.  The verification word too, when the queue found the
+ * operator holding the lease (rep->holder), as the API shows it.
  */
 static int
-render_task(struct store *st, FILE *out, int64_t id)
+render_task(struct store *st, FILE *out, int64_t id,
+    const struct queue_report *rep)
 {
 	struct task_view v = { .out = out };
 	struct list_view notes = { .out = out }, msgs = { .out = out };
 
-	if (store_task_get(st, id, render_task_cb, &v) != STORE_RESULT_OK ||
-	    store_task_notes(st, id, render_note_cb, &notes) != 0 ||
+	if (store_task_get(st, id, render_task_cb, &v) != STORE_RESULT_OK) {
+		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
+		    id);
+		return 1;
+	}
+	if (rep->holder) {
+		fprintf(out, "verification    ");
+		print_text(out, rep->verification[0] != '\0' ?
+		    rep->verification : "- (none chosen)", "");
+		fputc('\n', out);
+	}
+	if (store_task_notes(st, id, render_note_cb, &notes) != 0 ||
 	    store_caller_messages(st, v.caller, render_message_cb,
 	    &msgs) != 0) {
 		fprintf(stderr, "hotlinectl: cannot read task %" PRId64 "\n",
@@ -531,7 +573,7 @@ cmd_show(struct store *st, FILE *out, int64_t id)
 
 	switch (queue_reveal(st, id, &op, "hotlinectl show", &rep)) {
 	case QUEUE_OK:
-		return render_task(st, out, id);
+		return render_task(st, out, id, &rep);
 	case QUEUE_NOT_FOUND:
 		fprintf(stderr, "hotlinectl: no task %" PRId64 "\n", id);
 		return 1;
@@ -570,7 +612,7 @@ cmd_next(struct store *st, FILE *out, const struct config *cfg,
 	    as ? " --as " : "", as ? as : "");
 	switch (queue_claim_next(st, &op, &claim, &rep)) {
 	case QUEUE_OK:
-		return render_task(st, out, rep.task.id);
+		return render_task(st, out, rep.task.id, &rep);
 	case QUEUE_EMPTY:
 		fprintf(stderr, "hotlinectl: the queue is empty\n");
 		return EXIT_NOTHING;
@@ -733,6 +775,8 @@ run_queue_command(const struct invocation *inv, const struct config *cfg,
 	case CMD_SIMULATE:
 	case CMD_BACKUP:
 	case CMD_RESTORE:
+	case CMD_PURGE:
+	case CMD_ERASE:
 	case CMD_REKEY:
 		break;
 	}
@@ -849,10 +893,35 @@ cmd_token_list(struct store *st)
 	return 0;
 }
 
-static int
-cmd_stats(struct store *st)
+/* --days: 1 to 3660. */
+static bool
+days_parse(const char *s, long *out)
 {
-	char why[256];
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end != '\0' || n < 1 || n > 3660)
+		return false;
+	if (out != NULL)
+		*out = n;
+	return true;
+}
+
+static int
+print_day_cb(const char *day, const char *what, const char *key,
+    int64_t value, void *arg)
+{
+	(void)arg;
+	printf("%-10s %-17s %-14s %" PRId64 "\n", day, what,
+	    key[0] ? key : "-", value);
+	return 0;
+}
+
+static int
+cmd_stats(struct store *st, const char *days)
+{
+	char why[256], since[16];
+	long ndays;
 
 	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
 		enum store_task_status status = (enum store_task_status)i;
@@ -878,6 +947,20 @@ cmd_stats(struct store *st)
 		}
 		printf("outbox_%-9s %" PRId64 "\n",
 		    store_outbound_status_name(status), n);
+	}
+	/* By day: what the retention purge keeps. */
+	if (days != NULL && days_parse(days, &ndays)) {
+		time_t t = time(NULL) - (time_t)(ndays - 1) * 86400;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%d", &tm);
+		printf("\n%-10s %-17s %-14s %s\n", "DAY", "WHAT", "KEY", "N");
+		if (store_stats_days(st, since, print_day_cb, NULL) != 0) {
+			fprintf(stderr, "hotlinectl: cannot read the figures by "
+			    "day\n");
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -1169,6 +1252,152 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Retention and erasure                                               */
+
+static void
+print_purge_counts(const struct store_purge_counts *c)
+{
+	for (int i = 0; i < STORE_PURGE_TABLE_COUNT; i++)
+		printf("%-17s %" PRId64 "\n",
+		    store_purge_table_name((enum store_purge_table)i),
+		    c->rows[i]);
+}
+
+/*
+ * The daemon's purge, now, on this connection: in capped steps of one
+ * transaction each (the daemon's writer waits for none of them long),
+ * then the freed pages given back and the WAL folded in and truncated,
+ * so erased rows leave no old page image behind.  A dry run counts in
+ * one read and changes nothing.
+ */
+static int
+cmd_purge(struct store *st, const struct config *cfg, bool dry_run)
+{
+	struct store_purge_policy pol;
+	struct store_purge_counts c = { 0 };
+	char why[512], actor[64], detail[512];
+	int64_t pages = 0, changed = 0;
+	bool complete = true;
+
+	retention_policy(cfg, (double)time(NULL), dry_run,
+	    RETENTION_STEP_ROWS, &pol);
+	do {
+		c.more = false;
+		if (store_purge(st, &pol, &c, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: purge failed: %s%s\n", why,
+			    dry_run ? "" : " (the steps before it are kept; "
+			    "run it again)");
+			return 1;
+		}
+	} while (!dry_run && c.more);
+	for (int i = 0; i < STORE_PURGE_TABLE_COUNT; i++)
+		changed += c.rows[i];
+	if (!dry_run && changed > 0) {
+		retention_counts_format(&c, detail, sizeof(detail));
+		if (store_audit_add(st, operator_name(actor, sizeof(actor)),
+		    "retention.purged", 0, detail) < 0 ||
+		    store_reclaim(st, &pages, why, sizeof(why)) < 0 ||
+		    store_checkpoint(st, &complete, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hotlinectl: purged, but %s\n", why);
+			return 1;
+		}
+	}
+	printf("%s (retention %u days, audit %u days)\n", dry_run ?
+	    "would purge, nothing changed" : "purged", cfg->retention_days,
+	    cfg->audit_retention_days);
+	print_purge_counts(&c);
+	if (!dry_run) {
+		printf("%-17s %" PRId64 "\n", "keys_destroyed", c.keys);
+		printf("%-17s %" PRId64 "\n", "pages_freed", pages);
+	}
+	if (!complete)
+		fprintf(stderr, "hotlinectl: note: a reader held the WAL; the "
+		    "daemon's next checkpoint folds it in\n");
+	return 0;
+}
+
+/* The caller the operator named: the pseudonym, or the number's (which
+ * is never printed). */
+static int
+erase_target(const struct config *cfg, const char *caller,
+    const char *number, char out[PRIVACY_PSEUDONYM_SIZE])
+{
+	const char *cc = cfg->nchannels > 0 &&
+	    cfg->channels[0].default_country ?
+	    cfg->channels[0].default_country : "84";
+	char e164[PHONE_E164_SIZE];
+
+	if (caller != NULL) {
+		snprintf(out, PRIVACY_PSEUDONYM_SIZE, "%s", caller);
+		return 0;
+	}
+	if (phone_normalize(number, cc, e164, sizeof(e164)) < 0) {
+		fprintf(stderr, "hotlinectl: --number: not a phone number (give "
+		    "it in E.164, e.g. +84…)\n");
+		return EXIT_USAGE;
+	}
+	if (cfg->pseudonym_key == NULL || privacy_pseudonym(cfg->pseudonym_key,
+	    cfg->pseudonym_key_len, e164, out) < 0) {
+		explicit_bzero(e164, sizeof(e164));
+		fprintf(stderr, "hotlinectl: cannot read privacy.pseudonym_key "
+		    "to name the caller (run as the service user, with its "
+		    "credentials)\n");
+		return 1;
+	}
+	explicit_bzero(e164, sizeof(e164));
+	return 0;
+}
+
+static int
+cmd_erase(struct store *st, const struct config *cfg, const char *caller,
+    const char *number)
+{
+	char target[PRIVACY_PSEUDONYM_SIZE], actor[64], why[256];
+	struct store_erase_counts c;
+	int64_t pages;
+	bool complete;
+	int rc;
+
+	if ((rc = erase_target(cfg, caller, number, target)) != 0)
+		return rc;
+	switch (store_caller_erase(st, target, operator_name(actor,
+	    sizeof(actor)), &c)) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_NOT_FOUND:
+		fprintf(stderr, "hotlinectl: nothing is held under %s (unknown, "
+		    "or already purged by retention)\n", target);
+		return EXIT_NOTHING;
+	case STORE_RESULT_CONFLICT:
+	case STORE_RESULT_ERROR:
+		fprintf(stderr, "hotlinectl: could not erase %s (is the "
+		    "database writable?); nothing was changed\n", target);
+		return 1;
+	}
+	printf("caller             %s\n", target);
+	printf("tasks_closed       %" PRId64 "\n", c.tasks_closed);
+	printf("leases_ended       %" PRId64 "\n", c.leases_ended);
+	printf("tasks              %" PRId64 "\n", c.tasks);
+	printf("notes              %" PRId64 "\n", c.notes);
+	printf("inbound            %" PRId64 "\n", c.inbound);
+	printf("outbound_cancelled %" PRId64 "\n", c.outbound_cancelled);
+	printf("outbound           %" PRId64 "\n", c.outbound);
+	printf("sessions           %" PRId64 "\n", c.sessions);
+	printf("optouts_kept       %" PRId64 "\n", c.optouts);
+	printf("in_flight          %" PRId64 "\n", c.in_flight);
+	if (c.in_flight > 0)
+		fprintf(stderr, "hotlinectl: note: %" PRId64 " text(s) to this "
+		    "caller were being sent and are left to finish; run erase "
+		    "again once they have\n", c.in_flight);
+	/* Best effort: the erasure stands either way. */
+	if (store_reclaim(st, &pages, why, sizeof(why)) < 0 ||
+	    store_checkpoint(st, &complete, why, sizeof(why)) < 0)
+		fprintf(stderr, "hotlinectl: note: erased, but freeing pages "
+		    "failed: %s\n", why);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command line                                                    */
 
 /* A usage error: what was wrong, then the usage.  Returns EXIT_USAGE. */
@@ -1228,6 +1457,22 @@ take_option(int ch, const char *arg, struct config_overrides *ov,
 		bit = OPT_NEW_KEY;
 		inv->new_key = arg;
 		break;
+	case 'D':
+		bit = OPT_DRY_RUN;
+		inv->dry_run = true;
+		break;
+	case 'C':
+		bit = OPT_CALLER;
+		inv->caller = arg;
+		break;
+	case 'M':
+		bit = OPT_NUMBER;
+		inv->number = arg;
+		break;
+	case 'Y':
+		bit = OPT_DAYS;
+		inv->days = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -1248,6 +1493,8 @@ resolve(const char *name, struct invocation *inv)
 		{ OPT_AS, "--as" }, { OPT_NOTE, "--note" },
 		{ OPT_RETRY_AT, "--retry-at" }, { OPT_FORCE, "--force" },
 		{ OPT_NEW_KEY, "--new-key" },
+		{ OPT_DRY_RUN, "--dry-run" }, { OPT_CALLER, "--caller" },
+		{ OPT_NUMBER, "--number" }, { OPT_DAYS, "--days" },
 	};
 	const struct command *c = NULL;
 	bool known = false;
@@ -1294,10 +1541,26 @@ check_arguments(const struct invocation *inv, int64_t *id,
 	enum store_outcome outcome;
 
 	switch (inv->cmd->id) {
-	case CMD_QUEUE:
 	case CMD_STATS:
+		if (inv->days != NULL && !days_parse(inv->days, NULL))
+			return usage_error("--days \"%s\": an integer from 1 to "
+			    "3660", inv->days);
+		return 0;
+	case CMD_QUEUE:
 	case CMD_TOKEN_LIST:
 	case CMD_SIMULATE:
+	case CMD_PURGE:
+		return 0;
+	case CMD_ERASE:
+		/* The number is never echoed back, not even in an error. */
+		if ((inv->caller == NULL) == (inv->number == NULL))
+			return usage_error("erase: give --caller C or --number "
+			    "N (one of them)");
+		if (inv->caller != NULL &&
+		    !privacy_pseudonym_valid(inv->caller))
+			return usage_error("--caller: a pseudonym, c_ and 12 "
+			    "lowercase hex digits (as `queue` and the API show "
+			    "it)");
 		return 0;
 	case CMD_REKEY:
 		if (inv->new_key != NULL && inv->new_key[0] == '\0')
@@ -1372,6 +1635,9 @@ needs_keys(enum command_id id)
 	case CMD_NEXT:
 	case CMD_SHOW:
 	case CMD_COMPLETE:
+	/* Erasure and retention destroy callers' data keys. */
+	case CMD_PURGE:
+	case CMD_ERASE:
 		return true;
 	case CMD_STATS:
 	case CMD_TOKEN_ADD:
@@ -1398,7 +1664,7 @@ run(const struct invocation *inv, const struct config *cfg,
 	case CMD_COMPLETE:
 		return run_queue_command(inv, cfg, st, id, retry_at);
 	case CMD_STATS:
-		return cmd_stats(st);
+		return cmd_stats(st, inv->days);
 	case CMD_TOKEN_ADD:
 		return cmd_token_add(st, inv->args[0], role);
 	case CMD_TOKEN_REVOKE:
@@ -1407,6 +1673,10 @@ run(const struct invocation *inv, const struct config *cfg,
 		return cmd_token_list(st);
 	case CMD_BACKUP:
 		return cmd_backup(st, inv->args[0], inv->force);
+	case CMD_PURGE:
+		return cmd_purge(st, cfg, inv->dry_run);
+	case CMD_ERASE:
+		return cmd_erase(st, cfg, inv->caller, inv->number);
 	case CMD_SIMULATE:
 	case CMD_RESTORE:
 	case CMD_REKEY:
@@ -1428,6 +1698,10 @@ main(int argc, char **argv)
 		{ "retry-at", required_argument, NULL, 'R' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "new-key", required_argument, NULL, 'k' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "caller", required_argument, NULL, 'C' },
+		{ "number", required_argument, NULL, 'M' },
+		{ "days", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1496,6 +1770,8 @@ main(int argc, char **argv)
 		return rc;
 
 	umask(077);
+	/* erase --number needs the pseudonym key, and only it. */
+	ov.pseudonym_key = inv.cmd->id == CMD_ERASE && inv.number != NULL;
 	if ((errs = malloc(CONFIG_ERR_SIZE)) == NULL)
 		return 1;
 	if ((cfg = config_load(path, &ov, errs, CONFIG_ERR_SIZE)) == NULL) {

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "retention.h"
 #include "sdnotify.h"
 #include "sms.h"
 #include "store.h"
@@ -79,6 +80,7 @@ struct daemon {
 	 * that turns keeps the service alive; STATUS= now and then. */
 	struct event *watchdog_ev, *status_ev;
 	struct health *health;    /* /readyz and its periodic check */
+	struct retention *retention;  /* the periodic purge */
 };
 
 static void set_timezone(const struct config *cfg);
@@ -179,7 +181,8 @@ start_timers(struct daemon *d)
 			return -1;
 		status_cb(-1, 0, d);
 	}
-	if (health_start(d->health) < 0)
+	if (health_start(d->health) < 0 ||
+	    retention_start(d->retention) < 0)
 		return -1;
 	return 0;
 }
@@ -525,6 +528,29 @@ raise_file_limit(const struct config *cfg)
 	}
 }
 
+/* Freed pages go back to the file system after a purge only in
+ * incremental auto_vacuum mode; a database older than it is rebuilt
+ * once (VACUUM), here, before anything else uses it. */
+static int
+enable_reclaim(struct store *st, char *why, size_t len)
+{
+	struct timespec t0, t1;
+	bool switched;
+	char ms[24];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_auto_vacuum_enable(st, &switched, why, len) < 0)
+		return -1;
+	if (switched) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		snprintf(ms, sizeof(ms), "%lld", (long long)((t1.tv_sec -
+		    t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		log_event(LOG_INFO, "store.auto_vacuum_enabled", "ms", ms,
+		    NULL);
+	}
+	return 0;
+}
+
 static int
 run(struct daemon *d)
 {
@@ -560,6 +586,7 @@ run(struct daemon *d)
 	 * this connection, and the writer makes every change. */
 	if ((d->app.store = store_open(cfg->database, STORE_OPEN_CREATE, &keys,
 	    why, sizeof(why))) == NULL ||
+	    enable_reclaim(d->app.store, why, sizeof(why)) < 0 ||
 	    store_read_only(d->app.store, why, sizeof(why)) < 0) {
 		log_event(LOG_ERROR, "daemon.start_failed", "error", why, NULL);
 		goto out;
@@ -580,6 +607,7 @@ run(struct daemon *d)
 	    d->app.writer, d->app.http_client)) == NULL ||
 	    (d->app.auth_limiter = auth_limiter_new()) == NULL ||
 	    (d->health = health_new(&d->app)) == NULL ||
+	    (d->retention = retention_new(&d->app)) == NULL ||
 	    add_signal(d, &d->sig_term, SIGTERM, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_int, SIGINT, shutdown_cb) < 0 ||
 	    add_signal(d, &d->sig_hup, SIGHUP, reload_cb) < 0) {
@@ -633,6 +661,7 @@ out:
 	writer_free(d->app.writer);
 	inbox_free(d->app.inbox);
 	health_free(d->health);
+	retention_free(d->retention);
 	http_server_free(d->app.http);
 	/* Requests still out are cancelled: their rows stay `sending` and
 	 * the next start settles them. */

@@ -31,5 +31,6 @@ intake_task_request(const struct menu_state *st, const char *channel,
 		.safe_to_call = store_answer_of(st->answers.safe_to_call),
 		.safe_to_sms = store_answer_of(st->answers.safe_to_sms),
 		.urgent = st->answers.priority == MENU_PRIORITY_URGENT,
+		.verification = st->answers.verification,
 	};
 }

@@ -23,6 +23,7 @@
  *	        {"label": {"vi": "...", "en": "..."}, "value": "counselling",
  *	         "priority": "urgent", "next": "NODE"}
  *	      ],
+ *	      "typed": {"vi": "...", "en": "..."},
  *	      "action": "create_task"
  *	    }
  *	  }
@@ -36,9 +37,15 @@
  * start             the node every call begins at.
  * more_key          1 to 3 digits the caller sends for the next page of a
  *                   long node; must not be the number of any option.
- * strings           exactly "invalid_choice" (shown above a page after an
- *                   input that is not a choice) and "more" (the label of
- *                   the more_key line).
+ * strings           "invalid_choice" (shown above a page after an input
+ *                   that is not a choice) and "more" (the label of the
+ *                   more_key line), both required; optional: "opted_out"
+ *                   and "opted_in" (the SMS confirmations of STOP and
+ *                   START), and "resume_offer" (the first USSD screen
+ *                   of a caller whose last session dropped: continue or
+ *                   start over?) with its two answers "resume_continue"
+ *                   and "resume_restart", all three or none; the offer
+ *                   must fit one USSD screen.
  * nodes             1 to 64 nodes; names are 1-31 characters of a-z 0-9 _.
  *
  * A node:
@@ -47,7 +54,12 @@
  *             without options is terminal: the call ends there.
  *   field     optional, only with options: the answer its options give,
  *             one of language, topic, safe_to_call, safe_to_sms,
- *             preferred_time.
+ *             preferred_time, verification.
+ *   typed     optional, only with field verification: one line (a
+ *             translation object) shown under the options where the
+ *             caller can type (SMS); there the node also takes a word
+ *             the caller types (menu_word_parse), which goes where the
+ *             "word" options go.  Without it the node is a list only.
  *   action    optional, only on a terminal node: "create_task" (reaching
  *             the node files the callback request).
  * An option:
@@ -57,7 +69,12 @@
  *             language -> a string that is one of languages (pages switch
  *             to it); topic, preferred_time -> 1-31 characters of
  *             a-z 0-9 _ (they are stored and shown to counsellors as
- *             codes); safe_to_call, safe_to_sms -> true or false.
+ *             codes); safe_to_call, safe_to_sms -> true or false;
+ *             verification -> "word" (the label, in the caller's
+ *             language, is the word: one word of 2 to 20 letters, no
+ *             two alike in a language) or "skip" (no word).  A
+ *             verification node needs a "word" option, and every
+ *             "word" option leads to the same node.
  *   priority  optional: "urgent" (the request jumps the queue; once set
  *             it stays set) or "normal" (no change).
  *
@@ -66,6 +83,12 @@
  * control characters (text may contain "\n"); texts are kept in NFC.
  * Every node must be reachable from start, and every node must fit
  * 160-octet USSD screens in every language, folded or not.
+ *
+ * The verification word.  A counsellor calling back says the word the
+ * caller chose, so the caller knows the call is the hotline's.  The
+ * engine keeps it in the state's answers (menu_answers.verification)
+ * and never writes it into a page: the pages of a verification node
+ * are its list, the same for every caller.
  *
  * Paging.  A page is, line by line: the invalid_choice string (only when
  * the last input was invalid, but room is reserved for it on every page
@@ -109,9 +132,12 @@
 /* Layout: the source lines of one node (text lines, then options) and
  * the pieces they are cut into.  A piece is at least one character, so a
  * budget too small to make progress runs into MENU_LAYOUT_PIECES. */
-#define MENU_LAYOUT_SRC (MENU_TEXT_LINES + MENU_MAX_OPTIONS)
+#define MENU_LAYOUT_SRC (MENU_TEXT_LINES + MENU_MAX_OPTIONS + 1)
 #define MENU_LAYOUT_PIECES 512
-#define MENU_LAYOUT_OWNED (MENU_MAX_OPTIONS + 3)
+#define MENU_LAYOUT_OWNED (MENU_MAX_OPTIONS + 4)
+/* Bytes of a typed word before NFC: a decomposed letter with two marks
+ * is five. */
+#define MENU_WORD_INPUT_MAX 256
 
 enum menu_field {
 	MENU_FIELD_NONE,
@@ -120,6 +146,7 @@ enum menu_field {
 	MENU_FIELD_SAFE_TO_CALL,
 	MENU_FIELD_SAFE_TO_SMS,
 	MENU_FIELD_PREFERRED_TIME,
+	MENU_FIELD_VERIFICATION,
 };
 
 struct menu_option {
@@ -127,12 +154,16 @@ struct menu_option {
 	/* language, topic, preferred_time */
 	char value[MENU_VALUE_SIZE];
 	bool flag;			/* safe_to_call, safe_to_sms */
+	bool word;			/* verification: the label is the
+					   word (false: the skip) */
 	bool urgent;
 	size_t next;			/* index into menu->nodes */
 };
 
 /* The budgets menus are compiled for: SMS (no paging) and USSD. */
 #define MENU_BUDGETS 2
+/* And the two kinds of input: digits only, or typed words too. */
+#define MENU_INPUTS 2
 
 /*
  * A node's pages in one language, folding mode and budget, laid out once
@@ -155,7 +186,10 @@ struct menu_node {
 	struct menu_option *options;
 	size_t noptions;
 	enum menu_action action;
-	struct menu_pages compiled[MENU_MAX_LANGUAGES][2][MENU_BUDGETS];
+	char *typed[MENU_MAX_LANGUAGES];	/* verification: the typing line */
+	size_t typed_next;		/* where a typed word goes */
+	struct menu_pages compiled[MENU_MAX_LANGUAGES][2][MENU_BUDGETS]
+	    [MENU_INPUTS];
 };
 
 struct menu {
@@ -168,6 +202,13 @@ struct menu {
 	char *more[MENU_MAX_LANGUAGES];
 	char *opted_out[MENU_MAX_LANGUAGES];	/* optional strings */
 	char *opted_in[MENU_MAX_LANGUAGES];
+	/* The USSD resume offer (optional, all three or none): its text and
+	 * its two choices, laid out as a node of its own (resume) that no
+	 * option leads to.  resume is NULL when the menu offers none. */
+	char *resume_offer[MENU_MAX_LANGUAGES];
+	char *resume_continue[MENU_MAX_LANGUAGES];
+	char *resume_restart[MENU_MAX_LANGUAGES];
+	struct menu_node *resume;
 	struct menu_node *nodes;
 	size_t nnodes;
 	/* SMS keywords, stored folded and upper-cased (keyword_normalize). */
@@ -185,6 +226,7 @@ static const struct {
 	{ "safe_to_call", MENU_FIELD_SAFE_TO_CALL },
 	{ "safe_to_sms", MENU_FIELD_SAFE_TO_SMS },
 	{ "preferred_time", MENU_FIELD_PREFERRED_TIME },
+	{ "verification", MENU_FIELD_VERIFICATION },
 };
 
 /* ------------------------------------------------------------------ */
@@ -657,8 +699,16 @@ static bool
 parse_strings(struct parse *ps, json_t *root)
 {
 	static const char *const keys[] = { "invalid_choice", "more",
-	    "opted_out", "opted_in" };
+	    "opted_out", "opted_in", "resume_offer", "resume_continue",
+	    "resume_restart" };
+	static const char *const resume_keys[] = { "resume_offer",
+	    "resume_continue", "resume_restart" };
+	struct menu *m = ps->menu;
+	char **resume_out[] = { m->resume_offer, m->resume_continue,
+	    m->resume_restart };
+	char p[MENU_PATH_SIZE];
 	json_t *obj, *v;
+	size_t i, present = 0;
 
 	if ((obj = require(ps, "", root, "strings")) == NULL)
 		return true;
@@ -667,7 +717,7 @@ parse_strings(struct parse *ps, json_t *root)
 		    type_name(obj));
 		return true;
 	}
-	check_keys(ps, "strings", obj, keys, 4);
+	check_keys(ps, "strings", obj, keys, sizeof(keys) / sizeof(keys[0]));
 	if ((v = require(ps, "strings", obj, "invalid_choice")) != NULL &&
 	    !parse_translations(ps, "strings.invalid_choice", v, "string",
 	    MENU_LABEL_MAX, false, ps->menu->invalid_choice))
@@ -685,6 +735,20 @@ parse_strings(struct parse *ps, json_t *root)
 	    !parse_translations(ps, "strings.opted_in", v, "string",
 	    MENU_TEXT_MAX, false, ps->menu->opted_in))
 		return false;
+	/* The resume offer: a question and its two answers, so all three
+	 * or none (then no USSD caller is offered to continue). */
+	for (i = 0; i < 3; i++) {
+		if ((v = json_object_get(obj, resume_keys[i])) == NULL)
+			continue;
+		present++;
+		join_path(p, sizeof(p), "strings", resume_keys[i]);
+		if (!parse_translations(ps, p, v, "string", i == 0 ?
+		    MENU_TEXT_MAX : MENU_LABEL_MAX, i == 0, resume_out[i]))
+			return false;
+	}
+	if (present != 0 && present != 3)
+		problem(ps, "strings", "resume_offer, resume_continue and "
+		    "resume_restart go together: give all three or none");
 	return true;
 }
 
@@ -882,6 +946,40 @@ parse_value(struct parse *ps, const char *path, enum menu_field field,
 		}
 		opt->flag = json_is_true(v);
 		return;
+	case MENU_FIELD_VERIFICATION:
+		s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "word") == 0 || strcmp(s, "skip") == 0)
+			opt->word = strcmp(s, "word") == 0;
+		else
+			problem(ps, path, "must be \"word\" (the label is the "
+			    "word the caller picks) or \"skip\" (no word) for "
+			    "field \"%s\"", fieldname);
+		return;
+	}
+}
+
+/* A "word" option's labels are the words counsellors will say, and a
+ * caller may type one back: each must be a word menu_word_parse takes,
+ * exactly as written. */
+static void
+check_word_labels(struct parse *ps, const char *optpath,
+    const struct menu_option *opt)
+{
+	char p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE], word[MENU_WORD_SIZE];
+	size_t li;
+
+	for (li = 0; li < ps->menu->nlanguages; li++) {
+		if (opt->label[li] == NULL)
+			continue;
+		if (menu_word_parse(opt->label[li], word, sizeof(word)) &&
+		    strcmp(word, opt->label[li]) == 0)
+			continue;
+		set_path(p, sizeof(p), "%s.label.%s", optpath,
+		    ps->menu->languages[li]);
+		problem(ps, p, "\"%s\" is not one word of %d to %d letters "
+		    "(a verification word is said on the phone and may be "
+		    "typed back)", quote(q, sizeof(q), opt->label[li]),
+		    MENU_WORD_MIN_LETTERS, MENU_WORD_MAX_LETTERS);
 	}
 }
 
@@ -940,6 +1038,10 @@ parse_option(struct parse *ps, const char *nodepath, struct menu_node *node,
 			    quote(q, sizeof(q), s));
 	}
 
+	if (node->field == MENU_FIELD_VERIFICATION && fieldname != NULL &&
+	    opt->word)
+		check_word_labels(ps, path, opt);
+
 	/* The more_key must never be taken for a choice. */
 	if (ps->menu->more_key[0] != '\0' &&
 	    choice_number(ps->menu->more_key, strlen(ps->menu->more_key)) ==
@@ -949,12 +1051,73 @@ parse_option(struct parse *ps, const char *nodepath, struct menu_node *node,
 	return true;
 }
 
+/* Two words the same to a caller: case, diacritics and spaces aside. */
+static bool
+same_word(const char *a, const char *b)
+{
+	char na[MENU_LABEL_MAX + 1], nb[MENU_LABEL_MAX + 1];
+
+	return keyword_normalize(a, na, sizeof(na)) &&
+	    keyword_normalize(b, nb, sizeof(nb)) && strcmp(na, nb) == 0;
+}
+
+/*
+ * A verification node as a whole: at least one word, every word option
+ * leading where a typed word goes, and no word twice in a language (a
+ * caller could not tell which one a counsellor meant).
+ */
+static void
+check_verification(struct parse *ps, const char *nodepath,
+    struct menu_node *node)
+{
+	char p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
+	size_t i, j, li, first = SIZE_MAX;
+
+	for (i = 0; i < node->noptions; i++) {
+		const struct menu_option *o = &node->options[i];
+
+		if (!o->word)
+			continue;
+		if (first == SIZE_MAX) {
+			first = i;
+			node->typed_next = o->next;
+		} else if (o->next != node->typed_next &&
+		    o->next != SIZE_MAX && node->typed_next != SIZE_MAX) {
+			set_path(p, sizeof(p), "%s.options[%zu].next",
+			    nodepath, i);
+			problem(ps, p, "every \"word\" option of a "
+			    "verification node must lead to the same node as "
+			    "options[%zu] (a typed word goes there too)",
+			    first);
+		}
+		for (j = 0; j < i; j++)
+			for (li = 0; li < ps->menu->nlanguages; li++)
+				if (node->options[j].word &&
+				    o->label[li] != NULL &&
+				    node->options[j].label[li] != NULL &&
+				    same_word(o->label[li],
+				    node->options[j].label[li])) {
+					set_path(p, sizeof(p),
+					    "%s.options[%zu].label.%s",
+					    nodepath, i,
+					    ps->menu->languages[li]);
+					problem(ps, p, "\"%s\" is the word of "
+					    "options[%zu] already: no two "
+					    "words alike", quote(q, sizeof(q),
+					    o->label[li]), j);
+				}
+	}
+	if (first == SIZE_MAX && node->noptions > 0)
+		problem(ps, nodepath, "field \"verification\" needs an "
+		    "option whose value is \"word\"");
+}
+
 static bool
 parse_node(struct parse *ps, const char *name, struct menu_node *node,
     json_t *obj)
 {
 	static const char *const keys[] = { "text", "field", "options",
-	    "action" };
+	    "action", "typed" };
 	char path[MENU_PATH_SIZE], p[MENU_PATH_SIZE], q[MENU_QUOTE_SIZE];
 	const char *fieldname = NULL;
 	json_t *v, *opts;
@@ -965,7 +1128,8 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 		problem(ps, path, "must be an object, not %s", type_name(obj));
 		return true;
 	}
-	check_keys(ps, path, obj, keys, 4);
+	check_keys(ps, path, obj, keys, 5);
+	node->typed_next = SIZE_MAX;
 
 	if ((v = require(ps, path, obj, "text")) != NULL) {
 		join_path(p, sizeof(p), path, "text");
@@ -989,7 +1153,8 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 			if (i == sizeof(field_names) / sizeof(field_names[0]))
 				problem(ps, p, "unknown field \"%s\" (one of "
 				    "language, topic, safe_to_call, "
-				    "safe_to_sms, preferred_time)",
+				    "safe_to_sms, preferred_time, "
+				    "verification)",
 				    quote(q, sizeof(q),
 				    json_string_value(v)));
 			else {
@@ -1000,6 +1165,16 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 		if (opts == NULL)
 			problem(ps, p, "a terminal node (no options) has "
 			    "nothing to answer it");
+	}
+
+	join_path(p, sizeof(p), path, "typed");
+	if ((v = json_object_get(obj, "typed")) != NULL) {
+		if (node->field != MENU_FIELD_VERIFICATION)
+			problem(ps, p, "only a node whose field is "
+			    "\"verification\" takes typed words");
+		else if (!parse_translations(ps, p, v, "string",
+		    MENU_LABEL_MAX, false, node->typed))
+			return false;
 	}
 
 	join_path(p, sizeof(p), path, "action");
@@ -1043,6 +1218,8 @@ parse_node(struct parse *ps, const char *name, struct menu_node *node,
 		if (!parse_option(ps, path, node, fieldname,
 		    json_object_get(obj, "field") != NULL, i, v))
 			return false;
+	if (node->field == MENU_FIELD_VERIFICATION)
+		check_verification(ps, path, node);
 	return true;
 }
 
@@ -1440,6 +1617,16 @@ layout_build(const struct menu *menu, const struct menu_node *node,
 		lay->src[lay->nsrc].len = strlen(line);
 		lay->nsrc++;
 	}
+	/* Where the caller can type, the node says so under its list. */
+	if (opts != NULL && opts->typed && node->typed[li] != NULL) {
+		if ((line = layout_text(lay, node->typed[li], fold)) == NULL)
+			return LAYOUT_NO_MEMORY;
+		if (lay->nsrc == MENU_LAYOUT_SRC)
+			return LAYOUT_NO_ROOM;
+		lay->src[lay->nsrc].s = line;
+		lay->src[lay->nsrc].len = strlen(line);
+		lay->nsrc++;
+	}
 
 	lay->reserve_invalid = node->noptions > 0;
 	if ((lay->invalid = layout_text(lay, menu->invalid_choice[li],
@@ -1477,11 +1664,12 @@ compiled_pages(const struct menu_node *node, size_t li,
 {
 	size_t max = opts != NULL ? opts->max_octets : 0;
 	size_t fold = opts != NULL && opts->fold_vietnamese ? 1 : 0;
+	size_t in = opts != NULL && opts->typed ? 1 : 0;
 
 	if (max == 0)
-		return &node->compiled[li][fold][0];
+		return &node->compiled[li][fold][0][in];
 	if (max == SMSTEXT_USSD_OCTETS)
-		return &node->compiled[li][fold][1];
+		return &node->compiled[li][fold][1][in];
 	return NULL;
 }
 
@@ -1555,73 +1743,148 @@ done:
 	return ok;
 }
 
-/* Lay out every node for every language, folding mode and budget. */
+/* Lay out every node for every language, folding mode, budget and
+ * kind of input. */
 static bool
-menu_compile(struct menu *menu)
+node_compile(const struct menu *menu, struct menu_node *node)
 {
 	static const size_t budgets[MENU_BUDGETS] = { 0,
 	    SMSTEXT_USSD_OCTETS };
-	size_t n, li, f, b;
+	size_t li, k;
 
-	for (n = 0; n < menu->nnodes; n++)
-		for (li = 0; li < menu->nlanguages; li++)
-			for (f = 0; f < 2; f++)
-				for (b = 0; b < MENU_BUDGETS; b++) {
-					struct menu_render_opts o = {
-						.fold_vietnamese = f == 1,
-						.max_octets = budgets[b],
-					};
+	for (li = 0; li < menu->nlanguages; li++)
+		for (k = 0; k < 2 * MENU_BUDGETS * MENU_INPUTS; k++) {
+			size_t f = k / (MENU_BUDGETS * MENU_INPUTS);
+			size_t b = k / MENU_INPUTS % MENU_BUDGETS;
+			size_t in = k % MENU_INPUTS;
+			struct menu_render_opts o = {
+				.fold_vietnamese = f == 1,
+				.max_octets = budgets[b],
+				.typed = in == 1,
+			};
 
-					if (!pages_compile(menu,
-					    &menu->nodes[n], li, &o,
-					    &menu->nodes[n].compiled[li][f][b]))
-						return false;
-				}
+			if (!pages_compile(menu, node, li, &o,
+			    &node->compiled[li][f][b][in]))
+				return false;
+		}
 	return true;
+}
+
+/* Lay out every node (the resume offer too) for every language, folding
+ * mode and budget. */
+static bool
+menu_compile(struct menu *menu)
+{
+	for (size_t n = 0; n < menu->nnodes; n++)
+		if (!node_compile(menu, &menu->nodes[n]))
+			return false;
+	return menu->resume == NULL || node_compile(menu, menu->resume);
 }
 
 /* ------------------------------------------------------------------ */
 /* Public interface                                                    */
 
+/* The resume offer as a node of its own: the two answers are its
+ * options (their next is never followed: menu_replay decides).  false
+ * when out of memory. */
+static bool
+build_resume(struct parse *ps)
+{
+	struct menu *m = ps->menu;
+	struct menu_node *node;
+	size_t li;
+
+	if (m->resume_offer[0] == NULL || m->nnodes == 0 ||
+	    m->start == SIZE_MAX)
+		return true;
+	if ((node = calloc(1, sizeof(*node))) == NULL)
+		return false;
+	m->resume = node;
+	copy_str(node->name, sizeof(node->name), MENU_RESUME_NODE);
+	if ((node->options = calloc(2, sizeof(*node->options))) == NULL)
+		return false;
+	node->noptions = 2;
+	node->options[0].next = node->options[1].next = m->start;
+	for (li = 0; li < m->nlanguages; li++)
+		if ((node->text[li] = strdup(m->resume_offer[li])) == NULL ||
+		    (node->options[0].label[li] =
+		    strdup(m->resume_continue[li])) == NULL ||
+		    (node->options[1].label[li] =
+		    strdup(m->resume_restart[li])) == NULL)
+			return false;
+	return true;
+}
+
+/* One node in every language, folded or not, under the USSD budget;
+ * at most max_pages pages (0: any number).  false when out of memory. */
+static bool
+check_layout(struct parse *ps, const struct menu_node *node,
+    const char *path, size_t max_pages)
+{
+	const struct menu *menu = ps->menu;
+	struct layout lay;
+	size_t li, f, npages;
+
+	for (li = 0; li < menu->nlanguages; li++)
+		for (f = 0; f < 2 * MENU_INPUTS; f++) {
+			struct menu_render_opts o = {
+				.fold_vietnamese = f % 2 == 1,
+				.max_octets = SMSTEXT_USSD_OCTETS,
+				.typed = f / 2 == 1,
+			};
+			enum layout_result r;
+
+			/* Typing changes only a node with a typed line: the
+			 * rest were checked already. */
+			if (o.typed && node->typed[li] == NULL)
+				continue;
+			r = layout_build(menu, node, li, &o, &lay);
+			npages = lay.npages;
+			layout_clear(&lay);
+			switch (r) {
+			case LAYOUT_OK:
+				if (max_pages != 0 && npages > max_pages)
+					problem(ps, path, "\"%s\"%s does not "
+					    "fit one %d-octet USSD screen "
+					    "(shorten the offer or its two "
+					    "answers)", menu->languages[li],
+					    f % 2 ? " folded" : "",
+					    SMSTEXT_USSD_OCTETS);
+				break;
+			case LAYOUT_NO_ROOM:
+				problem(ps, path, "\"%s\"%s%s does not fit "
+				    "%d-octet USSD screens (shorten "
+				    "strings.invalid_choice or "
+				    "strings.more)", menu->languages[li],
+				    f % 2 ? " folded" : "",
+				    o.typed ? " with its typed line" : "",
+				    SMSTEXT_USSD_OCTETS);
+				break;
+			case LAYOUT_NO_MEMORY:
+				return false;
+			}
+		}
+	return true;
+}
+
 /* Every node, in every language, folded or not, must fit USSD screens;
- * finding out at parse time beats a caller meeting a blank page. */
+ * finding out at parse time beats a caller meeting a blank page.  The
+ * resume offer must fit one screen: it has no more_key of its own. */
 static bool
 check_layouts(struct parse *ps)
 {
 	const struct menu *menu = ps->menu;
-	struct layout lay;
 	char p[MENU_PATH_SIZE];
-	size_t n, li, f;
+	size_t n;
 
-	for (n = 0; n < menu->nnodes; n++)
-		for (li = 0; li < menu->nlanguages; li++)
-			for (f = 0; f < 2; f++) {
-				struct menu_render_opts o = {
-					.fold_vietnamese = f == 1,
-					.max_octets = SMSTEXT_USSD_OCTETS,
-				};
-				enum layout_result r = layout_build(menu,
-				    &menu->nodes[n], li, &o, &lay);
-
-				layout_clear(&lay);
-				switch (r) {
-				case LAYOUT_OK:
-					break;
-				case LAYOUT_NO_ROOM:
-					join_path(p, sizeof(p), "nodes",
-					    menu->nodes[n].name);
-					problem(ps, p, "\"%s\"%s does not fit "
-					    "%d-octet USSD screens (shorten "
-					    "strings.invalid_choice or "
-					    "strings.more)",
-					    menu->languages[li],
-					    f ? " folded" : "",
-					    SMSTEXT_USSD_OCTETS);
-					break;
-				case LAYOUT_NO_MEMORY:
-					return false;
-				}
-			}
+	for (n = 0; n < menu->nnodes; n++) {
+		join_path(p, sizeof(p), "nodes", menu->nodes[n].name);
+		if (!check_layout(ps, &menu->nodes[n], p, 0))
+			return false;
+	}
+	if (menu->resume != NULL && !check_layout(ps, menu->resume,
+	    "strings.resume_offer", 1))
+		return false;
 	return true;
 }
 
@@ -1664,6 +1927,8 @@ menu_parse(const char *json, size_t len, char *err, size_t errlen)
 	parse_start(&ps, root);
 	parse_keywords(&ps, root);
 	check_reachable(&ps);
+	if (ps.problems == 0 && !build_resume(&ps))
+		goto nomem;
 	if (ps.problems == 0 && !check_layouts(&ps))
 		goto nomem;
 	if (ps.problems == 0 && !menu_compile(ps.menu))
@@ -1681,10 +1946,31 @@ done:
 	return ps.menu;
 }
 
+static void
+node_clear(struct menu_node *node)
+{
+	size_t j, l;
+
+	for (l = 0; l < MENU_MAX_LANGUAGES; l++) {
+		free(node->text[l]);
+		free(node->typed[l]);
+	}
+	for (j = 0; j < node->noptions; j++)
+		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+			free(node->options[j].label[l]);
+	free(node->options);
+	for (l = 0; l < MENU_MAX_LANGUAGES; l++)
+		for (j = 0; j < 2 * MENU_BUDGETS * MENU_INPUTS; j++)
+			pages_clear(&node->compiled[l]
+			    [j / (MENU_BUDGETS * MENU_INPUTS)]
+			    [j / MENU_INPUTS % MENU_BUDGETS]
+			    [j % MENU_INPUTS]);
+}
+
 void
 menu_free(struct menu *menu)
 {
-	size_t i, j, l;
+	size_t i, l;
 
 	if (menu == NULL)
 		return;
@@ -1693,22 +1979,17 @@ menu_free(struct menu *menu)
 		free(menu->more[l]);
 		free(menu->opted_out[l]);
 		free(menu->opted_in[l]);
+		free(menu->resume_offer[l]);
+		free(menu->resume_continue[l]);
+		free(menu->resume_restart[l]);
 	}
-	for (i = 0; i < menu->nnodes; i++) {
-		struct menu_node *node = &menu->nodes[i];
-
-		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-			free(node->text[l]);
-		for (j = 0; j < node->noptions; j++)
-			for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-				free(node->options[j].label[l]);
-		free(node->options);
-		for (l = 0; l < MENU_MAX_LANGUAGES; l++)
-			for (j = 0; j < 2 * MENU_BUDGETS; j++)
-				pages_clear(&node->compiled[l][j / MENU_BUDGETS]
-				    [j % MENU_BUDGETS]);
-	}
+	for (i = 0; i < menu->nnodes; i++)
+		node_clear(&menu->nodes[i]);
 	free(menu->nodes);
+	if (menu->resume != NULL) {
+		node_clear(menu->resume);
+		free(menu->resume);
+	}
 	free(menu);
 }
 
@@ -1753,6 +2034,10 @@ menu_describe(const struct menu *menu, const char *field, const char *value,
 	for (n = 0; n < sizeof(field_names) / sizeof(field_names[0]); n++)
 		if (strcmp(field_names[n].name, field) == 0)
 			f = field_names[n].field;
+	/* The word is not an answer to list: the caller's choice is the
+	 * lease holder's to see, and the label would be the word. */
+	if (f == MENU_FIELD_VERIFICATION)
+		return false;
 	for (n = 0; f != MENU_FIELD_NONE && n < menu->nnodes; n++) {
 		const struct menu_node *node = &menu->nodes[n];
 
@@ -1773,6 +2058,54 @@ menu_describe(const struct menu *menu, const char *field, const char *value,
 		}
 	}
 	return false;
+}
+
+bool
+menu_word_parse(const char *input, char *out, size_t outlen)
+{
+	static const char space[] = " \t\r\n";
+	char buf[MENU_WORD_INPUT_MAX], *nfc = NULL, *folded = NULL;
+	size_t len, letters = 0, chars = 0, i;
+	bool ok = false;
+
+	if (out == NULL || outlen == 0)
+		return false;
+	out[0] = '\0';
+	if (input == NULL)
+		return false;
+	input += strspn(input, space);
+	len = strlen(input);
+	while (len > 0 && strchr(space, input[len - 1]) != NULL)
+		len--;
+	if (len == 0 || len >= sizeof(buf) ||
+	    !smstext_utf8_valid(input, len))
+		return false;
+	memcpy(buf, input, len);
+	buf[len] = '\0';
+	if ((nfc = smstext_nfc(buf)) == NULL ||
+	    (folded = smstext_fold_vietnamese(nfc)) == NULL)
+		goto out;
+	/* A letter is what folds to one ASCII letter: a-z, and the same
+	 * with any diacritics (every Vietnamese letter, d-stroke too). */
+	for (i = 0; folded[i] != '\0'; i++) {
+		char c = folded[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			goto out;
+		letters++;
+	}
+	for (i = 0; nfc[i] != '\0'; i++)
+		chars += ((unsigned char)nfc[i] & 0xc0) != 0x80;
+	if (letters != chars || letters < MENU_WORD_MIN_LETTERS ||
+	    letters > MENU_WORD_MAX_LETTERS || strlen(nfc) >= outlen ||
+	    strlen(nfc) >= MENU_WORD_SIZE)
+		goto out;
+	memcpy(out, nfc, strlen(nfc) + 1);
+	ok = true;
+out:
+	free(nfc);
+	free(folded);
+	return ok;
 }
 
 const char *
@@ -1823,6 +2156,8 @@ state_node(const struct menu *menu, const struct menu_state *state)
 	/* A node name that does not fit is not one of ours. */
 	if (memchr(state->node, '\0', sizeof(state->node)) == NULL)
 		return NULL;
+	if (strcmp(state->node, MENU_RESUME_NODE) == 0)
+		return menu->resume;
 	n = node_index(menu, state->node);
 	return n == SIZE_MAX ? NULL : &menu->nodes[n];
 }
@@ -1851,6 +2186,7 @@ apply_option(const struct menu *menu, const struct menu_node *node,
     const struct menu_option *opt, struct menu_state *state)
 {
 	struct menu_answers *a = &state->answers;
+	size_t li = state_language(menu, state);
 
 	switch (node->field) {
 	case MENU_FIELD_NONE:
@@ -1871,6 +2207,14 @@ apply_option(const struct menu *menu, const struct menu_node *node,
 		copy_str(a->preferred_time, sizeof(a->preferred_time),
 		    opt->value);
 		break;
+	case MENU_FIELD_VERIFICATION:
+		/* The word as this caller saw it, in their language. */
+		if (opt->word)
+			copy_str(a->verification, sizeof(a->verification),
+			    opt->label[li]);
+		else
+			a->verification[0] = '\0';
+		break;
 	}
 	if (opt->urgent)
 		a->priority = MENU_PRIORITY_URGENT;
@@ -1878,6 +2222,48 @@ apply_option(const struct menu *menu, const struct menu_node *node,
 	    menu->nodes[opt->next].name);
 	state->page = 0;
 	state->invalid = false;
+}
+
+/*
+ * A word typed at a verification node that takes one (opts->typed and a
+ * "typed" line): a skip option's label in any language is that option;
+ * a word option's label in the caller's language is that option (the
+ * word as the list spells it); any other word is kept as typed and
+ * goes where the word options go.  false: not a word; nothing changed.
+ */
+static bool
+typed_step(const struct menu *menu, const struct menu_node *node,
+    struct menu_state *state, const char *p, size_t len,
+    const struct menu_render_opts *opts)
+{
+	char input[MENU_WORD_INPUT_MAX], word[MENU_WORD_SIZE];
+	size_t li = state_language(menu, state), i, l;
+
+	if (node->field != MENU_FIELD_VERIFICATION || opts == NULL ||
+	    !opts->typed || node->typed[li] == NULL ||
+	    node->typed_next == SIZE_MAX || len == 0 || len >= sizeof(input))
+		return false;
+	memcpy(input, p, len);
+	input[len] = '\0';
+	for (i = 0; i < node->noptions; i++) {
+		const struct menu_option *o = &node->options[i];
+
+		for (l = 0; l < menu->nlanguages; l++)
+			if ((!o->word || l == li) && o->label[l] != NULL &&
+			    same_word(input, o->label[l])) {
+				apply_option(menu, node, o, state);
+				return true;
+			}
+	}
+	if (!menu_word_parse(input, word, sizeof(word)))
+		return false;
+	copy_str(state->answers.verification,
+	    sizeof(state->answers.verification), word);
+	copy_str(state->node, sizeof(state->node),
+	    menu->nodes[node->typed_next].name);
+	state->page = 0;
+	state->invalid = false;
+	return true;
 }
 
 enum menu_step_result
@@ -1893,6 +2279,9 @@ menu_step(const struct menu *menu, struct menu_state *state,
 	/* A state naming no node of this menu cannot go anywhere: treat
 	 * it as ended rather than guess where the caller was. */
 	if (node == NULL)
+		return MENU_STEP_FINISHED;
+	/* The resume offer's answers are menu_replay's to apply. */
+	if (node == menu->resume)
 		return MENU_STEP_FINISHED;
 	p += strspn(p, space);
 	len = strlen(p);
@@ -1912,6 +2301,9 @@ menu_step(const struct menu *menu, struct menu_state *state,
 		return MENU_STEP_FINISHED;
 
 	choice = choice_number(p, len);
+	if (!more && choice == 0 && typed_step(menu, node, state, p, len,
+	    opts))
+		return MENU_STEP_MOVED;
 	if (more || choice == 0 || choice > node->noptions) {
 		/* Never end the call on a typo: show the same page again,
 		 * with the invalid line above it. */
@@ -1940,6 +2332,15 @@ menu_ends(const struct menu *menu, const struct menu_state *state,
 		return true;
 	return node->noptions == 0 && (size_t)state->page + 1 >=
 	    page_count(menu, node, state_language(menu, state), opts);
+}
+
+bool
+menu_asks_verification(const struct menu *menu,
+    const struct menu_state *state)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	return node != NULL && node->field == MENU_FIELD_VERIFICATION;
 }
 
 enum menu_action
@@ -2053,4 +2454,195 @@ menu_string(const struct menu *menu, const char *name,
 	if (strcmp(name, "invalid_choice") == 0)
 		return menu->invalid_choice[li];
 	return NULL;
+}
+
+bool
+menu_offers_resume(const struct menu *menu)
+{
+	return menu != NULL && menu->resume != NULL;
+}
+
+bool
+menu_resumable(const struct menu *menu, const struct menu_state *state)
+{
+	const struct menu_node *node = state_node(menu, state);
+
+	/* At the start nothing is answered yet; at a terminal node there is
+	 * nothing left to answer. */
+	return node != NULL && node != menu->resume && node->noptions > 0 &&
+	    node != &menu->nodes[menu->start];
+}
+
+/* One input of the path at the resume offer. */
+static enum menu_resume
+resume_step(const struct menu *menu, const char *language,
+    const struct menu_state *resume, const char *input,
+    struct menu_state *state)
+{
+	static const char space[] = " \t\r\n";
+	size_t len;
+
+	input += strspn(input, space);
+	len = strlen(input);
+	while (len > 0 && strchr(space, input[len - 1]) != NULL)
+		len--;
+	switch (choice_number(input, len)) {
+	case 1:
+		/* The page they were on, from its top; a node the menu no
+		 * longer has (a reload) starts over instead. */
+		if (!menu_resumable(menu, resume))
+			break;
+		*state = *resume;
+		state->page = 0;
+		state->invalid = false;
+		return MENU_RESUME_CONTINUED;
+	case 2:
+		break;
+	default:
+		state->invalid = true;
+		return MENU_RESUME_OFFERED;
+	}
+	menu_start(menu, language, state);
+	return MENU_RESUME_RESTARTED;
+}
+
+int
+menu_replay(const struct menu *menu, const char *language,
+    const struct menu_state *resume, const char *path,
+    const struct menu_render_opts *opts, struct menu_state *state,
+    enum menu_resume *how)
+{
+	char *copy, *p, *star;
+
+	*how = MENU_RESUME_NONE;
+	menu_start(menu, language, state);
+	if (resume != NULL && menu->resume != NULL) {
+		/* The offer speaks the language the caller chose before. */
+		state->answers = resume->answers;
+		copy_str(state->node, sizeof(state->node), MENU_RESUME_NODE);
+		*how = MENU_RESUME_OFFERED;
+	}
+	if (path == NULL || *path == '\0')
+		return 0;
+	if ((copy = strdup(path)) == NULL)
+		return -1;
+	for (p = copy;; p = star + 1) {
+		if ((star = strchr(p, '*')) != NULL)
+			*star = '\0';
+		if (*how == MENU_RESUME_OFFERED)
+			*how = resume_step(menu, language, resume, p, state);
+		else if (menu_step(menu, state, p, opts) ==
+		    MENU_STEP_FINISHED)
+			break;
+		if (star == NULL)
+			break;
+	}
+	free(copy);
+	return 0;
+}
+
+static const char *
+answer_name(enum menu_answer a)
+{
+	switch (a) {
+	case MENU_UNANSWERED:
+		return "";
+	case MENU_NO:
+		return "no";
+	case MENU_YES:
+		return "yes";
+	}
+	return "";
+}
+
+static enum menu_answer
+answer_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "yes") == 0)
+		return MENU_YES;
+	if (s != NULL && strcmp(s, "no") == 0)
+		return MENU_NO;
+	return MENU_UNANSWERED;
+}
+
+static json_t *
+state_object(const struct menu_state *st)
+{
+	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s}",
+	    "node", st->node, "page", (int)st->page,
+	    "language", st->answers.language, "topic", st->answers.topic,
+	    "safe_to_call", answer_name(st->answers.safe_to_call),
+	    "safe_to_sms", answer_name(st->answers.safe_to_sms),
+	    "preferred_time", st->answers.preferred_time,
+	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT,
+	    "verification", st->answers.verification);
+}
+
+char *
+menu_state_dump(const struct menu_state *state,
+    const struct menu_state *resume)
+{
+	json_t *o = state_object(state), *r;
+	char *text = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (resume != NULL && ((r = state_object(resume)) == NULL ||
+	    json_object_set_new(o, "resume", r) < 0))
+		goto out;
+	text = json_dumps(o, JSON_COMPACT);
+out:
+	json_decref(o);
+	return text;
+}
+
+static void
+copy_field(char *dst, size_t size, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+static bool
+state_from_object(json_t *o, struct menu_state *st)
+{
+	json_t *page;
+
+	memset(st, 0, sizeof(*st));
+	if (!json_is_object(o))
+		return false;
+	copy_field(st->node, sizeof(st->node), o, "node");
+	page = json_object_get(o, "page");
+	st->page = json_is_integer(page) && json_integer_value(page) >= 0 &&
+	    json_integer_value(page) < 100 ?
+	    (unsigned)json_integer_value(page) : 0;
+	copy_field(st->answers.language, sizeof(st->answers.language), o,
+	    "language");
+	copy_field(st->answers.topic, sizeof(st->answers.topic), o, "topic");
+	copy_field(st->answers.preferred_time,
+	    sizeof(st->answers.preferred_time), o, "preferred_time");
+	copy_field(st->answers.verification,
+	    sizeof(st->answers.verification), o, "verification");
+	st->answers.safe_to_call = answer_parse(json_string_value(
+	    json_object_get(o, "safe_to_call")));
+	st->answers.safe_to_sms = answer_parse(json_string_value(
+	    json_object_get(o, "safe_to_sms")));
+	st->answers.priority = json_is_true(json_object_get(o, "urgent")) ?
+	    MENU_PRIORITY_URGENT : MENU_PRIORITY_NORMAL;
+	return st->node[0] != '\0';
+}
+
+bool
+menu_state_load(const char *text, struct menu_state *state,
+    struct menu_state *resume, bool *has_resume)
+{
+	json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	bool ok = state_from_object(o, state);
+
+	if (has_resume != NULL)
+		*has_resume = ok && resume != NULL && state_from_object(
+		    json_object_get(o, "resume"), resume);
+	json_decref(o);
+	return ok;
 }

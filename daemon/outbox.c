@@ -835,6 +835,7 @@ judge(const struct outbox *ob, struct pick *p, time_t now)
 		.kind = contact_kind_of(p->row.purpose),
 		.opted_out = p->row.opted_out,
 		.safe_to_sms = p->row.safe_to_sms,
+		.do_not_contact = p->row.do_not_contact,
 		/* A page tried before may have reached the phone: it is
 		 * retried as it is, never written off as "expired". */
 		.expires = p->row.lane == STORE_LANE_REPLY &&

@@ -159,3 +159,15 @@ privacy_equal(const char *given, const char *expected)
 	/* An unset secret must not be satisfied by an empty answer. */
 	return (glen == elen) & (diff == 0) & (elen != 0);
 }
+
+bool
+privacy_pseudonym_valid(const char *s)
+{
+	if (s == NULL || strlen(s) != PRIVACY_PSEUDONYM_SIZE - 1 ||
+	    s[0] != 'c' || s[1] != '_')
+		return false;
+	for (s += 2; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "contact.h"
 #include "followup.h"
+#include "log.h"
 #include "store.h"
 
 int
@@ -19,7 +20,9 @@ queue_outcome_parse(const char *name, enum store_outcome *o)
 {
 	enum store_outcome v;
 
-	if (store_outcome_parse(name, &v) < 0 || v == STORE_OUTCOME_UNREACHED)
+	/* unreached is the queue's, erased the erasure's. */
+	if (store_outcome_parse(name, &v) < 0 ||
+	    v == STORE_OUTCOME_UNREACHED || v == STORE_OUTCOME_ERASED)
 		return -1;
 	*o = v;
 	return 0;
@@ -40,6 +43,7 @@ queue_task_copy(const struct store_task *t, struct queue_task *q)
 	q->attempts = t->attempts;
 	q->safe_to_call = t->safe_to_call;
 	q->safe_to_sms = t->safe_to_sms;
+	q->do_not_contact = t->do_not_contact;
 #define COPY(f) snprintf(q->f, sizeof(q->f), "%s", t->f ? t->f : "")
 	COPY(caller);
 	COPY(msisdn);
@@ -207,6 +211,31 @@ revealed(struct store *st, const char *actor, int64_t id,
 	    QUEUE_ERROR : QUEUE_OK;
 }
 
+/*
+ * The verification word, for the one who will call: only when actor
+ * holds task id's live lease (the store's own test, as for acting on
+ * the task), never because the actor is privileged.
+ */
+static enum queue_result
+holder_word(struct store *st, int64_t id, const char *actor,
+    struct queue_report *report)
+{
+	switch (store_queue_may_act(st, id, actor, false)) {
+	case STORE_RESULT_OK:
+		break;
+	case STORE_RESULT_NOT_FOUND:
+	case STORE_RESULT_CONFLICT:
+		return QUEUE_OK;
+	case STORE_RESULT_ERROR:
+		return QUEUE_ERROR;
+	}
+	if (store_task_verification(st, id, report->verification,
+	    sizeof(report->verification)) < 0)
+		return QUEUE_ERROR;
+	report->holder = true;
+	return QUEUE_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Claims                                                              */
 
@@ -243,6 +272,9 @@ queue_claim_next(struct store *st, const struct queue_actor *actor,
 	if (claim->reveal != NULL &&
 	    (r = revealed(st, actor->name, id, claim->reveal)) != QUEUE_OK)
 		goto out;
+	if (claim->reveal != NULL &&
+	    (r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
+		goto out;
 	r = queue_task_get(st, id, &report->task);
 out:
 	return change_end(st, r);
@@ -273,6 +305,9 @@ queue_claim(struct store *st, int64_t id, const struct queue_actor *actor,
 		goto out;
 	if (claim->reveal != NULL &&
 	    (r = revealed(st, actor->name, id, claim->reveal)) != QUEUE_OK)
+		goto out;
+	if (claim->reveal != NULL &&
+	    (r = holder_word(st, id, actor->name, report)) != QUEUE_OK)
 		goto out;
 	r = queue_task_get(st, id, &report->task);
 out:
@@ -321,8 +356,9 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 	int64_t note_id;
 
 	report_clear(report);
-	if (c->outcome == STORE_OUTCOME_UNREACHED)
-		return QUEUE_ERROR;       /* the queue's own, never given */
+	if (c->outcome == STORE_OUTCOME_UNREACHED ||
+	    c->outcome == STORE_OUTCOME_ERASED)
+		return QUEUE_ERROR;       /* never given */
 	if (change_begin(st) < 0)
 		return QUEUE_ERROR;
 	if ((r = queue_task_get(st, id, &before)) != QUEUE_OK)
@@ -357,6 +393,21 @@ queue_complete(struct store *st, int64_t id, const struct queue_actor *actor,
 	}
 	if (r != QUEUE_OK)
 		goto out;
+	/* Silence, at once: nothing still waiting leaves for them, and
+	 * nothing new is queued until they make contact themselves. */
+	if (c->outcome == STORE_OUTCOME_UNSAFE) {
+		char ids[24], n[24];
+
+		if (store_caller_unsafe_set(st, before.caller, id,
+		    &report->cancelled) < 0) {
+			r = QUEUE_ERROR;
+			goto out;
+		}
+		snprintf(ids, sizeof(ids), "%lld", (long long)id);
+		snprintf(n, sizeof(n), "%lld", (long long)report->cancelled);
+		log_event(LOG_INFO, "caller.do_not_contact", "task", ids,
+		    "caller", before.caller, "cancelled", n, NULL);
+	}
 	if (store_audit_add(st, actor->name, "task.completed", id,
 	    store_outcome_name(recorded)) < 0 ||
 	    (c->note != NULL && c->note[0] != '\0' &&
@@ -421,7 +472,8 @@ queue_reveal(struct store *st, int64_t id, const struct queue_actor *actor,
 		r = lim < 0 ? QUEUE_ERROR : QUEUE_LIMIT;
 		goto out;
 	}
-	r = revealed(st, actor->name, id, detail);
+	if ((r = revealed(st, actor->name, id, detail)) == QUEUE_OK)
+		r = holder_word(st, id, actor->name, report);
 out:
 	return change_end(st, r);
 }
@@ -468,7 +520,8 @@ queue_text(struct store *st, int64_t id, const struct queue_actor *actor,
 	/* The caller's latest answer, on any task, as the outbox reads it;
 	 * the outbox asks again when it sends. */
 	if ((report->refusal = contact_refusal(CONTACT_MESSAGE, opted_out,
-	    unsafe ? STORE_ANSWER_NO : STORE_ANSWER_UNKNOWN)) != NULL) {
+	    unsafe ? STORE_ANSWER_NO : STORE_ANSWER_UNKNOWN,
+	    t->do_not_contact)) != NULL) {
 		r = QUEUE_REFUSED;
 		goto out;
 	}

@@ -3,7 +3,7 @@
  * the writer's batches, and the helpers the domain files share
  * (store_private.h).  The SQL of each domain lives in its own file:
  * store_task.c, store_inbound.c, store_outbox.c, store_queue.c,
- * store_token.c, store_audit.c.
+ * store_token.c, store_audit.c, store_purge.c.
  */
 #include "store.h"
 #include "store_private.h"
@@ -292,7 +292,53 @@ static const char *const migrations[] = {
 	"ALTER TABLE tokens_v8 RENAME TO tokens;"
 	"CREATE UNIQUE INDEX tokens_live_name ON tokens(name)"
 	"  WHERE revoked_at IS NULL;",
-	/* 8 -> 9 (crypt): numbers, texts, notes and menu state are sealed
+	/* 8 -> 9 (resume, unsafe): a USSD caller's latest session is found
+	 * by pseudonym, never by number, for the resume offer.  Callers a
+	 * counsellor found unsafe to contact (outcome unsafe), by
+	 * pseudonym, until they make contact again; their pending texts
+	 * are found by pseudonym too. */
+	"CREATE INDEX IF NOT EXISTS sessions_caller ON sessions(caller, "
+	"updated_at);"
+	"CREATE TABLE IF NOT EXISTS unsafe_callers ("
+	"  caller TEXT PRIMARY KEY,"
+	"  task_id INTEGER,"
+	"  since TEXT NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS outbound_caller_pending ON "
+	"outbound(caller) WHERE status = 'pending';",
+	/* 9 -> 10 (verification word): the word a caller chose for the
+	 * counsellor who calls back to say; NULL when none was chosen.
+	 * Read only by store_task_verification, never with a task's other
+	 * columns, so no list can carry it. */
+	"ALTER TABLE tasks ADD COLUMN verification TEXT;",
+	/* 10 -> 11 (retention and erasure): what the retention purge deletes
+	 * (messages, sessions, delivery reports) is first counted here, per
+	 * UTC day, channel, kind and status, so the statistics of past days
+	 * stay as they were; indexes to find a purge's rows by age and one
+	 * caller's rows by pseudonym (erasure).  optouts.msisdn may now
+	 * hold a pseudonym: an erased caller's opt-out, kept without the
+	 * number.  Repeatable (IF NOT EXISTS), as the last step must be. */
+	"CREATE TABLE IF NOT EXISTS stats_daily ("
+	"  day TEXT NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT '',"
+	"  count INTEGER NOT NULL,"
+	"  PRIMARY KEY (day, channel, kind, status)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS tasks_closed ON tasks(closed_at)"
+	"  WHERE status = 'closed';"
+	"CREATE INDEX IF NOT EXISTS inbound_stored ON inbound(stored_at);"
+	"CREATE INDEX IF NOT EXISTS outbound_created ON outbound(created_at);"
+	"CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_at);"
+	"CREATE INDEX IF NOT EXISTS delivery_reports_received ON"
+	"  delivery_reports(received_at);"
+	"CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
+	"CREATE INDEX IF NOT EXISTS tasks_caller ON tasks(caller);"
+	"CREATE INDEX IF NOT EXISTS inbound_caller ON inbound(caller);"
+	"CREATE INDEX IF NOT EXISTS outbound_pseudonym ON outbound(caller);"
+	"CREATE INDEX IF NOT EXISTS optouts_caller ON optouts(caller);",
+	/* 11 -> 12 (crypt): numbers, texts, notes and menu state are sealed
 	 * (store_keys.c), so nothing can be looked up by them any more:
 	 * every lookup by number becomes one by the caller's keyed
 	 * pseudonym.  Indexes on msisdn go (an index on a sealed column is
@@ -321,6 +367,7 @@ static const char *const migrations[] = {
 	"  WHERE concat_ref IS NOT NULL;"
 	"DROP INDEX IF EXISTS outbound_msisdn;"
 	"DROP INDEX IF EXISTS outbound_caller;"
+	"DROP INDEX IF EXISTS outbound_pseudonym;"
 	"CREATE INDEX outbound_caller ON outbound(caller, created_at);"
 	"CREATE TABLE optouts_v9 ("
 	"  caller TEXT PRIMARY KEY,"
@@ -473,7 +520,7 @@ set_wal(struct store *st, char *err, size_t errlen)
 
 static const struct store_sql *const domains[] = {
 	store_core_sql, store_task_sql, store_inbound_sql, store_outbox_sql,
-	store_queue_sql, store_token_sql, store_audit_sql,
+	store_queue_sql, store_token_sql, store_audit_sql, store_purge_sql,
 };
 
 /* Every statement of every domain, each exactly once. */
@@ -543,7 +590,21 @@ store_open(const char *path, enum store_open_mode open_mode,
 			goto fail;
 		}
 	}
+	/* Freed pages can be given back (store_reclaim): for a new
+	 * database this must come before its first table, and before WAL
+	 * mode; an existing one keeps its mode until a VACUUM
+	 * (store_auto_vacuum_enable). */
+	if (open_mode == STORE_OPEN_CREATE &&
+	    db_exec(st, "PRAGMA auto_vacuum = INCREMENTAL", why,
+	    sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot set up database %s: %s", path,
+		    why);
+		goto fail;
+	}
+	/* Deleted and overwritten content is zeroed, not left in free
+	 * space for someone holding a copy of the file to read. */
 	if (sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	    db_exec(st, "PRAGMA secure_delete = ON", why, sizeof(why)) < 0 ||
 	    set_wal(st, why, sizeof(why)) < 0 ||
 	    db_exec(st, "PRAGMA synchronous = FULL", why, sizeof(why)) < 0 ||
 	    db_exec(st, "PRAGMA foreign_keys = ON", why, sizeof(why)) < 0) {
@@ -567,6 +628,32 @@ store_open(const char *path, enum store_open_mode open_mode,
 fail:
 	store_close(st);
 	return NULL;
+}
+
+int
+store_auto_vacuum_enable(struct store *st, bool *switched, char *err,
+    size_t errlen)
+{
+	int mode = -1;
+
+	*switched = false;
+	if (pragma_int(st, "PRAGMA auto_vacuum", &mode) < 0) {
+		db_error(st, "auto_vacuum", err, errlen);
+		return -1;
+	}
+	if (mode == 2)            /* incremental */
+		return 0;
+	/* The mode is written by the VACUUM that rebuilds the file; it
+	 * takes the write lock for as long as it runs, once. */
+	if (db_exec(st, "PRAGMA auto_vacuum = INCREMENTAL", err, errlen) < 0 ||
+	    db_exec(st, "VACUUM", err, errlen) < 0)
+		return -1;
+	if (pragma_int(st, "PRAGMA auto_vacuum", &mode) < 0 || mode != 2) {
+		snprintf(err, errlen, "auto_vacuum stayed %d after VACUUM", mode);
+		return -1;
+	}
+	*switched = true;
+	return 0;
 }
 
 bool

@@ -16,6 +16,10 @@
 
 const struct store_sql store_inbound_sql[] = {
 	/* An opt-out stops what was queued before it too. */
+	/* The caller wrote or dialled: they made contact themselves, so a
+	 * counsellor's "unsafe" no longer stands (their answers still do). */
+	{ STMT_UNSAFE_CLEAR, "DELETE FROM unsafe_callers WHERE caller = ?1 "
+	    "RETURNING task_id" },
 	{ STMT_OUTBOUND_CANCEL, "UPDATE outbound SET status = 'failed', "
 	    "last_error = 'opted_out', updated_at = " NOW " WHERE caller = ?1 "
 	    "AND status = 'pending' AND purpose != 'opt_out_confirmation'" },
@@ -63,6 +67,8 @@ const struct store_sql store_inbound_sql[] = {
 	    "?3)" },
 	{ STMT_INBOUND_FLAG, "UPDATE inbound SET flags = flags | ?2 WHERE "
 	    "id = ?1" },
+	{ STMT_INBOUND_REDACT, "UPDATE inbound SET body = '', flags = "
+	    "flags | ?2 WHERE id = ?1" },
 	{ STMT_SMS_SESSION_GET, "SELECT state FROM sessions WHERE "
 	    "channel = ?1 AND session_id = ?2 AND ended_at IS NULL AND "
 	    "updated_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 "
@@ -84,15 +90,27 @@ const struct store_sql store_inbound_sql[] = {
 	{ STMT_OPTOUT_CLEAR, "DELETE FROM optouts WHERE caller = ?1" },
 	{ STMT_OPTOUT_CONFIRMED, "UPDATE optouts SET confirmation_sent = 1 "
 	    "WHERE caller = ?1" },
-	/* Parts of a concatenated SMS are shown joined, once. */
+	/* Parts of a concatenated SMS are shown joined, once; a
+	 * verification word (flag 4, STORE_INBOUND_REDACTED) never. */
 	{ STMT_CALLER_MESSAGES, "SELECT 'in', body, stored_at, NULL, id "
-	    "FROM inbound WHERE caller = ?1 AND concat_ref IS NULL UNION ALL "
+	    "FROM inbound WHERE caller = ?1 AND concat_ref IS NULL AND "
+	    "flags & 4 = 0 UNION ALL "
 	    "SELECT 'out', body, created_at, status, id FROM outbound WHERE "
 	    "caller = ?1 ORDER BY 3, 1, 5" },
 	{ STMT_COUNT_, NULL },
 };
 
 static int inbound_part(struct store *, const struct store_inbound *, bool *);
+
+/* A new message (a retry is not one) is the caller making contact. */
+static int
+contacted(struct store *st, const struct store_inbound *m)
+{
+	char via[80];
+
+	snprintf(via, sizeof(via), "sms:%s", m->channel);
+	return store_caller_contacted(st, m->caller, via);
+}
 
 int
 store_inbound_batch(struct store *st, const struct store_inbound *msgs,
@@ -117,6 +135,12 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 			}
 			results[i] = inserted ? STORE_INBOUND_NEW :
 			    STORE_INBOUND_DUPLICATE;
+			if (inserted && contacted(st, m) < 0) {
+				db_error(st, "clearing do-not-contact", err,
+				    errlen);
+				db_rollback(st);
+				return -1;
+			}
 			continue;
 		}
 		sqlite3_bind_text(s, 1, m->channel, -1, SQLITE_TRANSIENT);
@@ -141,6 +165,11 @@ store_inbound_batch(struct store *st, const struct store_inbound *msgs,
 		}
 		results[i] = inserted ? STORE_INBOUND_NEW :
 		    STORE_INBOUND_DUPLICATE;
+		if (inserted && contacted(st, m) < 0) {
+			db_error(st, "clearing do-not-contact", err, errlen);
+			db_rollback(st);
+			return -1;
+		}
 	}
 	return db_commit(st, err, errlen);
 }
@@ -325,6 +354,15 @@ store_inbound_flag(struct store *st, int64_t id, int flags)
 	return db_step_done(st, st->stmt[STMT_INBOUND_FLAG]);
 }
 
+int
+store_inbound_redact(struct store *st, int64_t id)
+{
+	sqlite3_bind_int64(st->stmt[STMT_INBOUND_REDACT], 1, id);
+	sqlite3_bind_int(st->stmt[STMT_INBOUND_REDACT], 2,
+	    STORE_INBOUND_REDACTED);
+	return db_step_done(st, st->stmt[STMT_INBOUND_REDACT]);
+}
+
 static void
 sms_session_id(char *out, size_t outlen, const char *caller)
 {
@@ -408,6 +446,22 @@ store_optout_set(struct store *st, const char *caller, bool opted_out)
 }
 
 int
+store_caller_contacted(struct store *st, const char *caller, const char *via)
+{
+	sqlite3_stmt *s = st->stmt[STMT_UNSAFE_CLEAR];
+	int64_t task_id = 0;
+	bool found;
+
+	db_bind_text(s, 1, caller);
+	if (db_step_id(s, &task_id, &found) < 0)
+		return -1;
+	/* Supervisors can see when and how a do-not-contact mark went; the
+	 * row names the pseudonym only. */
+	return found ? store_audit_write(st, via, "caller.contacted",
+	    task_id, caller) : 0;
+}
+
+int
 store_optout_confirmed(struct store *st, const char *caller)
 {
 	db_bind_text(st->stmt[STMT_OPTOUT_CONFIRMED], 1, caller);
@@ -421,7 +475,8 @@ store_caller_messages(struct store *st, const char *caller,
 	sqlite3_stmt *s = st->stmt[STMT_CALLER_MESSAGES];
 	int rc, ret = 0;
 
-	if (caller == NULL)
+	/* Erased rows all hold "": they are nobody's history. */
+	if (caller == NULL || caller[0] == '\0')
 		return 0;
 	db_bind_text(s, 1, caller);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -575,16 +575,15 @@ store_caller_key_exists(struct store *st, const char *caller, bool *exists)
 
 /*
  * Every column that holds a caller's number or words, with the caller
- * it belongs to.  A value not starting with the seal prefix is clear.
- * (tasks.verification, the verification word, joins this table when
- * its column exists: one row, like tasks.msisdn.)
+ * it belongs to.  A value not starting with the seal prefix is clear;
+ * "" is what erasure and retention leave, and stays as it is.
  */
 static const struct clear_column {
 	const char *select;       /* id, caller, value */
 	const char *update;       /* ?1 id, ?2 sealed */
 } clear_columns[] = {
 #define CLEAR(col) "substr(" col ", 1, 3) IS NOT 's1.' AND " col \
-	" IS NOT NULL"
+	" IS NOT NULL AND " col " != ''"
 	{ "SELECT id, caller, msisdn FROM tasks WHERE " CLEAR("msisdn"),
 	  "UPDATE tasks SET msisdn = ?2 WHERE id = ?1" },
 	{ "SELECT id, caller, msisdn FROM sessions WHERE " CLEAR("msisdn"),
@@ -599,6 +598,9 @@ static const struct clear_column {
 	  "UPDATE outbound SET msisdn = ?2 WHERE id = ?1" },
 	{ "SELECT id, caller, body FROM outbound WHERE " CLEAR("body"),
 	  "UPDATE outbound SET body = ?2 WHERE id = ?1" },
+	{ "SELECT id, caller, verification FROM tasks WHERE "
+	  CLEAR("verification"),
+	  "UPDATE tasks SET verification = ?2 WHERE id = ?1" },
 	{ "SELECT n.id, t.caller, n.text FROM task_notes n JOIN tasks t ON "
 	  "t.id = n.task_id WHERE " CLEAR("n.text"),
 	  "UPDATE task_notes SET text = ?2 WHERE id = ?1" },

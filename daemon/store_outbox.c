@@ -69,6 +69,7 @@ const struct store_sql store_outbox_sql[] = {
 	    "FROM sessions WHERE caller = o.caller), ''))) - 2440587.5) * "
 	    "86400.0, mo.provider_msg_id, mo.body, "
 	    "(julianday(o.created_at) - 2440587.5) * 86400.0, o.lane, "
+	    "EXISTS (SELECT 1 FROM unsafe_callers WHERE caller = o.caller), "
 	    "mo.caller "
 	    "FROM (SELECT id FROM outbound INDEXED BY outbound_lane_due WHERE "
 	    "channel = ?1 AND status = 'pending' AND next_attempt_at <= "
@@ -135,13 +136,25 @@ const struct store_sql store_outbox_sql[] = {
 	    "'-20 hours') THEN 'pending' ELSE 'unknown' END, last_error = "
 	    "'interrupted mid-send', next_attempt_at = " NOW_MS ", "
 	    "updated_at = " NOW " WHERE channel = ?1 AND status = 'sending'" },
-	{ STMT_OUTBOX_COUNT, "SELECT count(*) FROM outbound WHERE status = "
-	    "?1" },
+	/* With the rows the retention purge counted and deleted. */
+	{ STMT_OUTBOX_COUNT, "SELECT (SELECT count(*) FROM outbound WHERE "
+	    "status = ?1) + (SELECT COALESCE(sum(count), 0) FROM stats_daily "
+	    "WHERE kind = 'outbound' AND status = ?1)" },
 	{ STMT_ALERTS_DUE, "SELECT id, created_at FROM tasks WHERE "
 	    "priority = 'urgent' AND alerted_at IS NULL ORDER BY id LIMIT ?1" },
 	{ STMT_CALLER_UNSAFE, "SELECT COALESCE((SELECT safe_to_sms = 0 FROM "
 	    "tasks WHERE caller = ?1 AND safe_to_sms IS NOT NULL ORDER BY id "
 	    "DESC LIMIT 1), 0)" },
+	/* Outcome unsafe: the caller, by pseudonym, until they write or
+	 * dial again (STMT_UNSAFE_CLEAR, in the inbound and USSD paths). */
+	{ STMT_UNSAFE_SET, "INSERT INTO unsafe_callers(caller, task_id, since) "
+	    "VALUES (?1, NULLIF(?2, 0), " NOW ") ON CONFLICT(caller) DO UPDATE "
+	    "SET task_id = excluded.task_id, since = excluded.since" },
+	/* Everything still waiting for the caller, whatever it is for;
+	 * what is already being sent cannot be called back. */
+	{ STMT_OUTBOUND_CANCEL_CALLER, "UPDATE outbound SET status = 'failed', "
+	    "last_error = ?2, updated_at = " NOW " WHERE caller = ?1 AND "
+	    "status = 'pending' AND purpose != 'alert' RETURNING id" },
 	{ STMT_OUTBOUND_RECENT, "SELECT count(*) FROM outbound WHERE "
 	    "caller = ?1 AND purpose = ?2 AND created_at > strftime("
 	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?3 || ' seconds')" },
@@ -348,13 +361,14 @@ store_outbox_due(struct store *st, const char *channel, size_t limit,
 			.reply_to = (const char *)sqlite3_column_text(s, 12),
 			.created = sqlite3_column_double(s, 14),
 			.lane = (enum store_lane)sqlite3_column_int(s, 15),
+			.do_not_contact = sqlite3_column_int(s, 16) != 0,
 		};
 		/* Opened for the send; NULL when the caller was erased
 		 * (the outbox then fails the row). */
 		char *msisdn = db_column_open(st, s, 1, r.caller);
 		char *body = db_column_open(st, s, 3, r.caller);
 		char *reply_body = db_column_open(st, s, 13,
-		    db_column_str(s, 16));
+		    db_column_str(s, 17));
 
 		r.msisdn = msisdn;
 		r.body = body;
@@ -540,6 +554,28 @@ store_caller_unsafe_to_text(struct store *st, const char *caller,
 		return -1;
 	*unsafe = v != 0;
 	return 0;
+}
+
+int
+store_caller_unsafe_set(struct store *st, const char *caller,
+    int64_t task_id, int64_t *cancelled)
+{
+	sqlite3_stmt *s = st->stmt[STMT_UNSAFE_SET];
+	int rc;
+
+	*cancelled = 0;
+	db_bind_text(s, 1, caller);
+	sqlite3_bind_int64(s, 2, task_id);
+	if (db_step_done(st, s) < 0)
+		return -1;
+	s = st->stmt[STMT_OUTBOUND_CANCEL_CALLER];
+	db_bind_text(s, 1, caller);
+	db_bind_text(s, 2, "do_not_contact");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		(*cancelled)++;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

@@ -26,7 +26,9 @@
 	"id, status, priority, caller, msisdn, channel, language, topic, " \
 	"safe_to_call, safe_to_sms, preferred_time, created_at, updated_at, " \
 	"claimed_by, attempts, lease_expires_at, retry_at, outcome, " \
-	"closed_at, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END"
+	"closed_at, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, " \
+	"EXISTS (SELECT 1 FROM unsafe_callers u WHERE u.caller = " \
+	"tasks.caller)"
 /* Who may act on a claimed task: its holder while the lease lives, or
  * a privileged actor (?2 actor, ?3 privileged). */
 #define MAY_ACT "(?3 OR (status = 'claimed' AND claimed_by = ?2 AND " \
@@ -39,6 +41,8 @@ enum stmt {
 	STMT_PING,
 	STMT_SESSION_UPSERT,
 	STMT_SESSION_SET_TASK,
+	STMT_USSD_SESSION_STATE,
+	STMT_USSD_RESUMABLE,
 	STMT_TASK_UPDATE_OPEN,
 	STMT_TASK_INSERT,
 	STMT_TASKS_OPEN,
@@ -63,6 +67,7 @@ enum stmt {
 	STMT_INBOUND_PROCESSED,
 	STMT_INBOUND_RECENT,
 	STMT_INBOUND_FLAG,
+	STMT_INBOUND_REDACT,
 	STMT_SMS_SESSION_GET,
 	STMT_SMS_SESSION_PUT,
 	STMT_OPTOUT_GET,
@@ -107,10 +112,14 @@ enum stmt {
 	STMT_QUEUE_EXPIRE,
 	STMT_QUEUE_HELD,
 	STMT_CALLER_UNSAFE,
+	STMT_UNSAFE_SET,
+	STMT_UNSAFE_CLEAR,
+	STMT_OUTBOUND_CANCEL_CALLER,
 	STMT_QUEUE_STATUS,
 	STMT_NOTE_ADD,
 	STMT_TASK_CALLER,
 	STMT_TASK_GET,
+	STMT_TASK_VERIFICATION,
 	STMT_TASK_PAGE,
 	STMT_TASK_NOTES,
 	STMT_CALLER_MESSAGES,
@@ -122,6 +131,51 @@ enum stmt {
 	STMT_STAT_OLDEST_PENDING,
 	STMT_STAT_MEDIAN_FIRST_CALL,
 	STMT_OUTCOMES_SINCE,
+	/* store_purge.c: per table, the id that bounds a capped step, the
+	 * count, the counts kept (stats_daily) and the change. */
+	STMT_PURGE_TASKS_BOUND,
+	STMT_PURGE_TASKS_COUNT,
+	STMT_PURGE_TASKS_DO,
+	STMT_PURGE_NOTES_BOUND,
+	STMT_PURGE_NOTES_COUNT,
+	STMT_PURGE_NOTES_DO,
+	STMT_PURGE_OUTBOUND_BOUND,
+	STMT_PURGE_OUTBOUND_COUNT,
+	STMT_PURGE_OUTBOUND_KEEP,
+	STMT_PURGE_OUTBOUND_DO,
+	STMT_PURGE_INBOUND_BOUND,
+	STMT_PURGE_INBOUND_COUNT,
+	STMT_PURGE_INBOUND_COUNT_DRY,
+	STMT_PURGE_INBOUND_KEEP,
+	STMT_PURGE_INBOUND_DO,
+	STMT_PURGE_SESSIONS_BOUND,
+	STMT_PURGE_SESSIONS_COUNT,
+	STMT_PURGE_SESSIONS_KEEP,
+	STMT_PURGE_SESSIONS_DO,
+	STMT_PURGE_DLR_BOUND,
+	STMT_PURGE_DLR_COUNT,
+	STMT_PURGE_DLR_KEEP,
+	STMT_PURGE_DLR_DO,
+	STMT_PURGE_AUDIT_BOUND,
+	STMT_PURGE_AUDIT_COUNT,
+	STMT_PURGE_AUDIT_DO,
+	STMT_PURGE_TASKS_CALLERS,
+	STMT_PURGE_OUTBOUND_CALLERS,
+	STMT_PURGE_INBOUND_CALLERS,
+	STMT_PURGE_SESSIONS_CALLERS,
+	STMT_PURGE_CALLER_KEPT,
+	STMT_ERASE_WAS,
+	STMT_ERASE_LEASES,
+	STMT_ERASE_CLOSE,
+	STMT_ERASE_NOTES,
+	STMT_ERASE_OUT_CANCEL,
+	STMT_ERASE_OUT_CLEAR,
+	STMT_ERASE_OUT_FLIGHT,
+	STMT_ERASE_INBOUND,
+	STMT_ERASE_SESSIONS,
+	STMT_ERASE_OPTOUTS,
+	STMT_ERASE_TASKS,
+	STMT_STATS_DAYS,
 	STMT_COUNT_
 };
 
@@ -137,6 +191,7 @@ extern const struct store_sql store_outbox_sql[];
 extern const struct store_sql store_queue_sql[];
 extern const struct store_sql store_token_sql[];
 extern const struct store_sql store_audit_sql[];
+extern const struct store_sql store_purge_sql[];
 
 /* The key store, as one connection sees it (store_keys.c). */
 struct store_keyring {

@@ -16,22 +16,34 @@ const struct store_sql store_task_sql[] = {
 	/* A session id is bound to the caller who opened it: a hop naming
 	 * the same session with another number updates nothing. */
 	{ STMT_SESSION_UPSERT, "INSERT INTO sessions(channel, session_id, "
-	    "kind, caller, msisdn, node, created_at, updated_at, ended_at) "
-	    "VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", " NOW ", "
-	    "CASE WHEN ?6 THEN " NOW " END) "
+	    "kind, caller, msisdn, node, created_at, updated_at, ended_at, "
+	    "state) VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", " NOW ", "
+	    "CASE WHEN ?6 THEN " NOW " END, ?7) "
 	    "ON CONFLICT(channel, session_id) DO UPDATE SET "
-	    "hops = hops + 1, node = excluded.node, updated_at = "
+	    "hops = hops + 1, node = excluded.node, state = excluded.state, "
+	    "updated_at = "
 	    "excluded.updated_at, ended_at = COALESCE(ended_at, "
 	    "excluded.ended_at) WHERE caller = excluded.caller "
 	    "RETURNING id, COALESCE(task_id, 0)" },
 	{ STMT_SESSION_SET_TASK, "UPDATE sessions SET task_id = ?2 "
 	    "WHERE id = ?1" },
+	{ STMT_USSD_SESSION_STATE, "SELECT state FROM sessions WHERE "
+	    "channel = ?1 AND session_id = ?2 AND caller = ?3 AND kind = "
+	    "'ussd'" },
+	/* Only the caller's latest session counts: a request filed, or an
+	 * END, in any session since (SMS too) closes the offer. */
+	{ STMT_USSD_RESUMABLE, "SELECT state FROM (SELECT * FROM sessions "
+	    "WHERE caller = ?3 ORDER BY updated_at DESC, id DESC LIMIT 1) "
+	    "WHERE kind = 'ussd' AND channel = ?1 AND session_id != ?2 AND "
+	    "ended_at IS NULL AND task_id IS NULL AND updated_at > strftime("
+	    "'%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?4 || ' seconds')" },
 	{ STMT_TASK_UPDATE_OPEN, "UPDATE tasks SET "
 	    "language = COALESCE(?2, language), "
 	    "topic = COALESCE(?3, topic), "
 	    "safe_to_call = COALESCE(?4, safe_to_call), "
 	    "safe_to_sms = COALESCE(?5, safe_to_sms), "
 	    "preferred_time = COALESCE(?6, preferred_time), "
+	    "verification = COALESCE(?8, verification), "
 	    "priority = CASE WHEN ?7 THEN 'urgent' ELSE priority END, "
 	    "alerted_at = CASE WHEN ?7 AND priority != 'urgent' THEN NULL "
 	    "ELSE alerted_at END, "
@@ -39,14 +51,16 @@ const struct store_sql store_task_sql[] = {
 	    "WHERE caller = ?1 AND status != 'closed' RETURNING id" },
 	{ STMT_TASK_INSERT, "INSERT INTO tasks(priority, caller, msisdn, "
 	    "channel, language, topic, safe_to_call, safe_to_sms, "
-	    "preferred_time, created_at, updated_at) VALUES ("
+	    "preferred_time, verification, created_at, updated_at) VALUES ("
 	    "CASE WHEN ?1 THEN 'urgent' ELSE 'normal' END, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9, " NOW ", " NOW ") RETURNING id" },
+	    "?6, ?7, ?8, ?9, ?10, " NOW ", " NOW ") RETURNING id" },
 	{ STMT_TASKS_OPEN, "SELECT " TASK_COLUMNS " FROM tasks WHERE "
 	    "status != 'closed' ORDER BY priority = 'urgent' DESC, created_at, "
 	    "id" },
 	{ STMT_TASKS_COUNT, "SELECT count(*) FROM tasks WHERE status = ?1" },
 	{ STMT_TASK_GET, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1" },
+	{ STMT_TASK_VERIFICATION, "SELECT COALESCE(verification, ''), "
+	    "caller FROM tasks WHERE id = ?1" },
 	/* Keyset paging in queue order: rows added later never shift a
 	 * page already read. */
 	{ STMT_TASK_PAGE, "SELECT " TASK_COLUMNS " FROM tasks WHERE "
@@ -70,9 +84,14 @@ const struct store_sql store_task_sql[] = {
 	    "created_at) AS d FROM tasks WHERE first_completed_at IS NOT NULL "
 	    "ORDER BY d) LIMIT 1 OFFSET (SELECT (count(*) - 1) / 2 FROM tasks "
 	    "WHERE first_completed_at IS NOT NULL)), -1)" },
-	{ STMT_OUTCOMES_SINCE, "SELECT count(*) FROM audit WHERE action = "
+	/* An erasure writes one caller.erased row, not one per task: its
+	 * tasks are counted by their closing time. */
+	{ STMT_OUTCOMES_SINCE, "SELECT CASE ?1 WHEN 'erased' THEN (SELECT "
+	    "count(*) FROM tasks WHERE status = 'closed' AND outcome = "
+	    "'erased' AND closed_at >= strftime('%Y-%m-%dT%H:%M:%SZ', ?2, "
+	    "'unixepoch')) ELSE (SELECT count(*) FROM audit WHERE action = "
 	    "'task.completed' AND detail = ?1 AND at >= strftime("
-	    "'%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch')" },
+	    "'%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch')) END" },
 	{ STMT_COUNT_, NULL },
 };
 
@@ -81,6 +100,9 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
     int64_t *id, enum store_task_change *change)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TASK_UPDATE_OPEN];
+	/* No word chosen (NULL or ""): the one chosen before stays. */
+	const char *word = t->verification != NULL &&
+	    t->verification[0] != '\0' ? t->verification : NULL;
 	bool found;
 
 	db_bind_text(s, 1, t->caller);
@@ -90,6 +112,10 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	db_bind_answer(s, 5, t->safe_to_sms);
 	db_bind_text(s, 6, t->preferred_time);
 	sqlite3_bind_int(s, 7, t->urgent);
+	if (db_bind_sealed(st, s, 8, t->caller, word) < 0) {
+		sqlite3_clear_bindings(s);
+		return -1;
+	}
 	if (db_step_id(s, id, &found) < 0)
 		return -1;
 	if (found) {
@@ -109,6 +135,10 @@ store_task_upsert(struct store *st, const struct store_task_request *t,
 	db_bind_answer(s, 7, t->safe_to_call);
 	db_bind_answer(s, 8, t->safe_to_sms);
 	db_bind_text(s, 9, t->preferred_time);
+	if (db_bind_sealed(st, s, 10, t->caller, word) < 0) {
+		sqlite3_clear_bindings(s);
+		return -1;
+	}
 	if (db_step_id(s, id, &found) < 0 || !found)
 		return -1;
 	*change = STORE_TASK_CREATED;
@@ -134,7 +164,9 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	db_bind_text(s, 3, hop->caller);
 	db_bind_text(s, 5, hop->node);
 	sqlite3_bind_int(s, 6, hop->ended);
-	rc = db_bind_sealed(st, s, 4, hop->caller, hop->msisdn) < 0 ?
+	/* The number and the menu's answers so far are sealed. */
+	rc = db_bind_sealed(st, s, 4, hop->caller, hop->msisdn) < 0 ||
+	    db_bind_sealed(st, s, 7, hop->caller, hop->state) < 0 ?
 	    SQLITE_ERROR : sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		session_row = sqlite3_column_int64(s, 0);
@@ -153,6 +185,11 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 		    "caller");
 		return STORE_RESULT_CONFLICT;
 	}
+	snprintf(actor, sizeof(actor), "ussd:%s", hop->channel);
+	if (store_caller_contacted(st, hop->caller, actor) < 0) {
+		db_error(st, "clearing do-not-contact", err, errlen);
+		goto fail;
+	}
 
 	if (hop->task != NULL && res->task_id == 0) {
 		if (store_task_upsert(st, hop->task, &res->task_id, &res->change) <
@@ -163,7 +200,6 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 		s = st->stmt[STMT_SESSION_SET_TASK];
 		sqlite3_bind_int64(s, 1, session_row);
 		sqlite3_bind_int64(s, 2, res->task_id);
-		snprintf(actor, sizeof(actor), "ussd:%s", hop->channel);
 		if (db_step_done(st, s) < 0 ||
 		    store_audit_write(st, actor, res->change == STORE_TASK_CREATED ?
 		    "task.created" : "task.updated", res->task_id,
@@ -181,6 +217,50 @@ fail:
 	db_rollback(st);
 	res->change = STORE_TASK_NONE;
 	return STORE_RESULT_ERROR;
+}
+
+/* The first row's state, opened for caller (NULL when there is none, or
+ * the caller's key is gone). */
+static int
+state_copy(struct store *st, sqlite3_stmt *s, const char *caller,
+    char **state)
+{
+	int rc = sqlite3_step(s);
+
+	*state = NULL;
+	if (rc == SQLITE_ROW) {
+		*state = db_column_open(st, s, 0, caller);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_ussd_session_state(struct store *st, const char *channel,
+    const char *session_id, const char *caller, char **state)
+{
+	sqlite3_stmt *s = st->stmt[STMT_USSD_SESSION_STATE];
+
+	db_bind_text(s, 1, channel);
+	db_bind_text(s, 2, session_id);
+	db_bind_text(s, 3, caller);
+	return state_copy(st, s, caller, state);
+}
+
+int
+store_ussd_resumable(struct store *st, const char *channel,
+    const char *session_id, const char *caller, unsigned seconds,
+    char **state)
+{
+	sqlite3_stmt *s = st->stmt[STMT_USSD_RESUMABLE];
+
+	db_bind_text(s, 1, channel);
+	db_bind_text(s, 2, session_id);
+	db_bind_text(s, 3, caller);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)seconds);
+	return state_copy(st, s, caller, state);
 }
 
 int
@@ -236,6 +316,7 @@ static const char *const outcome_names[] = {
 	[STORE_OUTCOME_WRONG_NUMBER] = "wrong_number",
 	[STORE_OUTCOME_UNSAFE] = "unsafe",
 	[STORE_OUTCOME_UNREACHED] = "unreached",
+	[STORE_OUTCOME_ERASED] = "erased",
 };
 
 const char *
@@ -306,6 +387,7 @@ store_task_from_row(struct store *st, sqlite3_stmt *s, struct store_task *t)
 		.retry_at = db_column_str(s, 16),
 		.closed_at = db_column_str(s, 18),
 		.priority_rank = sqlite3_column_int(s, 19),
+		.do_not_contact = sqlite3_column_int(s, 20) != 0,
 	};
 	/* The schema's CHECK allows only these. */
 	for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++)
@@ -337,6 +419,36 @@ store_task_get(struct store *st, int64_t id, store_task_cb cb, void *arg)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? r : STORE_RESULT_ERROR;
+}
+
+int
+store_task_verification(struct store *st, int64_t id, char *out,
+    size_t outlen)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TASK_VERIFICATION];
+	int rc, ret = -1;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* Sealed for the task's caller; none (or erased): "". */
+		char *w = db_column_open(st, s, 0, db_column_str(s, 1));
+
+		/* A word that does not fit is not shown cut: a counsellor
+		 * saying half a word would alarm the caller. */
+		if (w == NULL)
+			ret = 0;
+		else if (strlen(w) < outlen) {
+			memcpy(out, w, strlen(w) + 1);
+			ret = 0;
+		}
+		seal_free(w, 0);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
 }
 
 int

@@ -20,32 +20,67 @@
 #include "webhook.h"
 #include "writer.h"
 
-/* Replay the caller's inputs ("1*2*1") from the start of the menu.  The
- * aggregator sends the whole path on every hop, so the page depends only
- * on it: a retried hop gets the same answer. */
-static void
-replay(const struct menu *menu, const struct config_channel *ch,
-    const char *path, const struct menu_render_opts *opts,
-    struct menu_state *st)
+/*
+ * The resume offer this session began with, if any.  A session that
+ * began with it keeps it in its stored state, so every later hop (and a
+ * retry) replays the same way; a new session's first hop (an empty
+ * path) is offered the caller's latest session when it dropped without
+ * END, filed no task and is recent (store_ussd_resumable).  Found by
+ * pseudonym only: another phone never sees it.  On a read error the
+ * caller starts fresh, which loses nothing they were promised.
+ */
+static bool
+resume_base(struct app *app, const struct config_channel *ch,
+    const struct ussd_request *u, const char *caller,
+    struct menu_state *base)
 {
-	char input[sizeof(((struct ussd_request *)0)->text)];
-	const char *p = path;
+	const struct config *cfg = app->config;
+	struct menu_state at;
+	char *state = NULL;
+	bool has = false;
 
-	menu_start(menu, ch->language, st);
-	if (*path == '\0')
-		return;
-	for (;;) {
-		const char *star = strchr(p, '*');
-		size_t n = star ? (size_t)(star - p) : strlen(p);
-
-		memcpy(input, p, n);
-		input[n] = '\0';
-		if (menu_step(menu, st, input, opts) == MENU_STEP_FINISHED)
-			return;
-		if (star == NULL)
-			return;
-		p = star + 1;
+	if (!menu_offers_resume(cfg->menu))
+		return false;
+	if (store_ussd_session_state(app->store, ch->name, u->session_id,
+	    caller, &state) < 0)
+		goto fail;
+	if (state != NULL) {
+		menu_state_load(state, &at, base, &has);
+		free(state);
+		return has;
 	}
+	if (u->text[0] != '\0' || cfg->ussd_resume_seconds == 0)
+		return false;
+	if (store_ussd_resumable(app->store, ch->name, u->session_id, caller,
+	    cfg->ussd_resume_seconds, &state) < 0)
+		goto fail;
+	/* A dropped session that was itself showing the offer stored the
+	 * state it offered: offered again, never stacked. */
+	has = state != NULL && menu_state_load(state, base, NULL, NULL) &&
+	    menu_resumable(cfg->menu, base);
+	free(state);
+	return has;
+fail:
+	log_event(LOG_ERROR, "store.failed", "op", "ussd_resume", "channel",
+	    ch->name, "caller", caller, "error", "cannot read the caller's "
+	    "last session", NULL);
+	return false;
+}
+
+static const char *
+resume_name(enum menu_resume how)
+{
+	switch (how) {
+	case MENU_RESUME_NONE:
+		return "none";
+	case MENU_RESUME_OFFERED:
+		return "offered";
+	case MENU_RESUME_CONTINUED:
+		return "continued";
+	case MENU_RESUME_RESTARTED:
+		return "restarted";
+	}
+	return "none";
 }
 
 /* A hop waiting for its commit: everything the store and the reply need,
@@ -58,6 +93,9 @@ struct hop_pending {
 	char caller[PRIVACY_PSEUDONYM_SIZE];
 	char e164[PHONE_E164_SIZE];
 	struct menu_state st;
+	char *state;              /* st as stored (menu_state_dump) */
+	enum menu_resume resume;
+	bool resume_answered;     /* this hop answered the offer */
 	bool first;               /* the session's first hop */
 	bool end;
 	struct store_task_request task;
@@ -68,6 +106,14 @@ struct hop_pending {
 	char why[256];
 	struct provider_reply reply;
 };
+
+static void
+pending_free(struct hop_pending *p)
+{
+	if (p != NULL)
+		free(p->state);
+	free(p);
+}
 
 /* Writer thread. */
 static int
@@ -128,10 +174,15 @@ hop_done(enum writer_result result, void *arg)
 		if (p->task.urgent)
 			outbox_kick(p->app->outbox);
 	}
+	if ((p->resume == MENU_RESUME_OFFERED && p->first) ||
+	    p->resume_answered)
+		log_event(LOG_INFO, "ussd.resume", "req", http_request_id(req),
+		    "channel", p->channel, "caller", p->caller, "resume",
+		    resume_name(p->resume), NULL);
 	http_reply(req, 200, p->reply.content_type, p->reply.body,
 	    strlen(p->reply.body));
 out:
-	free(p);
+	pending_free(p);
 }
 
 void
@@ -146,6 +197,8 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	struct menu_render_opts opts = { .max_octets = SMSTEXT_USSD_OCTETS };
 	struct hop_pending *p;
 	enum provider_verdict v;
+	struct menu_state base, kept, offered;
+	bool has_base;
 	char page[1024], why[256];
 
 	if (ch == NULL) {
@@ -188,9 +241,36 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	}
 
 	opts.fold_vietnamese = ch->fold_vietnamese;
-	replay(cfg->menu, ch, u.text, &opts, &p->st);
+	has_base = resume_base(app, ch, &u, p->caller, &base);
+	if (menu_replay(cfg->menu, ch->language, has_base ? &base : NULL,
+	    u.text, &opts, &p->st, &p->resume) < 0) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		goto fail;
+	}
 	p->end = menu_ends(cfg->menu, &p->st, &opts);
 	p->first = u.text[0] == '\0';
+	/* The answer to the offer is the path's only input. */
+	p->resume_answered = (p->resume == MENU_RESUME_CONTINUED ||
+	    p->resume == MENU_RESUME_RESTARTED) &&
+	    strchr(u.text, '*') == NULL;
+	/* While the offer shows, the session stands where the one it
+	 * offers stood: dropping again keeps the same offer. */
+	kept = p->resume == MENU_RESUME_OFFERED ? base : p->st;
+	offered = base;
+	/* The word's place is the task: an ended session keeps no copy. */
+	if (p->end) {
+		kept.answers.verification[0] = '\0';
+		offered.answers.verification[0] = '\0';
+	}
+	if ((p->state = menu_state_dump(&kept, has_base ? &offered :
+	    NULL)) == NULL) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "unavailable", "out of memory; "
+		    "retry");
+		goto fail;
+	}
 	if (menu_render(cfg->menu, &p->st, &opts, page, sizeof(page)) < 0) {
 		log_event(LOG_ERROR, "ussd.render_failed", "req",
 		    http_request_id(req), "channel", ch->name, "node",
@@ -216,6 +296,7 @@ ussd_hop_cb(struct http_request *req, void *arg)
 		.caller = p->caller,
 		.msisdn = p->e164,
 		.node = p->st.node,
+		.state = p->state,
 		.ended = p->end,
 		.task = menu_current_action(cfg->menu, &p->st) ==
 		    MENU_ACTION_CREATE_TASK ? &p->task : NULL,
@@ -230,5 +311,5 @@ ussd_hop_cb(struct http_request *req, void *arg)
 	}
 	return;
 fail:
-	free(p);
+	pending_free(p);
 }

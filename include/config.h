@@ -75,7 +75,14 @@ struct config {
 	unsigned supervisor_max_reveals_per_hour;  /* supervisors, admins */
 	unsigned sms_idle_seconds;        /* sms.session_idle_seconds */
 	unsigned sms_reply_interval;      /* sms.auto_reply_interval_seconds */
+	/* A USSD caller whose session dropped without END and who dials
+	 * again within this many seconds is offered to continue; 0: off. */
+	unsigned ussd_resume_seconds;     /* ussd.resume_seconds */
 	unsigned retention_days;
+	/* The audit trail is kept this long (>= retention_days). */
+	unsigned audit_retention_days;
+	/* The daemon's retention purge runs this often (seconds). */
+	unsigned purge_interval;
 	unsigned char *pseudonym_key;
 	size_t pseudonym_key_len;
 	/* privacy.data_key: the master key of encryption at rest (32 bytes;
@@ -139,6 +146,9 @@ struct config_overrides {
 	 * tools run as the service user, who cannot read the credentials
 	 * only systemd hands the daemon. */
 	bool skip_secrets;
+	/* With skip_secrets: read privacy.pseudonym_key all the same
+	 * (hotlinectl erase --number turns a number into its pseudonym). */
+	bool pseudonym_key;
 };
 
 /*

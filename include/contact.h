@@ -35,6 +35,9 @@ struct contact_facts {
 	enum contact_kind kind;
 	bool opted_out;           /* the number sent STOP */
 	enum store_answer safe_to_sms;  /* the caller's latest answer */
+	/* A counsellor found contact unsafe (outcome unsafe) and the caller
+	 * has not written or dialled since. */
+	bool do_not_contact;
 	/* A page between a conversation's first and last: late, it would
 	 * only confuse (and reach a phone someone else may hold by now). */
 	bool expires;
@@ -57,8 +60,9 @@ enum contact_verdict {
 
 struct contact_decision {
 	enum contact_verdict verdict;
-	const char *reason;       /* static: "opted_out", "unsafe_to_text",
-	                             "no_consent", or words; NULL on SEND */
+	const char *reason;       /* static: "do_not_contact", "opted_out",
+	                             "unsafe_to_text", "no_consent", or
+	                             words; NULL on SEND */
 	time_t at;                /* DEFER: when the window opens */
 };
 
@@ -69,7 +73,7 @@ struct contact_decision {
  * send time, since the answers may change meanwhile.
  */
 const char *contact_refusal(enum contact_kind kind, bool opted_out,
-    enum store_answer safe_to_sms);
+    enum store_answer safe_to_sms, bool do_not_contact);
 
 /* The send-time decision: refusal, then expiry, then the conversation
  * (a reply within conversation_seconds goes at once), then the window. */

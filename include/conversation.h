@@ -2,8 +2,10 @@
  * conversation: what a stored SMS sets in motion.  The menu drives SMS
  * as it drives USSD (each reply is the next page, the caller answers
  * with a number), with keywords first: opt-out, opt-in, restart,
- * urgent.  A text from a caller with an open task joins that task and
- * gets no menu.  Replies are queued as outbound rows for the outbox;
+ * urgent.  A text from a caller with an open task joins that task (for
+ * counsellors) and is answered as anyone's is: no reply reveals that
+ * the number asked before.  Replies are queued as outbound rows for the
+ * outbox;
  * nothing is queued for a caller who opted out but the one
  * confirmation, and a flood gets at most one automatic reply per
  * interval (the messages themselves are all kept); the confirmation of

@@ -17,6 +17,13 @@
 #define MENU_NAME_SIZE 32
 #define MENU_LANGUAGE_SIZE 8
 #define MENU_VALUE_SIZE 32
+/* The node name of the USSD resume offer (no menu node can have it). */
+#define MENU_RESUME_NODE "@resume"
+/* A verification word: at most 20 letters, each at most 3 bytes of
+ * UTF-8 (every Vietnamese letter is), and the NUL. */
+#define MENU_WORD_SIZE 64
+#define MENU_WORD_MIN_LETTERS 2
+#define MENU_WORD_MAX_LETTERS 20
 
 struct menu;
 
@@ -45,6 +52,11 @@ struct menu_answers {
 	enum menu_answer safe_to_sms;
 	char preferred_time[MENU_VALUE_SIZE]; /* "" until answered */
 	enum menu_priority priority;
+	/* The word a counsellor says when calling back, as the caller saw
+	 * or typed it (NFC); "" when none was chosen or the caller skipped.
+	 * Shown to the counsellor holding the task only: never in a page,
+	 * a log line or a text. */
+	char verification[MENU_WORD_SIZE];
 };
 
 /* Where a caller is.  A plain value: copy it, store it, compare it. */
@@ -59,6 +71,10 @@ struct menu_render_opts {
 	bool fold_vietnamese; /* write Vietnamese without diacritics */
 	/* Page budget in octets (SMSTEXT_USSD_OCTETS); 0: no paging. */
 	size_t max_octets;
+	/* The caller can type words (SMS; a USSD caller sends digits): a
+	 * verification node with a "typed" line shows it and takes a typed
+	 * word as well as a choice. */
+	bool typed;
 };
 
 enum menu_step_result {
@@ -106,12 +122,22 @@ const char *menu_string(const struct menu *menu, const char *name,
  * first node that asks `field` ("topic", "safe_to_call", …) and the
  * label of the option whose value is `value` ("counselling", "true"),
  * in `language` (NULL or unknown: the default).  False when the menu
- * asks no such question or has no such option; the strings are
- * borrowed from the menu.
+ * asks no such question or has no such option, and always for
+ * "verification" (the word is the lease holder's alone, never a listed
+ * answer); the strings are borrowed from the menu.
  */
 bool menu_describe(const struct menu *menu, const char *field,
     const char *value, const char *language, const char **question,
     const char **label);
+
+/*
+ * Whether input is a verification word a caller may type: once spaces,
+ * tabs, CR and LF around it are trimmed, one word of 2 to 20 letters
+ * (a-z, A-Z, with or without diacritics, so every Vietnamese letter),
+ * nothing else.  On success the word, in NFC, goes to out (outlen at
+ * least MENU_WORD_SIZE).  Also false when memory runs out.
+ */
+bool menu_word_parse(const char *input, char *out, size_t outlen);
 
 /* The language pages are shown in before the caller picks one. */
 const char *menu_default_language(const struct menu *menu);
@@ -127,9 +153,11 @@ void menu_start(const struct menu *menu, const char *language,
 /*
  * Apply one caller input (leading/trailing spaces, tabs, CR and LF
  * ignored).  A choice number is valid whatever page is shown; the
- * more_key shows the next page, also of a long terminal node; anything
- * else on a node with options is MENU_STEP_INVALID and never ends the
- * call.  On a terminal node every other input is MENU_STEP_FINISHED and
+ * more_key shows the next page, also of a long terminal node; with
+ * opts->typed, a verification node with a "typed" line also takes a
+ * word (menu_word_parse; a skip option's label in any language skips);
+ * anything else on a node with options is MENU_STEP_INVALID and never
+ * ends the call.  On a terminal node every other input is MENU_STEP_FINISHED and
  * changes nothing, as is any input to a state naming no node of this
  * menu.  opts decides the paging, so pass the same opts to menu_step and
  * menu_render (NULL: no folding, no paging).
@@ -148,6 +176,12 @@ bool menu_is_terminal(const struct menu *menu, const struct menu_state *state);
  * session exactly then; before it, a long terminal node pages on. */
 bool menu_ends(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts);
+
+/* True when the caller's node asks for the verification word: whatever
+ * they answer there (a number too: it names a word) is the word, or
+ * close to it, and must be kept nowhere but with their task. */
+bool menu_asks_verification(const struct menu *menu,
+    const struct menu_state *state);
 
 /* The action of the current node (only terminal nodes carry one). */
 enum menu_action menu_current_action(const struct menu *menu,
@@ -175,5 +209,59 @@ int menu_render(const struct menu *menu, const struct menu_state *state,
  */
 int menu_render_fresh(const struct menu *menu, const struct menu_state *state,
     const struct menu_render_opts *opts, char *out, size_t outlen);
+
+/*
+ * USSD session resume.  A caller whose session dropped (no END) and who
+ * dials again soon is first offered, in the language they chose, to
+ * continue where they stopped (1) or start over (2): the menu's
+ * strings.resume_offer, resume_continue and resume_restart.  While the
+ * offer is shown the state names MENU_RESUME_NODE; menu_render and
+ * menu_ends show it like any page.
+ */
+
+/* Does the menu have the offer's strings (else nobody is offered)? */
+bool menu_offers_resume(const struct menu *menu);
+
+/* Is a dropped session at state worth offering to continue: a node of
+ * this menu with options, past the start? */
+bool menu_resumable(const struct menu *menu, const struct menu_state *state);
+
+enum menu_resume {
+	MENU_RESUME_NONE,         /* no offer: the path walked from the
+	                             start */
+	MENU_RESUME_OFFERED,      /* the offer is showing (state.invalid
+	                             after an input that is not 1 or 2) */
+	MENU_RESUME_CONTINUED,    /* 1: from resume, the rest of the path
+	                             walked on from there */
+	MENU_RESUME_RESTARTED,    /* 2: from the start */
+};
+
+/*
+ * Walk a USSD input path: the aggregator sends the session's whole
+ * input so far ("1*2*1") on every hop, so replaying it gives the page
+ * (and a retried hop the same page).  From the start in `language`
+ * (NULL or unknown: the menu's default); with resume non-NULL (and a
+ * menu that offers it) the session began at the resume offer, and the
+ * path's first valid answer to it continues from *resume (page 0 of its
+ * node) or starts over.  *how says which.  0, or -1 when out of memory.
+ */
+int menu_replay(const struct menu *menu, const char *language,
+    const struct menu_state *resume, const char *path,
+    const struct menu_render_opts *opts, struct menu_state *state,
+    enum menu_resume *how);
+
+/*
+ * A state as stored between hops or texts: JSON text the caller frees,
+ * NULL when out of memory.  resume (NULL: none) is the state a resumed
+ * USSD session was offered, kept with it so that its later hops replay
+ * the same way.
+ */
+char *menu_state_dump(const struct menu_state *state,
+    const struct menu_state *resume);
+
+/* Read a dumped state back: false when text is not one (then start
+ * over).  *has_resume (when not NULL) says whether *resume was filled. */
+bool menu_state_load(const char *text, struct menu_state *state,
+    struct menu_state *resume, bool *has_resume);
 
 #endif

@@ -20,6 +20,10 @@
 int privacy_pseudonym(const unsigned char *key, size_t keylen,
     const char *e164, char out[PRIVACY_PSEUDONYM_SIZE]);
 
+/* Is s a pseudonym as privacy_pseudonym writes them ("c_" and 12
+ * lowercase hex digits)? */
+bool privacy_pseudonym_valid(const char *s);
+
 /* Constant-time equality of two strings; the time depends only on the
  * length of `expected` (a secret), never on where they differ.  False
  * when either is NULL, and when `expected` is empty: an unset secret is

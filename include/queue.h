@@ -36,6 +36,10 @@
 
 struct config;
 
+/* A caller's verification word, with its NUL (menu.h's
+ * MENU_WORD_SIZE). */
+#define QUEUE_WORD_SIZE 64
+
 /* The window the reveal limit counts over. */
 #define QUEUE_REVEAL_WINDOW_SECONDS 3600
 /* no_answer without a time: the next try after this many seconds times
@@ -43,7 +47,8 @@ struct config;
 #define QUEUE_BACKOFF_SECONDS 900
 
 /* An outcome a counsellor may give (reached, no_answer, wrong_number,
- * unsafe; not unreached, which only the queue records): 0, or -1. */
+ * unsafe; not unreached, which only the queue records, nor erased,
+ * which only an erasure does): 0, or -1. */
 int queue_outcome_parse(const char *name, enum store_outcome *outcome);
 
 /* A task, copied out of the store.  Optional fields are "" when unset. */
@@ -56,6 +61,8 @@ struct queue_task {
 	int attempts;
 	enum store_answer safe_to_call;
 	enum store_answer safe_to_sms;
+	bool do_not_contact;      /* outcome unsafe, and the caller has not
+	                             made contact since: text nothing */
 	char caller[64];          /* pseudonym */
 	char msisdn[40];
 	char channel[64];
@@ -112,12 +119,26 @@ struct queue_report {
 	struct queue_task task;   /* OK: the task after the change */
 	int64_t held;             /* BUSY */
 	struct queue_limit limit; /* LIMIT */
-	const char *refusal;      /* REFUSED: "opted_out", "unsafe_to_text"
-	                             or "no_channel" (static) */
+	const char *refusal;      /* REFUSED: "do_not_contact", "opted_out",
+	                             "unsafe_to_text" or "no_channel"
+	                             (static) */
 	int64_t id;               /* a note's or a queued text's row */
 	bool followup_queued;     /* complete: the missed-call text */
 	bool followup_failed;     /* complete: it could not be queued; the
 	                             outcome stands */
+	int64_t cancelled;        /* complete unsafe: pending texts
+	                             cancelled */
+	/*
+	 * The caller's verification word goes with the number to the one
+	 * who will call: holder is true when the number is shown (a claim
+	 * with claim->reveal, or queue_reveal) and the actor holds the
+	 * task's live lease (not when a claim gives the lease to another,
+	 * claim->holder), and only then is verification filled in (""
+	 * when the caller chose none).  A supervisor shown a number they
+	 * do not hold gets no word.
+	 */
+	bool holder;
+	char verification[QUEUE_WORD_SIZE];
 };
 
 struct queue_claim {
@@ -147,7 +168,7 @@ enum queue_result queue_release(struct store *store, int64_t id,
     const struct queue_actor *actor, struct queue_report *report);
 
 struct queue_completion {
-	enum store_outcome outcome;   /* not STORE_OUTCOME_UNREACHED */
+	enum store_outcome outcome;   /* not unreached, not erased */
 	const char *note;             /* NULL or "": none */
 	const char *retry_at;         /* no_answer: "YYYY-MM-DDTHH:MM:SSZ";
 	                                 NULL: the backoff */
@@ -161,8 +182,9 @@ struct queue_completion {
  * attempt more; no_answer puts it back in the queue at retry_at (or
  * after the backoff) while attempts remain, else closes it unreached,
  * and queues the missed-call text for a caller who said texting is
- * safe; unsafe marks the caller unsafe to text.  A task.completed row
- * and the note with it.  OK, NOT_FOUND, CONFLICT, ERROR.
+ * safe; unsafe marks the caller do-not-contact and cancels every text
+ * still pending for them (store_caller_unsafe_set; report->cancelled).
+ * A task.completed row and the note with it.  OK, NOT_FOUND, CONFLICT, ERROR.
  */
 enum queue_result queue_complete(struct store *store, int64_t id,
     const struct queue_actor *actor, const struct queue_completion *c,
@@ -178,8 +200,9 @@ enum queue_result queue_note(struct store *store, int64_t id,
  * Show the actor task id's number: allowed to its lease holder and to
  * the privileged, within the reveal limit (a caller already seen in the
  * window costs nothing more).  OK with the number.revealed row written
- * (detail borrowed) and report->task filled in; CONFLICT when the actor
- * may not see it; LIMIT; NOT_FOUND; ERROR.
+ * (detail borrowed) and report->task filled in, and for the lease
+ * holder the verification word (report->holder); CONFLICT when the
+ * actor may not see it; LIMIT; NOT_FOUND; ERROR.
  */
 enum queue_result queue_reveal(struct store *store, int64_t id,
     const struct queue_actor *actor, const char *detail,

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 12
 
 struct store;
 
@@ -157,8 +157,10 @@ enum store_outcome {
 	STORE_OUTCOME_WRONG_NUMBER,
 	STORE_OUTCOME_UNSAFE,     /* texting (or calling) is not safe */
 	STORE_OUTCOME_UNREACHED,
+	STORE_OUTCOME_ERASED,     /* closed because the caller was erased
+	                             (store_caller_erase); never given */
 };
-#define STORE_OUTCOME_COUNT 5
+#define STORE_OUTCOME_COUNT 6
 
 /* An outbound text's life (see the outbox below); stored by name. */
 enum store_outbound_status {
@@ -197,6 +199,10 @@ struct store_task_request {
 	enum store_answer safe_to_call;
 	enum store_answer safe_to_sms;
 	bool urgent;
+	/* The caller's verification word (NULL or "": none chosen; an
+	 * open task keeps the word it has).  A clear string: the store
+	 * keeps it as it keeps numbers. */
+	const char *verification;
 };
 
 /* One USSD hop.  task non-NULL when this hop finished the request. */
@@ -206,6 +212,9 @@ struct store_ussd_hop {
 	const char *caller;
 	const char *msisdn;
 	const char *node;         /* where the caller now is */
+	const char *state;        /* the menu state (menu_state_dump), kept
+	                             so a dropped session can be resumed;
+	                             NULL: none */
 	bool ended;
 	const struct store_task_request *task;
 };
@@ -232,6 +241,22 @@ struct store_hop_result {
 enum store_result store_ussd_hop(struct store *store,
     const struct store_ussd_hop *hop, struct store_hop_result *result,
     char *err, size_t errlen);
+
+/*
+ * USSD resume.  Sessions are found by the caller's pseudonym, never by
+ * number.  *state is a malloc'd copy the caller frees, NULL when there
+ * is none.
+ */
+/* The state of session_id on channel if it is a USSD session of caller
+ * (a session id another caller opened gives NULL). */
+int store_ussd_session_state(struct store *store, const char *channel,
+    const char *session_id, const char *caller, char **state);
+/* The state of caller's latest session of any kind, when it is a USSD
+ * session on channel other than session_id that ended without END,
+ * filed no task and changed within the last `seconds`. */
+int store_ussd_resumable(struct store *store, const char *channel,
+    const char *session_id, const char *caller, unsigned seconds,
+    char **state);
 
 /* One inbound message to store; strings borrowed for the call. */
 struct store_inbound {
@@ -302,7 +327,14 @@ int store_inbound_mark_processed(struct store *store, int64_t id);
 /* Flags on an inbound row, for counsellors. */
 #define STORE_INBOUND_FLOOD 1     /* part of a flood from its sender */
 #define STORE_INBOUND_FAILED 2    /* could not be processed; kept as is */
+#define STORE_INBOUND_REDACTED 4  /* its text was a verification word:
+                                     blanked, and left out of the
+                                     caller's history */
 int store_inbound_flag(struct store *store, int64_t id, int flags);
+/* In a transaction: the message was the caller's verification word,
+ * now kept with their task: blank its text and mark it
+ * STORE_INBOUND_REDACTED, so the word lives in one place only. */
+int store_inbound_redact(struct store *store, int64_t id);
 /* Messages from caller (pseudonym) stored within the last `seconds`
  * (flood check), counted up to cap. */
 int store_inbound_recent(struct store *store, const char *caller,
@@ -319,7 +351,8 @@ int store_sms_session_put(struct store *store, const char *channel,
 int store_task_save(struct store *store,
     const struct store_task_request *req, int64_t *task_id,
     enum store_task_change *change);
-/* Opt-outs are kept by pseudonym, never by number.  *opted_out, and
+/* Opt-outs are kept by pseudonym, never by number (an erased caller's
+ * too: erasure keeps it).  *opted_out, and
  * whether the one confirmation went out. */
 int store_optout_get(struct store *store, const char *caller,
     bool *opted_out, bool *confirmed);
@@ -427,6 +460,7 @@ struct store_outbox_row {
 	const char *reply_body;   /* that message's text */
 	double created;           /* unix time the row was queued */
 	enum store_lane lane;
+	bool do_not_contact;      /* the caller is marked unsafe to contact */
 };
 
 typedef int (*store_outbox_cb)(const struct store_outbox_row *row,
@@ -488,7 +522,8 @@ int store_outbox_release(struct store *store, int64_t id, bool *applied);
  * false means another unit queued them first (queue nothing then). */
 int store_alert_mark(struct store *store, int64_t task_id, bool *applied);
 
-/* Outbound rows with status (for stats). */
+/* Outbound rows with status (for stats), counting those the retention
+ * purge has removed since (their counts are kept: store_purge). */
 int store_outbox_count(struct store *store,
     enum store_outbound_status status, int64_t *count);
 
@@ -550,6 +585,8 @@ struct store_task {
 	enum store_outcome outcome;
 	const char *closed_at;
 	int priority_rank;        /* 0 urgent, 1 normal: the list order */
+	bool do_not_contact;      /* the caller is marked unsafe to contact
+	                             (store_caller_unsafe_set) */
 };
 
 typedef int (*store_task_cb)(const struct store_task *task, void *arg);
@@ -618,6 +655,21 @@ enum store_result store_queue_claim(struct store *store, int64_t id,
 /* The task actor holds a live lease on, or 0. */
 int store_queue_held(struct store *store, const char *actor,
     int64_t *task_id);
+/*
+ * Do not contact.  A counsellor's outcome `unsafe` marks the caller (by
+ * pseudonym) and cancels every text still pending for them (failed,
+ * "do_not_contact"; alerts to counsellors aside), in the caller's
+ * transaction; *cancelled says how many.  Nothing is texted to them
+ * while the mark stands (contact.h), and it stands until they write or
+ * dial again themselves: store_inbound_batch (a new message) and
+ * store_ussd_hop call store_caller_contacted, which lifts it with a
+ * caller.contacted audit row (actor `via`, detail the pseudonym).
+ */
+int store_caller_unsafe_set(struct store *store, const char *caller,
+    int64_t task_id, int64_t *cancelled);
+int store_caller_contacted(struct store *store, const char *caller,
+    const char *via);
+
 /* Did the caller's latest answer say texting is unsafe (on any of
  * their tasks, as the outbox decides)? */
 int store_caller_unsafe_to_text(struct store *store, const char *caller,
@@ -635,6 +687,12 @@ enum store_result store_queue_may_act(struct store *store, int64_t id,
 /* One task, or STORE_RESULT_NOT_FOUND. */
 enum store_result store_task_get(struct store *store, int64_t id,
     store_task_cb cb, void *arg);
+
+/* Task id's verification word into out ("" when none was chosen):
+ * the one way to read it, for the queue to show the lease holder
+ * (queue_reveal, queue_claim).  0; -1 on error or no such task. */
+int store_task_verification(struct store *store, int64_t id, char *out,
+    size_t outlen);
 
 /* Which tasks a page lists. */
 enum store_task_filter {
@@ -662,7 +720,9 @@ int store_task_notes(struct store *store, int64_t task_id, store_note_cb cb,
     void *arg);
 
 /* The caller's (pseudonym's) texts and ours, oldest first: direction
- * "in" or "out", status NULL for "in"; an erased caller's text is "". */
+ * "in" or "out", status NULL for "in"; an erased caller's text is "".
+ * A text redacted as a verification word (STORE_INBOUND_REDACTED) is
+ * left out. */
 typedef int (*store_message_cb)(const char *direction, const char *text,
     const char *at, const char *status, void *arg);
 int store_caller_messages(struct store *store, const char *caller,
@@ -715,6 +775,159 @@ int store_task_note_add(struct store *store, int64_t task_id,
 /* Is a batch open (store_batch_begin)?  Functions that make several
  * writes which must stand or fall together rely on one. */
 bool store_in_batch(const struct store *store);
+
+/*
+ * Retention (retention.h runs it): what is older than the retention
+ * window goes, and anonymous counts stay.
+ *
+ *   tasks       closed before the cutoff: kept for statistics (day,
+ *               channel, language, topic, priority, answers, outcome,
+ *               attempts, time to first call) with the number, the
+ *               pseudonym and the preferred time cleared
+ *   task_notes  of those tasks: deleted
+ *   outbound    queued before the cutoff and settled (not pending or
+ *               sending): counted into stats_daily, deleted
+ *   inbound     stored before the cutoff and processed: counted,
+ *               deleted (a row a kept outbound row answers stays)
+ *   sessions    last active before the cutoff: counted, deleted
+ *   delivery_reports  received before the cutoff, unless a row still
+ *               waiting for its answer (pending, sending, unknown)
+ *               could match it: counted, deleted
+ *   audit       older than the audit window: deleted
+ *
+ * Nothing of a caller who has an open task (pending or claimed, held or
+ * not) goes: not the task, not their messages, sessions or texts.  No
+ * outbound row that is pending or sending is touched, so the outbox's
+ * rules (never a blind resend) hold.  Opt-outs are kept: they are the
+ * caller's standing wish.
+ */
+enum store_purge_table {
+	STORE_PURGE_TASKS,        /* anonymised */
+	STORE_PURGE_NOTES,
+	STORE_PURGE_INBOUND,
+	STORE_PURGE_OUTBOUND,
+	STORE_PURGE_SESSIONS,
+	STORE_PURGE_DLR,
+	STORE_PURGE_AUDIT,
+};
+#define STORE_PURGE_TABLE_COUNT 7
+
+/* The table's name, as printed and logged ("tasks", …; static). */
+const char *store_purge_table_name(enum store_purge_table table);
+
+struct store_purge_policy {
+	double now;               /* unix time the windows end at */
+	unsigned retention_days;  /* privacy.retention_days */
+	unsigned audit_days;      /* privacy.audit_retention_days */
+	/* Rows of each table changed in one call, at most; 0: no cap.  A
+	 * capped call says `more`, and the next call goes on. */
+	size_t cap;
+	bool dry_run;             /* count only: nothing is changed */
+};
+
+struct store_purge_counts {
+	int64_t rows[STORE_PURGE_TABLE_COUNT];
+	bool more;                /* a table had more than cap rows due */
+	int64_t keys;             /* callers' data keys destroyed (not in a
+	                             dry run: those are decided as rows go) */
+};
+
+/*
+ * One purge step, in one transaction (a savepoint inside a batch): the
+ * rows of each table past its window, counted into counts (added to
+ * what it holds), and unless dry_run, counted into stats_daily and
+ * deleted or cleared.  A caller the step left with nothing sealed
+ * anywhere loses their data key (store_caller_key_destroy), so their
+ * rows in earlier backups become unreadable too.  0, or -1 with why in
+ * err and nothing changed.
+ */
+int store_purge(struct store *store, const struct store_purge_policy *policy,
+    struct store_purge_counts *counts, char *err, size_t errlen);
+
+/*
+ * Give the pages freed by a purge or an erasure back to the file system
+ * (PRAGMA incremental_vacuum; secure_delete has zeroed them already).
+ * Works inside a transaction too.  *pages: how many.  0 or -1.
+ */
+int store_reclaim(struct store *store, int64_t *pages, char *err,
+    size_t errlen);
+
+/*
+ * Fold the WAL into the database file and truncate it, so no old page
+ * image of erased rows stays in the -wal (hotlinectl after a purge or an
+ * erasure).  Outside any transaction.  *complete false when a reader
+ * held it back (the daemon's next checkpoint finishes it).  0 or -1.
+ */
+int store_checkpoint(struct store *store, bool *complete, char *err,
+    size_t errlen);
+
+/*
+ * A database made before incremental vacuum was on (auto_vacuum NONE)
+ * is switched over with one VACUUM (a new database has it from its first
+ * table).  *switched says whether this call did it, so the daemon can
+ * log it once.  The daemon's own connection, at start, before any other
+ * work.  0 or -1.
+ */
+int store_auto_vacuum_enable(struct store *store, bool *switched,
+    char *err, size_t errlen);
+
+/*
+ * Statistics by day (UTC), the same before and after a purge: tasks by
+ * the day they were created (how many, by channel, topic and priority;
+ * the median seconds to their first call), outcomes by the day tasks
+ * closed, and texts in and out and sessions by day, counting the rows
+ * the purge deleted (stats_daily).  One callback per figure, newest day
+ * first: what is "tasks", "channel", "topic", "priority", "outcome",
+ * "first_call_median", "texts_in", "texts_out" or "sessions"; key the
+ * channel, topic ("none" when unset), priority, outcome or session kind,
+ * "" for the others.  Days from `since` ("YYYY-MM-DD") on.  0, the
+ * callback's non-zero value, or -1.
+ */
+typedef int (*store_day_cb)(const char *day, const char *what,
+    const char *key, int64_t value, void *arg);
+int store_stats_days(struct store *store, const char *since,
+    store_day_cb cb, void *arg);
+
+/*
+ * Erasure of one caller on request, in one transaction: their open
+ * tasks closed as `erased` (a live lease ended with it), their pending
+ * texts failed with reason `erased` (the outbox never sends a failed
+ * row; a row being sent at this moment is left to its result and counted
+ * in in_flight), their numbers, message bodies, notes, menu answers and
+ * session state cleared in every table, an opt-out kept under the
+ * pseudonym alone, their data key destroyed (store_caller_key_destroy),
+ * and one audit row (action caller.erased, detail the pseudonym).
+ */
+struct store_erase_counts {
+	int64_t tasks_closed;     /* open tasks closed as erased */
+	int64_t leases_ended;     /* of those, held under a live lease */
+	int64_t tasks;            /* every task of the caller, cleared */
+	int64_t notes;            /* notes deleted */
+	int64_t inbound;          /* messages cleared */
+	int64_t outbound_cancelled;   /* pending texts, never to be sent */
+	int64_t outbound;         /* other texts cleared */
+	int64_t sessions;         /* USSD and SMS sessions cleared */
+	int64_t optouts;          /* opt-outs kept under the pseudonym */
+	int64_t in_flight;        /* texts being sent now, left as they are:
+	                             erase again once they settle */
+};
+
+/*
+ * caller: a pseudonym (c_ and 12 hex digits); actor: who erases, for the
+ * audit row.  OK with counts; OK with every count 0 when the caller was
+ * erased before (nothing is written: the audit row stays the one);
+ * NOT_FOUND when nothing is held under that pseudonym and it was never
+ * erased; ERROR.
+ */
+enum store_result store_caller_erase(struct store *store, const char *caller,
+    const char *actor, struct store_erase_counts *counts);
+
+/*
+ * Destroy the caller's data key, so whatever of theirs is sealed under
+ * it, here or in any backup, can no longer be read.  Inside the
+ * erasure's transaction.  0 or -1.
+ */
+int store_caller_key_destroy(struct store *store, const char *caller);
 
 /*
  * Backups (hotlinectl backup / restore).  These work on files beside the

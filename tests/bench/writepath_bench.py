@@ -77,6 +77,7 @@ def ussd_tasks(tmp, wrk, connections):
     with open(MENU, encoding="utf-8") as f:
         menu = json.load(f)
     menu["nodes"]["safe_call"]["options"][0]["next"] = "done"
+    menu["nodes"].pop("word", None)      # no longer reached
     d.config["menu"] = os.path.join(d.tmp, "menu.json")
     with open(d.config["menu"], "w", encoding="utf-8") as f:
         json.dump(menu, f, ensure_ascii=False)

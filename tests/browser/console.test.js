@@ -10,8 +10,10 @@
  *   CONSOLE_URL     the daemon's base URL (http://127.0.0.1:PORT)
  *   CONSOLE_TOKEN   a counsellor's token
  *   TEST_PLAN       JSON: {task, opted_out_task, number, other_number,
- *                   answers: {vi: [...], en: [...]}, note, outcome_note,
- *                   sms, screenshot, database}
+ *                   answers: {vi: [...], en: [...]}, word, note,
+ *                   outcome_note, sms, screenshot, database}
+ *                   (word: the first task's verification word; the
+ *                   second task has none)
  *                   (database: the daemon's SQLite file, which the test
  *                   changes behind the page's back, through python3)
  *   CHROMIUM        the browser (default /usr/bin/chromium)
@@ -162,6 +164,12 @@ async function main() {
     text: (await page.locator('#message').textContent()).trim(),
   });
   const taskRow = (id) => page.locator(`#queue li[data-task-id="${id}"]`);
+  /* The safety script as shown: its steps, and the word line. */
+  const script = () => page.evaluate(() => ({
+    visible: !document.getElementById('call-script').hidden,
+    word: document.getElementById('task-word').innerText.trim(),
+    steps: [...document.querySelectorAll('#script-steps li')].map((li) => li.textContent),
+  }));
   const detail = (id) => page.locator(`#task-detail[data-task-id="${id}"]`);
 
   try {
@@ -249,6 +257,21 @@ async function main() {
       await noHorizontalScroll();
     });
 
+    await step('the holder sees the verification word and the safety script beside the number', async () => {
+      await page.locator('#word-value').waitFor();
+      assert((await text('#word-value')) === PLAN.word, 'the word shown is not the caller\'s');
+      const s = await script();
+      assert(s.visible, 'the safety script is hidden');
+      assert(s.steps.length === 4, `the script has ${s.steps.length} steps, not 4`);
+      assert(s.steps[0].includes('nói chuyện có tiện không'), 'no "good time to talk" step');
+      assert(s.steps[1].includes(`“${PLAN.word}”`), 'no step saying the word');
+      assert(s.steps[2].includes('người khác nghe máy') && s.steps[2].includes('nhầm số'),
+        'no step for someone else answering');
+      assert(s.steps[3].includes('Không an toàn') && s.steps[3].includes('Không trả lời'),
+        'no step for recording the outcome');
+      await noHorizontalScroll();
+    });
+
     await step('"take next" while holding a task is refused in the page\'s words', async () => {
       await page.locator(`#queue li[data-task-id="${PLAN.task}"][data-status="claimed"]`).waitFor();
       const [res] = await Promise.all([
@@ -270,6 +293,8 @@ async function main() {
         'WHERE id = ?', PLAN.task);
       await page.locator('#tel-link').waitFor({ state: 'detached', timeout: 25000 });
       assert(!containsNumber(await bodyText(), PLAN.number), 'the number stays after the lease ended');
+      assert(!(await bodyText()).includes(PLAN.word), 'the word stays after the lease ended');
+      assert(!(await script()).visible, 'the safety script stays after the lease ended');
       assert((await message()).text === `Đã hết thời gian giữ yêu cầu #${PLAN.task}; số điện thoại ` +
         'đã được ẩn. Nhận lại yêu cầu nếu cần gọi.', 'no notice that the lease ended');
       assert(await page.locator('#held-actions').isHidden(), 'the outcome form stays after the lease ended');
@@ -283,6 +308,8 @@ async function main() {
       assert(await page.locator('#tel-link').getAttribute('href') === 'tel:' + PLAN.number,
         'the number is not back after claiming again');
       assert(await page.locator('#complete').isVisible(), 'the outcome form is not back');
+      await page.locator('#word-value').waitFor();
+      assert((await text('#word-value')) === PLAN.word, 'the word is not back after claiming again');
     });
 
     await step('switching to English relabels the page and the answers', async () => {
@@ -294,6 +321,9 @@ async function main() {
         return want.every((w) => t.includes(w));
       }, PLAN.answers.en);
       assert((await page.locator('#lang-en').getAttribute('aria-pressed')) === 'true', 'switch state');
+      await page.waitForFunction((w) => [...document.querySelectorAll('#script-steps li')]
+        .some((li) => li.textContent === `Say the word “${w}” so they know the call is really from us.`), PLAN.word);
+      assert((await script()).steps[2].includes('wrong number'), 'the script is not in English');
       await page.click('#lang-vi');
       await page.waitForFunction(() => document.documentElement.lang === 'vi');
       await page.waitForFunction((want) => {
@@ -343,11 +373,18 @@ async function main() {
       assert((await message()).text.includes('Đã nói chuyện được'), 'the confirmation does not name the outcome');
       await taskRow(PLAN.task).waitFor({ state: 'detached' });
       assert(!containsNumber(await bodyText(), PLAN.number), 'the number stays on the page after completing');
+      assert(!(await bodyText()).includes(PLAN.word), 'the word stays on the page after completing');
     });
 
     await step('texting a caller who opted out shows the API refusal', async () => {
       await page.click('#take-next');
       await detail(PLAN.opted_out_task).waitFor({ state: 'visible' });
+      // No word chosen: the script still shows, without the word step.
+      await page.locator('#call-script').waitFor({ state: 'visible' });
+      const s = await script();
+      assert(s.word === 'Người gọi không chọn từ xác nhận.', 'no "no word" line: ' + s.word);
+      assert(s.steps.length === 3, `the script without a word has ${s.steps.length} steps`);
+      assert(!s.steps.some((x) => x.startsWith('Nói từ')), 'a word step without a word');
       await page.fill('#sms-text', PLAN.sms);
       const [res] = await Promise.all([
         apiResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/messages')),
@@ -375,6 +412,7 @@ async function main() {
       await page.click(`#queue button[data-task-id="${PLAN.opted_out_task}"]`);
       await detail(PLAN.opted_out_task).waitFor({ state: 'visible' });
       assert(await page.locator('#tel-link').count() === 0, 'an unclaimed task shows a tel: link');
+      assert(!(await script()).visible, 'an unclaimed task shows the safety script');
       assert(!containsNumber(await bodyText(), PLAN.other_number), 'an unclaimed task shows the number');
       assert(await page.locator('#claim').isVisible(), 'no claim button on a pending task');
       assert(await page.locator('#held-actions').isHidden(), 'outcome form on a task not held');

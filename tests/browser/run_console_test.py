@@ -43,8 +43,12 @@ CSP = {"default-src 'none'", "script-src 'self'", "style-src 'self'",
        "form-action 'none'", "frame-ancestors 'none'"}
 
 # config/menu.json: Vietnamese, talk to a counsellor, safe to call,
-# in the morning, safe to text, send the request.
-USSD_HOPS = ["", "1", "1*1", "1*1*1", "1*1*1*2", "1*1*1*2*1", "1*1*1*2*1*1"]
+# the word "Chuối" (2), in the morning, safe to text, send the request.
+USSD_HOPS = ["", "1", "1*1", "1*1*1", "1*1*1*2", "1*1*1*2*2", "1*1*1*2*2*1",
+             "1*1*1*2*2*1*1"]
+WORD = "Chuối"
+# The same with the word skipped (8).
+NO_WORD_HOPS = [h.replace("1*1*1*2", "1*1*1*8", 1) for h in USSD_HOPS]
 ANSWERS = {
     "vi": ["Khi nào liên lạc an toàn?", "Buổi sáng",
            "Gọi lại số này có an toàn không?"],
@@ -61,8 +65,8 @@ def fold(text):
 
 class ConsoleInBrowser(DaemonTestCase):
 
-    def file_task(self, phone, session):
-        for i, text in enumerate(USSD_HOPS):
+    def file_task(self, phone, session, hops=USSD_HOPS):
+        for i, text in enumerate(hops):
             r = self.daemon.ussd("console", session, phone, text)
             self.assertEqual(r.status, 200, "USSD hop %d answered %d" %
                              (i, r.status))
@@ -120,12 +124,15 @@ class ConsoleInBrowser(DaemonTestCase):
         self.opt_out(OTHER)
         # Tasks are taken oldest first; created_at has whole seconds.
         time.sleep(1.1)
-        second = self.file_task(OTHER, "browser-2")
+        second = self.file_task(OTHER, "browser-2", NO_WORD_HOPS)
 
         plan = {
             "task": first, "opted_out_task": second,
             "number": PHONE, "other_number": OTHER,
             "answers": ANSWERS,
+            # The first caller's verification word; the second chose
+            # none.
+            "word": WORD,
             "note": "Ghi chú từ trình duyệt: gọi lại sau 18 giờ",
             "outcome_note": "Đã nói chuyện; người gọi an toàn",
             "sms": "Chào bạn, tư vấn viên sẽ gọi lại trong chiều nay.",

@@ -22,6 +22,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ "3", "x", "1", "3", "0", "4", "1", "2" },
 		{ "99", "99", "99", "1", "99", "99", "2", "99" },
 		{ "20", "9", "5", "12", " 1 ", "", "1*2", "STOP" },
+		/* Words, as a texter may type them at a verification node. */
+		{ "Zebra", "hello world", "skip", "bo qua", "ab", "1",
+		    "Xoa\xcc\x80i", "1" },
 	};
 	char err[4096];
 	struct menu *menu;

@@ -34,8 +34,11 @@ void
 menu_walk(const struct menu *menu, const char *language,
     const char *const *inputs, size_t ninputs, bool ussd, bool fold)
 {
+	/* Over SMS the caller can type, as the daemon's conversation
+	 * says: a verification node takes a word. */
 	struct menu_render_opts opts = { .fold_vietnamese = fold,
-	    .max_octets = ussd ? SMSTEXT_USSD_OCTETS : 0 };
+	    .max_octets = ussd ? SMSTEXT_USSD_OCTETS : 0, .typed = !ussd };
+	char word[MENU_WORD_SIZE];
 	struct menu_state st, before;
 	const char *s, *q, *l;
 
@@ -67,6 +70,14 @@ menu_walk(const struct menu *menu, const char *language,
 		    sizeof(st.answers.preferred_time));
 		fuzz_check_text("answers language", st.answers.language,
 		    sizeof(st.answers.language));
+		fuzz_check_text("answers verification",
+		    st.answers.verification, sizeof(st.answers.verification));
+		/* A word kept is one a caller could have typed, as kept. */
+		if (st.answers.verification[0] != '\0' &&
+		    (!menu_word_parse(st.answers.verification, word,
+		    sizeof(word)) ||
+		    strcmp(word, st.answers.verification) != 0))
+			fuzz_fail("a verification word that is not a word");
 		render_check(menu, &st, &opts);
 		(void)menu_is_terminal(menu, &st);
 		(void)menu_ends(menu, &st, &opts);

@@ -20,10 +20,10 @@ OTHER = "+84987654321"
 THIRD = "+84911222333"
 
 # config/menu.json: Vietnamese, talk to a counsellor, safe to call,
-# now, safe to text (yes), send the request.
-COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1"]
+# the word "Cam", now, safe to text (yes), send the request.
+COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1", "1"]
 # The same, but texting is not safe.
-NO_TEXT_PATH = ["1", "1", "1", "1", "2", "1"]
+NO_TEXT_PATH = ["1", "1", "1", "1", "1", "2", "1"]
 
 
 def utc(seconds):

@@ -24,9 +24,9 @@ OUT_TEXT = "Chung toi se goi lai PELICAN8820"
 WORDS = ["ZEBRA7731", "QUOKKA5521", "PELICAN8820", SMS_TEXT, NOTE_TEXT,
          OUT_TEXT]
 
-# config/menu.json: Vietnamese, counselling, safe to call, now, safe to
-# text, send.
-COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1"]
+# config/menu.json: Vietnamese, counselling, safe to call, a verification
+# word (the first), now, safe to text, send.
+COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1", "1"]
 
 
 class EncryptionCase(DaemonTestCase):
@@ -177,6 +177,16 @@ class AtRest(EncryptionCase):
         detail = r.json()
         self.assertIn(OUT_TEXT, [m["text"] for m in detail["messages"]])
         self.assertIn(NOTE_TEXT, [n["text"] for n in detail["notes"]])
+        # The word the caller chose: sealed in the file, open for the
+        # lease holder.
+        self.assertTrue(detail["verification_word"])
+        con = self.daemon.db(raw=True)
+        try:
+            (word,), = con.execute("SELECT verification FROM tasks "
+                                   "WHERE id = ?", (tid,)).fetchall()
+        finally:
+            con.close()
+        self.assertTrue(word.startswith("s1."), "the word is not sealed")
 
 
 class Rekey(EncryptionCase):

@@ -18,10 +18,10 @@ PHONE = "+84912345678"
 OTHER = "+84987654321"
 
 # config/menu.json: Vietnamese, talk to a counsellor, safe to call,
-# now, safe to text, send the request.
-COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1"]
+# the word "Cam", now, safe to text, send the request.
+COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1", "1"]
 # The same, but texting is not safe.
-NO_TEXT_PATH = ["1", "1", "1", "1", "2", "1"]
+NO_TEXT_PATH = ["1", "1", "1", "1", "1", "2", "1"]
 
 TOKEN_RE = re.compile(r"^hl_[A-Za-z0-9_-]{43}$")
 

@@ -20,7 +20,9 @@ from harness import AT_TOKEN, ROOT, TEST_NUMBERS, number_forms
 PHONE = "+84912345678"
 OTHER = "+84987654321"
 SMS_TEXT = "Xin chào, tôi cần nói chuyện với ai đó"
-COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1"]
+# The shipped menu: vi, counsellor, safe to call, the word "Cam", now,
+# safe to text, send.
+COUNSELLING_PATH = ["1", "1", "1", "1", "1", "1", "1"]
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 

@@ -137,9 +137,11 @@ class SameRules(ApiCase):
                                  "'pending'")[0]["id"]
         self.ok(self.api("POST", "/v1/callbacks/%d/claim" % again, "lan"))
         before = self.snapshot()
+        # The caller has not made contact since: do-not-contact stands
+        # (test_unsafe.py: and once it lifts, their answer still does).
         self.assert_error(self.api("POST", "/v1/callbacks/%d/messages" %
                                    again, "lan", {"text": "hi"}), 409,
-                          "unsafe_to_text")
+                          "do_not_contact")
         self.assert_unchanged(before)
 
     def test_no_missed_call_text_when_unsafe_from_either(self):

@@ -17,9 +17,10 @@ PHONE = "+84912345678"
 OTHER = "+84987654321"
 
 # The shipped menu: 1 Vietnamese / 2 English; need: 1 counsellor,
-# 2 urgent, 3 information, 4 report; safe to call 1 yes 2 no; when
-# 1 now .. 4 evening; safe to text 1 yes 2 no; confirm 1 send 2 cancel.
-COUNSELLING_PATH = ["1", "1", "1", "4", "2", "1"]
+# 2 urgent, 3 information, 4 report; safe to call 1 yes 2 no; (after a
+# yes) the verification word 1..7, 8 skip; when 1 now .. 4 evening;
+# safe to text 1 yes 2 no; confirm 1 send 2 cancel.
+COUNSELLING_PATH = ["1", "1", "1", "1", "4", "2", "1"]
 
 GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;"
            "<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyz"
@@ -123,7 +124,7 @@ class UssdSession(DaemonTestCase):
 
     def test_cancel_and_information_create_no_task(self):
         r = self.walk("console", "s-cancel", PHONE,
-                      ["1", "1", "1", "1", "1", "2"])
+                      ["1", "1", "1", "8", "1", "1", "2"])
         self.assertTrue(r[-1].startswith("END "))
         inputs = ["1", "3"]
         page = self.daemon.ussd("console", "s-info", PHONE, "1*3").text
@@ -418,8 +419,8 @@ class Operations(DaemonTestCase):
 
     def test_hotlinectl_queue_shows_the_number_and_audits_it(self):
         self.daemon.ussd("console", "q1", PHONE, "1*2")
-        self.daemon.ussd("console", "q2", OTHER, "1*1*1*1*1*1")
-        self.daemon.ussd("console", "q2", OTHER, "1*1*1*1*1*1")
+        self.daemon.ussd("console", "q2", OTHER, "1*1*1*1*1*1*1")
+        self.daemon.ussd("console", "q2", OTHER, "1*1*1*1*1*1*1")
         out = self.daemon.ctl("queue")
         self.assertEqual(out.returncode, 0, out.stderr)
         lines = out.stdout.splitlines()

@@ -21,9 +21,10 @@ from base import DaemonTestCase
 from harness import ROOT, number_forms
 
 SHIM = os.path.join(ROOT, "build", "slowfsync.so")
-# The shipped menu: Vietnamese, counsellor, safe to call, evening, not
-# safe to text, send: the last hop creates a normal task and ENDs.
-COUNSELLING_PATH = ["1", "1", "1", "4", "2", "1"]
+# The shipped menu: Vietnamese, counsellor, safe to call, the word
+# "Cam", evening, not safe to text, send: the last hop creates a normal
+# task and ENDs.
+COUNSELLING_PATH = ["1", "1", "1", "1", "4", "2", "1"]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SESSIONS = 64
 

@@ -186,7 +186,7 @@ static void
 restore_keeps_the_old_database_and_migrates_an_older_copy(void **state)
 {
 	struct store_restore_report rep;
-	char db[PATH_MAX + 64], src[PATH_MAX + 64], err[512], sql[128];
+	char db[PATH_MAX + 64], src[PATH_MAX + 64], err[512], sql[256];
 	struct stat sb;
 
 	(void)state;

@@ -121,6 +121,7 @@ valid_config_loads_with_defaults(void **state)
 	assert_int_equal(c->http_max_connections_per_peer, 64);
 	assert_int_equal(c->http_request_deadline, 20);
 	assert_int_equal(c->http_ntrusted_proxies, 0);
+	assert_int_equal(c->ussd_resume_seconds, 600);
 	config_free(c);
 }
 
@@ -156,6 +157,16 @@ static const struct bad_case bad_cases[] = {
 	  "{\"listen\": \"127.0.0.1:70000\", \"database\": \"x\", \"menu\": "
 	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY "}",
 	  "listen: \"127.0.0.1:70000\": port must be 0-65535" },
+	{ "resume window out of range",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"ussd\": {\"resume_seconds\": 90000}}",
+	  "ussd.resume_seconds: must be between 0 and 86400" },
+	{ "unknown ussd key",
+	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
+	  "\"%MENU%\", \"channels\": [" CONSOLE "], " BASE_PRIVACY ", "
+	  "\"ussd\": {\"resume\": 600}}",
+	  "ussd.resume: unknown key" },
 	{ "unreadable menu",
 	  "{\"listen\": \"127.0.0.1:1\", \"database\": \"x\", \"menu\": "
 	  "\"/nonexistent/menu.json\", \"channels\": [" CONSOLE "], "

@@ -46,6 +46,7 @@ static const struct {
 	enum contact_verdict want;
 	const char *reason;       /* BLOCK: the code */
 	time_t at;                /* DEFER: when */
+	bool dnc;                 /* outcome unsafe, no contact since */
 } cases[] = {
 	{ "alert at night", CONTACT_ALERT, false, U, false, -1, &morning,
 	  CONTACT_SEND, NULL, 0 },
@@ -85,6 +86,22 @@ static const struct {
 	  false, -1, NULL, CONTACT_BLOCK, "unsafe_to_text", 0 },
 	{ "missed-call text after STOP", CONTACT_FOLLOWUP, true, Y, false,
 	  -1, NULL, CONTACT_BLOCK, "opted_out", 0 },
+	/* A counsellor recorded unsafe: silence, whatever they answered. */
+	{ "missed-call text to a do-not-contact caller", CONTACT_FOLLOWUP,
+	  false, Y, false, -1, NULL, CONTACT_BLOCK, "do_not_contact", 0,
+	  true },
+	{ "counsellor's text to a do-not-contact caller", CONTACT_MESSAGE,
+	  false, Y, false, -1, &all_day, CONTACT_BLOCK, "do_not_contact", 0,
+	  true },
+	{ "a reply queued before the caller was marked", CONTACT_CONVERSATION,
+	  false, Y, true, 10, NULL, CONTACT_BLOCK, "do_not_contact", 0,
+	  true },
+	{ "do-not-contact before an opt-out", CONTACT_FOLLOWUP, true, N,
+	  false, -1, NULL, CONTACT_BLOCK, "do_not_contact", 0, true },
+	{ "an alert is to a counsellor, not the caller", CONTACT_ALERT,
+	  false, U, false, -1, NULL, CONTACT_SEND, NULL, 0, true },
+	{ "STOP's own answer still goes", CONTACT_OPT_OUT_CONFIRMATION, true,
+	  U, false, 10, NULL, CONTACT_SEND, NULL, 0, true },
 };
 
 static void
@@ -96,6 +113,7 @@ decisions_follow_the_table(void **state)
 			.kind = cases[i].kind,
 			.opted_out = cases[i].opted_out,
 			.safe_to_sms = cases[i].safe,
+			.do_not_contact = cases[i].dnc,
 			.expires = cases[i].expires,
 			.last_contact = cases[i].ago < 0 ? 0 :
 			    (double)(NOON - cases[i].ago),
@@ -117,7 +135,8 @@ decisions_follow_the_table(void **state)
 		/* Whatever contact_decide blocks, contact_refusal refuses,
 		 * and only that. */
 		assert_int_equal(contact_refusal(f.kind, f.opted_out,
-		    f.safe_to_sms) != NULL, d.verdict == CONTACT_BLOCK);
+		    f.safe_to_sms, f.do_not_contact) != NULL,
+		    d.verdict == CONTACT_BLOCK);
 	}
 }
 

@@ -203,7 +203,7 @@ squeeze(char *out, size_t size, const char *s)
 /* The shipped menu                                                    */
 
 static const char *const shipped_nodes[] = { "language", "need", "urgent",
-	"info", "safe_call", "when", "safe_sms", "confirm", "done",
+	"info", "safe_call", "word", "when", "safe_sms", "confirm", "done",
 	"cancelled" };
 static const char *const shipped_languages[] = { "vi", "en" };
 
@@ -212,12 +212,23 @@ static const struct menu_render_opts modes[] = {
 	{ .fold_vietnamese = false, .max_octets = SMSTEXT_USSD_OCTETS },
 	{ .fold_vietnamese = true, .max_octets = SMSTEXT_USSD_OCTETS },
 	{ .fold_vietnamese = false, .max_octets = 0 },
+	/* SMS, where a caller can type a word as well. */
+	{ .fold_vietnamese = false, .max_octets = 0, .typed = true },
+	{ .fold_vietnamese = true, .max_octets = 0, .typed = true },
 };
+
+/* The shipped word lists (config/menu.json, node "word"), in order;
+ * the last option skips. */
+static const char *const shipped_words[2][7] = {
+	{ "Cam", "Chuối", "Táo", "Xoài", "Dừa", "Sen", "Cúc" },
+	{ "Orange", "Banana", "Apple", "Mango", "Coconut", "Lotus", "Daisy" },
+};
+#define SHIPPED_WORD_OPTIONS 8
 
 struct walk_case {
 	const char *name;
 	const char *start_language;	/* the channel's; NULL: default */
-	const char *inputs[12];		/* NULL-terminated */
+	const char *inputs[16];		/* NULL-terminated */
 	const char *node;
 	enum menu_action action;
 	const char *language;
@@ -226,13 +237,14 @@ struct walk_case {
 	const char *preferred_time;
 	enum menu_answer safe_to_sms;
 	enum menu_priority priority;
+	const char *verification;	/* NULL: "" */
 };
 
 static const struct walk_case walk_cases[] = {
-	{ "vi counselling: safe to call, morning, no texts, sent", NULL,
-	    { "1", "1", "1", "2", "2", "1" }, "done", MENU_ACTION_CREATE_TASK,
-	    "vi", "counselling", MENU_YES, "morning", MENU_NO,
-	    MENU_PRIORITY_NORMAL },
+	{ "vi counselling: safe to call, Cam, morning, no texts, sent", NULL,
+	    { "1", "1", "1", "1", "2", "2", "1" }, "done",
+	    MENU_ACTION_CREATE_TASK, "vi", "counselling", MENU_YES, "morning",
+	    MENU_NO, MENU_PRIORITY_NORMAL, "Cam" },
 	{ "en counselling: not safe to call, now, texts ok, sent", NULL,
 	    { "2", "1", "2", "1", "1", "1" }, "done", MENU_ACTION_CREATE_TASK,
 	    "en", "counselling", MENU_NO, "now", MENU_YES,
@@ -241,10 +253,14 @@ static const struct walk_case walk_cases[] = {
 	    { "1", "4", "2", "4", "1", "1" }, "done", MENU_ACTION_CREATE_TASK,
 	    "vi", "report", MENU_NO, "evening", MENU_YES,
 	    MENU_PRIORITY_NORMAL },
-	{ "en report: safe to call, afternoon, no texts, sent", NULL,
-	    { "2", "4", "1", "3", "2", "1" }, "done", MENU_ACTION_CREATE_TASK,
-	    "en", "report", MENU_YES, "afternoon", MENU_NO,
-	    MENU_PRIORITY_NORMAL },
+	{ "en report: safe to call, Apple, afternoon, no texts, sent", NULL,
+	    { "2", "4", "1", "3", "3", "2", "1" }, "done",
+	    MENU_ACTION_CREATE_TASK, "en", "report", MENU_YES, "afternoon",
+	    MENU_NO, MENU_PRIORITY_NORMAL, "Apple" },
+	{ "en counselling: safe to call, word skipped, sent", NULL,
+	    { "2", "1", "1", "8", "1", "1", "1" }, "done",
+	    MENU_ACTION_CREATE_TASK, "en", "counselling", MENU_YES, "now",
+	    MENU_YES, MENU_PRIORITY_NORMAL, NULL },
 	{ "vi urgent creates an urgent task at once", NULL, { "1", "2" },
 	    "urgent", MENU_ACTION_CREATE_TASK, "vi", "urgent",
 	    MENU_UNANSWERED, "", MENU_UNANSWERED, MENU_PRIORITY_URGENT },
@@ -258,9 +274,9 @@ static const struct walk_case walk_cases[] = {
 	    MENU_ACTION_NONE, "en", "information", MENU_UNANSWERED, "",
 	    MENU_UNANSWERED, MENU_PRIORITY_NORMAL },
 	{ "vi cancel ends without a task", NULL,
-	    { "1", "1", "1", "1", "1", "2" }, "cancelled", MENU_ACTION_NONE,
-	    "vi", "counselling", MENU_YES, "now", MENU_YES,
-	    MENU_PRIORITY_NORMAL },
+	    { "1", "1", "1", "2", "1", "1", "2" }, "cancelled",
+	    MENU_ACTION_NONE, "vi", "counselling", MENU_YES, "now", MENU_YES,
+	    MENU_PRIORITY_NORMAL, "Chuối" },
 	{ "en report cancelled ends without a task", NULL,
 	    { "2", "4", "2", "2", "2", "2" }, "cancelled", MENU_ACTION_NONE,
 	    "en", "report", MENU_NO, "morning", MENU_NO,
@@ -269,17 +285,18 @@ static const struct walk_case walk_cases[] = {
 	    { "1", "3" }, "info", MENU_ACTION_NONE, "vi", "information",
 	    MENU_UNANSWERED, "", MENU_UNANSWERED, MENU_PRIORITY_NORMAL },
 	{ "spaces, tabs and CR LF around choices are ignored", NULL,
-	    { " 2", "1\r\n", "\t1 ", " 4\n", "2", "1 " }, "done",
+	    { " 2", "1\r\n", "\t1 ", " 6\r\n", " 4\n", "2", "1 " }, "done",
 	    MENU_ACTION_CREATE_TASK, "en", "counselling", MENU_YES,
-	    "evening", MENU_NO, MENU_PRIORITY_NORMAL },
-	{ "typos on the way change nothing", NULL,
-	    { "1", "7", "1", "", "abc", "1", "0", "2", "3", "1", "1" },
-	    "done", MENU_ACTION_CREATE_TASK, "vi", "counselling", MENU_YES,
-	    "morning", MENU_YES, MENU_PRIORITY_NORMAL },
+	    "evening", MENU_NO, MENU_PRIORITY_NORMAL, "Lotus" },
+	{ "typos on the way change nothing (a word is not typed on USSD)",
+	    NULL, { "1", "7", "1", "", "abc", "1", "0", "Cam", "9", "2",
+	    "0", "2", "3", "1", "1" }, "done", MENU_ACTION_CREATE_TASK, "vi",
+	    "counselling", MENU_YES, "morning", MENU_YES,
+	    MENU_PRIORITY_NORMAL, "Chuối" },
 	{ "more key, then a choice from the second page", NULL,
-	    { "1", "99", "4", "1", "99", "4", "1", "1" }, "done",
+	    { "1", "99", "4", "1", "99", "5", "99", "4", "1", "1" }, "done",
 	    MENU_ACTION_CREATE_TASK, "vi", "report", MENU_YES, "evening",
-	    MENU_YES, MENU_PRIORITY_NORMAL },
+	    MENU_YES, MENU_PRIORITY_NORMAL, "Dừa" },
 };
 
 static void
@@ -312,6 +329,8 @@ shipped_walks_end_with_exact_answers(void **state)
 		    c->preferred_time);
 		assert_int_equal(st.answers.safe_to_sms, c->safe_to_sms);
 		assert_int_equal(st.answers.priority, c->priority);
+		assert_string_equal(st.answers.verification,
+		    c->verification ? c->verification : "");
 		assert_false(st.invalid);
 		assert_int_equal(st.page, 0);
 	}
@@ -331,28 +350,38 @@ shipped_every_path_in_every_mode(void **state)
 	    "evening" };
 	const struct menu *m = *state;
 	char page[PAGE_SIZE], in[4][4];
-	size_t mode, lang, need, call, when, sms, confirm, paths = 0;
+	size_t mode, lang, need, call, word, when, sms, confirm, paths = 0;
 
 	for (mode = 0; mode < NROWS(modes); mode++)
 	for (lang = 1; lang <= 2; lang++)
 	for (need = 1; need <= 4; need++)
 	for (call = 1; call <= 2; call++)
+	for (word = 1; word <= SHIPPED_WORD_OPTIONS; word++)
 	for (when = 1; when <= 4; when++)
 	for (sms = 1; sms <= 2; sms++)
 	for (confirm = 1; confirm <= 2; confirm++) {
 		const struct menu_render_opts *o = &modes[mode];
 		bool asks = need == 1 || need == 4;
-		size_t choices[6] = { lang, need, call, when, sms, confirm };
-		size_t n = asks ? 6 : 2, k;
+		/* The word is asked only of a caller safe to call. */
+		bool words = asks && call == 1;
+		size_t choices[7] = { lang, need, call, word, when, sms,
+		    confirm };
+		size_t n = asks ? 7 : 2, k, c;
 		struct menu_state st;
 
 		/* The short paths do not depend on the later choices. */
-		if (!asks && (call > 1 || when > 1 || sms > 1 || confirm > 1))
+		if (!asks && (call > 1 || word > 1 || when > 1 || sms > 1 ||
+		    confirm > 1))
+			continue;
+		if (!words && word > 1)
 			continue;
 		paths++;
 		menu_start(m, NULL, &st);
 		for (k = 0; k < n; k++) {
-			snprintf(in[k % 4], sizeof(in[0]), "%zu", choices[k]);
+			if (k == 3 && !words)
+				continue;
+			c = choices[k];
+			snprintf(in[k % 4], sizeof(in[0]), "%zu", c);
 			assert_int_equal(menu_step(m, &st, in[k % 4], o),
 			    MENU_STEP_MOVED);
 			render_ok(m, &st, o, page);
@@ -377,6 +406,9 @@ shipped_every_path_in_every_mode(void **state)
 		}
 		assert_int_equal(st.answers.safe_to_call,
 		    call == 1 ? MENU_YES : MENU_NO);
+		assert_string_equal(st.answers.verification, words &&
+		    word < SHIPPED_WORD_OPTIONS ?
+		    shipped_words[lang - 1][word - 1] : "");
 		assert_string_equal(st.answers.preferred_time,
 		    times[when - 1]);
 		assert_int_equal(st.answers.safe_to_sms,
@@ -386,8 +418,9 @@ shipped_every_path_in_every_mode(void **state)
 		assert_int_equal(menu_current_action(m, &st), confirm == 1 ?
 		    MENU_ACTION_CREATE_TASK : MENU_ACTION_NONE);
 	}
-	/* 2 languages x (2 topics x 2 x 4 x 2 x 2 + 2 short), per mode. */
-	assert_int_equal(paths, NROWS(modes) * 2 * (2 * 32 + 2));
+	/* 2 languages x (2 topics x (8 words + 1 not safe) x 4 x 2 x 2 + 2
+	 * short), per mode. */
+	assert_int_equal(paths, NROWS(modes) * 2 * (2 * 9 * 16 + 2));
 }
 
 static void
@@ -787,11 +820,13 @@ sms_keywords_match_in_any_spelling(void **state)
 /* Expected next node per option, from the brief, not from the file. */
 static const struct {
 	const char *node;
-	const char *next[5];
+	const char *next[9];
 } shipped_edges[] = {
 	{ "language", { "need", "need" } },
 	{ "need", { "safe_call", "urgent", "info", "safe_call" } },
-	{ "safe_call", { "when", "when" } },
+	{ "safe_call", { "word", "when" } },
+	{ "word", { "when", "when", "when", "when", "when", "when", "when",
+	    "when" } },
 	{ "when", { "safe_sms", "safe_sms", "safe_sms", "safe_sms" } },
 	{ "safe_sms", { "confirm", "confirm" } },
 	{ "confirm", { "done", "cancelled" } },
@@ -1086,6 +1121,266 @@ render_refuses_what_it_cannot_do(void **state)
 	assert_int_equal(menu_step(m, &st, "1", &ussd), MENU_STEP_FINISHED);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* The verification word                                               */
+
+struct word_case {
+	const char *name;
+	const char *input;
+	const char *word;	/* as kept; NULL: refused */
+};
+
+static const struct word_case word_cases[] = {
+	{ "a plain word", "Mango", "Mango" },
+	{ "spaces, tabs and CR LF around it are trimmed", " \t mango\r\n",
+	    "mango" },
+	{ "Vietnamese with its diacritics", "Xoài", "Xoài" },
+	{ "d with stroke", "Đào", "Đào" },
+	{ "decomposed input is kept in NFC", "Xoa\xcc\x80i", "Xoài" },
+	{ "two letters, the fewest", "ab", "ab" },
+	{ "twenty letters, the most", "abcdefghijklmnopqrst",
+	    "abcdefghijklmnopqrst" },
+	{ "twenty Vietnamese letters of three bytes each",
+	    "ệệệệệệệệệệệệệệệệệệệệ", "ệệệệệệệệệệệệệệệệệệệệ" },
+	{ "one letter", "a", NULL },
+	{ "twenty-one letters", "abcdefghijklmnopqrstu", NULL },
+	{ "two words", "hoa hồng", NULL },
+	{ "a tab inside", "ab\tcd", NULL },
+	{ "a digit", "m4ngo", NULL },
+	{ "only digits", "12", NULL },
+	{ "punctuation", "mango!", NULL },
+	{ "a hyphen", "ab-cd", NULL },
+	{ "empty", "", NULL },
+	{ "only spaces", "  \r\n", NULL },
+	{ "an emoji", "ab\xf0\x9f\x98\x80", NULL },
+	{ "a letter outside the Latin alphabet", "ab\xce\xb1", NULL },
+	{ "not UTF-8", "ab\xff", NULL },
+	{ "a control character", "ab\x01", NULL },
+};
+
+static void
+typed_words_are_checked(void **state)
+{
+	char out[MENU_WORD_SIZE], tiny[3];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NROWS(word_cases); i++) {
+		const struct word_case *c = &word_cases[i];
+		bool ok;
+
+		print_message("  %s\n", c->name);
+		memset(out, 'x', sizeof(out));
+		ok = menu_word_parse(c->input, out, sizeof(out));
+		if (c->word == NULL) {
+			assert_false(ok);
+			assert_string_equal(out, "");
+		} else {
+			assert_true(ok);
+			assert_string_equal(out, c->word);
+		}
+	}
+	/* A buffer that cannot hold the word: refused, never cut. */
+	assert_false(menu_word_parse("Mango", tiny, sizeof(tiny)));
+	assert_string_equal(tiny, "");
+	assert_false(menu_word_parse(NULL, out, sizeof(out)));
+}
+
+/* The list, as a USSD caller sees it, in each language and folding
+ * mode: every word on some page, every page within the screen, and no
+ * "type a word" line where nobody can type; over SMS the line closes
+ * the page. */
+static void
+shipped_word_list_fits_every_screen(void **state)
+{
+	static const char *const typed_line[2] = {
+	    "Hoặc nhắn một từ khác (2-20 chữ cái, không dấu cách).",
+	    "Or text another word (2-20 letters, no spaces)." };
+	const struct menu *m = *state;
+	char pages[MAX_PAGES][PAGE_SIZE], line[PAGE_SIZE], *folded;
+	size_t l, f, w, p, n;
+
+	for (l = 0; l < NROWS(shipped_languages); l++)
+	for (f = 0; f < 2; f++) {
+		const struct menu_render_opts ussd = { .fold_vietnamese = f,
+		    .max_octets = SMSTEXT_USSD_OCTETS };
+		const struct menu_render_opts sms = { .fold_vietnamese = f,
+		    .typed = true };
+		const struct menu_render_opts plain = { .fold_vietnamese = f };
+		struct menu_state st = at_node(m, "word",
+		    shipped_languages[l]);
+
+		n = all_pages(m, &st, &ussd, pages);
+		assert_true(n >= 1 && n <= 2);
+		for (w = 0; w < SHIPPED_WORD_OPTIONS; w++) {
+			bool shown = false;
+
+			snprintf(line, sizeof(line), "%zu. %s", w + 1,
+			    w + 1 < SHIPPED_WORD_OPTIONS ?
+			    shipped_words[l][w] : l == 0 ? "Bỏ qua" : "Skip");
+			folded = f ? smstext_fold_vietnamese(line) :
+			    strdup(line);
+			assert_non_null(folded);
+			for (p = 0; p < n; p++) {
+				struct smstext_measure me;
+
+				assert_int_equal(smstext_measure(pages[p],
+				    &me), 0);
+				assert_true(me.octets <= SMSTEXT_USSD_OCTETS);
+				shown = shown || strstr(pages[p], folded);
+				assert_null(strstr(pages[p], "2-20"));
+			}
+			if (!shown)
+				fail_msg("%s fold=%zu: \"%s\" on no page",
+				    shipped_languages[l], f, folded);
+			free(folded);
+		}
+		/* Folded, the whole list is one screen. */
+		if (f)
+			assert_int_equal(n, 1);
+
+		st = at_node(m, "word", shipped_languages[l]);
+		render_ok(m, &st, &sms, line);
+		folded = f ? smstext_fold_vietnamese(typed_line[l]) :
+		    strdup(typed_line[l]);
+		assert_non_null(folded);
+		assert_true(ends_with_line(line, folded));
+		free(folded);
+		render_ok(m, &st, &plain, line);
+		assert_null(strstr(line, "2-20"));
+	}
+}
+
+struct typed_case {
+	const char *name;
+	const char *language;	/* the caller's */
+	const char *input;
+	enum menu_step_result result;
+	const char *word;	/* verification after (MOVED) */
+};
+
+static const struct typed_case typed_cases[] = {
+	{ "a word of one's own", "en", "Zebra", MENU_STEP_MOVED, "Zebra" },
+	{ "a Vietnamese word of one's own", "vi", " hồng ", MENU_STEP_MOVED,
+	    "hồng" },
+	{ "a listed word typed takes the list's spelling", "en", "orange",
+	    MENU_STEP_MOVED, "Orange" },
+	{ "the same without diacritics", "vi", "chuoi", MENU_STEP_MOVED,
+	    "Chuối" },
+	{ "another language's word is a word of one's own", "vi", "orange",
+	    MENU_STEP_MOVED, "orange" },
+	{ "skip typed", "en", "skip", MENU_STEP_MOVED, "" },
+	{ "skip typed in the other language, folded", "en", "BO QUA",
+	    MENU_STEP_MOVED, "" },
+	{ "a choice number still chooses", "vi", "4", MENU_STEP_MOVED,
+	    "Xoài" },
+	{ "two words", "en", "hello world", MENU_STEP_INVALID, NULL },
+	{ "a number past the list", "en", "12", MENU_STEP_INVALID, NULL },
+	{ "the more key on a one-page list", "en", "99", MENU_STEP_INVALID,
+	    NULL },
+	{ "one letter", "en", "z", MENU_STEP_INVALID, NULL },
+	{ "a word with a digit", "vi", "cam1", MENU_STEP_INVALID, NULL },
+};
+
+static void
+a_word_is_typed_over_sms_at_the_word_node_only(void **state)
+{
+	const struct menu *m = *state;
+	const struct menu_render_opts sms = modes[3];
+	char page[PAGE_SIZE];
+	struct menu_state st;
+	size_t i;
+
+	for (i = 0; i < NROWS(typed_cases); i++) {
+		const struct typed_case *c = &typed_cases[i];
+
+		print_message("  %s\n", c->name);
+		st = at_node(m, "word", c->language);
+		/* An earlier choice is replaced, or cleared by a skip. */
+		snprintf(st.answers.verification,
+		    sizeof(st.answers.verification), "Earlier");
+		assert_int_equal(menu_step(m, &st, c->input, &sms),
+		    c->result);
+		if (c->result == MENU_STEP_MOVED) {
+			assert_string_equal(st.node, "when");
+			assert_string_equal(st.answers.verification, c->word);
+			continue;
+		}
+		/* A clear re-prompt: the invalid line, the list and how
+		 * to type a word. */
+		assert_string_equal(st.node, "word");
+		assert_true(st.invalid);
+		assert_string_equal(st.answers.verification, "Earlier");
+		render_ok(m, &st, &sms, page);
+		assert_true(starts_with_line(page, strcmp(c->language,
+		    "vi") == 0 ? "Lựa chọn không hợp lệ." :
+		    "Not a valid choice."));
+		assert_true(strstr(page, "2-20") != NULL);
+	}
+
+	/* Over USSD a typed word is not a choice. */
+	st = at_node(m, "word", "en");
+	assert_int_equal(menu_step(m, &st, "Zebra", &modes[0]),
+	    MENU_STEP_INVALID);
+	assert_string_equal(st.answers.verification, "");
+	/* Nor over SMS where no word is asked. */
+	st = at_node(m, "when", "en");
+	assert_int_equal(menu_step(m, &st, "Zebra", &sms), MENU_STEP_INVALID);
+	assert_string_equal(st.answers.verification, "");
+	assert_true(menu_asks_verification(m, &(struct menu_state){
+	    .node = "word" }));
+	for (i = 0; i < NROWS(shipped_nodes); i++) {
+		st = at_node(m, shipped_nodes[i], "vi");
+		assert_int_equal(menu_asks_verification(m, &st),
+		    strcmp(shipped_nodes[i], "word") == 0);
+	}
+}
+
+/* The word is the caller's secret with the lease holder: no page
+ * shows it, and counsellors' answer lists never name it. */
+static void
+the_word_is_on_no_page_and_no_answer_list(void **state)
+{
+	static const char *const after_word[] = { "2", "1", "1" };
+	const struct menu *m = *state;
+	char pages[MAX_PAGES][PAGE_SIZE];
+	const char *question, *label;
+	size_t md, k, p, n;
+
+	for (md = 0; md < NROWS(modes); md++) {
+		const struct menu_render_opts *o = &modes[md];
+		struct menu_state st = at_node(m, "word", "en");
+
+		if (o->typed)
+			assert_int_equal(menu_step(m, &st, "Zebra", o),
+			    MENU_STEP_MOVED);
+		else {
+			assert_int_equal(menu_step(m, &st, "4", o),
+			    MENU_STEP_MOVED);
+		}
+		for (k = 0; k <= NROWS(after_word); k++) {
+			struct menu_state walk = st;
+
+			n = all_pages(m, &walk, o, pages);
+			for (p = 0; p < n; p++) {
+				assert_false(contains_folded_case(pages[p],
+				    o->typed ? "zebra" : "mango"));
+			}
+			if (k < NROWS(after_word))
+				assert_int_equal(menu_step(m, &st,
+				    after_word[k], o), MENU_STEP_MOVED);
+		}
+		assert_string_equal(st.node, "done");
+		assert_string_equal(st.answers.verification,
+		    o->typed ? "Zebra" : "Mango");
+	}
+	assert_false(menu_describe(m, "verification", "word", "en",
+	    &question, &label));
+	assert_false(menu_describe(m, "verification", "Mango", "en",
+	    &question, &label));
+}
+
 /* ------------------------------------------------------------------ */
 /* The validator                                                       */
 
@@ -1097,6 +1392,7 @@ render_refuses_what_it_cannot_do(void **state)
 	"  \"more\": {\"vi\": \"Thêm\", \"en\": \"More\"}},"
 #define TEXT "\"text\": {\"vi\": \"Chọn\", \"en\": \"Pick\"}"
 #define LABEL "\"label\": {\"vi\": \"Một\", \"en\": \"One\"}"
+#define WORD_CAM "\"label\": {\"vi\": \"Cam\", \"en\": \"Orange\"}"
 #define END_B "\"b\": {\"text\": {\"vi\": \"Xong\", \"en\": \"Done\"}}"
 /* A menu whose node "a" is given, and "b" is a plain end. */
 #define WITH_A(a) HEAD " \"nodes\": {\"a\": {" a "}, " END_B "}}"
@@ -1281,6 +1577,35 @@ static const struct invalid_case invalid_cases[] = {
 	{ "not an object",
 	    "[1, 2]",
 	    "menu: must be a JSON object, not an array" },
+	{ "resume offer without its answers",
+	    "{\"languages\": [\"vi\"], \"default_language\": \"vi\","
+	    " \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
+	    " {\"invalid_choice\": {\"vi\": \"Sai.\"}, \"more\": {\"vi\":"
+	    " \"Thêm\"}, \"resume_offer\": {\"vi\": \"Tiếp?\"}},"
+	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"x\"}}}}",
+	    "strings: resume_offer, resume_continue and resume_restart go "
+	    "together" },
+	{ "resume answer missing a translation",
+	    "{\"languages\": [\"vi\", \"en\"], \"default_language\": "
+	    "\"vi\", \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
+	    " {\"invalid_choice\": {\"vi\": \"Sai.\", \"en\": \"No.\"},"
+	    " \"more\": {\"vi\": \"Thêm\", \"en\": \"More\"},"
+	    " \"resume_offer\": {\"vi\": \"Tiếp?\", \"en\": \"Go on?\"},"
+	    " \"resume_continue\": {\"vi\": \"Có\"},"
+	    " \"resume_restart\": {\"vi\": \"Lại\", \"en\": \"Over\"}},"
+	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"x\", \"en\": "
+	    "\"x\"}}}}",
+	    "strings.resume_continue: missing translation \"en\"" },
+	{ "resume offer longer than one screen",
+	    "{\"languages\": [\"vi\"], \"default_language\": \"vi\","
+	    " \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
+	    " {\"invalid_choice\": {\"vi\": \"Sai.\"}, \"more\": {\"vi\":"
+	    " \"Thêm\"}, \"resume_offer\": {\"vi\": \"" WORDS WORDS "\"},"
+	    " \"resume_continue\": {\"vi\": \"Có\"},"
+	    " \"resume_restart\": {\"vi\": \"Lại\"}},"
+	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"x\"}}}}",
+	    "strings.resume_offer: \"vi\" does not fit one 160-octet USSD "
+	    "screen" },
 	{ "strings too long for any screen",
 	    "{\"languages\": [\"vi\"], \"default_language\": \"vi\","
 	    " \"start\": \"a\", \"more_key\": \"99\", \"strings\":"
@@ -1290,6 +1615,54 @@ static const struct invalid_case invalid_cases[] = {
 	    " \"nodes\": {\"a\": {\"text\": {\"vi\": \"" WORDS WORDS "\"},"
 	    " \"options\": [{\"label\": {\"vi\": \"y\"}, \"next\": \"a\"}]}}}",
 	    "nodes.a: \"vi\" does not fit 160-octet USSD screens" },
+	{ "verification value neither word nor skip",
+	    WITH_A(TEXT ", \"field\": \"verification\", \"options\": [{"
+	    WORD_CAM ", \"value\": true, \"next\": \"b\"}]"),
+	    "nodes.a.options[0].value: must be \"word\" (the label is the "
+	    "word the caller picks) or \"skip\" (no word) for field "
+	    "\"verification\"" },
+	{ "verification word of two words",
+	    WITH_A(TEXT ", \"field\": \"verification\", \"options\": [{"
+	    "\"label\": {\"vi\": \"Hoa hồng\", \"en\": \"Rose\"},"
+	    " \"value\": \"word\", \"next\": \"b\"}]"),
+	    "nodes.a.options[0].label.vi: \"Hoa hồng\" is not one word of 2 "
+	    "to 20 letters" },
+	{ "verification word with a digit",
+	    WITH_A(TEXT ", \"field\": \"verification\", \"options\": [{"
+	    "\"label\": {\"vi\": \"Cam\", \"en\": \"Or4nge\"},"
+	    " \"value\": \"word\", \"next\": \"b\"}]"),
+	    "nodes.a.options[0].label.en: \"Or4nge\" is not one word" },
+	{ "verification words alike",
+	    WITH_A(TEXT ", \"field\": \"verification\", \"options\": [{"
+	    WORD_CAM ", \"value\": \"word\", \"next\": \"b\"}, {"
+	    "\"label\": {\"vi\": \"cám\", \"en\": \"Lime\"},"
+	    " \"value\": \"word\", \"next\": \"b\"}]"),
+	    "nodes.a.options[1].label.vi: \"cám\" is the word of options[0] "
+	    "already" },
+	{ "verification words leading apart",
+	    HEAD " \"nodes\": {\"a\": {" TEXT ", \"field\": \"verification\","
+	    " \"options\": [{" WORD_CAM ", \"value\": \"word\", \"next\":"
+	    " \"b\"}, {\"label\": {\"vi\": \"Sen\", \"en\": \"Lotus\"},"
+	    " \"value\": \"word\", \"next\": \"c\"}]}, " END_B ", \"c\":"
+	    " {" TEXT "}}}",
+	    "nodes.a.options[1].next: every \"word\" option of a "
+	    "verification node must lead to the same node as options[0]" },
+	{ "verification without a word",
+	    WITH_A(TEXT ", \"field\": \"verification\", \"options\": [{"
+	    LABEL ", \"value\": \"skip\", \"next\": \"b\"}]"),
+	    "nodes.a: field \"verification\" needs an option whose value "
+	    "is \"word\"" },
+	{ "typed line on another node",
+	    WITH_A(TEXT ", \"field\": \"topic\", \"typed\": {\"vi\": \"x\","
+	    " \"en\": \"y\"}, \"options\": [{" LABEL ", \"value\": \"x\","
+	    " \"next\": \"b\"}]"),
+	    "nodes.a.typed: only a node whose field is \"verification\" "
+	    "takes typed words" },
+	{ "typed line missing a language",
+	    WITH_A(TEXT ", \"field\": \"verification\", \"typed\": {\"vi\":"
+	    " \"Nhắn\"}, \"options\": [{" WORD_CAM ", \"value\": \"word\","
+	    " \"next\": \"b\"}]"),
+	    "nodes.a.typed: missing translation \"en\"" },
 };
 
 /* True when a whole line of err begins with want. */
@@ -1527,12 +1900,13 @@ compiled_pages_match_the_fresh_renderer(void **state)
 
 	for (nd = 0; nd < NROWS(shipped_nodes); nd++)
 	for (l = 0; l < NROWS(shipped_languages); l++)
-	for (f = 0; f < 2; f++)
+	for (f = 0; f < 4; f++)
 	for (bu = 0; bu < NROWS(budgets); bu++)
 	for (o = 0; o < NROWS(outlens); o++)
 	for (p = 0; p < MAX_PAGES; p++) {
-		const struct menu_render_opts opts = { .fold_vietnamese = f,
-		    .max_octets = budgets[bu] };
+		const struct menu_render_opts opts = {
+		    .fold_vietnamese = f % 2, .max_octets = budgets[bu],
+		    .typed = f / 2 };
 		struct menu_state st = at_node(m, shipped_nodes[nd],
 		    shipped_languages[l]);
 		int ra, rb, inv;
@@ -1551,7 +1925,7 @@ compiled_pages_match_the_fresh_renderer(void **state)
 		if (ra != 0 && outlens[o] == PAGE_SIZE)
 			break;            /* past the node's last page */
 	}
-	assert_true(compared > NROWS(shipped_nodes) * 2 * 2 * 2 * 2);
+	assert_true(compared > NROWS(shipped_nodes) * 2 * 4 * 2 * 2);
 	/* A budget not compiled is laid out on the call. */
 	{
 		const struct menu_render_opts opts = { .max_octets = 100 };
@@ -1562,6 +1936,214 @@ compiled_pages_match_the_fresh_renderer(void **state)
 		    sizeof(b)), 0);
 		assert_string_equal(a, b);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* USSD resume                                                         */
+
+/* States compared field by field (bytes past a string's end are not
+ * part of it). */
+static void
+assert_same_state(const struct menu_state *a, const struct menu_state *b)
+{
+	assert_string_equal(a->node, b->node);
+	assert_int_equal(a->page, b->page);
+	assert_int_equal(a->invalid, b->invalid);
+	assert_string_equal(a->answers.language, b->answers.language);
+	assert_string_equal(a->answers.topic, b->answers.topic);
+	assert_int_equal(a->answers.safe_to_call, b->answers.safe_to_call);
+	assert_int_equal(a->answers.safe_to_sms, b->answers.safe_to_sms);
+	assert_string_equal(a->answers.preferred_time,
+	    b->answers.preferred_time);
+	assert_int_equal(a->answers.priority, b->answers.priority);
+	assert_string_equal(a->answers.verification,
+	    b->answers.verification);
+}
+
+/* A dropped session at "when" in English: topic, safety, word answered. */
+static struct menu_state
+dropped_at_when(const struct menu *m)
+{
+	struct menu_state st;
+	enum menu_resume how;
+
+	assert_int_equal(menu_replay(m, "vi", NULL, "2*1*1*1", NULL, &st,
+	    &how), 0);
+	assert_int_equal(how, MENU_RESUME_NONE);
+	assert_string_equal(st.node, "when");
+	return st;
+}
+
+static void
+resume_offer_fits_one_screen_in_every_mode(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st;
+	enum menu_resume how;
+	char page[PAGE_SIZE];
+	size_t l, f, inv;
+
+	assert_true(menu_offers_resume(m));
+	for (l = 0; l < NROWS(shipped_languages); l++)
+	for (f = 0; f < 2; f++)
+	for (inv = 0; inv < 2; inv++) {
+		const struct menu_render_opts o = { .fold_vietnamese = f,
+		    .max_octets = SMSTEXT_USSD_OCTETS };
+		struct smstext_measure me;
+
+		snprintf(base.answers.language, sizeof(base.answers.language),
+		    "%s", shipped_languages[l]);
+		assert_int_equal(menu_replay(m, "vi", &base, inv ? "7" : "",
+		    &o, &st, &how), 0);
+		assert_int_equal(how, MENU_RESUME_OFFERED);
+		assert_string_equal(st.node, MENU_RESUME_NODE);
+		assert_int_equal(st.invalid, inv);
+		assert_false(menu_ends(m, &st, &o));
+		render_ok(m, &st, &o, page);
+		assert_int_equal(smstext_measure(page, &me), 0);
+		if (me.octets > SMSTEXT_USSD_OCTETS)
+			fail_msg("offer in %s%s is %zu octets:\n%s",
+			    shipped_languages[l], f ? " folded" : "",
+			    me.octets, page);
+		/* Two answers and no more line: one screen. */
+		assert_non_null(strstr(page, "1. "));
+		assert_non_null(strstr(page, "2. "));
+		assert_null(strstr(page, "99. "));
+	}
+}
+
+static void
+resume_offer_speaks_the_language_chosen_before(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st;
+	enum menu_resume how;
+	char page[PAGE_SIZE];
+
+	assert_int_equal(menu_replay(m, "vi", &base, "", NULL, &st, &how), 0);
+	render_ok(m, &st, NULL, page);
+	assert_non_null(strstr(page, "Continue"));
+	assert_null(strstr(page, "Tiếp tục"));
+	snprintf(base.answers.language, sizeof(base.answers.language), "vi");
+	assert_int_equal(menu_replay(m, "en", &base, "", NULL, &st, &how), 0);
+	render_ok(m, &st, NULL, page);
+	assert_non_null(strstr(page, "Tiếp tục"));
+}
+
+static void
+resume_continue_restores_answers_and_page(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st, fresh;
+	enum menu_resume how;
+	char page[PAGE_SIZE], expect[PAGE_SIZE];
+
+	/* 1: the page they were on, their answers kept. */
+	assert_int_equal(menu_replay(m, "vi", &base, "1", NULL, &st, &how), 0);
+	assert_int_equal(how, MENU_RESUME_CONTINUED);
+	assert_string_equal(st.node, "when");
+	assert_string_equal(st.answers.language, "en");
+	assert_string_equal(st.answers.topic, "counselling");
+	assert_int_equal(st.answers.safe_to_call, MENU_YES);
+	render_ok(m, &st, NULL, page);
+	render_ok(m, &base, NULL, expect);
+	assert_string_equal(page, expect);
+	/* The rest of the path walks on from there to the end. */
+	assert_int_equal(menu_replay(m, "vi", &base, "1*4*2*1", NULL, &st,
+	    &how), 0);
+	assert_int_equal(how, MENU_RESUME_CONTINUED);
+	assert_string_equal(st.node, "done");
+	assert_int_equal(menu_current_action(m, &st), MENU_ACTION_CREATE_TASK);
+	assert_string_equal(st.answers.topic, "counselling");
+	assert_string_equal(st.answers.preferred_time, "evening");
+	assert_int_equal(st.answers.safe_to_sms, MENU_NO);
+	/* A typo first keeps the offer; then 2 starts over from scratch. */
+	assert_int_equal(menu_replay(m, "vi", &base, "x*2", NULL, &st, &how),
+	    0);
+	assert_int_equal(how, MENU_RESUME_RESTARTED);
+	menu_start(m, "vi", &fresh);
+	assert_same_state(&st, &fresh);
+	assert_int_equal(menu_replay(m, "vi", &base, "2*1*1", NULL, &st, &how),
+	    0);
+	assert_string_equal(st.node, "safe_call");
+	assert_string_equal(st.answers.language, "vi");
+	assert_int_equal(st.answers.safe_to_call, MENU_UNANSWERED);
+	/* Without an offer the same path is an ordinary walk. */
+	assert_int_equal(menu_replay(m, "vi", NULL, "1*1", NULL, &st, &how), 0);
+	assert_int_equal(how, MENU_RESUME_NONE);
+	assert_string_equal(st.node, "safe_call");
+}
+
+static void
+resume_only_where_something_is_left_to_answer(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state st = at_node(m, "language", "vi");
+
+	assert_false(menu_resumable(m, &st));        /* nothing answered */
+	st = at_node(m, "done", "vi");
+	assert_false(menu_resumable(m, &st));        /* request filed */
+	st = at_node(m, "info", "vi");
+	assert_false(menu_resumable(m, &st));        /* nothing to answer */
+	st = at_node(m, "gone", "vi");
+	assert_false(menu_resumable(m, &st));        /* menu changed */
+	st = at_node(m, MENU_RESUME_NODE, "vi");
+	assert_false(menu_resumable(m, &st));        /* never stacked */
+	st = at_node(m, "need", "vi");
+	assert_true(menu_resumable(m, &st));
+	/* An offer whose state the menu no longer has starts over on 1. */
+	{
+		struct menu_state gone = at_node(m, "gone", "en"), out;
+		enum menu_resume how;
+
+		assert_int_equal(menu_replay(m, "vi", &gone, "1", NULL, &out,
+		    &how), 0);
+		assert_int_equal(how, MENU_RESUME_RESTARTED);
+		assert_string_equal(out.node, "language");
+	}
+	/* menu_step never moves off the offer: the replay decides. */
+	st = at_node(m, MENU_RESUME_NODE, "vi");
+	assert_int_equal(menu_step(m, &st, "1", NULL), MENU_STEP_FINISHED);
+}
+
+static void
+state_dump_round_trips_with_its_offer(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st = base, a, b;
+	char *text;
+	bool has;
+
+	st.answers.priority = MENU_PRIORITY_URGENT;
+	st.page = 2;
+	assert_non_null(text = menu_state_dump(&st, &base));
+	assert_true(menu_state_load(text, &a, &b, &has));
+	assert_true(has);
+	assert_same_state(&a, &st);
+	assert_same_state(&b, &base);
+	free(text);
+	assert_non_null(text = menu_state_dump(&st, NULL));
+	assert_true(menu_state_load(text, &a, &b, &has));
+	assert_false(has);
+	free(text);
+	assert_false(menu_state_load("not json", &a, &b, &has));
+	assert_false(has);
+	assert_false(menu_state_load(NULL, &a, NULL, NULL));
+}
+
+static void
+menu_without_resume_strings_offers_nothing(void **state)
+{
+	struct menu *m = parse_ok(valid_menu);
+	struct menu_state base = at_node(m, "a", "vi"), st;
+	enum menu_resume how;
+
+	(void)state;
+	assert_false(menu_offers_resume(m));
+	assert_int_equal(menu_replay(m, "vi", &base, "1", NULL, &st, &how), 0);
+	assert_int_equal(how, MENU_RESUME_NONE);
+	assert_string_equal(st.node, "b");
+	menu_free(m);
 }
 
 int
@@ -1586,17 +2168,27 @@ main(void)
 		cmocka_unit_test(no_budget_renders_the_whole_node),
 		cmocka_unit_test(render_refuses_what_it_cannot_do),
 		cmocka_unit_test(compiled_pages_match_the_fresh_renderer),
+		cmocka_unit_test(resume_offer_fits_one_screen_in_every_mode),
+		cmocka_unit_test(resume_offer_speaks_the_language_chosen_before),
+		cmocka_unit_test(resume_continue_restores_answers_and_page),
+		cmocka_unit_test(resume_only_where_something_is_left_to_answer),
+		cmocka_unit_test(state_dump_round_trips_with_its_offer),
+		cmocka_unit_test(shipped_word_list_fits_every_screen),
+		cmocka_unit_test(a_word_is_typed_over_sms_at_the_word_node_only),
+		cmocka_unit_test(the_word_is_on_no_page_and_no_answer_list),
 	};
 	const struct CMUnitTest inline_menus[] = {
 		cmocka_unit_test(
 		    long_lines_are_split_to_fit_and_keep_every_character),
 		cmocka_unit_test(a_page_may_fill_the_screen_to_the_last_octet),
 		cmocka_unit_test(valid_inline_menu_parses),
+		cmocka_unit_test(typed_words_are_checked),
 		cmocka_unit_test(each_mistake_is_refused_naming_its_path),
 		cmocka_unit_test(a_wrong_field_is_reported_once),
 		cmocka_unit_test(option_counts_and_more_key_collisions),
 		cmocka_unit_test(several_problems_are_all_reported),
 		cmocka_unit_test(a_full_err_buffer_is_cut_safely),
+		cmocka_unit_test(menu_without_resume_strings_offers_nothing),
 	};
 	int failed = 0;
 

@@ -228,8 +228,8 @@ outcome_names_round_trip_and_unreached_is_never_given(void **state)
 {
 	static const char *const given[] = { "reached", "no_answer",
 	    "wrong_number", "unsafe" };
-	static const char *const refused[] = { "unreached", "REACHED", "",
-	    "done", "reached ", NULL };
+	static const char *const refused[] = { "unreached", "erased",
+	    "REACHED", "", "done", "reached ", NULL };
 	enum store_outcome o;
 
 	(void)state;
@@ -237,9 +237,10 @@ outcome_names_round_trip_and_unreached_is_never_given(void **state)
 		assert_int_equal(queue_outcome_parse(given[i], &o), 0);
 		assert_string_equal(store_outcome_name(o), given[i]);
 	}
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		assert_int_equal(queue_outcome_parse(refused[i], &o), -1);
-	assert_int_equal(queue_outcome_parse(refused[5], &o), -1);
+	assert_int_equal(queue_outcome_parse(refused[6], &o), -1);
+	assert_string_equal(store_outcome_name(STORE_OUTCOME_ERASED), "erased");
 	assert_string_equal(store_outcome_name(STORE_OUTCOME_UNREACHED), "unreached");
 }
 
