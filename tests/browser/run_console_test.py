@@ -86,8 +86,10 @@ class ConsoleInBrowser(DaemonTestCase):
             {"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual(r.status, 200)
         deadline = time.monotonic() + 10
-        while not self.daemon.rows("SELECT 1 FROM optouts WHERE msisdn = ?",
-                                   phone):
+        # Opt-outs are kept by pseudonym: found through the STOP itself.
+        while not self.daemon.rows("SELECT 1 FROM optouts o JOIN inbound i "
+                                   "ON i.caller = o.caller WHERE "
+                                   "i.msisdn = ?", phone):
             self.assertLess(time.monotonic(), deadline, "STOP not processed")
             time.sleep(0.05)
 
