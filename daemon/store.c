@@ -405,17 +405,23 @@ db_error(struct store *st, const char *what, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
-static int
-db_exec(struct store *st, const char *sql, char *err, size_t errlen)
+int
+db_raw_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	char *msg = NULL;
 
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", msg ? msg : "sqlite error");
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -1;
 	}
 	return 0;
+}
+
+static int
+db_exec(struct store *st, const char *sql, char *err, size_t errlen)
+{
+	return db_raw_exec(st->db, sql, err, errlen);
 }
 
 static int
@@ -1029,19 +1035,6 @@ remove_temp(const char *path)
 	unlink(side);
 }
 
-static int
-raw_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
 /* The first column of sql's first row as text, into out ("" if none). */
 static int
 raw_text(sqlite3 *db, const char *sql, char *out, size_t len)
@@ -1247,19 +1240,19 @@ store_backup(struct store *st, const char *dest, bool force,
 	 * same snapshot, so writes the daemon commits meanwhile neither
 	 * restart the copy nor tear it, and (WAL) the writer goes on.
 	 */
-	if (raw_exec(st->db, "BEGIN", why, sizeof(why)) < 0) {
+	if (db_raw_exec(st->db, "BEGIN", why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "cannot read the database: %s", why);
 		goto out;
 	}
 	in_txn = true;
-	if (raw_exec(st->db, "SELECT count(*) FROM sqlite_master", why,
+	if (db_raw_exec(st->db, "SELECT count(*) FROM sqlite_master", why,
 	    sizeof(why)) < 0) {
 		snprintf(err, errlen, "cannot read the database: %s", why);
 		goto out;
 	}
 	if (copy_pages(dst, st->db, err, errlen) < 0)
 		goto out;
-	raw_exec(st->db, "COMMIT", why, sizeof(why));
+	db_raw_exec(st->db, "COMMIT", why, sizeof(why));
 	in_txn = false;
 	if (sqlite3_close(dst) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot close %s", tmp);
@@ -1283,7 +1276,7 @@ store_backup(struct store *st, const char *dest, bool force,
 	return 0;
 out:
 	if (in_txn)
-		raw_exec(st->db, "ROLLBACK", why, sizeof(why));
+		db_raw_exec(st->db, "ROLLBACK", why, sizeof(why));
 	if (dst != NULL)
 		sqlite3_close(dst);
 	remove_temp(tmp);

@@ -53,19 +53,6 @@ static const char KEY_STORE_SCHEMA[] =
 	"  created_at TEXT NOT NULL"
 	");";
 
-static int
-kexec(sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
 /* One text value of a meta table ("" when absent). */
 static int
 meta_get(sqlite3 *db, const char *key, char *out, size_t len)
@@ -133,7 +120,7 @@ key_store_connect(const char *path, bool create, char *err, size_t errlen)
 	wal = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
 	    strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
 	sqlite3_finalize(s);
-	if (!wal || kexec(db, "PRAGMA synchronous = FULL; "
+	if (!wal || db_raw_exec(db, "PRAGMA synchronous = FULL; "
 	    "PRAGMA secure_delete = ON", err, errlen) < 0) {
 		if (!wal)
 			snprintf(err, errlen, "key store %s: refused WAL mode "
@@ -154,9 +141,9 @@ key_store_init(sqlite3 *db, const unsigned char *master, char *err,
 	char *wrapped = NULL;
 	int rc = -1;
 
-	if (kexec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (db_raw_exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (kexec(db, KEY_STORE_SCHEMA, err, errlen) < 0 ||
+	if (db_raw_exec(db, KEY_STORE_SCHEMA, err, errlen) < 0 ||
 	    meta_get(db, "kek", have, sizeof(have)) < 0)
 		goto out;
 	if (have[0] != '\0') {
@@ -174,7 +161,7 @@ key_store_init(sqlite3 *db, const unsigned char *master, char *err,
 	if (meta_put(db, "store_id", store_id) < 0 ||
 	    meta_put(db, "kek", wrapped) < 0 ||
 	    meta_put(db, "master_id", master_id) < 0 ||
-	    kexec(db, "PRAGMA user_version = 1", err, errlen) < 0) {
+	    db_raw_exec(db, "PRAGMA user_version = 1", err, errlen) < 0) {
 		snprintf(err, errlen, "cannot write the key store: %s",
 		    sqlite3_errmsg(db));
 		goto out;
@@ -183,9 +170,9 @@ key_store_init(sqlite3 *db, const unsigned char *master, char *err,
 out:
 	OPENSSL_cleanse(kek, sizeof(kek));
 	free(wrapped);
-	if (rc == 0 && kexec(db, "COMMIT", err, errlen) == 0)
+	if (rc == 0 && db_raw_exec(db, "COMMIT", err, errlen) == 0)
 		return 0;
-	kexec(db, "ROLLBACK", have, sizeof(have));
+	db_raw_exec(db, "ROLLBACK", have, sizeof(have));
 	return -1;
 }
 
@@ -349,7 +336,7 @@ keys_read_only(struct store *st, char *err, size_t errlen)
 	if (st->keys.db == NULL)
 		return 0;
 	st->keys.read_only = true;
-	return kexec(st->keys.db, "PRAGMA query_only = ON", err, errlen);
+	return db_raw_exec(st->keys.db, "PRAGMA query_only = ON", err, errlen);
 }
 
 static int
@@ -659,7 +646,7 @@ keys_seal_existing(struct store *st, char *err, size_t errlen)
 	if (strcmp(done, "1") != 0) {
 		/* Overwritten, not just replaced: secure_delete zeroes what
 		 * the updates free. */
-		if (kexec(st->db, "PRAGMA secure_delete = ON", err, errlen) <
+		if (db_raw_exec(st->db, "PRAGMA secure_delete = ON", err, errlen) <
 		    0 || db_begin(st, err, errlen) < 0)
 			return -1;
 		for (size_t i = 0; i < sizeof(clear_columns) /
@@ -680,7 +667,7 @@ keys_seal_existing(struct store *st, char *err, size_t errlen)
 	}
 	/* Pages freed before encryption may still hold clear values: the
 	 * file is rebuilt once, and the WAL cut back. */
-	if (kexec(st->db, "VACUUM", err, errlen) < 0) {
+	if (db_raw_exec(st->db, "VACUUM", err, errlen) < 0) {
 		size_t n = strnlen(err, errlen);
 
 		snprintf(err + n, errlen - n, " (rebuilding the database "
@@ -722,7 +709,7 @@ store_rekey(const char *path, const unsigned char *old_master,
 	}
 	if ((db = key_store_connect(path, false, err, errlen)) == NULL)
 		return -1;
-	if (kexec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (db_raw_exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		goto out;
 	if (meta_get(db, "master_id", have, sizeof(have)) < 0 ||
 	    meta_get(db, "kek", wrapped, sizeof(wrapped)) < 0) {
@@ -752,7 +739,7 @@ store_rekey(const char *path, const unsigned char *old_master,
 		    sqlite3_errmsg(db));
 		goto out;
 	}
-	if (kexec(db, "COMMIT", err, errlen) < 0)
+	if (db_raw_exec(db, "COMMIT", err, errlen) < 0)
 		goto out;
 	*changed = true;
 	rc = 0;
@@ -761,7 +748,7 @@ store_rekey(const char *path, const unsigned char *old_master,
 	    NULL);
 out:
 	if (!sqlite3_get_autocommit(db))
-		kexec(db, rc == 0 ? "COMMIT" : "ROLLBACK", why, sizeof(why));
+		db_raw_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", why, sizeof(why));
 	OPENSSL_cleanse(kek, sizeof(kek));
 	free(rewrapped);
 	sqlite3_close(db);

@@ -222,6 +222,9 @@ db_error(struct store *st, const char *what, char *err, size_t errlen);
 
 int
 db_step_done(struct store *st, sqlite3_stmt *s);
+/* sql run on db (any connection, the key store's too); why into err. */
+int
+db_raw_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
 int
 db_begin(struct store *st, char *err, size_t errlen);

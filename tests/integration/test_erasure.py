@@ -4,10 +4,8 @@ pending text never sent (checked at the fake aggregator), numbers, texts,
 notes and menu answers gone from every table, the opt-out kept under the
 pseudonym, one audit row, other callers intact, and twice is harmless."""
 
-import json
 import sqlite3
 import time
-import urllib.parse
 
 from base import DaemonTestCase
 from fake_aggregator import FakeAggregator
@@ -51,19 +49,6 @@ class ErasureCase(DaemonTestCase):
 
     # Helpers ----------------------------------------------------------
 
-    def token(self, name, role):
-        out = self.daemon.ctl("token", "add", name, "--role", role)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.tokens[name] = out.stdout.strip()
-
-    def api(self, method, path, who, body=None):
-        h = {"Authorization": "Bearer " + self.tokens[who]}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        return self.daemon.request(method, path, data, h)
-
     def request_callback(self, phone, session, path):
         for i in range(len(path) + 1):
             r = self.daemon.ussd("at", session, phone, "*".join(path[:i]),
@@ -72,22 +57,6 @@ class ErasureCase(DaemonTestCase):
         row = self.daemon.rows("SELECT id, caller FROM tasks WHERE msisdn "
                                "= ? AND status != 'closed'", phone)[0]
         return row["id"], row["caller"]
-
-    def sms(self, phone, text, msg_id):
-        body = urllib.parse.urlencode({
-            "from": phone, "to": "1567", "text": text, "id": msg_id,
-            "date": "2026-11-29 03:00:00", "linkId": "",
-            "networkCode": "45204"}).encode()
-        r = self.daemon.request(
-            "POST", "/v1/sms/at?token=" + AT_TOKEN, body,
-            {"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(r.status, 200)
-
-    def wait(self, cond, what, timeout=15):
-        deadline = time.monotonic() + timeout
-        while not cond():
-            self.assertLess(time.monotonic(), deadline, what)
-            time.sleep(0.05)
 
     def sent_to(self, phone):
         return [r for r in self.fa.requests("at")
@@ -130,7 +99,7 @@ class ApiErasure(ErasureCase):
     def test_supervisor_erases_a_caller_and_the_pending_text_never_goes(self):
         task, caller = self.request_callback(PHONE, "s-erase", EVENING_PATH)
         other, _ = self.request_callback(OTHER, "s-other", NOW_PATH)
-        self.sms(PHONE, "help " + SECRET, "m-1")
+        self.at_sms(PHONE, "help " + SECRET, "m-1")
         self.token("lan", "counsellor")
         self.token("sup", "supervisor")
         # A counsellor holds the task, notes it, and texts the caller:
@@ -249,9 +218,9 @@ class CtlErasure(ErasureCase):
     def test_erase_by_number_keeps_the_opt_out_and_prints_no_number(self):
         task, caller = self.request_callback(PHONE, "s-ctl", EVENING_PATH)
         other, _ = self.request_callback(OTHER, "s-other", NOW_PATH)
-        self.sms(PHONE, SECRET, "m-1")
+        self.at_sms(PHONE, SECRET, "m-1")
         # The caller opts out: one confirmation goes.
-        self.sms(PHONE, "STOP", "m-2")
+        self.at_sms(PHONE, "STOP", "m-2")
         self.wait(lambda: self.sent_to(PHONE), "no opt-out confirmation")
 
         for args, rc in ((["erase"], 2), (["erase", "--caller", "c_bad"], 2),
@@ -294,7 +263,7 @@ class CtlErasure(ErasureCase):
         # Still opted out: the caller writes again and is not texted,
         # even once the evening comes.
         before = len(self.sent_to(PHONE))
-        self.sms(PHONE, "hello", "m-3")
+        self.at_sms(PHONE, "hello", "m-3")
         self.make_due_and_restart()
         self.token("sup", "supervisor")
         self.assertEqual(self.api("POST", "/v1/callbacks/%d/claim" % other,

@@ -6,13 +6,11 @@ of it left in the database file's bytes; the daemon's own periodic purge;
 incremental vacuum switched on for an old database; the config's
 checks."""
 
-import json
 import os
 import re
 import sqlite3
 import subprocess
 import time
-import urllib.parse
 
 from base import DaemonTestCase
 from fake_aggregator import FakeAggregator
@@ -42,19 +40,6 @@ class RetentionCase(DaemonTestCase):
             "contact_windows": {"default": "00:00-24:00"}}
         self.tokens = {}
 
-    def token(self, name, role):
-        out = self.daemon.ctl("token", "add", name, "--role", role)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.tokens[name] = out.stdout.strip()
-
-    def api(self, method, path, who, body=None):
-        h = {"Authorization": "Bearer " + self.tokens[who]}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        return self.daemon.request(method, path, data, h)
-
     def request_callback(self, phone, session):
         for i in range(len(NOW_PATH) + 1):
             r = self.daemon.ussd("at", session, phone,
@@ -64,22 +49,6 @@ class RetentionCase(DaemonTestCase):
         return self.daemon.rows("SELECT id FROM tasks WHERE msisdn = ? AND "
                                 "status != 'closed'", phone)[0]["id"]
 
-    def sms(self, phone, text, msg_id):
-        body = urllib.parse.urlencode({
-            "from": phone, "to": "1567", "text": text, "id": msg_id,
-            "date": "2026-11-29 03:00:00", "linkId": "",
-            "networkCode": "45204"}).encode()
-        r = self.daemon.request(
-            "POST", "/v1/sms/at?token=" + AT_TOKEN, body,
-            {"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(r.status, 200)
-
-    def wait(self, cond, what, timeout=20):
-        deadline = time.monotonic() + timeout
-        while not cond():
-            self.assertLess(time.monotonic(), deadline, what)
-            time.sleep(0.05)
-
     def populate(self):
         """A closed task (PHONE: a message, a note, a text sent), an open
         one (OTHER: its message), a texter with no task (THIRD: a
@@ -88,9 +57,9 @@ class RetentionCase(DaemonTestCase):
         self.token("sup", "supervisor")
         closed = self.request_callback(PHONE, "s-1")
         opened = self.request_callback(OTHER, "s-2")
-        self.sms(PHONE, "help " + SECRET, "m-1")
-        self.sms(OTHER, "keep " + SECRET, "m-2")
-        self.sms(THIRD, "hello " + SECRET, "m-3")
+        self.at_sms(PHONE, "help " + SECRET, "m-1")
+        self.at_sms(OTHER, "keep " + SECRET, "m-2")
+        self.at_sms(THIRD, "hello " + SECRET, "m-3")
         self.assertEqual(self.api("POST", "/v1/callbacks/%d/claim" % closed,
                                   "sup").status, 200)
         self.assertEqual(self.api("POST", "/v1/callbacks/%d/notes" % closed,

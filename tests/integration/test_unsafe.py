@@ -4,7 +4,6 @@ never reaches the aggregator, no follow-up is queued for them, the API
 shows them as do-not-contact and refuses a counsellor's text, until the
 caller writes or dials again themselves."""
 
-import calendar
 import json
 import sqlite3
 import time
@@ -54,11 +53,6 @@ class Unsafe(DaemonTestCase):
         self.seq = 0
 
     # Helpers ----------------------------------------------------------
-
-    def token(self, name, role="counsellor"):
-        out = self.daemon.ctl("token", "add", name, "--role", role)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.tokens[name] = out.stdout.strip()
 
     def api(self, method, path, body=None, who="lan"):
         h = {"Authorization": "Bearer " + self.tokens[who]}
