@@ -150,6 +150,16 @@ class VerificationCase(ApiCase):
             self.token(name, role)
         task = self.walk(PHONE, "v-1", EN_PATH)
 
+        # Its place is the task: the ended session's menu state, opened
+        # with the test's key, keeps no copy (a state it would resume
+        # from is the only one that needs it).
+        states = [r["state"] for r in self.daemon.rows(
+            "SELECT state FROM sessions WHERE kind = 'ussd'")]
+        self.assertTrue(states and all('"node"' in s for s in states),
+                        "no opened session state to look in")
+        for s in states:
+            self.assert_absent("the ended session's state", s, EN_WORD)
+
         # Before anyone holds it: nobody sees it, the supervisor (who
         # is shown the number) included.
         self.assert_no_word_key(self.get(task, "alice"), "a counsellor "
