@@ -775,6 +775,7 @@ store_batch_begin(struct store *st, char *err, size_t errlen)
 		return -1;
 	st->batch = true;
 	st->nested = 0;
+	keys_cache_start(st);
 	return 0;
 }
 
@@ -782,6 +783,7 @@ int
 store_batch_commit(struct store *st, char *err, size_t errlen)
 {
 	st->batch = false;
+	keys_cache_stop(st);
 	return db_commit(st, err, errlen);
 }
 
@@ -789,6 +791,7 @@ void
 store_batch_rollback(struct store *st)
 {
 	st->batch = false;
+	keys_cache_stop(st);
 	db_rollback(st);
 }
 

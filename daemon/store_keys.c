@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +320,7 @@ keys_close(struct store *st)
 
 	if (k->db == NULL)
 		return;
+	keys_cache_stop(st);
 	if (k->txn)
 		keys_rollback(st);
 	sqlite3_finalize(k->get);
@@ -412,6 +415,78 @@ keys_settle(struct store *st)
 	return keys_commit(st, why, sizeof(why));
 }
 
+void
+keys_cache_start(struct store *st)
+{
+	struct store_keyring *k = &st->keys;
+
+	keys_cache_stop(st);
+	if (k->db != NULL)
+		k->cache = calloc(KEYS_CACHE_SLOTS, sizeof(*k->cache));
+}
+
+void
+keys_cache_stop(struct store *st)
+{
+	struct store_keyring *k = &st->keys;
+
+	if (k->cache == NULL)
+		return;
+	OPENSSL_cleanse(k->cache, KEYS_CACHE_SLOTS * sizeof(*k->cache));
+	free(k->cache);
+	k->cache = NULL;
+}
+
+static struct keys_cache_slot *
+cache_slot(struct store_keyring *k, const char *caller)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	for (const char *p = caller; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &k->cache[h % KEYS_CACHE_SLOTS];
+}
+
+static bool
+cache_get(struct store_keyring *k, const char *caller,
+    unsigned char key[SEAL_KEY_SIZE])
+{
+	struct keys_cache_slot *c;
+
+	if (k->cache == NULL)
+		return false;
+	c = cache_slot(k, caller);
+	if (strcmp(c->caller, caller) != 0)
+		return false;
+	memcpy(key, c->key, SEAL_KEY_SIZE);
+	return true;
+}
+
+static void
+cache_put(struct store_keyring *k, const char *caller,
+    const unsigned char key[SEAL_KEY_SIZE])
+{
+	struct keys_cache_slot *c;
+
+	if (k->cache == NULL || strlen(caller) >= sizeof(c->caller))
+		return;
+	c = cache_slot(k, caller);
+	snprintf(c->caller, sizeof(c->caller), "%s", caller);
+	memcpy(c->key, key, SEAL_KEY_SIZE);
+}
+
+static void
+cache_forget(struct store_keyring *k, const char *caller)
+{
+	struct keys_cache_slot *c;
+
+	if (k->cache == NULL)
+		return;
+	c = cache_slot(k, caller);
+	if (strcmp(c->caller, caller) == 0)
+		OPENSSL_cleanse(c, sizeof(*c));
+}
+
 /* Look a caller's key up: 0 found, 1 none. */
 static int
 key_lookup(struct store_keyring *k, const char *caller,
@@ -450,7 +525,11 @@ key_get(struct store *st, const char *caller, bool create,
 
 	if (k->db == NULL || caller == NULL || *caller == '\0')
 		return -1;
-	if ((rc = key_lookup(k, caller, key)) != 1 || !create)
+	if (cache_get(k, caller, key))
+		return 0;
+	if ((rc = key_lookup(k, caller, key)) == 0)
+		cache_put(k, caller, key);
+	if (rc != 1 || !create)
 		return rc;
 	if (k->read_only)
 		return -1;
@@ -458,8 +537,10 @@ key_get(struct store *st, const char *caller, bool create,
 	 * (hotlinectl) may have made it meanwhile. */
 	if (keys_begin(k) < 0 || (rc = key_lookup(k, caller, key)) < 0)
 		return -1;
-	if (rc == 0)
+	if (rc == 0) {
+		cache_put(k, caller, key);
 		return keys_settle(st);
+	}
 	if (seal_key_new(key) < 0 ||
 	    (wrapped = seal_wrap(k->kek, caller, key)) == NULL)
 		return -1;
@@ -470,6 +551,7 @@ key_get(struct store *st, const char *caller, bool create,
 	free(wrapped);
 	if (rc < 0)
 		return -1;
+	cache_put(k, caller, key);
 	return keys_settle(st);
 }
 
@@ -536,6 +618,7 @@ store_caller_key_destroy(struct store *st, const char *caller)
 
 	if (k->db == NULL || k->read_only || caller == NULL)
 		return -1;
+	cache_forget(k, caller);
 	if (keys_begin(k) < 0)
 		return -1;
 	sqlite3_bind_text(k->del, 1, caller, -1, SQLITE_TRANSIENT);

@@ -194,6 +194,19 @@ extern const struct store_sql store_audit_sql[];
 extern const struct store_sql store_purge_sql[];
 
 /* The key store, as one connection sees it (store_keys.c). */
+/*
+ * Data keys opened during the writer's batch, so a caller's second and
+ * later values in it cost no key-store lookup and no unwrap.  Kept only
+ * while the batch is open (keys_cache_start/stop): what another process
+ * destroys is seen by the next batch, as it would be by a lookup made a
+ * moment earlier.  Direct-mapped: a collision only costs a lookup.
+ */
+#define KEYS_CACHE_SLOTS 256
+struct keys_cache_slot {
+	char caller[32];          /* "" when empty */
+	unsigned char key[STORE_KEY_SIZE];
+};
+
 struct store_keyring {
 	sqlite3 *db;              /* NULL: no keys (store_open's keys NULL) */
 	sqlite3_stmt *get, *put, *del, *begin, *commit, *rollback;
@@ -203,6 +216,7 @@ struct store_keyring {
 	bool txn;                 /* a key-store transaction is open, to be
 	                             committed just before the main one */
 	bool destroyed;           /* keys were destroyed in it */
+	struct keys_cache_slot *cache; /* during a batch, else NULL */
 };
 
 struct store {
@@ -281,6 +295,12 @@ int
 keys_commit(struct store *st, char *err, size_t errlen);
 void
 keys_rollback(struct store *st);
+/* The batch's key cache: started empty when a batch opens, wiped when
+ * it ends (either way).  Start may fail quietly: then nothing is kept. */
+void
+keys_cache_start(struct store *st);
+void
+keys_cache_stop(struct store *st);
 /* Bind plain, sealed for caller, at i (NULL binds NULL).  -1 when it
  * cannot be sealed (no key store, a read-only connection, an error). */
 int

@@ -268,6 +268,46 @@ destroyed_key_erases_one_caller_here_and_in_an_older_copy(void **state)
 	store_close(st);
 }
 
+/*
+ * The writer keeps the keys it opened while a batch is open: a key
+ * destroyed in the batch, or by another connection between batches, is
+ * never used again; what is sealed afterwards gets a new key and opens.
+ */
+static void
+a_destroyed_key_is_never_reused_from_the_batch_cache(void **state)
+{
+	struct store *st = open_db("cache.db", fixture_master), *other;
+	struct store_task_request r = request(ALICE_C, ALICE);
+	enum store_task_change change;
+	char err[256];
+	int64_t id, note;
+	struct seen s;
+
+	(void)state;
+	assert_non_null(st);
+	assert_non_null(other = open_db("cache.db", fixture_master));
+	/* Destroyed in the batch that had just used it. */
+	assert_int_equal(store_batch_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_task_save(st, &r, &id, &change), 0);
+	assert_int_equal(store_caller_key_destroy(st, ALICE_C), 0);
+	assert_int_equal(store_task_note_add(st, id, "alice", "first",
+	    &note), 0);
+	assert_int_equal(store_batch_commit(st, err, sizeof(err)), 0);
+	s = read_back(st, id, ALICE_C);
+	assert_true(s.erased);            /* sealed under the old key */
+	assert_string_equal(s.note, "first");
+	/* Destroyed by another connection between two batches. */
+	assert_int_equal(store_caller_key_destroy(other, ALICE_C), 0);
+	assert_int_equal(store_batch_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_task_note_add(st, id, "alice", "second",
+	    &note), 0);
+	assert_int_equal(store_batch_commit(st, err, sizeof(err)), 0);
+	s = read_back(st, id, ALICE_C);
+	assert_string_equal(s.note, "second");
+	store_close(other);
+	store_close(st);
+}
+
 static void
 a_key_made_in_a_batch_rolled_back_is_not_kept(void **state)
 {
@@ -403,6 +443,8 @@ main(void)
 		cmocka_unit_test(
 		    destroyed_key_erases_one_caller_here_and_in_an_older_copy),
 		cmocka_unit_test(a_key_made_in_a_batch_rolled_back_is_not_kept),
+		cmocka_unit_test(
+		    a_destroyed_key_is_never_reused_from_the_batch_cache),
 		cmocka_unit_test(
 		    wrong_master_missing_or_foreign_key_store_are_refused),
 		cmocka_unit_test(rekey_rewraps_and_the_old_master_opens_nothing),
