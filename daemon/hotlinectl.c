@@ -287,7 +287,7 @@ cmd_queue(struct store *st, FILE *out)
 	char actor[64], why[256] = "";
 	int rc = 1;
 
-	if (store_tasks_open_foreach(st, collect_task_cb, &q, why,
+	if (store_tasks_open_foreach(st, true, collect_task_cb, &q, why,
 	    sizeof(why)) < 0 || q.failed) {
 		fprintf(stderr, "hotlinectl: %s\n", q.failed ? "out of memory" :
 		    why);

@@ -703,7 +703,8 @@ metrics_queue_read(struct app *app, struct metrics_queue *q)
 	char err[256];
 
 	memset(q, 0, sizeof(*q));
-	if (store_tasks_open_foreach(app->store, count_task, &w, err,
+	/* Counts only: no number is opened for a scrape. */
+	if (store_tasks_open_foreach(app->store, false, count_task, &w, err,
 	    sizeof(err)) < 0)
 		goto fail;
 	for (size_t s = 0; s < STORE_OUTBOUND_STATUS_COUNT; s++)

@@ -375,23 +375,14 @@ store_sms_session_get(struct store *st, const char *channel,
 {
 	sqlite3_stmt *s = st->stmt[STMT_SMS_SESSION_GET];
 	char sid[64];
-	int rc;
 
-	*state = NULL;
 	sms_session_id(sid, sizeof(sid), caller);
 	db_bind_text(s, 1, channel);
 	db_bind_text(s, 2, sid);
 	sqlite3_bind_int(s, 3, (int)idle);
-	rc = sqlite3_step(s);
 	/* A state that does not open (the caller erased) is no state: the
 	 * conversation starts over. */
-	if (rc == SQLITE_ROW) {
-		*state = db_column_open(st, s, 0, caller);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return db_first_opened(st, s, caller, state);
 }
 
 int

@@ -612,6 +612,22 @@ db_column_open(struct store *st, sqlite3_stmt *s, int i, const char *caller)
 }
 
 int
+db_first_opened(struct store *st, sqlite3_stmt *s, const char *caller,
+    char **out)
+{
+	int rc = sqlite3_step(s);
+
+	*out = NULL;
+	if (rc == SQLITE_ROW) {
+		*out = db_column_open(st, s, 0, caller);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 store_caller_key_destroy(struct store *st, const char *caller)
 {
 	struct store_keyring *k = &st->keys;

@@ -315,6 +315,12 @@ db_seal(struct store *st, const char *caller, const char *plain);
  * it is. */
 char *
 db_column_open(struct store *st, sqlite3_stmt *s, int i, const char *caller);
+/* Step s (bound) once: its first row's column 0 opened for caller into
+ * *out (malloc'd; NULL when there is no row or it does not open), s
+ * reset.  0, or -1 on a database error. */
+int
+db_first_opened(struct store *st, sqlite3_stmt *s, const char *caller,
+    char **out);
 char *
 db_open_text(struct store *st, const char *caller, const char *sealed);
 /* Seal every value still stored in clear (a database from before

@@ -219,24 +219,6 @@ fail:
 	return STORE_RESULT_ERROR;
 }
 
-/* The first row's state, opened for caller (NULL when there is none, or
- * the caller's key is gone). */
-static int
-state_copy(struct store *st, sqlite3_stmt *s, const char *caller,
-    char **state)
-{
-	int rc = sqlite3_step(s);
-
-	*state = NULL;
-	if (rc == SQLITE_ROW) {
-		*state = db_column_open(st, s, 0, caller);
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 int
 store_ussd_session_state(struct store *st, const char *channel,
     const char *session_id, const char *caller, char **state)
@@ -246,7 +228,7 @@ store_ussd_session_state(struct store *st, const char *channel,
 	db_bind_text(s, 1, channel);
 	db_bind_text(s, 2, session_id);
 	db_bind_text(s, 3, caller);
-	return state_copy(st, s, caller, state);
+	return db_first_opened(st, s, caller, state);
 }
 
 int
@@ -260,7 +242,7 @@ store_ussd_resumable(struct store *st, const char *channel,
 	db_bind_text(s, 2, session_id);
 	db_bind_text(s, 3, caller);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)seconds);
-	return state_copy(st, s, caller, state);
+	return db_first_opened(st, s, caller, state);
 }
 
 int
@@ -278,18 +260,18 @@ store_task_save(struct store *st, const struct store_task_request *req,
 }
 
 static char *store_task_from_row(struct store *st, sqlite3_stmt *s,
-    struct store_task *t);
+    struct store_task *t, bool number);
 
 int
-store_tasks_open_foreach(struct store *st, store_task_cb cb, void *arg,
-    char *err, size_t errlen)
+store_tasks_open_foreach(struct store *st, bool numbers, store_task_cb cb,
+    void *arg, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TASKS_OPEN];
 	int rc, ret = 0;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_task t;
-		char *msisdn = store_task_from_row(st, s, &t);
+		char *msisdn = store_task_from_row(st, s, &t, numbers);
 
 		ret = cb(&t, arg);
 		seal_free(msisdn, 0);
@@ -362,10 +344,12 @@ store_tasks_count(struct store *st, enum store_task_status status,
 /* ------------------------------------------------------------------ */
 /* Counsellor API: the queue                                           */
 
-/* A task row, its number opened: the opened copy is returned for
- * seal_free once the callback is done with t (NULL when erased). */
+/* A task row, its number opened unless number is false: the opened
+ * copy is returned for seal_free once the callback is done with t (NULL
+ * when erased or not asked for). */
 static char *
-store_task_from_row(struct store *st, sqlite3_stmt *s, struct store_task *t)
+store_task_from_row(struct store *st, sqlite3_stmt *s, struct store_task *t,
+    bool number)
 {
 	char *msisdn;
 
@@ -395,7 +379,7 @@ store_task_from_row(struct store *st, sqlite3_stmt *s, struct store_task *t)
 			t->status = (enum store_task_status)i;
 	t->has_outcome = store_outcome_parse(db_column_str(s, 17),
 	    &t->outcome) == 0;
-	msisdn = db_column_open(st, s, 4, t->caller);
+	msisdn = number ? db_column_open(st, s, 4, t->caller) : NULL;
 	t->msisdn = msisdn;
 	return msisdn;
 }
@@ -410,7 +394,7 @@ store_task_get(struct store *st, int64_t id, store_task_cb cb, void *arg)
 
 	sqlite3_bind_int64(s, 1, id);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		char *msisdn = store_task_from_row(st, s, &t);
+		char *msisdn = store_task_from_row(st, s, &t, true);
 
 		r = cb(&t, arg) == 0 ? STORE_RESULT_OK : STORE_RESULT_ERROR;
 		seal_free(msisdn, 0);
@@ -475,7 +459,7 @@ store_task_page(struct store *st, enum store_task_filter filter,
 	sqlite3_bind_int64(s, 4, after ? after->id : 0);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		char *msisdn = store_task_from_row(st, s, &t);
+		char *msisdn = store_task_from_row(st, s, &t, true);
 
 		ret = cb(&t, arg);
 		seal_free(msisdn, 0);

@@ -592,9 +592,11 @@ struct store_task {
 typedef int (*store_task_cb)(const struct store_task *task, void *arg);
 
 /* Open tasks (pending or claimed), urgent first, then oldest.  Stops and
- * returns the callback's value when it is non-zero; -1 on error. */
-int store_tasks_open_foreach(struct store *store, store_task_cb cb,
-    void *arg, char *err, size_t errlen);
+ * returns the callback's value when it is non-zero; -1 on error.  With
+ * numbers false, msisdn stays NULL: a caller that only counts tasks
+ * opens no number. */
+int store_tasks_open_foreach(struct store *store, bool numbers,
+    store_task_cb cb, void *arg, char *err, size_t errlen);
 
 /* Count tasks with the given status into *count. */
 int store_tasks_count(struct store *store, enum store_task_status status,

@@ -684,8 +684,8 @@ open_tasks_list_urgent_first_then_oldest(void **state)
 	assert_int_equal(hop(st, "a", a.msisdn, &a, &r), STORE_RESULT_OK);
 	assert_int_equal(hop(st, "b", b.msisdn, &b, &r), STORE_RESULT_OK);
 	assert_int_equal(hop(st, "c", c.msisdn, &c, &r), STORE_RESULT_OK);
-	assert_int_equal(store_tasks_open_foreach(st, collect_cb, order, err,
-	    sizeof(err)), 0);
+	assert_int_equal(store_tasks_open_foreach(st, true, collect_cb, order,
+	    err, sizeof(err)), 0);
 	assert_string_equal(order, "unn");
 	assert_int_equal(store_tasks_count(st, STORE_TASK_PENDING, &n, err,
 	    sizeof(err)), 0);
