@@ -54,7 +54,7 @@
  * is no longer the cost (reference/reliability.md §1.3), and a bound
  * keeps one transaction from holding the write lock for long. */
 #define GROUP_COMMIT_MAX 256
-#define CONVERSE_BATCH 64
+#define CONVERSE_BATCH 32
 #define CONVERSE_SWEEP_SECONDS 10
 /* How often systemd's STATUS= line is refreshed. */
 #define STATUS_SECONDS 10
@@ -227,7 +227,8 @@ expire_leases(struct daemon *d)
 		return;
 	d->leases_checked = now.tv_sec;
 	d->leases_expired = 0;
-	if (writer_submit(d->app.writer, expire_work, expire_done, d) < 0)
+	if (writer_submit_background(d->app.writer, expire_work, expire_done,
+	    d) < 0)
 		log_event(LOG_ERROR, "store.failed", "op", "expire_leases",
 		    "error", "out of memory", NULL);
 }
@@ -285,8 +286,8 @@ converse_cb(evutil_socket_t fd, short what, void *arg)
 	d->converse_config = d->app.config;
 	d->converse_processed = 0;
 	d->converse_error[0] = '\0';
-	if (writer_submit(d->app.writer, converse_work, converse_done, d) <
-	    0) {
+	if (writer_submit_background(d->app.writer, converse_work,
+	    converse_done, d) < 0) {
 		struct timeval retry = { 1, 0 };
 
 		log_event(LOG_ERROR, "conversation.failed", "error",
@@ -386,12 +387,13 @@ config_retired(enum writer_result result, void *arg)
 }
 
 /* Units already submitted may still read the old config on the writer
- * thread; completions run in order, so it goes after theirs. */
+ * thread; a background unit's completion runs after those of every unit
+ * submitted before it (writer.h), so it goes after theirs. */
 static void
 retire_config(struct daemon *d, struct config *old)
 {
-	if (writer_submit(d->app.writer, barrier_work, config_retired, old) <
-	    0)
+	if (writer_submit_background(d->app.writer, barrier_work,
+	    config_retired, old) < 0)
 		log_event(LOG_ERROR, "config.reload_leak", "error", "out of "
 		    "memory; the old configuration stays in memory", NULL);
 }

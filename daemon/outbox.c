@@ -358,7 +358,8 @@ record(struct outbox *ob, const struct send *s,
 		o->c.provider_ref = o->ref;
 	}
 	/* encoding is one of two static strings. */
-	if (writer_submit(ob->writer, outcome_work, outcome_done, o) < 0) {
+	if (writer_submit_background(ob->writer, outcome_work, outcome_done,
+	    o) < 0) {
 		log_store_failed("outbox_update", s->chan, s->id);
 		free(o);
 	}
@@ -1000,7 +1001,7 @@ claim_done(enum writer_result result, void *arg)
 			break;
 		}
 	}
-	if (rel != NULL && writer_submit(ob->writer, release_work,
+	if (rel != NULL && writer_submit_background(ob->writer, release_work,
 	    release_done, rel) < 0) {
 		log_store_failed("outbox_release", cl->chan, 0);
 		free(rel);
@@ -1044,7 +1045,8 @@ chan_claim(struct outbox *ob, struct chan *chan, size_t want)
 		sends += cl->picks[i].verdict == PICK_SEND;
 	}
 	rc = (int)cl->count;
-	if (writer_submit(ob->writer, claim_work, claim_done, cl) < 0) {
+	if (writer_submit_background(ob->writer, claim_work, claim_done,
+	    cl) < 0) {
 		claim_free(cl);
 		return -1;
 	}
@@ -1114,7 +1116,8 @@ chan_recover(struct chan *l)
 	snprintf(r->chan, sizeof(r->chan), "%s", l->name);
 	/* Sent again only where a resend cannot reach anyone twice. */
 	r->resend = l->idempotent || l->local;
-	if (writer_submit(l->ob->writer, recover_work, recover_done, r) < 0) {
+	if (writer_submit_background(l->ob->writer, recover_work,
+	    recover_done, r) < 0) {
 		free(r);
 		return -1;
 	}
@@ -1412,7 +1415,7 @@ alerts_sweep(struct outbox *ob, double now)
 			    "alert_queue", "error", "out of memory", NULL);
 			goto fail;
 		}
-	if (writer_submit(ob->writer, alert_work, alert_done, a) < 0)
+	if (writer_submit_background(ob->writer, alert_work, alert_done, a) < 0)
 		goto fail;
 	ob->alerting = true;
 	return;
@@ -1498,7 +1501,7 @@ escalate_sweep(struct outbox *ob)
 			    "alert_queue", "error", "out of memory", NULL);
 			goto fail;
 		}
-	if (writer_submit(ob->writer, alert_work, alert_done, a) < 0)
+	if (writer_submit_background(ob->writer, alert_work, alert_done, a) < 0)
 		goto fail;
 	ob->escalating = true;
 	return;
@@ -1531,7 +1534,8 @@ outbox_alert_security(struct outbox *ob, const char *event,
 	    (long long)(now / 3600));
 	if (alert_json(cfg, it, json_pack("{s:s, s:s, s:s}", "id", id,
 	    "event", event, "token", token)) < 0 ||
-	    writer_submit(ob->writer, alert_work, alert_done, a) < 0) {
+	    writer_submit_background(ob->writer, alert_work, alert_done,
+	    a) < 0) {
 		alert_unit_free(a);
 		return -1;
 	}
@@ -1662,7 +1666,8 @@ probe(struct outbox *ob)
 	if (ob->probing || (p = calloc(1, sizeof(*p))) == NULL)
 		return;
 	p->ob = ob;
-	if (writer_submit(ob->writer, probe_work, probe_done, p) < 0) {
+	if (writer_submit_background(ob->writer, probe_work, probe_done,
+	    p) < 0) {
 		free(p);
 		return;
 	}

@@ -148,7 +148,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		    RETENTION_STEP_ROWS, &r->policy);
 	memset(&r->step, 0, sizeof(r->step));
 	r->error[0] = '\0';
-	if (writer_submit(r->app->writer, step_work, step_done, r) < 0) {
+	if (writer_submit_background(r->app->writer, step_work, step_done,
+	    r) < 0) {
 		log_event(LOG_ERROR, "retention.failed", "error",
 		    "out of memory", NULL);
 		arm(r, r->app->config->purge_interval);

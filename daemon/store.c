@@ -378,6 +378,13 @@ static const char *const migrations[] = {
 	"max(confirmation_sent) FROM optouts GROUP BY caller;"
 	"DROP TABLE optouts;"
 	"ALTER TABLE optouts_v9 RENAME TO optouts;",
+	/* 12 -> 13: a USSD session that began with a resume offer says so,
+	 * so that only its hops read their sealed state back (every other
+	 * hop replays its path from the request alone).  Sessions open at
+	 * the upgrade are marked as if they had: they read it as before. */
+	"ALTER TABLE sessions ADD COLUMN offered INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE sessions SET offered = 1 WHERE kind = 'ussd' AND "
+	"ended_at IS NULL;",
 };
 
 const struct store_sql store_core_sql[] = {
@@ -613,7 +620,8 @@ store_open(const char *path, enum store_open_mode open_mode,
 	    db_exec(st, "PRAGMA secure_delete = ON", why, sizeof(why)) < 0 ||
 	    set_wal(st, why, sizeof(why)) < 0 ||
 	    db_exec(st, "PRAGMA synchronous = FULL", why, sizeof(why)) < 0 ||
-	    db_exec(st, "PRAGMA foreign_keys = ON", why, sizeof(why)) < 0) {
+	    db_exec(st, "PRAGMA foreign_keys = ON", why, sizeof(why)) < 0 ||
+	    db_exec(st, "PRAGMA temp_store = MEMORY", why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "cannot set up database %s: %s", path,
 		    why);
 		goto fail;
@@ -782,17 +790,20 @@ store_batch_begin(struct store *st, char *err, size_t errlen)
 int
 store_batch_commit(struct store *st, char *err, size_t errlen)
 {
+	int rc;
+
 	st->batch = false;
-	keys_cache_stop(st);
-	return db_commit(st, err, errlen);
+	rc = db_commit(st, err, errlen);
+	keys_cache_stop(st, rc == 0);
+	return rc;
 }
 
 void
 store_batch_rollback(struct store *st)
 {
 	st->batch = false;
-	keys_cache_stop(st);
 	db_rollback(st);
+	keys_cache_stop(st, false);
 }
 
 int

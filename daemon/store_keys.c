@@ -297,6 +297,8 @@ keys_open(struct store *st, enum store_open_mode mode,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(k->db, "DELETE FROM keys WHERE caller = ?1",
 	    -1, &k->del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(k->db, "PRAGMA data_version", -1, &k->version,
+	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(k->db, "BEGIN IMMEDIATE", -1, &k->begin,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(k->db, "COMMIT", -1, &k->commit, NULL) !=
@@ -313,6 +315,14 @@ fail:
 	return -1;
 }
 
+static void
+cache_wipe(struct store_keyring *k)
+{
+	if (k->cache != NULL)
+		OPENSSL_cleanse(k->cache, KEYS_CACHE_SLOTS *
+		    sizeof(*k->cache));
+}
+
 void
 keys_close(struct store *st)
 {
@@ -320,9 +330,11 @@ keys_close(struct store *st)
 
 	if (k->db == NULL)
 		return;
-	keys_cache_stop(st);
+	cache_wipe(k);
+	free(k->cache);
 	if (k->txn)
 		keys_rollback(st);
+	sqlite3_finalize(k->version);
 	sqlite3_finalize(k->get);
 	sqlite3_finalize(k->put);
 	sqlite3_finalize(k->del);
@@ -419,22 +431,33 @@ void
 keys_cache_start(struct store *st)
 {
 	struct store_keyring *k = &st->keys;
+	int64_t version = -1;
 
-	keys_cache_stop(st);
-	if (k->db != NULL)
-		k->cache = calloc(KEYS_CACHE_SLOTS, sizeof(*k->cache));
+	k->caching = false;
+	if (k->db == NULL)
+		return;
+	if (sqlite3_step(k->version) == SQLITE_ROW)
+		version = sqlite3_column_int64(k->version, 0);
+	sqlite3_reset(k->version);
+	if (k->cache == NULL &&
+	    (k->cache = calloc(KEYS_CACHE_SLOTS, sizeof(*k->cache))) == NULL)
+		return;
+	/* Another connection committed to the key store (a key destroyed,
+	 * the store rekeyed): nothing kept may still be true. */
+	if (version < 0 || version != k->cache_version)
+		cache_wipe(k);
+	k->cache_version = version;
+	k->caching = version >= 0;
 }
 
 void
-keys_cache_stop(struct store *st)
+keys_cache_stop(struct store *st, bool keep)
 {
 	struct store_keyring *k = &st->keys;
 
-	if (k->cache == NULL)
-		return;
-	OPENSSL_cleanse(k->cache, KEYS_CACHE_SLOTS * sizeof(*k->cache));
-	free(k->cache);
-	k->cache = NULL;
+	k->caching = false;
+	if (!keep)
+		cache_wipe(k);
 }
 
 static struct keys_cache_slot *
@@ -453,7 +476,7 @@ cache_get(struct store_keyring *k, const char *caller,
 {
 	struct keys_cache_slot *c;
 
-	if (k->cache == NULL)
+	if (!k->caching)
 		return false;
 	c = cache_slot(k, caller);
 	if (strcmp(c->caller, caller) != 0)
@@ -468,7 +491,7 @@ cache_put(struct store_keyring *k, const char *caller,
 {
 	struct keys_cache_slot *c;
 
-	if (k->cache == NULL || strlen(caller) >= sizeof(c->caller))
+	if (!k->caching || strlen(caller) >= sizeof(c->caller))
 		return;
 	c = cache_slot(k, caller);
 	snprintf(c->caller, sizeof(c->caller), "%s", caller);

@@ -195,13 +195,17 @@ extern const struct store_sql store_purge_sql[];
 
 /* The key store, as one connection sees it (store_keys.c). */
 /*
- * Data keys opened during the writer's batch, so a caller's second and
- * later values in it cost no key-store lookup and no unwrap.  Kept only
- * while the batch is open (keys_cache_start/stop): what another process
- * destroys is seen by the next batch, as it would be by a lookup made a
- * moment earlier.  Direct-mapped: a collision only costs a lookup.
+ * Data keys the writer opened, so a caller's later values cost no
+ * key-store lookup and no unwrap.  Used only inside a batch, kept from
+ * one batch to the next while nobody else changed the key store: each
+ * batch starts by asking SQLite (PRAGMA data_version) whether another
+ * connection committed to it since, and forgets everything if so, so
+ * what another process destroyed is seen by the next batch, as it would
+ * be by a lookup made a moment earlier.  A batch that fails forgets
+ * everything too (keys it made may not exist).  Direct-mapped: a
+ * collision only costs a lookup.
  */
-#define KEYS_CACHE_SLOTS 256
+#define KEYS_CACHE_SLOTS 4096
 struct keys_cache_slot {
 	char caller[32];          /* "" when empty */
 	unsigned char key[STORE_KEY_SIZE];
@@ -216,7 +220,10 @@ struct store_keyring {
 	bool txn;                 /* a key-store transaction is open, to be
 	                             committed just before the main one */
 	bool destroyed;           /* keys were destroyed in it */
-	struct keys_cache_slot *cache; /* during a batch, else NULL */
+	struct keys_cache_slot *cache; /* NULL until the first batch */
+	bool caching;             /* a batch is open: cache in use */
+	sqlite3_stmt *version;    /* PRAGMA data_version */
+	int64_t cache_version;    /* its answer when the cache was valid */
 };
 
 struct store {
@@ -295,12 +302,13 @@ int
 keys_commit(struct store *st, char *err, size_t errlen);
 void
 keys_rollback(struct store *st);
-/* The batch's key cache: started empty when a batch opens, wiped when
- * it ends (either way).  Start may fail quietly: then nothing is kept. */
+/* The key cache: in use from a batch's start to its end; kept after a
+ * batch that committed (keep), wiped after one that did not.  Start may
+ * fail quietly: then nothing is kept. */
 void
 keys_cache_start(struct store *st);
 void
-keys_cache_stop(struct store *st);
+keys_cache_stop(struct store *st, bool keep);
 /* Bind plain, sealed for caller, at i (NULL binds NULL).  -1 when it
  * cannot be sealed (no key store, a read-only connection, an error). */
 int

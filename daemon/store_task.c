@@ -17,11 +17,11 @@ const struct store_sql store_task_sql[] = {
 	 * the same session with another number updates nothing. */
 	{ STMT_SESSION_UPSERT, "INSERT INTO sessions(channel, session_id, "
 	    "kind, caller, msisdn, node, created_at, updated_at, ended_at, "
-	    "state) VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", " NOW ", "
-	    "CASE WHEN ?6 THEN " NOW " END, ?7) "
+	    "state, offered) VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", "
+	    NOW ", CASE WHEN ?6 THEN " NOW " END, ?7, ?8) "
 	    "ON CONFLICT(channel, session_id) DO UPDATE SET "
 	    "hops = hops + 1, node = excluded.node, state = excluded.state, "
-	    "updated_at = "
+	    "offered = excluded.offered, updated_at = "
 	    "excluded.updated_at, ended_at = COALESCE(ended_at, "
 	    "excluded.ended_at) WHERE caller = excluded.caller "
 	    "RETURNING id, COALESCE(task_id, 0)" },
@@ -29,7 +29,7 @@ const struct store_sql store_task_sql[] = {
 	    "WHERE id = ?1" },
 	{ STMT_USSD_SESSION_STATE, "SELECT state FROM sessions WHERE "
 	    "channel = ?1 AND session_id = ?2 AND caller = ?3 AND kind = "
-	    "'ussd'" },
+	    "'ussd' AND offered" },
 	/* Only the caller's latest session counts: a request filed, or an
 	 * END, in any session since (SMS too) closes the offer. */
 	{ STMT_USSD_RESUMABLE, "SELECT state FROM (SELECT * FROM sessions "
@@ -164,8 +164,15 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	db_bind_text(s, 3, hop->caller);
 	db_bind_text(s, 5, hop->node);
 	sqlite3_bind_int(s, 6, hop->ended);
-	/* The number and the menu's answers so far are sealed. */
-	rc = db_bind_sealed(st, s, 4, hop->caller, hop->msisdn) < 0 ||
+	sqlite3_bind_int(s, 8, hop->offered);
+	/* The number and the menu's answers so far are sealed.  The number
+	 * is only ever inserted: a later hop's copy would be sealed for
+	 * nothing (a session first stored by a later hop, its first lost,
+	 * keeps none; the task has its own). */
+	if (!hop->first)
+		sqlite3_bind_text(s, 4, "", 0, SQLITE_STATIC);
+	rc = (hop->first &&
+	    db_bind_sealed(st, s, 4, hop->caller, hop->msisdn) < 0) ||
 	    db_bind_sealed(st, s, 7, hop->caller, hop->state) < 0 ?
 	    SQLITE_ERROR : sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -186,7 +193,7 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 		return STORE_RESULT_CONFLICT;
 	}
 	snprintf(actor, sizeof(actor), "ussd:%s", hop->channel);
-	if (store_caller_contacted(st, hop->caller, actor) < 0) {
+	if (hop->first && store_caller_contacted(st, hop->caller, actor) < 0) {
 		db_error(st, "clearing do-not-contact", err, errlen);
 		goto fail;
 	}

@@ -22,6 +22,7 @@ struct unit {
 	writer_done_cb done;
 	void *arg;
 	enum writer_result result;
+	uint64_t seq;             /* submission order, both lanes */
 	struct unit *next;
 };
 
@@ -42,7 +43,9 @@ struct writer {
 	pthread_mutex_t lock;
 	pthread_cond_t work_ready;
 	/* Under lock: */
-	struct unit_list queued;  /* submitted, not yet taken */
+	struct unit_list queued;  /* writer_submit, not yet taken */
+	struct unit_list background;/* writer_submit_background, ditto */
+	uint64_t seq;             /* the last unit's */
 	struct unit_list finished;/* committed or failed, done not yet run */
 	bool stopping;
 
@@ -74,68 +77,120 @@ list_append(struct unit_list *l, struct unit_list *more)
 	more->head = more->tail = NULL;
 }
 
-/* Take at most max units off the front of l. */
+/* Take at most max units off the front of l, none submitted after
+ * before_seq. */
 static struct unit_list
-list_take(struct unit_list *l, size_t max)
+list_take(struct unit_list *l, size_t max, uint64_t before_seq)
 {
-	struct unit_list out = { l->head, l->head };
-	size_t n = 1;
+	struct unit_list out = { NULL, NULL };
+	size_t n = 0;
 
-	if (l->head == NULL)
-		return out;
-	while (n < max && out.tail->next != NULL) {
-		out.tail = out.tail->next;
+	while (n < max && l->head != NULL && l->head->seq < before_seq) {
+		struct unit *u = l->head;
+
+		l->head = u->next;
+		if (l->head == NULL)
+			l->tail = NULL;
+		list_push(&out, u);
 		n++;
 	}
-	l->head = out.tail->next;
-	if (l->head == NULL)
-		l->tail = NULL;
-	out.tail->next = NULL;
 	return out;
 }
 
-/* On the writer thread: one transaction for the whole batch, a
- * savepoint for each unit.  False when the transaction could not even
- * begin (another process held the lock past the busy timeout). */
+static uint64_t
+now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Under lock: the background unit that may run next, if any: none
+ * overtakes a waiting unit queued before it. */
+static struct unit *
+take_background(struct writer *w)
+{
+	struct unit_list one = list_take(&w->background, 1,
+	    w->queued.head != NULL ? w->queued.head->seq : UINT64_MAX);
+
+	return one.head;
+}
+
+static void
+run_unit(struct writer *w, struct unit *u, bool open)
+{
+	u->result = WRITER_FAILED;
+	if (!open || store_unit_begin(w->store) < 0)
+		return;
+	bool ok = u->work(w->store, u->arg) == 0;
+
+	store_unit_end(w->store, ok);
+	if (ok)
+		u->result = WRITER_COMMITTED;
+}
+
+/*
+ * On the writer thread: one transaction for the whole batch, a savepoint
+ * for each unit.  batch holds the waiting units taken (maybe none);
+ * background units are taken as the batch runs: while any waiting unit
+ * is in it, for WRITER_BACKGROUND_SHARE percent of the time those took
+ * (at least one unit, so the background is never starved), else up to
+ * max_batch of them or until a waiting unit arrives.  Completions run in the batch's order: the waiting units' first.
+ * False when the transaction could not even begin (another process held
+ * the lock past the busy timeout).
+ */
 static bool
 run_batch(struct writer *w, struct unit_list *batch)
 {
 	char err[256], count[24];
-	size_t n = 0;
+	size_t n = 0, waiting = 0;
 	bool open = store_batch_begin(w->store, err, sizeof(err)) == 0;
-
-	struct timespec t0, t1;
+	uint64_t t0 = now_ns(), spent, budget;
+	struct unit *u;
 
 	if (!open)
 		log_event(LOG_ERROR, "store.failed", "op", "batch_begin",
 		    "error", err, NULL);
-	for (struct unit *u = batch->head; u != NULL; u = u->next) {
+	for (u = batch->head; u != NULL; u = u->next, waiting++)
+		run_unit(w, u, open);
+	n = waiting;
+	spent = now_ns() - t0;
+	budget = spent / 100 * WRITER_BACKGROUND_SHARE;
+	t0 = now_ns();
+	for (size_t ran = 0; open; ran++) {
+		if (waiting > 0 ? ran > 0 && now_ns() - t0 >= budget :
+		    ran >= w->max_batch)
+			break;
+		/* Grouping off: one unit a batch, whichever lane. */
+		if (w->max_batch == 1 && n == 1)
+			break;
+		pthread_mutex_lock(&w->lock);
+		/* A unit someone waits for arrived: commit what ran, so it
+		 * waits for no more than that. */
+		u = waiting == 0 && ran > 0 && w->queued.head != NULL ? NULL :
+		    take_background(w);
+		pthread_mutex_unlock(&w->lock);
+		if (u == NULL)
+			break;
+		run_unit(w, u, open);
+		list_push(batch, u);
 		n++;
-		u->result = WRITER_FAILED;
-		if (!open || store_unit_begin(w->store) < 0)
-			continue;
-		bool ok = u->work(w->store, u->arg) == 0;
-
-		store_unit_end(w->store, ok);
-		if (ok)
-			u->result = WRITER_COMMITTED;
 	}
 	if (!open) {
 		metrics_commit_failed();
 		return false;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	if (store_batch_commit(w->store, err, sizeof(err)) < 0) {
 		metrics_commit_failed();
 		log_event(LOG_ERROR, "store.failed", "op", "batch_commit",
 		    "error", err, NULL);
-		for (struct unit *u = batch->head; u != NULL; u = u->next)
+		for (u = batch->head; u != NULL; u = u->next)
 			u->result = WRITER_FAILED;
 		return true;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_commit(n, (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	metrics_commit(n, (double)(now_ns() - t0) / 1e9);
 	atomic_fetch_add(&w->commits, 1);
 	snprintf(count, sizeof(count), "%zu", n);
 	log_event(LOG_DEBUG, "store.committed", "units", count, NULL);
@@ -152,13 +207,14 @@ writer_thread(void *arg)
 		struct unit_list batch;
 
 		pthread_mutex_lock(&w->lock);
-		while (w->queued.head == NULL && !w->stopping)
+		while (w->queued.head == NULL && w->background.head == NULL &&
+		    !w->stopping)
 			pthread_cond_wait(&w->work_ready, &w->lock);
-		if (w->queued.head == NULL) {
+		if (w->queued.head == NULL && w->background.head == NULL) {
 			pthread_mutex_unlock(&w->lock);
 			return NULL;
 		}
-		batch = list_take(&w->queued, w->max_batch);
+		batch = list_take(&w->queued, w->max_batch, UINT64_MAX);
 		pthread_mutex_unlock(&w->lock);
 
 		bool began = run_batch(w, &batch);
@@ -167,8 +223,10 @@ writer_thread(void *arg)
 		/* What queued while this batch waited for the lock would only
 		 * wait as long again: it fails now (its senders are told to
 		 * retry), rather than after a busy timeout of its own. */
-		if (!began)
+		if (!began) {
 			list_append(&batch, &w->queued);
+			list_append(&batch, &w->background);
+		}
 		list_append(&w->finished, &batch);
 		pthread_mutex_unlock(&w->lock);
 		/* Cannot fail but for an overflowing counter, which the loop's
@@ -276,9 +334,9 @@ writer_free(struct writer *w)
 	free(w);
 }
 
-int
-writer_submit(struct writer *w, writer_work_cb work, writer_done_cb done,
-    void *arg)
+static int
+submit(struct writer *w, bool background, writer_work_cb work,
+    writer_done_cb done, void *arg)
 {
 	struct unit *u = malloc(sizeof(*u));
 
@@ -290,10 +348,25 @@ writer_submit(struct writer *w, writer_work_cb work, writer_done_cb done,
 	u->result = WRITER_FAILED;
 	w->pending++;
 	pthread_mutex_lock(&w->lock);
-	list_push(&w->queued, u);
+	u->seq = ++w->seq;
+	list_push(background ? &w->background : &w->queued, u);
 	pthread_cond_signal(&w->work_ready);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
+}
+
+int
+writer_submit(struct writer *w, writer_work_cb work, writer_done_cb done,
+    void *arg)
+{
+	return submit(w, false, work, done, arg);
+}
+
+int
+writer_submit_background(struct writer *w, writer_work_cb work,
+    writer_done_cb done, void *arg)
+{
+	return submit(w, true, work, done, arg);
 }
 
 size_t

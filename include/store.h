@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 struct store;
 
@@ -215,6 +215,12 @@ struct store_ussd_hop {
 	const char *state;        /* the menu state (menu_state_dump), kept
 	                             so a dropped session can be resumed;
 	                             NULL: none */
+	bool offered;             /* state holds the resume offer the
+	                             session began with: its hops read it
+	                             back (store_ussd_session_state) */
+	bool first;               /* the session's first hop: only it
+	                             stores the number and counts as the
+	                             caller making contact */
 	bool ended;
 	const struct store_task_request *task;
 };

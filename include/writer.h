@@ -47,8 +47,9 @@ typedef void (*writer_done_cb)(enum writer_result result, void *arg);
 
 /*
  * Open a second connection to the database at path (already created and
- * migrated, its key store too) and start the thread.  max_batch caps the units in one
- * transaction; 1 turns grouping off (benchmarks).  base is borrowed and
+ * migrated, its key store too) and start the thread.  max_batch caps the
+ * units from writer_submit in one transaction (the background's share
+ * comes on top); 1 turns grouping off (benchmarks).  base is borrowed and
  * must outlive the writer.  The caller owns the result (writer_free).
  */
 struct store_keys;
@@ -62,10 +63,27 @@ struct writer *writer_new(struct event_base *base, const char *path,
  * the thread and free.  NULL is a no-op. */
 void writer_free(struct writer *writer);
 
-/* Queue a unit.  done may be NULL.  Neither runs inside this call.  -1
- * when out of memory: nothing will run. */
+/* Queue a unit someone is waiting for (a webhook's reply, a counsellor's
+ * request).  done may be NULL.  Neither runs inside this call.  -1 when
+ * out of memory: nothing will run. */
 int writer_submit(struct writer *writer, writer_work_cb work,
     writer_done_cb done, void *arg);
+
+/*
+ * Queue the daemon's own work (processing stored messages, the outbox's
+ * claims and results, purges, lease expiry), which nobody is waiting on.
+ * It yields to units from writer_submit: a batch holding any of those
+ * gives the background WRITER_BACKGROUND_SHARE percent of the time they
+ * took (and at least one unit, so it is never starved), so a flood of
+ * webhooks is acknowledged first and its follow-up work runs as the
+ * writer has room.  It never runs before a writer_submit unit queued
+ * before it: a completion here comes after the completions of everything
+ * submitted earlier.
+ */
+int writer_submit_background(struct writer *writer, writer_work_cb work,
+    writer_done_cb done, void *arg);
+
+#define WRITER_BACKGROUND_SHARE 25
 
 /* Units submitted whose completion has not run yet. */
 size_t writer_pending(const struct writer *writer);

@@ -78,21 +78,44 @@ end
 SMS_CONNECTIONS = 64
 
 
+DRAIN_SECONDS = 120    # at most, for the stored texts to be answered
+
+
+def drain(d):
+    """Seconds after the load until every stored text was processed and
+    its reply sent (None: not within DRAIN_SECONDS)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < DRAIN_SECONDS:
+        left = d.rows(
+            "SELECT (SELECT count(*) FROM inbound WHERE processed_at IS "
+            "NULL) + (SELECT count(*) FROM outbound WHERE status IN "
+            "('pending', 'sending')) AS n")[0]["n"]
+        if left == 0:
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    return None
+
+
 def run_hotlined(tmp, script, url_path, connections, extra_args=()):
+    """(wrk's figures, rows stored, seconds to drain (SMS only))."""
     d = Daemon(tmp=tmp)
     d.config["log"]["level"] = "info"   # as in production
     d.extra_args = list(extra_args)
     d.start()
+    drained = None
     try:
         result = wrk(d.url(url_path), script, connections)
-        table = "sessions" if "ussd" in url_path else "inbound"
+        sms = "ussd" not in url_path
+        if sms:
+            drained = drain(d)
+        table = "inbound" if sms else "sessions"
         stored = d.rows("SELECT count(*) AS n FROM %s" % table)[0]["n"]
     finally:
         d.stop()
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(d.db_path + suffix):
                 os.unlink(d.db_path + suffix)
-    return result, stored
+    return result, stored, drained
 
 
 def free_port():
@@ -162,13 +185,13 @@ def main():
             bare.terminate()
             bare.wait()
 
-        ussd, sessions = run_hotlined(tmp, script, "/v1/ussd/console",
-                                      CONNECTIONS)
-        grouped, stored = run_hotlined(tmp, sms_script, "/v1/sms/console",
-                                       SMS_CONNECTIONS)
-        single, stored1 = run_hotlined(tmp, sms_script, "/v1/sms/console",
-                                       SMS_CONNECTIONS,
-                                       ["--no-group-commit"])
+        ussd, sessions, _ = run_hotlined(tmp, script, "/v1/ussd/console",
+                                         CONNECTIONS)
+        grouped, stored, drained = run_hotlined(
+            tmp, sms_script, "/v1/sms/console", SMS_CONNECTIONS)
+        single, stored1, drained1 = run_hotlined(
+            tmp, sms_script, "/v1/sms/console", SMS_CONNECTIONS,
+            ["--no-group-commit"])
         tasks = writepath_bench.ussd_tasks(tmp, wrk, SMS_CONNECTIONS)
         slow = writepath_bench.healthz_slow_disk(tmp, wrk, sms_script,
                                                  SMS_CONNECTIONS)
@@ -198,6 +221,16 @@ def main():
                                         grouped[0] / max(single[0], 1)))
     print("non-2xx: %d and %d; rows stored: %d and %d"
           % (grouped[2], single[2], stored, stored1))
+    for label, n, seconds in (("group commit", stored, drained),
+                              ("one commit per message", stored1,
+                               drained1)):
+        if seconds is None:
+            print("%s: not every text answered %d s after the load"
+                  % (label, DRAIN_SECONDS))
+        else:
+            print("%s: every text processed and its reply sent %.1f s "
+                  "after the load; end to end %.0f msg/s"
+                  % (label, seconds, n / (DURATION + seconds)))
     writepath_bench.report_ussd_tasks(tasks[0], tasks[1], bare_64,
                                       SMS_CONNECTIONS, row)
     writepath_bench.report_healthz(slow, SMS_CONNECTIONS)

@@ -110,8 +110,10 @@ new_database_is_migrated_to_latest_in_wal(void **state)
 }
 
 /* Step 9 undone: the msisdn indexes back, opt-outs by number, and the
- * stored values not yet sealed. */
+ * stored values not yet sealed (and the steps after it). */
 #define UNDO_TO_8 \
+	/* 12 -> 13 */ \
+	"ALTER TABLE sessions DROP COLUMN offered;" \
 	"DROP INDEX tasks_one_open_per_caller;" \
 	"CREATE UNIQUE INDEX tasks_one_open_per_caller ON tasks(msisdn)" \
 	"  WHERE status != 'closed';" \
@@ -291,6 +293,37 @@ version_2_outbound_rows_get_send_keys(void **state)
 	/* Nothing sent them then; nothing sends them weeks late now. */
 	assert_int_equal(query_int("SELECT count(*) FROM outbound WHERE "
 	    "status = 'failed' AND last_error LIKE 'queued before%'"), 2);
+	store_close(st);
+}
+
+/* Version 12: a USSD session open at the upgrade may have begun with a
+ * resume offer (its sealed state would say): its hops keep reading the
+ * state back.  Ended sessions and SMS conversations are not marked. */
+static void
+version_12_open_ussd_sessions_are_marked_offered(void **state)
+{
+	struct store *st = fresh("v12.db");
+	sqlite3 *db;
+
+	(void)state;
+	store_close(st);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "ALTER TABLE sessions DROP COLUMN offered;"
+	    "INSERT INTO sessions(channel, session_id, kind, caller, msisdn, "
+	    "node, created_at, updated_at, ended_at) VALUES "
+	    "('c', 'open', 'ussd', 'c_1', '', 'topic', 't', 't', NULL), "
+	    "('c', 'ended', 'ussd', 'c_1', '', 'done', 't', 't', 't'), "
+	    "('c', 'sms', 'sms', 'c_1', '', 'topic', 't', 't', NULL);"
+	    "PRAGMA user_version = 12;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	st = fresh("v12.db");
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(query_int("SELECT offered FROM sessions WHERE "
+	    "session_id = 'open'"), 1);
+	assert_int_equal(query_int("SELECT count(*) FROM sessions WHERE "
+	    "offered"), 1);
 	store_close(st);
 }
 
@@ -820,6 +853,8 @@ main(void)
 		cmocka_unit_test(new_database_is_migrated_to_latest_in_wal),
 		cmocka_unit_test(version_1_database_migrates_keeping_its_rows),
 		cmocka_unit_test(version_2_outbound_rows_get_send_keys),
+		cmocka_unit_test(
+		    version_12_open_ussd_sessions_are_marked_offered),
 		cmocka_unit_test(outbox_rows_move_through_their_states),
 		cmocka_unit_test(outbox_due_goes_by_lane_then_turn),
 		cmocka_unit_test(database_from_newer_schema_is_refused),

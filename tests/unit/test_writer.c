@@ -1,6 +1,8 @@
 /* writer: units queued together share one commit; a failing unit is
  * undone alone; completions run in order, after the commit, on the
- * thread that runs the loop; writer_free runs what was submitted. */
+ * thread that runs the loop; writer_free runs what was submitted; the
+ * background lane yields to waiting units, is never starved by them and
+ * never overtakes one submitted before it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -275,6 +277,178 @@ test_free_runs_what_was_submitted(void **state)
 	}
 }
 
+/* Units someone waits for go first: queued behind a flood of background
+ * work, they are in the next batch and complete before all but the
+ * background's share of it. */
+static void
+test_background_yields_to_waiting_units(void **state)
+{
+	struct fixture *f = *state;
+	static struct probe p[1 + UNITS + 5];
+	sem_t started, hold;
+	int waiting_last = 0, background_before = 0;
+
+	memset(p, 0, sizeof(p));
+	sem_init(&started, 0, 0);
+	sem_init(&hold, 0, 0);
+	/* A background unit holds the writer: its batch ends when the
+	 * first waiting unit arrives. */
+	snprintf(p[0].actor, sizeof(p[0].actor), "holder");
+	p[0].started = &started;
+	p[0].hold = &hold;
+	assert_int_equal(writer_submit_background(f->writer, probe_work,
+	    probe_done, &p[0]), 0);
+	sem_wait(&started);
+	for (int i = 1; i <= UNITS; i++) {
+		snprintf(p[i].actor, sizeof(p[i].actor), "bg-%d", i);
+		assert_int_equal(writer_submit_background(f->writer,
+		    probe_work, probe_done, &p[i]), 0);
+	}
+	for (int i = UNITS + 1; i <= UNITS + 5; i++) {
+		snprintf(p[i].actor, sizeof(p[i].actor), "waiting-%d", i);
+		assert_int_equal(writer_submit(f->writer, probe_work,
+		    probe_done, &p[i]), 0);
+	}
+	sem_post(&hold);
+	run_until_idle(f);
+	for (int i = UNITS + 1; i <= UNITS + 5; i++) {
+		assert_int_equal(p[i].result, WRITER_COMMITTED);
+		if (p[i].done_order > waiting_last)
+			waiting_last = p[i].done_order;
+	}
+	/* The holder, then the five: nothing of the flood before them. */
+	assert_int_equal(waiting_last, 6);
+	for (int i = 1; i <= UNITS; i++) {
+		assert_int_equal(p[i].result, WRITER_COMMITTED);
+		assert_int_equal(count_rows(p[i].actor), 1);
+		if (p[i].done_order < waiting_last)
+			background_before++;
+		/* In submission order among themselves. */
+		if (i > 1)
+			assert_true(p[i].done_order > p[i - 1].done_order);
+	}
+	assert_int_equal(background_before, 0);
+	sem_destroy(&started);
+	sem_destroy(&hold);
+}
+
+/* Never starved: a batch of waiting units takes at least one background
+ * unit along, even a full one. */
+static void
+test_background_is_never_starved(void **state)
+{
+	struct fixture *f = *state;
+	static struct probe p[1 + 1 + 300];
+	sem_t started, hold;
+
+	memset(p, 0, sizeof(p));
+	sem_init(&started, 0, 0);
+	sem_init(&hold, 0, 0);
+	snprintf(p[0].actor, sizeof(p[0].actor), "holder");
+	p[0].started = &started;
+	p[0].hold = &hold;
+	assert_int_equal(writer_submit_background(f->writer, probe_work,
+	    probe_done, &p[0]), 0);
+	sem_wait(&started);
+	snprintf(p[1].actor, sizeof(p[1].actor), "bg");
+	assert_int_equal(writer_submit_background(f->writer, probe_work,
+	    probe_done, &p[1]), 0);
+	/* More than one batch (256) of waiting units. */
+	for (int i = 2; i < 302; i++) {
+		snprintf(p[i].actor, sizeof(p[i].actor), "waiting-%d", i);
+		assert_int_equal(writer_submit(f->writer, probe_work,
+		    probe_done, &p[i]), 0);
+	}
+	sem_post(&hold);
+	run_until_idle(f);
+	assert_int_equal(p[1].result, WRITER_COMMITTED);
+	/* In the first full batch: after its 256 waiting units, before the
+	 * rest. */
+	assert_int_equal(p[1].done_order, 1 + 256 + 1);
+	assert_int_equal(writer_commits(f->writer), 3);
+	sem_destroy(&started);
+	sem_destroy(&hold);
+}
+
+/* A background unit waits for every waiting unit submitted before it,
+ * even when those fill more than one batch: what it does may depend on
+ * them (a retired configuration is freed by one, after the units that
+ * still read it). */
+static void
+test_background_never_overtakes_earlier_waiting_units(void **state)
+{
+	struct fixture *f = *state;
+	static struct probe p[6];
+	const char *names[] = { "holder", "w1", "w2", "bg-early", "w3",
+	    "bg-late" };
+	const bool background[] = { false, false, false, true, false, true };
+	/* Batches of two: [holder] [w1 w2 bg-early] [w3 bg-late]. */
+	const int expected[] = { 1, 2, 3, 4, 5, 6 };
+	sem_t started, hold;
+	char err[512];
+
+	writer_free(f->writer);
+	f->writer = writer_new(f->base, dbpath, fixture_keys(dbpath), 2, err,
+	    sizeof(err));
+	assert_non_null(f->writer);
+	memset(p, 0, sizeof(p));
+	sem_init(&started, 0, 0);
+	sem_init(&hold, 0, 0);
+	p[0].started = &started;
+	p[0].hold = &hold;
+	for (int i = 0; i < 6; i++) {
+		snprintf(p[i].actor, sizeof(p[i].actor), "%s", names[i]);
+		assert_int_equal((background[i] ? writer_submit_background :
+		    writer_submit)(f->writer, probe_work, probe_done, &p[i]), 0);
+		if (i == 0)
+			sem_wait(&started);
+	}
+	sem_post(&hold);
+	run_until_idle(f);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(p[i].result, WRITER_COMMITTED);
+		assert_int_equal(p[i].done_order, expected[i]);
+	}
+	assert_int_equal(writer_commits(f->writer), 3);
+	sem_destroy(&started);
+	sem_destroy(&hold);
+}
+
+/* Nobody waiting: background units queued while one runs join its
+ * batch, one commit for all. */
+static void
+test_background_alone_shares_one_commit(void **state)
+{
+	struct fixture *f = *state;
+	static struct probe p[1 + UNITS];
+	sem_t started, hold;
+
+	memset(p, 0, sizeof(p));
+	sem_init(&started, 0, 0);
+	sem_init(&hold, 0, 0);
+	snprintf(p[0].actor, sizeof(p[0].actor), "first");
+	p[0].started = &started;
+	p[0].hold = &hold;
+	assert_int_equal(writer_submit_background(f->writer, probe_work,
+	    probe_done, &p[0]), 0);
+	sem_wait(&started);
+	for (int i = 1; i <= UNITS; i++) {
+		snprintf(p[i].actor, sizeof(p[i].actor), "bg-%d", i);
+		assert_int_equal(writer_submit_background(f->writer,
+		    probe_work, probe_done, &p[i]), 0);
+	}
+	sem_post(&hold);
+	run_until_idle(f);
+	assert_int_equal(writer_commits(f->writer), 1);
+	for (int i = 0; i <= UNITS; i++) {
+		assert_int_equal(p[i].result, WRITER_COMMITTED);
+		assert_int_equal(p[i].done_order, i + 1);
+		assert_int_equal(p[i].visible_at_done, 1);
+	}
+	sem_destroy(&started);
+	sem_destroy(&hold);
+}
+
 int
 main(void)
 {
@@ -288,6 +462,15 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_free_runs_what_was_submitted, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_background_yields_to_waiting_units, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_background_is_never_starved, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_background_never_overtakes_earlier_waiting_units,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_background_alone_shares_one_commit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
