@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -186,6 +187,34 @@ add_aad(EVP_CIPHER_CTX *ctx, bool encrypt, const char *domain,
 }
 
 /* prefix + base64(nonce | AES-256-GCM(plain) | tag), or NULL. */
+/*
+ * A fresh random nonce, from a per-thread pool that RAND_bytes fills a
+ * few hundred at a time: one call per value cost as much as the
+ * encryption itself.  Still every nonce random (nothing counted, so two
+ * processes sealing for one caller cannot collide by construction).  A
+ * nonce is public (stored with its value), so the pool is not secret; a
+ * forked child never takes its parent's (the pool knows its pid).
+ */
+static int
+fresh_nonce(unsigned char nonce[NONCE_SIZE])
+{
+	static _Thread_local unsigned char pool[NONCE_SIZE * 256];
+	static _Thread_local size_t left;
+	static _Thread_local pid_t owner;
+
+	if (left == 0 || owner != getpid()) {
+		if (RAND_bytes(pool, (int)sizeof(pool)) != 1)
+			return -1;
+		left = sizeof(pool) / NONCE_SIZE;
+		owner = getpid();
+	}
+	left--;
+	memcpy(nonce, pool + left * NONCE_SIZE, NONCE_SIZE);
+	/* Never handed out twice. */
+	memset(pool + left * NONCE_SIZE, 0, NONCE_SIZE);
+	return 0;
+}
+
 static char *
 encrypt_text(const unsigned char key[SEAL_KEY_SIZE], const char *prefix,
     const char *domain, const char *owner, const unsigned char *plain,
@@ -202,7 +231,7 @@ encrypt_text(const unsigned char key[SEAL_KEY_SIZE], const char *prefix,
 	rawlen = NONCE_SIZE + len + TAG_SIZE;
 	if ((raw = malloc(rawlen)) == NULL ||
 	    (out = malloc(PREFIX_LEN + (rawlen + 2) / 3 * 4 + 1)) == NULL ||
-	    RAND_bytes(raw, NONCE_SIZE) != 1 ||
+	    fresh_nonce(raw) < 0 ||
 	    (ctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    gcm() == NULL ||
 	    !EVP_EncryptInit_ex(ctx, gcm(), NULL, NULL, NULL) ||

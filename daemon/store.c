@@ -578,7 +578,8 @@ store_open(const char *path, enum store_open_mode open_mode,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK ||
+	    db_register_now(st->db) < 0) {
 		if (open_mode == STORE_OPEN_EXISTING)
 			snprintf(err, errlen, "%s: not a hotline database (no "
 			    "such file); check --database or the config's "
@@ -708,6 +709,44 @@ db_step_done(struct store *st, sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 	(void)st;
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* hotline_now(ms): the UTC time of now, to the second, or the
+ * millisecond when ms is true; the date part is formatted once a second
+ * per thread. */
+static void
+sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	static _Thread_local time_t formatted = (time_t)-1;
+	static _Thread_local char second[24];
+	struct timespec now;
+	char text[48];
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec != formatted) {
+		if (gmtime_r(&now.tv_sec, &tm) == NULL ||
+		    strftime(second, sizeof(second), "%Y-%m-%dT%H:%M:%S",
+		    &tm) == 0) {
+			sqlite3_result_error(ctx, "cannot format the time", -1);
+			return;
+		}
+		formatted = now.tv_sec;
+	}
+	if (argc == 1 && sqlite3_value_int(argv[0]))
+		snprintf(text, sizeof(text), "%s.%03dZ", second,
+		    (int)(now.tv_nsec / 1000000));
+	else
+		snprintf(text, sizeof(text), "%sZ", second);
+	sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
+}
+
+int
+db_register_now(sqlite3 *db)
+{
+	return sqlite3_create_function_v2(db, "hotline_now", 1, SQLITE_UTF8 |
+	    SQLITE_INNOCUOUS, NULL, sql_now, NULL, NULL, NULL) == SQLITE_OK ?
+	    0 : -1;
 }
 
 int

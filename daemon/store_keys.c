@@ -104,7 +104,7 @@ key_store_connect(const char *path, bool create, char *err, size_t errlen)
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0), NULL) !=
-	    SQLITE_OK) {
+	    SQLITE_OK || db_register_now(db) < 0) {
 		snprintf(err, errlen, "key store %s: cannot open: %s", path,
 		    db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "menu.h"
 #include "smstext.h"
 
@@ -2131,6 +2133,62 @@ state_dump_round_trips_with_its_offer(void **state)
 	assert_false(menu_state_load(NULL, &a, NULL, NULL));
 }
 
+/* What menu_state_dump wrote through Jansson before it wrote by hand:
+ * stored states must read back alike, so the bytes must not change. */
+static json_t *
+jansson_state(const struct menu_state *st)
+{
+	static const char *const names[] = { "", "no", "yes" };
+
+	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s}",
+	    "node", st->node, "page", (int)st->page,
+	    "language", st->answers.language, "topic", st->answers.topic,
+	    "safe_to_call", names[st->answers.safe_to_call],
+	    "safe_to_sms", names[st->answers.safe_to_sms],
+	    "preferred_time", st->answers.preferred_time,
+	    "urgent", st->answers.priority == MENU_PRIORITY_URGENT,
+	    "verification", st->answers.verification);
+}
+
+static void
+state_dump_is_byte_for_byte_what_jansson_wrote(void **state)
+{
+	const struct menu *m = *state;
+	struct menu_state base = dropped_at_when(m), st = base;
+	/* Quotes, backslashes, every control character, Vietnamese, a
+	 * word at its longest. */
+	const char *words[] = { "", "hoa sen", "\"q\" \\ /", "a\tb\nc\r\b\f",
+	    "\x01\x02\x1f\x7f", "Hoa Sen \xc4\x91\xe1\xbb\x8f",
+	    "0123456789012345678901234567890123456789012345678901234567890" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		for (int with_base = 0; with_base < 2; with_base++) {
+			json_t *o;
+			char *want, *got;
+
+			snprintf(st.answers.verification,
+			    sizeof(st.answers.verification), "%s", words[i]);
+			snprintf(st.answers.topic, sizeof(st.answers.topic),
+			    "%.*s", 31, words[i]);
+			st.answers.priority = i % 2 ? MENU_PRIORITY_URGENT :
+			    MENU_PRIORITY_NORMAL;
+			st.answers.safe_to_sms = (enum menu_answer)(i % 3);
+			st.page = (unsigned)i * 7;
+			assert_non_null(o = jansson_state(&st));
+			if (with_base)
+				assert_int_equal(json_object_set_new(o, "resume",
+				    jansson_state(&base)), 0);
+			assert_non_null(want = json_dumps(o, JSON_COMPACT));
+			assert_non_null(got = menu_state_dump(&st,
+			    with_base ? &base : NULL));
+			assert_string_equal(got, want);
+			free(want);
+			free(got);
+			json_decref(o);
+		}
+	}
+}
+
 static void
 menu_without_resume_strings_offers_nothing(void **state)
 {
@@ -2173,6 +2231,8 @@ main(void)
 		cmocka_unit_test(resume_continue_restores_answers_and_page),
 		cmocka_unit_test(resume_only_where_something_is_left_to_answer),
 		cmocka_unit_test(state_dump_round_trips_with_its_offer),
+		cmocka_unit_test(
+		    state_dump_is_byte_for_byte_what_jansson_wrote),
 		cmocka_unit_test(shipped_word_list_fits_every_screen),
 		cmocka_unit_test(a_word_is_typed_over_sms_at_the_word_node_only),
 		cmocka_unit_test(the_word_is_on_no_page_and_no_answer_list),

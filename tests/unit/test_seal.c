@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -136,6 +139,55 @@ nonces_differ_between_seals_of_one_value(void **state)
 	free(b);
 }
 
+static int
+compare_nonce(const void *a, const void *b)
+{
+	return memcmp(*(char *const *)a + 3, *(char *const *)b + 3, 16);
+}
+
+/* Nonces come from a pool refilled every 256: across refills, and in a
+ * parent and the child it forked with the pool part used (both sealing
+ * on), still never one twice. */
+static void
+nonces_never_repeat_across_refills_or_a_fork(void **state)
+{
+	enum { BEFORE = 1000, AFTER = 500, ALL = BEFORE + 2 * AFTER };
+	static char *seen[ALL];
+	int fd[2], status, n = 0;
+	pid_t pid;
+
+	(void)state;
+	for (; n < BEFORE; n++)
+		assert_non_null(seen[n] = seal_value(KEY_A, "c_1", "same", 4));
+	assert_int_equal(pipe(fd), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < AFTER; i++) {
+			char *v = seal_value(KEY_A, "c_1", "same", 4);
+
+			if (v == NULL || write(fd[1], v + 3, 16) != 16)
+				_exit(1);
+			free(v);
+		}
+		_exit(0);
+	}
+	close(fd[1]);
+	for (int i = 0; i < AFTER; i++, n++)
+		assert_non_null(seen[n] = seal_value(KEY_A, "c_1", "same", 4));
+	for (int i = 0; i < AFTER; i++, n++) {
+		assert_non_null(seen[n] = calloc(1, 3 + 16 + 1));
+		assert_int_equal(read(fd[0], seen[n] + 3, 16), 16);
+	}
+	close(fd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	qsort(seen, ALL, sizeof(seen[0]), compare_nonce);
+	for (int i = 1; i < ALL; i++)
+		assert_true(compare_nonce(&seen[i - 1], &seen[i]) != 0);
+	for (int i = 0; i < ALL; i++)
+		free(seen[i]);
+}
+
 static void
 wrapped_key_opens_only_under_its_kek_and_owner(void **state)
 {
@@ -221,6 +273,8 @@ main(void)
 		cmocka_unit_test(value_with_any_byte_changed_does_not_open),
 		cmocka_unit_test(truncated_or_foreign_input_fails_cleanly),
 		cmocka_unit_test(nonces_differ_between_seals_of_one_value),
+		cmocka_unit_test(
+		    nonces_never_repeat_across_refills_or_a_fork),
 		cmocka_unit_test(wrapped_key_opens_only_under_its_kek_and_owner),
 		cmocka_unit_test(key_parses_from_hex_or_base64_only),
 		cmocka_unit_test(key_id_is_stable_short_and_per_key),

@@ -327,6 +327,32 @@ version_12_open_ussd_sessions_are_marked_offered(void **state)
 	store_close(st);
 }
 
+/* The store writes the time as SQLite's strftime('...', 'now') did
+ * (its own function since): UTC to the second, and to the millisecond
+ * where the outbox schedules, within a moment of SQLite's clock. */
+static void
+times_are_written_as_strftime_wrote_them(void **state)
+{
+	struct store *st = fresh("now.db");
+
+	(void)state;
+	assert_int_equal(store_audit_add(st, "tester", "test.now", 0, NULL),
+	    0);
+	assert_int_equal(store_outbound_add(st, "ch", "+84912345678", "c_1",
+	    "now", STORE_PURPOSE_REPLY, 0, 0, NULL), 0);
+	assert_int_equal(query_int("SELECT count(*) FROM audit WHERE "
+	    "action = 'test.now' AND at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-"
+	    "[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z' AND "
+	    "abs(julianday(at) - julianday('now')) * 86400 < 5"), 1);
+	assert_int_equal(query_int("SELECT count(*) FROM outbound WHERE "
+	    "length(created_at) = 20 AND next_attempt_at GLOB "
+	    "'[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:"
+	    "[0-6][0-9].[0-9][0-9][0-9]Z' AND substr(next_attempt_at, 1, 16) = "
+	    "substr(created_at, 1, 16) AND abs(julianday(next_attempt_at) - "
+	    "julianday('now')) * 86400 < 5"), 1);
+	store_close(st);
+}
+
 struct find_body {
 	const char *body;
 	int64_t id;
@@ -855,6 +881,7 @@ main(void)
 		cmocka_unit_test(version_2_outbound_rows_get_send_keys),
 		cmocka_unit_test(
 		    version_12_open_ussd_sessions_are_marked_offered),
+		cmocka_unit_test(times_are_written_as_strftime_wrote_them),
 		cmocka_unit_test(outbox_rows_move_through_their_states),
 		cmocka_unit_test(outbox_due_goes_by_lane_then_turn),
 		cmocka_unit_test(database_from_newer_schema_is_refused),
