@@ -106,6 +106,16 @@ now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* Under lock, grouping off: the oldest unit of either lane, alone. */
+static struct unit_list
+take_oldest(struct writer *w)
+{
+	if (w->queued.head != NULL && (w->background.head == NULL ||
+	    w->queued.head->seq < w->background.head->seq))
+		return list_take(&w->queued, 1, UINT64_MAX);
+	return list_take(&w->background, 1, UINT64_MAX);
+}
+
 /* Under lock: the background unit that may run next, if any: none
  * overtakes a waiting unit queued before it. */
 static struct unit *
@@ -132,13 +142,15 @@ run_unit(struct writer *w, struct unit *u, bool open)
 
 /*
  * On the writer thread: one transaction for the whole batch, a savepoint
- * for each unit.  batch holds the waiting units taken (maybe none);
- * background units are taken as the batch runs: while any waiting unit
- * is in it, for WRITER_BACKGROUND_SHARE percent of the time those took
- * (at least one unit, so the background is never starved), else up to
- * max_batch of them or until a waiting unit arrives.  Completions run in the batch's order: the waiting units' first.
- * False when the transaction could not even begin (another process held
- * the lock past the busy timeout).
+ * for each unit.  batch holds the units taken first: the waiting ones
+ * (maybe none), or with grouping off the one oldest unit.  Background
+ * units are taken as the batch runs: while any waiting unit is in it,
+ * for WRITER_BACKGROUND_SHARE percent of the time those took (at least
+ * one unit, so the background is never starved), else up to max_batch
+ * of them or until a waiting unit arrives.  Completions run in the
+ * batch's order: the waiting units' first.  False when the transaction
+ * could not even begin (another process held the lock past the busy
+ * timeout).
  */
 static bool
 run_batch(struct writer *w, struct unit_list *batch)
@@ -158,12 +170,9 @@ run_batch(struct writer *w, struct unit_list *batch)
 	spent = now_ns() - t0;
 	budget = spent / 100 * WRITER_BACKGROUND_SHARE;
 	t0 = now_ns();
-	for (size_t ran = 0; open; ran++) {
+	for (size_t ran = 0; open && w->max_batch > 1; ran++) {
 		if (waiting > 0 ? ran > 0 && now_ns() - t0 >= budget :
 		    ran >= w->max_batch)
-			break;
-		/* Grouping off: one unit a batch, whichever lane. */
-		if (w->max_batch == 1 && n == 1)
 			break;
 		pthread_mutex_lock(&w->lock);
 		/* A unit someone waits for arrived: commit what ran, so it
@@ -214,7 +223,8 @@ writer_thread(void *arg)
 			pthread_mutex_unlock(&w->lock);
 			return NULL;
 		}
-		batch = list_take(&w->queued, w->max_batch, UINT64_MAX);
+		batch = w->max_batch == 1 ? take_oldest(w) :
+		    list_take(&w->queued, w->max_batch, UINT64_MAX);
 		pthread_mutex_unlock(&w->lock);
 
 		bool began = run_batch(w, &batch);

@@ -49,7 +49,8 @@ typedef void (*writer_done_cb)(enum writer_result result, void *arg);
  * Open a second connection to the database at path (already created and
  * migrated, its key store too) and start the thread.  max_batch caps the
  * units from writer_submit in one transaction (the background's share
- * comes on top); 1 turns grouping off (benchmarks).  base is borrowed and
+ * comes on top); 1 turns grouping off (benchmarks): one unit a batch,
+ * the oldest of either lane.  base is borrowed and
  * must outlive the writer.  The caller owns the result (writer_free).
  */
 struct store_keys;

@@ -277,6 +277,35 @@ test_free_runs_what_was_submitted(void **state)
 	}
 }
 
+/* p holds the writer from inside its work until hold is posted: every
+ * unit submitted meanwhile queues.  Returns once the writer is in it. */
+static void
+hold_writer(struct fixture *f, struct probe *p, const char *actor,
+    bool background, sem_t *started, sem_t *hold)
+{
+	sem_init(started, 0, 0);
+	sem_init(hold, 0, 0);
+	snprintf(p->actor, sizeof(p->actor), "%s", actor);
+	p->started = started;
+	p->hold = hold;
+	assert_int_equal((background ? writer_submit_background :
+	    writer_submit)(f->writer, probe_work, probe_done, p), 0);
+	sem_wait(started);
+}
+
+/* Submit p[from..to] in one lane, each writing as "<prefix>-<i>". */
+static void
+submit_range(struct fixture *f, struct probe *p, int from, int to,
+    bool background, const char *prefix)
+{
+	for (int i = from; i <= to; i++) {
+		snprintf(p[i].actor, sizeof(p[i].actor), "%s-%d", prefix, i);
+		assert_int_equal((background ? writer_submit_background :
+		    writer_submit)(f->writer, probe_work, probe_done, &p[i]),
+		    0);
+	}
+}
+
 /* Units someone waits for go first: queued behind a flood of background
  * work, they are in the next batch and complete before all but the
  * background's share of it. */
@@ -289,26 +318,11 @@ test_background_yields_to_waiting_units(void **state)
 	int waiting_last = 0, background_before = 0;
 
 	memset(p, 0, sizeof(p));
-	sem_init(&started, 0, 0);
-	sem_init(&hold, 0, 0);
 	/* A background unit holds the writer: its batch ends when the
 	 * first waiting unit arrives. */
-	snprintf(p[0].actor, sizeof(p[0].actor), "holder");
-	p[0].started = &started;
-	p[0].hold = &hold;
-	assert_int_equal(writer_submit_background(f->writer, probe_work,
-	    probe_done, &p[0]), 0);
-	sem_wait(&started);
-	for (int i = 1; i <= UNITS; i++) {
-		snprintf(p[i].actor, sizeof(p[i].actor), "bg-%d", i);
-		assert_int_equal(writer_submit_background(f->writer,
-		    probe_work, probe_done, &p[i]), 0);
-	}
-	for (int i = UNITS + 1; i <= UNITS + 5; i++) {
-		snprintf(p[i].actor, sizeof(p[i].actor), "waiting-%d", i);
-		assert_int_equal(writer_submit(f->writer, probe_work,
-		    probe_done, &p[i]), 0);
-	}
+	hold_writer(f, &p[0], "holder", true, &started, &hold);
+	submit_range(f, p, 1, UNITS, true, "bg");
+	submit_range(f, p, UNITS + 1, UNITS + 5, false, "waiting");
 	sem_post(&hold);
 	run_until_idle(f);
 	for (int i = UNITS + 1; i <= UNITS + 5; i++) {
@@ -342,23 +356,10 @@ test_background_is_never_starved(void **state)
 	sem_t started, hold;
 
 	memset(p, 0, sizeof(p));
-	sem_init(&started, 0, 0);
-	sem_init(&hold, 0, 0);
-	snprintf(p[0].actor, sizeof(p[0].actor), "holder");
-	p[0].started = &started;
-	p[0].hold = &hold;
-	assert_int_equal(writer_submit_background(f->writer, probe_work,
-	    probe_done, &p[0]), 0);
-	sem_wait(&started);
-	snprintf(p[1].actor, sizeof(p[1].actor), "bg");
-	assert_int_equal(writer_submit_background(f->writer, probe_work,
-	    probe_done, &p[1]), 0);
+	hold_writer(f, &p[0], "holder", true, &started, &hold);
+	submit_range(f, p, 1, 1, true, "bg");
 	/* More than one batch (256) of waiting units. */
-	for (int i = 2; i < 302; i++) {
-		snprintf(p[i].actor, sizeof(p[i].actor), "waiting-%d", i);
-		assert_int_equal(writer_submit(f->writer, probe_work,
-		    probe_done, &p[i]), 0);
-	}
+	submit_range(f, p, 2, 301, false, "waiting");
 	sem_post(&hold);
 	run_until_idle(f);
 	assert_int_equal(p[1].result, WRITER_COMMITTED);
@@ -414,6 +415,36 @@ test_background_never_overtakes_earlier_waiting_units(void **state)
 	sem_destroy(&hold);
 }
 
+/* Grouping off (max_batch 1, a benchmark's baseline): one unit a
+ * commit, in submission order whatever the lane. */
+static void
+test_grouping_off_runs_one_unit_a_batch_in_order(void **state)
+{
+	struct fixture *f = *state;
+	static struct probe p[5];
+	sem_t started, hold;
+	char err[512];
+
+	writer_free(f->writer);
+	f->writer = writer_new(f->base, dbpath, fixture_keys(dbpath), 1, err,
+	    sizeof(err));
+	assert_non_null(f->writer);
+	memset(p, 0, sizeof(p));
+	hold_writer(f, &p[0], "holder", false, &started, &hold);
+	submit_range(f, p, 1, 1, true, "bg");
+	submit_range(f, p, 2, 2, false, "waiting");
+	submit_range(f, p, 3, 4, true, "bg");
+	sem_post(&hold);
+	run_until_idle(f);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(p[i].result, WRITER_COMMITTED);
+		assert_int_equal(p[i].done_order, i + 1);
+	}
+	assert_int_equal(writer_commits(f->writer), 5);
+	sem_destroy(&started);
+	sem_destroy(&hold);
+}
+
 /* Nobody waiting: background units queued while one runs join its
  * batch, one commit for all. */
 static void
@@ -424,19 +455,8 @@ test_background_alone_shares_one_commit(void **state)
 	sem_t started, hold;
 
 	memset(p, 0, sizeof(p));
-	sem_init(&started, 0, 0);
-	sem_init(&hold, 0, 0);
-	snprintf(p[0].actor, sizeof(p[0].actor), "first");
-	p[0].started = &started;
-	p[0].hold = &hold;
-	assert_int_equal(writer_submit_background(f->writer, probe_work,
-	    probe_done, &p[0]), 0);
-	sem_wait(&started);
-	for (int i = 1; i <= UNITS; i++) {
-		snprintf(p[i].actor, sizeof(p[i].actor), "bg-%d", i);
-		assert_int_equal(writer_submit_background(f->writer,
-		    probe_work, probe_done, &p[i]), 0);
-	}
+	hold_writer(f, &p[0], "first", true, &started, &hold);
+	submit_range(f, p, 1, UNITS, true, "bg");
 	sem_post(&hold);
 	run_until_idle(f);
 	assert_int_equal(writer_commits(f->writer), 1);
@@ -471,6 +491,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_background_alone_shares_one_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_grouping_off_runs_one_unit_a_batch_in_order, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
