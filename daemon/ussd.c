@@ -275,7 +275,14 @@ hop_done(enum writer_result result, void *arg)
 	if (p->early)
 		early_done(p);
 	if (req == NULL) {
-		if (result != WRITER_COMMITTED)
+		/* Answered already: a session id another phone holds is a
+		 * refusal to log, not a broken disk. */
+		if (result != WRITER_COMMITTED &&
+		    p->status == STORE_RESULT_CONFLICT)
+			log_event(LOG_WARN, "ussd.refused", "req", p->req_id,
+			    "channel", p->channel, "reason", "sessionId is "
+			    "already in use by another phoneNumber", NULL);
+		else if (result != WRITER_COMMITTED)
 			log_event(LOG_ERROR, "store.failed", "req", p->req_id,
 			    "op", "ussd_hop", "error", p->status ==
 			    STORE_RESULT_ERROR ? p->why : "batch not committed",
