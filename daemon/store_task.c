@@ -17,10 +17,10 @@ const struct store_sql store_task_sql[] = {
 	 * the same session with another number updates nothing. */
 	{ STMT_SESSION_UPSERT, "INSERT INTO sessions(channel, session_id, "
 	    "kind, caller, msisdn, node, created_at, updated_at, ended_at, "
-	    "state, offered, hops) VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW
-	    ", " NOW ", CASE WHEN ?6 THEN " NOW " END, ?7, ?8, ?9) "
+	    "state, offered) VALUES (?1, ?2, 'ussd', ?3, ?4, ?5, " NOW ", "
+	    NOW ", CASE WHEN ?6 THEN " NOW " END, ?7, ?8) "
 	    "ON CONFLICT(channel, session_id) DO UPDATE SET "
-	    "hops = hops + ?9, node = excluded.node, state = excluded.state, "
+	    "hops = hops + 1, node = excluded.node, state = excluded.state, "
 	    "offered = excluded.offered, updated_at = "
 	    "excluded.updated_at, ended_at = COALESCE(ended_at, "
 	    "excluded.ended_at) WHERE caller = excluded.caller "
@@ -165,7 +165,6 @@ store_ussd_hop(struct store *st, const struct store_ussd_hop *hop,
 	db_bind_text(s, 5, hop->node);
 	sqlite3_bind_int(s, 6, hop->ended);
 	sqlite3_bind_int(s, 8, hop->offered);
-	sqlite3_bind_int64(s, 9, hop->hops > 0 ? (sqlite3_int64)hop->hops : 1);
 	/* The number and the menu's answers so far are sealed.  The number
 	 * is only ever inserted: a later hop's copy would be sealed for
 	 * nothing (a session first stored by a later hop, its first lost,

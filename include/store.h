@@ -222,9 +222,6 @@ struct store_ussd_hop {
 	                             stores the number and counts as the
 	                             caller making contact */
 	bool ended;
-	unsigned hops;            /* hops this write records: 1, more when
-	                             it stands for earlier ones too (0 is
-	                             taken as 1) */
 	const struct store_task_request *task;
 };
 
