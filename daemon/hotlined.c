@@ -54,6 +54,9 @@
  * is no longer the cost (reference/reliability.md §1.3), and a bound
  * keeps one transaction from holding the write lock for long. */
 #define GROUP_COMMIT_MAX 256
+/* Stored messages one conversation pass takes: a pass is one background
+ * unit (writer.h), at least one of which rides in every batch of
+ * webhooks, so it is kept short (64 held a batch for ~16 ms). */
 #define CONVERSE_BATCH 32
 #define CONVERSE_SWEEP_SECONDS 10
 /* How often systemd's STATUS= line is refreshed. */

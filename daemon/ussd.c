@@ -22,9 +22,9 @@
 
 /*
  * The resume offer this session began with, if any.  A session that
- * began with it keeps it in its stored state (and is marked offered, so
- * no other session's hop reads its state back), so every later hop (and
- * a retry) replays the same way; a new session's first hop (an empty
+ * began with it keeps it in its stored state (and is marked offered:
+ * only such a session's hops read their state back), so every later hop
+ * (and a retry) replays the same way; a new session's first hop (an empty
  * path) is offered the caller's latest session when it dropped without
  * END, filed no task and is recent (store_ussd_resumable).  Found by
  * pseudonym only: another phone never sees it.  On a read error the
