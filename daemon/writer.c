@@ -147,8 +147,8 @@ run_unit(struct writer *w, struct unit *u, bool open)
  * units are taken as the batch runs: while any waiting unit is in it,
  * for WRITER_BACKGROUND_SHARE percent of the time those took (at least
  * one unit, so the background is never starved), else up to max_batch
- * of them or until a waiting unit arrives.  Completions run in the
- * batch's order: the waiting units' first.  False when the transaction
+ * of them or until waiting units arrive, which then join the batch.
+ * Completions run in the batch's order.  False when the transaction
  * could not even begin (another process held the lock past the busy
  * timeout).
  */
@@ -174,12 +174,21 @@ run_batch(struct writer *w, struct unit_list *batch)
 		if (waiting > 0 ? ran > 0 && now_ns() - t0 >= budget :
 		    ran >= w->max_batch)
 			break;
+		struct unit_list late = { NULL, NULL };
+
 		pthread_mutex_lock(&w->lock);
-		/* A unit someone waits for arrived: commit what ran, so it
-		 * waits for no more than that. */
-		u = waiting == 0 && ran > 0 && w->queued.head != NULL ? NULL :
-		    take_background(w);
+		/* Units someone waits for arrived: they join this batch and
+		 * end it, so they wait for one commit, not this one and then
+		 * their own. */
+		if (waiting == 0 && ran > 0 && w->queued.head != NULL) {
+			late = list_take(&w->queued, w->max_batch, UINT64_MAX);
+			u = NULL;
+		} else
+			u = take_background(w);
 		pthread_mutex_unlock(&w->lock);
+		for (struct unit *l = late.head; l != NULL; l = l->next, n++)
+			run_unit(w, l, open);
+		list_append(batch, &late);
 		if (u == NULL)
 			break;
 		run_unit(w, u, open);
