@@ -6,6 +6,7 @@ import time
 import unittest
 import urllib.parse
 
+from fake_aggregator import FakeAggregator
 from harness import AT_TOKEN, TEST_NUMBERS, Daemon, number_forms
 
 
@@ -37,6 +38,27 @@ class DaemonTestCase(unittest.TestCase):
 
     # Helpers ----------------------------------------------------------
 
+    def fake_aggregator(self, **kwargs):
+        """A FakeAggregator running for this test (stopped after it), the
+        config's "at" channel sending to it."""
+        fa = FakeAggregator(**kwargs).start()
+        self.addCleanup(fa.stop)
+        for ch in self.daemon.config["channels"]:
+            if ch["name"] == "at":
+                ch["send_url"] = fa.send_url("at")
+        return fa
+
+    def add_fa_channel(self, fa, **extra):
+        """A second Africa's Talking channel, "fa", sending to fa with its
+        secrets from the environment, as a deployment would set it."""
+        ch = {"name": "fa", "provider": "africastalking",
+              "username": "hotline", "api_key": {"env": "HL_TEST_AT_KEY"},
+              "callback_token": {"env": "HL_TEST_AT_TOKEN"},
+              "short_code": "1567", "rate_limit_per_second": 50,
+              "send_url": fa.send_url("africastalking")}
+        ch.update(extra)
+        self.daemon.config["channels"].append(ch)
+
     def token(self, name, role="counsellor"):
         """An API token for name, made with hotlinectl, kept by name."""
         out = self.daemon.ctl("token", "add", name, "--role", role)
@@ -52,14 +74,14 @@ class DaemonTestCase(unittest.TestCase):
             h["Content-Type"] = "application/json"
         return self.daemon.request(method, path, data, h)
 
-    def at_sms(self, phone, text, msg_id):
-        """An inbound SMS on the Africa's Talking channel "at"."""
+    def at_sms(self, phone, text, msg_id, channel="at"):
+        """An inbound SMS on an Africa's Talking channel ("at")."""
         body = urllib.parse.urlencode({
             "from": phone, "to": "1567", "text": text, "id": msg_id,
             "date": "2026-11-29 03:00:00", "linkId": "",
             "networkCode": "45204"}).encode()
         r = self.daemon.request(
-            "POST", "/v1/sms/at?token=" + AT_TOKEN, body,
+            "POST", "/v1/sms/%s?token=%s" % (channel, AT_TOKEN), body,
             {"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual(r.status, 200)
 

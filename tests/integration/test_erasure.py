@@ -8,7 +8,6 @@ import sqlite3
 import time
 
 from base import DaemonTestCase
-from fake_aggregator import FakeAggregator
 from harness import AT_TOKEN, number_forms
 
 PHONE = "+84912345678"
@@ -31,12 +30,8 @@ class ErasureCase(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fa = FakeAggregator().start()
-        self.addCleanup(self.fa.stop)
+        self.fa = self.fake_aggregator()
         cfg = self.daemon.config
-        for ch in cfg["channels"]:
-            if ch["name"] == "at":
-                ch["send_url"] = self.fa.send_url("at")
         # "evening" opens in two hours: a text to an evening caller
         # waits, pending, in the outbox.
         hour = (time.gmtime().tm_hour + 7 + 2) % 24

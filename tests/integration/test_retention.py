@@ -13,7 +13,6 @@ import subprocess
 import time
 
 from base import DaemonTestCase
-from fake_aggregator import FakeAggregator
 from harness import AT_TOKEN, HOTLINED, number_forms
 
 PHONE = "+84912345678"
@@ -31,11 +30,7 @@ class RetentionCase(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fa = FakeAggregator().start()
-        self.addCleanup(self.fa.stop)
-        for ch in self.daemon.config["channels"]:
-            if ch["name"] == "at":
-                ch["send_url"] = self.fa.send_url("at")
+        self.fa = self.fake_aggregator()
         self.daemon.config["outbox"] = {
             "contact_windows": {"default": "00:00-24:00"}}
         self.tokens = {}

@@ -9,10 +9,8 @@ import re
 import sqlite3
 import time
 import unicodedata
-import urllib.parse
 
 from base import DaemonTestCase
-from fake_aggregator import FakeAggregator
 from harness import AT_TOKEN
 
 SHARED = "+84912345678"
@@ -50,32 +48,18 @@ class SharedPhone(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fa = FakeAggregator(secrets={"at_api_key": "at-api-key",
-                                          "at_username": "hotline"}).start()
-        self.addCleanup(self.fa.stop)
+        self.fa = self.fake_aggregator(secrets={
+            "at_api_key": "at-api-key", "at_username": "hotline"})
+        # Diacritics kept: the words are checked as written.
+        self.add_fa_channel(self.fa, fold_vietnamese=False)
         cfg = self.daemon.config
-        cfg["channels"].append(
-            {"name": "fa", "provider": "africastalking",
-             "username": "hotline", "api_key": {"env": "HL_TEST_AT_KEY"},
-             "callback_token": {"env": "HL_TEST_AT_TOKEN"},
-             "short_code": "1567", "rate_limit_per_second": 50,
-             # Diacritics kept: the words are checked as written.
-             "fold_vietnamese": False,
-             "send_url": self.fa.send_url("africastalking")})
         cfg["outbox"] = {"contact_windows": {"default": "00:00-24:00"}}
         self.daemon.start()
         self.seq = 0
 
     def text(self, body, phone):
         self.seq += 1
-        r = self.daemon.request(
-            "POST", "/v1/sms/fa" + Q,
-            urllib.parse.urlencode({
-                "from": phone, "to": "1567", "text": body,
-                "id": "in-%d" % self.seq, "date": "2026-11-29 03:00:00",
-                "linkId": ""}).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(r.status, 200)
+        self.at_sms(phone, body, "in-%d" % self.seq, channel="fa")
         # One at a time, as a person types: each reply before the next.
         deadline = time.monotonic() + 15
         while self.daemon.rows("SELECT 1 FROM inbound WHERE processed_at "

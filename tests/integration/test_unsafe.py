@@ -4,13 +4,10 @@ never reaches the aggregator, no follow-up is queued for them, the API
 shows them as do-not-contact and refuses a counsellor's text, until the
 caller writes or dials again themselves."""
 
-import json
 import sqlite3
 import time
-import urllib.parse
 
 from base import DaemonTestCase
-from fake_aggregator import FakeAggregator
 from harness import AT_TOKEN
 
 PHONE = "+84912345678"
@@ -35,16 +32,10 @@ class Unsafe(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fa = FakeAggregator(secrets={"at_api_key": "at-api-key",
-                                          "at_username": "hotline"}).start()
-        self.addCleanup(self.fa.stop)
+        self.fa = self.fake_aggregator(secrets={
+            "at_api_key": "at-api-key", "at_username": "hotline"})
+        self.add_fa_channel(self.fa)
         cfg = self.daemon.config
-        cfg["channels"].append(
-            {"name": "fa", "provider": "africastalking",
-             "username": "hotline", "api_key": {"env": "HL_TEST_AT_KEY"},
-             "callback_token": {"env": "HL_TEST_AT_TOKEN"},
-             "short_code": "1567", "rate_limit_per_second": 50,
-             "send_url": self.fa.send_url("africastalking")})
         cfg["outbox"] = {"contact_windows": {"default": closed_window()},
                          "max_delay_seconds": 2}
         self.daemon.start()
@@ -53,14 +44,6 @@ class Unsafe(DaemonTestCase):
         self.seq = 0
 
     # Helpers ----------------------------------------------------------
-
-    def api(self, method, path, body=None, who="lan"):
-        h = {"Authorization": "Bearer " + self.tokens[who]}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        return self.daemon.request(method, path, data, h)
 
     def dial(self, session, path, phone=PHONE):
         for i in range(len(path) + 1):
@@ -76,31 +59,25 @@ class Unsafe(DaemonTestCase):
 
     def text_in(self, body, phone=PHONE):
         self.seq += 1
-        r = self.daemon.request(
-            "POST", "/v1/sms/fa" + Q,
-            urllib.parse.urlencode({
-                "from": phone, "to": "1567", "text": body,
-                "id": "in-%d" % self.seq, "date": "2026-11-29 03:00:00",
-                "linkId": ""}).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(r.status, 200, r.body)
+        self.at_sms(phone, body, "in-%d" % self.seq, channel="fa")
 
     def claim(self, task):
-        r = self.api("POST", "/v1/callbacks/%d/claim" % task)
+        r = self.api("POST", "/v1/callbacks/%d/claim" % task, "lan")
         self.assertEqual(r.status, 200, r.body[:200])
 
     def complete(self, task, outcome, **extra):
         body = dict(extra, outcome=outcome)
-        r = self.api("POST", "/v1/callbacks/%d/complete" % task, body)
+        r = self.api("POST", "/v1/callbacks/%d/complete" % task, "lan",
+                     body)
         self.assertEqual(r.status, 200, r.body[:200])
         return r.json()
 
     def message(self, task, text):
-        return self.api("POST", "/v1/callbacks/%d/messages" % task,
+        return self.api("POST", "/v1/callbacks/%d/messages" % task, "lan",
                         {"text": text})
 
     def task(self, task):
-        r = self.api("GET", "/v1/callbacks/%d" % task)
+        r = self.api("GET", "/v1/callbacks/%d" % task, "lan")
         self.assertEqual(r.status, 200)
         return r.json()
 
@@ -161,10 +138,10 @@ class Unsafe(DaemonTestCase):
         self.assertTrue(all(r["status"] == "pending" for r in pending))
         # Another caller's text waits too.
         self.token("sup", "supervisor")
-        r = self.api("POST", "/v1/callbacks/%d/claim" % other, who="sup")
+        r = self.api("POST", "/v1/callbacks/%d/claim" % other, "sup")
         self.assertEqual(r.status, 200)
-        r = self.api("POST", "/v1/callbacks/%d/messages" % other,
-                     {"text": "control"}, who="sup")
+        r = self.api("POST", "/v1/callbacks/%d/messages" % other, "sup",
+                     {"text": "control"})
         self.assertEqual(r.status, 202)
 
         done = self.complete(task, "unsafe")
@@ -197,7 +174,7 @@ class Unsafe(DaemonTestCase):
         self.claim(task)
         self.complete(task, "unsafe", note="someone else answered")
         self.assertTrue(self.task(task)["do_not_contact"])
-        listed = self.api("GET", "/v1/callbacks?status=all").json()
+        listed = self.api("GET", "/v1/callbacks?status=all", "lan").json()
         mine = [t for t in listed["tasks"] if t["id"] == task]
         self.assertTrue(mine[0]["do_not_contact"])
         # Any open task of theirs refuses a counsellor's text.

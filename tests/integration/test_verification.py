@@ -10,7 +10,6 @@ import json
 import time
 import urllib.parse
 
-from fake_aggregator import FakeAggregator
 from harness import AT_TOKEN
 from test_api import ApiCase, PHONE, OTHER, scrub
 
@@ -29,12 +28,8 @@ class VerificationCase(ApiCase):
 
     def setUp(self):
         super().setUp()
-        self.fa = FakeAggregator().start()
-        self.addCleanup(self.fa.stop)
+        self.fa = self.fake_aggregator()
         cfg = self.daemon.config
-        for ch in cfg["channels"]:
-            if ch["name"] == "at":
-                ch["send_url"] = self.fa.send_url("at")
         # Any hour is inside the window: the follow-up goes at once.
         cfg["outbox"] = {"contact_windows": {"default": "00:00-24:00"},
                          "max_delay_seconds": 2, "timeout_seconds": 2,

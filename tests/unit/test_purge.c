@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "db_fixture.h"
 #include "keys_fixture.h"
 
 #define DAYS 90
@@ -77,18 +78,7 @@ exec_sql(const char *sql)
 static long long
 query_int(const char *sql)
 {
-	sqlite3 *db;
-	sqlite3_stmt *s;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL),
-	    SQLITE_OK);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
+	return fixture_query_int(dbpath, sql);
 }
 
 /* Every row of every table, as text: what a dry run must not change. */
